@@ -1,0 +1,37 @@
+"""Time, injectable: services ask the clock, so tests move it instead of sleeping."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+
+class Clock:
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+
+class FixedClock(Clock):
+    def __init__(self, now_ms: int) -> None:
+        self.value = now_ms
+
+    def now_ms(self) -> int:
+        return self.value
+
+    def advance(self, ms: int) -> None:
+        self.value += ms
+
+
+def iso_utc(ms: int | None) -> str | None:
+    """Epoch milliseconds as ISO 8601 in UTC with seconds precision, as the faces render it."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str) -> int:
+    """An ISO 8601 date-time (offset or Z; naive means UTC) as epoch milliseconds."""
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)

@@ -1,0 +1,193 @@
+"""The Database: one async API over stdlib sqlite3 and asyncpg, as DESIGN.md's measurements require.
+
+Reads run on the raw drivers with statements prepared once. On SQLite, reads use a connection on
+the event loop thread (point queries cost microseconds) and writes go to one writer connection on
+its own thread, so a commit's fsync never blocks the loop. On PostgreSQL an asyncpg pool serves
+both. A `transaction()` yields a connection with the same methods; repositories accept either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from patron.db.statement import Statement
+
+Row = Any  # sqlite3.Row or asyncpg.Record: both index by column name
+
+
+class Queryable(Protocol):
+    dialect: str
+
+    async def fetchrow(self, stmt: Statement, *args: Any) -> Row | None: ...
+    async def fetch(self, stmt: Statement, *args: Any) -> list[Row]: ...
+    async def fetchval(self, stmt: Statement, *args: Any) -> Any: ...
+    async def execute(self, stmt: Statement, *args: Any) -> None: ...
+    async def executemany(self, stmt: Statement, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+class Database(Queryable, Protocol):
+    url: str
+
+    def transaction(self) -> Any: ...
+    async def ping(self) -> bool: ...
+    async def close(self) -> None: ...
+
+
+def _sqlite_path(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///").removeprefix("sqlite://"))
+
+
+def _sqlite_connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    return conn
+
+
+class _SQLiteConn:
+    """A connection's calls, run either inline (reads) or on the writer thread (transactions)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor | None) -> None:
+        self._conn = conn
+        self._executor = executor
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        if self._executor is None:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def fetchrow(self, stmt: Statement, *args: Any) -> Row | None:
+        return await self._run(lambda: self._conn.execute(stmt.sqlite, args).fetchone())
+
+    async def fetch(self, stmt: Statement, *args: Any) -> list[Row]:
+        return await self._run(lambda: self._conn.execute(stmt.sqlite, args).fetchall())
+
+    async def fetchval(self, stmt: Statement, *args: Any) -> Any:
+        row = await self.fetchrow(stmt, *args)
+        return None if row is None else row[0]
+
+    async def execute(self, stmt: Statement, *args: Any) -> None:
+        await self._run(self._conn.execute, stmt.sqlite, args)
+
+    async def executemany(self, stmt: Statement, rows: Sequence[Sequence[Any]]) -> None:
+        await self._run(self._conn.executemany, stmt.sqlite, rows)
+
+
+class SQLiteDatabase(_SQLiteConn):
+    def __init__(self, url: str, synchronous: str = "FULL") -> None:
+        self.url = url
+        path = _sqlite_path(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(_sqlite_connect(path, synchronous), None)
+        self._writer = _sqlite_connect(path, synchronous)
+        self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_SQLiteConn]:
+        async with self._write_lock:
+            tx = _SQLiteConn(self._writer, self._writer_thread)
+            await tx._run(self._writer.execute, "BEGIN IMMEDIATE")
+            try:
+                yield tx
+            except BaseException:
+                await tx._run(self._writer.execute, "ROLLBACK")
+                raise
+            await tx._run(self._writer.execute, "COMMIT")
+
+    async def execute(self, stmt: Statement, *args: Any) -> None:
+        async with self.transaction() as tx:
+            await tx.execute(stmt, *args)
+
+    async def executemany(self, stmt: Statement, rows: Sequence[Sequence[Any]]) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(stmt, rows)
+
+    async def run_in_thread(self, fn: Any, *args: Any) -> Any:
+        """Long reads (exports, analytics) on a thread with a connection of their own."""
+        path = _sqlite_path(self.url)
+
+        def call() -> Any:
+            conn = _sqlite_connect(path, "NORMAL")
+            try:
+                return fn(conn, *args)
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(call)
+
+    async def ping(self) -> bool:
+        return self._conn.execute("SELECT 1").fetchone()[0] == 1
+
+    async def close(self) -> None:
+        self._conn.close()
+        self._writer_thread.submit(self._writer.close).result()
+        self._writer_thread.shutdown()
+
+
+class _PGConn:
+    dialect = "postgresql"
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def fetchrow(self, stmt: Statement, *args: Any) -> Row | None:
+        return await self._conn.fetchrow(stmt.pg, *args)
+
+    async def fetch(self, stmt: Statement, *args: Any) -> list[Row]:
+        return list(await self._conn.fetch(stmt.pg, *args))
+
+    async def fetchval(self, stmt: Statement, *args: Any) -> Any:
+        return await self._conn.fetchval(stmt.pg, *args)
+
+    async def execute(self, stmt: Statement, *args: Any) -> None:
+        await self._conn.execute(stmt.pg, *args)
+
+    async def executemany(self, stmt: Statement, rows: Sequence[Sequence[Any]]) -> None:
+        await self._conn.executemany(stmt.pg, rows)
+
+
+class PostgresDatabase(_PGConn):
+    def __init__(self, url: str, pool: Any) -> None:
+        super().__init__(pool)
+        self.url = url
+        self._pool = pool
+
+    @classmethod
+    async def connect(cls, url: str, min_size: int = 2, max_size: int = 10) -> PostgresDatabase:
+        import asyncpg
+
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+        return cls(url, pool)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_PGConn]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield _PGConn(conn)
+
+    async def ping(self) -> bool:
+        return await self._pool.fetchval("SELECT 1") == 1
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def open_database(url: str, *, sqlite_synchronous: str = "FULL", pg_pool_min: int = 2,
+                        pg_pool_max: int = 10) -> Database:
+    if url.startswith(("postgresql://", "postgres://")):
+        return await PostgresDatabase.connect(url, pg_pool_min, pg_pool_max)
+    if url.startswith("sqlite:"):
+        return SQLiteDatabase(url, sqlite_synchronous)
+    raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")

@@ -1,0 +1,310 @@
+"""The schema of record, as SQLAlchemy Core tables; Alembic migrations are generated from it.
+
+Conventions: every table carries `org_id` and every key and index leads with it (tenancy, and
+distribution by `org_id` on Citus), except the two credential look-ups that find the
+organisation in the first place. Instants are BIGINT epoch milliseconds, UTC. Money is BIGINT in
+thousandths of the currency unit (exact; Capillary shows three decimals). Structured values
+(identifiers, channels, custom fields) are JSON text.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    text,
+)
+
+metadata = MetaData()
+
+ID_SEQUENCE = "patron_ids"
+ID_SEQUENCE_START = 1_000_000_000
+
+
+def _org() -> Column:
+    return Column("org_id", BigInteger, nullable=False)
+
+
+orgs = Table(
+    "orgs",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("name", Text, nullable=False),
+    Column("time_zone", Text, nullable=False, server_default="UTC"),
+    Column("settings", Text, nullable=False, server_default="{}"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# SQLite has no sequences: one row per counter stands in for PostgreSQL's `patron_ids`.
+id_counters = Table(
+    "id_counters",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("next_value", BigInteger, nullable=False),
+)
+
+sites = Table(
+    "sites",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("url", Text, nullable=False, server_default=""),
+    Column("subdomain", Text, nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "id"),
+)
+
+tills = Table(
+    "tills",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("type", Text, nullable=False, server_default="TILL"),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("reference_id", BigInteger, nullable=False, server_default="-1"),
+    Column("admin_type", Text, nullable=False, server_default="GENERAL"),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    Column("is_ou_enabled", Boolean, nullable=False, server_default=text("false")),
+    Column("time_zone_id", Integer, nullable=False, server_default="191"),
+    Column("currency_id", Integer, nullable=False, server_default="95"),
+    Column("language_id", Integer, nullable=False, server_default="148"),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("tills_code", "org_id", "code", unique=True),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    # till | loyalty_client | marketing_client | workspace_key
+    Column("kind", Text, nullable=False),
+    Column("name", Text, nullable=False, server_default=""),
+    # What a client presents to be found: till code, client key/id, or SHA-256 of an API key.
+    Column("lookup_key", Text, nullable=False),
+    Column("secret_hash", Text, nullable=True),
+    Column("hint", Text, nullable=False, server_default=""),
+    Column("scopes", Text, nullable=False, server_default=""),
+    Column("till_id", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("credentials_lookup", "kind", "lookup_key", unique=True),
+)
+
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("token_hash", Text, primary_key=True),
+    _org(),
+    Column("credential_id", BigInteger, nullable=False),
+    Column("kind", Text, nullable=False),  # access | refresh
+    Column("face", Text, nullable=False),
+    Column("pair_hash", Text, nullable=True),  # the other token of the same grant
+    Column("expires_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("oauth_tokens_credential", "org_id", "credential_id"),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("status", Text, nullable=False, server_default="active"),  # active|merged|deleted
+    Column("site_id", BigInteger, nullable=True),
+    Column("external_id", Text, nullable=True),
+    Column("loyalty_type", Text, nullable=False, server_default="non_loyalty"),
+    Column("associated_till_id", BigInteger, nullable=True),
+    Column("extended_fields", Text, nullable=False, server_default="{}"),
+    # Derived from the primary profile, for listing, sorting and search across faces.
+    Column("name", Text, nullable=False, server_default=""),
+    Column("email", Text, nullable=True),
+    Column("mobile", Text, nullable=True),
+    Column("search_text", Text, nullable=False, server_default=""),
+    # Marketing (Kajabi) and workspace (Linquid) attributes.
+    Column("avatar", Text, nullable=True),
+    Column("public_bio", Text, nullable=True),
+    Column("public_location", Text, nullable=True),
+    Column("public_website", Text, nullable=True),
+    Column("socials", Text, nullable=True),
+    Column("click_id", Text, nullable=True),
+    Column("metadata", Text, nullable=False, server_default="{}"),
+    Column("image_url", Text, nullable=True),
+    Column("fraud_status", Text, nullable=True),
+    # Loyalty enrolment attribution (loyaltyInfo.attributionV2).
+    Column("loyalty_created_at", BigInteger, nullable=True),
+    Column("loyalty_created_by", BigInteger, nullable=True),
+    Column("loyalty_modified_at", BigInteger, nullable=True),
+    Column("loyalty_modified_by", BigInteger, nullable=True),
+    Column("created_from_source", Text, nullable=True),
+    Column("loyalty_score", Integer, nullable=True),
+    Column("ndnc_status", Text, nullable=False, server_default="NONE"),
+    Column("optin_status", Text, nullable=False, server_default="NONE"),
+    # Derived from transactions, never typed in.
+    Column("lifetime_purchases", BigInteger, nullable=False, server_default="0"),
+    Column("net_revenue", BigInteger, nullable=False, server_default="0"),
+    Column("sign_in_count", Integer, nullable=False, server_default="0"),
+    Column("last_request_at", BigInteger, nullable=True),
+    Column("bounced_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger, nullable=True),
+    Column("pii_deleted_at", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("customers_created", "org_id", "status", "created_at", "id"),
+    Index("customers_external_id", "org_id", "external_id", unique=True),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    _org(),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("account_id", Text, nullable=False, server_default=""),
+    Column("first_name", Text, nullable=True),
+    Column("last_name", Text, nullable=True),
+    Column("identifiers", Text, nullable=False, server_default="[]"),
+    Column("comm_channels", Text, nullable=False, server_default="[]"),
+    Column("fields", Text, nullable=False, server_default="{}"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", BigInteger, nullable=True),
+    Column("modified_at", BigInteger, nullable=False),
+    Column("modified_by", BigInteger, nullable=True),
+    Column("auto_update_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "customer_id", "source", "account_id"),
+)
+
+# The registry that makes an identifier unique per organisation and resolves it to a customer.
+identifiers = Table(
+    "identifiers",
+    metadata,
+    _org(),
+    Column("type", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("account_id", Text, nullable=False, server_default=""),
+    PrimaryKeyConstraint("org_id", "type", "value"),
+    Index("identifiers_customer", "org_id", "customer_id"),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("type", Text, nullable=False),  # REGULAR | RETURN
+    Column("bill_number", Text, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("billed_at", BigInteger, nullable=False),
+    Column("till_id", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("transactions_customer", "org_id", "customer_id", "billed_at"),
+    Index("transactions_bill", "org_id", "type", "bill_number", unique=True),
+)
+
+requests = Table(
+    "requests",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("base_type", Text, nullable=False),
+    Column("status", Text, nullable=False),  # PENDING|APPROVED|REJECTED|CANCELLED
+    Column("comments", Text, nullable=False, server_default=""),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("identification", Text, nullable=False, server_default="{}"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("requests_customer", "org_id", "customer_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    _org(),
+    Column("key", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "key"),
+)
+
+# -- behavioural events (issue 5) -------------------------------------------------------------
+
+event_definitions = Table(
+    "event_definitions",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("actions", Text, nullable=False, server_default="[]"),
+    # [{name, type, attributes: {name: {valueType, value}}}] exactly as the client declared them.
+    Column("fields", Text, nullable=False, server_default="[]"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("event_definitions_name", "org_id", "name", unique=True),
+)
+
+event_webhooks = Table(
+    "event_webhooks",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    # SHA-256 of the URI's secret part: the URI itself is shown once.
+    Column("token_hash", Text, nullable=False),
+    Column("transformer_type", Text, nullable=False),
+    Column("till_id", BigInteger, nullable=True),
+    Column("auth_enabled", Boolean, nullable=False),
+    Column("auth_mechanism", Text, nullable=True),
+    Column("uniqueness_check", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("event_webhooks_token", "token_hash", unique=True),
+)
+
+events = Table(
+    "events",
+    metadata,
+    _org(),
+    Column("request_id", Text, nullable=False),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("event_name", Text, nullable=False),
+    Column("occurred_at", BigInteger, nullable=False),
+    Column("input_offset", Text, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("lineage_start", BigInteger, nullable=False),
+    Column("till_id", BigInteger, nullable=True),
+    Column("source", Text, nullable=False),
+    Column("attributes", Text, nullable=False, server_default="{}"),
+    Column("psi_fields", Text, nullable=False, server_default="[]"),
+    Column("external_event_id", Text, nullable=True),
+    Column("dedup_key", Text, nullable=True),
+    Column("is_duplicate", Boolean, nullable=False),
+    PrimaryKeyConstraint("org_id", "request_id"),
+    Index("events_customer_time", "org_id", "customer_id", "occurred_at"),
+    # One original per de-duplication key; repeats are stored with is_duplicate = true.
+    Index("events_original", "org_id", "event_name", "dedup_key", unique=True,
+          sqlite_where=text("NOT is_duplicate AND dedup_key IS NOT NULL"),
+          postgresql_where=text("NOT is_duplicate AND dedup_key IS NOT NULL")),
+)

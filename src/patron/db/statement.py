@@ -1,0 +1,29 @@
+"""SQL statements written once, in PostgreSQL's `$n` style, with the SQLite form derived at import.
+
+Repositories declare their statements as module constants (`sql("...")`), so no SQL text is built
+per request; each backend picks its own form.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PG_PARAM = re.compile(r"\$(\d+)")
+
+
+class Statement:
+    __slots__ = ("pg", "sqlite")
+
+    def __init__(self, pg: str, sqlite: str) -> None:
+        self.pg = pg
+        self.sqlite = sqlite
+
+    def __repr__(self) -> str:
+        return f"Statement({self.pg!r})"
+
+
+def sql(text: str, *, pg: str | None = None, sqlite: str | None = None) -> Statement:
+    """One statement for both engines; `pg=`/`sqlite=` override the text where dialects differ."""
+    pg_text = pg if pg is not None else text
+    sqlite_text = sqlite if sqlite is not None else text
+    return Statement(pg_text, _PG_PARAM.sub(r"?\1", sqlite_text))

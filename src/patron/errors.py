@@ -1,0 +1,57 @@
+"""One error hierarchy for every domain; each face maps `reason` to its own code and envelope."""
+
+from __future__ import annotations
+
+
+class PatronError(Exception):
+    status = 400
+    reason = "invalid_request"
+
+    def __init__(self, message: str, *, reason: str | None = None, field: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+        if status is not None:
+            self.status = status
+        self.field = field
+
+
+class ValidationFailed(PatronError):
+    status = 400
+    reason = "validation_failed"
+
+
+class NotFound(PatronError):
+    status = 404
+    reason = "not_found"
+
+
+class Conflict(PatronError):
+    status = 409
+    reason = "conflict"
+
+
+class Unauthorized(PatronError):
+    status = 401
+    reason = "unauthorized"
+
+
+class Forbidden(PatronError):
+    status = 403
+    reason = "forbidden"
+
+
+class PayloadTooLarge(PatronError):
+    status = 413
+    reason = "payload_too_large"
+
+
+class RateLimited(PatronError):
+    status = 429
+    reason = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
