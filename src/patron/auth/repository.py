@@ -1,0 +1,51 @@
+"""SQL for credentials and OAuth tokens."""
+
+from __future__ import annotations
+
+from patron.db.statement import sql
+
+INSERT_CREDENTIAL = sql(
+    "INSERT INTO credentials (org_id, id, kind, name, lookup_key, secret_hash, hint, scopes, "
+    "till_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+)
+FIND_CREDENTIAL = sql(
+    "SELECT org_id, id, kind, secret_hash, scopes, till_id FROM credentials "
+    "WHERE kind = $1 AND lookup_key = $2 AND revoked_at IS NULL"
+)
+LIST_CREDENTIALS = sql(
+    "SELECT id, kind, name, hint, scopes, till_id, created_at, revoked_at FROM credentials "
+    "WHERE org_id = $1 ORDER BY id"
+)
+GET_CREDENTIAL = sql(
+    "SELECT id, kind, name, lookup_key, hint, scopes, till_id, revoked_at FROM credentials "
+    "WHERE org_id = $1 AND id = $2"
+)
+REVOKE_CREDENTIAL = sql(
+    "UPDATE credentials SET revoked_at = $3 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL"
+)
+UPDATE_CREDENTIAL_SECRET = sql(
+    "UPDATE credentials SET lookup_key = $3, secret_hash = $4, hint = $5 "
+    "WHERE org_id = $1 AND id = $2"
+)
+REVOKE_CREDENTIAL_TOKENS = sql(
+    "UPDATE oauth_tokens SET revoked_at = $3 WHERE org_id = $1 AND credential_id = $2 "
+    "AND revoked_at IS NULL"
+)
+
+INSERT_TOKEN = sql(
+    "INSERT INTO oauth_tokens (token_hash, org_id, credential_id, kind, face, pair_hash, "
+    "expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+)
+FIND_TOKEN = sql(
+    "SELECT t.org_id, t.credential_id, t.kind, t.face, t.pair_hash, t.expires_at, c.kind AS "
+    "credential_kind, c.scopes, c.till_id FROM oauth_tokens t JOIN credentials c "
+    "ON c.org_id = t.org_id AND c.id = t.credential_id "
+    "WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND c.revoked_at IS NULL"
+)
+REVOKE_TOKEN = sql(
+    "UPDATE oauth_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL"
+)
+REVOKE_PAIRED_TOKENS = sql(
+    "UPDATE oauth_tokens SET revoked_at = $3 WHERE org_id = $1 AND pair_hash = $2 "
+    "AND revoked_at IS NULL"
+)

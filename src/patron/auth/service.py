@@ -1,0 +1,286 @@
+"""Credentials and authentication: one model under three faces' schemes.
+
+A credential belongs to one organisation and one face (its `kind`) and carries scopes. Tills
+log in with Capillary Basic auth; API clients exchange a key and secret for an OAuth token; the
+workspace face takes API keys directly. Verified credentials are cached briefly in-process
+(keyed by a digest, never the secret) so that Argon2 runs once per credential, not per request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from patron.auth import repository as repo
+from patron.auth.secrets import (
+    digest,
+    hash_password,
+    new_secret,
+    till_password_digest,
+    verify_password,
+)
+from patron.clock import Clock
+from patron.db.database import Database, Queryable
+from patron.db.ids import next_id
+from patron.errors import NotFound, Unauthorized, ValidationFailed
+
+LOYALTY, MARKETING, WORKSPACE = "loyalty", "marketing", "workspace"
+
+KIND_FACE = {
+    "till": LOYALTY,
+    "loyalty_client": LOYALTY,
+    "marketing_client": MARKETING,
+    "workspace_key": WORKSPACE,
+}
+
+# Scopes a credential of each kind gets unless told otherwise. The workspace scopes are the ones
+# seed 003 names; the other faces have one read and one write scope each.
+DEFAULT_SCOPES = {
+    "till": "customers:read customers:write events:read events:write",
+    "loyalty_client": "customers:read customers:write events:read events:write",
+    "marketing_client": "customers:read",
+    "workspace_key": "links:read analytics:read links:create links:update links:delete",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    org_id: int
+    credential_id: int
+    kind: str
+    till_id: int | None
+    scopes: frozenset[str]
+
+    @property
+    def face(self) -> str:
+        return KIND_FACE[self.kind]
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    id: int
+    kind: str
+    login: str  # till code, client key / client id, or the API key itself
+    secret: str | None  # shown once; None for API keys (the key is the secret)
+
+
+class _TTLCache:
+    def __init__(self, ttl: float, max_entries: int = 50_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._items: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, key: str) -> Principal | None:
+        hit = self._items.get(key)
+        if hit is None:
+            return None
+        if hit[0] < time.monotonic():
+            self._items.pop(key, None)
+            return None
+        return hit[1]
+
+    def put(self, key: str, value: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._items) >= self.max_entries:
+            self._items.clear()
+        self._items[key] = (time.monotonic() + self.ttl, value)
+
+    def drop_credential(self, org_id: int, credential_id: int) -> None:
+        for key, (_, p) in list(self._items.items()):
+            if p.org_id == org_id and p.credential_id == credential_id:
+                self._items.pop(key, None)
+
+    def drop(self, key: str) -> None:
+        self._items.pop(key, None)
+
+
+def _principal(row: Any, kind: str | None = None) -> Principal:
+    return Principal(
+        org_id=row["org_id"],
+        credential_id=row["credential_id"] if "credential_id" in row.keys() else row["id"],
+        kind=kind or row["kind"],
+        till_id=row["till_id"],
+        scopes=frozenset(row["scopes"].split()),
+    )
+
+
+class AuthService:
+    def __init__(self, db: Database, clock: Clock, cache_seconds: float = 30.0) -> None:
+        self.db = db
+        self.clock = clock
+        self._cache = _TTLCache(cache_seconds)
+
+    # -- issuing credentials -------------------------------------------------------------
+
+    async def create_credential(self, conn: Queryable, org_id: int, kind: str, *, name: str = "",
+                                login: str | None = None, secret: str | None = None,
+                                till_id: int | None = None, scopes: str | None = None,
+                                test_mode: bool = False) -> IssuedCredential:
+        """A new credential; its secret is returned here and nowhere else."""
+        if kind not in KIND_FACE:
+            raise ValidationFailed(f"unknown credential kind {kind!r}")
+        cred_id = await next_id(conn)
+        lookup, secret_hash, hint, shown_login, shown_secret = self._material(
+            kind, login, secret, test_mode)
+        await conn.execute(repo.INSERT_CREDENTIAL, org_id, cred_id, kind, name, lookup,
+                           secret_hash, hint, scopes or DEFAULT_SCOPES[kind], till_id,
+                           self.clock.now_ms())
+        return IssuedCredential(cred_id, kind, shown_login, shown_secret)
+
+    @staticmethod
+    def _material(kind: str, login: str | None, secret: str | None,
+                  test_mode: bool) -> tuple[str, str | None, str, str, str | None]:
+        if kind == "workspace_key":
+            key = secret or f"lw_{'test' if test_mode else 'live'}_{new_secret(24)}"
+            if not key.startswith(("lw_live_", "lw_test_")):
+                raise ValidationFailed("workspace keys start with lw_live_ or lw_test_")
+            return digest(key), None, key[:12] + "…", key, None
+        if not login:
+            raise ValidationFailed(f"a {kind} credential needs a login")
+        secret = secret or new_secret(24)
+        stored = till_password_digest(secret) if kind == "till" else secret
+        return login, hash_password(stored), login, login, secret
+
+    async def list_credentials(self, org_id: int) -> list[dict[str, Any]]:
+        rows = await self.db.fetch(repo.LIST_CREDENTIALS, org_id)
+        return [dict(r) for r in rows]
+
+    async def revoke_credential(self, org_id: int, credential_id: int) -> None:
+        now = self.clock.now_ms()
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(repo.GET_CREDENTIAL, org_id, credential_id)
+            if row is None or row["revoked_at"] is not None:
+                raise NotFound("no such active credential")
+            await tx.execute(repo.REVOKE_CREDENTIAL, org_id, credential_id, now)
+            await tx.execute(repo.REVOKE_CREDENTIAL_TOKENS, org_id, credential_id, now)
+        self._cache.drop_credential(org_id, credential_id)
+
+    async def rotate_credential(self, org_id: int, credential_id: int) -> IssuedCredential:
+        """A new secret for the same credential; the old secret and its tokens stop working."""
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(repo.GET_CREDENTIAL, org_id, credential_id)
+            if row is None or row["revoked_at"] is not None:
+                raise NotFound("no such active credential")
+            kind = row["kind"]
+            login = None if kind == "workspace_key" else row["lookup_key"]
+            test_mode = kind == "workspace_key" and row["hint"].startswith("lw_test_")
+            lookup, secret_hash, hint, shown_login, shown_secret = self._material(
+                kind, login, None, test_mode)
+            await tx.execute(repo.UPDATE_CREDENTIAL_SECRET, org_id, credential_id, lookup,
+                             secret_hash, hint)
+            await tx.execute(repo.REVOKE_CREDENTIAL_TOKENS, org_id, credential_id,
+                             self.clock.now_ms())
+        self._cache.drop_credential(org_id, credential_id)
+        return IssuedCredential(credential_id, kind, shown_login, shown_secret)
+
+    # -- authenticating ------------------------------------------------------------------
+
+    async def till_basic(self, header_value: str) -> Principal:
+        """`Basic base64(till:md5hex(password))`, hex in either case."""
+        cache_key = "b:" + digest(header_value)
+        hit = self._cache.get(cache_key)
+        if hit is not None:
+            return hit
+        try:
+            decoded = base64.b64decode(header_value.split(" ", 1)[1].strip(), validate=True)
+            till_code, _, md5hex = decoded.decode().partition(":")
+        except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("malformed Basic credentials") from None
+        row = await self.db.fetchrow(repo.FIND_CREDENTIAL, "till", till_code)
+        if row is None or not verify_password(row["secret_hash"], md5hex.strip().lower()):
+            raise Unauthorized("invalid till credentials")
+        principal = _principal(row)
+        self._cache.put(cache_key, principal)
+        return principal
+
+    async def _client_secret(self, kind: str, login: str, secret: str) -> Any:
+        row = await self.db.fetchrow(repo.FIND_CREDENTIAL, kind, login)
+        if row is None or not verify_password(row["secret_hash"], secret):
+            raise Unauthorized("invalid client credentials")
+        return row
+
+    async def api_key(self, key: str) -> Principal:
+        cache_key = "k:" + digest(key)
+        hit = self._cache.get(cache_key)
+        if hit is not None:
+            return hit
+        row = await self.db.fetchrow(repo.FIND_CREDENTIAL, "workspace_key", digest(key))
+        if row is None:
+            raise Unauthorized("Invalid or missing API key", reason="invalid_api_key")
+        principal = _principal(row)
+        self._cache.put(cache_key, principal)
+        return principal
+
+    async def bearer_token(self, token: str, face: str) -> Principal:
+        token_hash = digest(token)
+        cache_key = "t:" + token_hash
+        hit = self._cache.get(cache_key)
+        if hit is not None and hit.face == face:
+            return hit
+        row = await self.db.fetchrow(repo.FIND_TOKEN, token_hash)
+        if (row is None or row["kind"] != "access" or row["face"] != face
+                or row["expires_at"] <= self.clock.now_ms()):
+            raise Unauthorized("invalid or expired access token")
+        principal = _principal(row, row["credential_kind"])
+        self._cache.put(cache_key, principal)
+        return principal
+
+    # -- OAuth grants --------------------------------------------------------------------
+
+    async def _issue(self, tx: Queryable, org_id: int, credential_id: int, face: str,
+                     kind: str, ttl: int, pair_hash: str | None = None) -> str:
+        token = new_secret(32)
+        now = self.clock.now_ms()
+        await tx.execute(repo.INSERT_TOKEN, digest(token), org_id, credential_id, kind, face,
+                         pair_hash, now + ttl * 1000, now)
+        return token
+
+    async def loyalty_token(self, key: str, secret: str, ttl: int) -> str:
+        row = await self._client_secret("loyalty_client", key, secret)
+        async with self.db.transaction() as tx:
+            return await self._issue(tx, row["org_id"], row["id"], LOYALTY, "access", ttl)
+
+    async def marketing_tokens(self, client_id: str, secret: str, access_ttl: int,
+                               refresh_ttl: int) -> tuple[str, str]:
+        row = await self._client_secret("marketing_client", client_id, secret)
+        return await self._marketing_pair(row["org_id"], row["id"], access_ttl, refresh_ttl)
+
+    async def _marketing_pair(self, org_id: int, credential_id: int, access_ttl: int,
+                              refresh_ttl: int) -> tuple[str, str]:
+        async with self.db.transaction() as tx:
+            refresh = await self._issue(tx, org_id, credential_id, MARKETING, "refresh",
+                                        refresh_ttl)
+            access = await self._issue(tx, org_id, credential_id, MARKETING, "access",
+                                       access_ttl, digest(refresh))
+        return access, refresh
+
+    async def marketing_refresh(self, refresh_token: str, access_ttl: int,
+                                refresh_ttl: int) -> tuple[str, str]:
+        """A refresh token is spent once: it is revoked as the new pair is issued."""
+        token_hash = digest(refresh_token)
+        row = await self.db.fetchrow(repo.FIND_TOKEN, token_hash)
+        if (row is None or row["kind"] != "refresh" or row["face"] != MARKETING
+                or row["expires_at"] <= self.clock.now_ms()):
+            raise Unauthorized("invalid or expired refresh token")
+        await self.db.execute(repo.REVOKE_TOKEN, token_hash, self.clock.now_ms())
+        return await self._marketing_pair(row["org_id"], row["credential_id"], access_ttl,
+                                          refresh_ttl)
+
+    async def revoke_token(self, principal: Principal, token: str) -> None:
+        """Revokes the token and its pair (access and refresh of one grant) for this org only."""
+        token_hash = digest(token)
+        row = await self.db.fetchrow(repo.FIND_TOKEN, token_hash)
+        if row is None or row["org_id"] != principal.org_id:
+            raise Unauthorized("unknown token")
+        now = self.clock.now_ms()
+        async with self.db.transaction() as tx:
+            await tx.execute(repo.REVOKE_TOKEN, token_hash, now)
+            if row["pair_hash"]:
+                await tx.execute(repo.REVOKE_TOKEN, row["pair_hash"], now)
+            await tx.execute(repo.REVOKE_PAIRED_TOKENS, principal.org_id, token_hash, now)
+        # Tokens of this grant may sit in the cache under their own digests: drop the lot.
+        self._cache.drop_credential(principal.org_id, row["credential_id"])

@@ -1,0 +1,183 @@
+"""SQL for customers, their profiles and the identifier registry."""
+
+from __future__ import annotations
+
+from patron.db.database import Queryable, Row
+from patron.db.statement import Statement, sql
+
+_TILL_SHORT = "{p}.id AS {p}_id, {p}.code AS {p}_code, {p}.name AS {p}_name, {p}.type AS {p}_type"
+_TILL_FULL = (
+    _TILL_SHORT + ", {p}.description AS {p}_description, {p}.reference_id AS {p}_reference_id, "
+    "{p}.admin_type AS {p}_admin_type, {p}.is_active AS {p}_is_active, "
+    "{p}.is_ou_enabled AS {p}_is_ou_enabled, {p}.time_zone_id AS {p}_time_zone_id, "
+    "{p}.currency_id AS {p}_currency_id, {p}.language_id AS {p}_language_id"
+)
+
+
+def _join_till(alias: str, column: str) -> str:
+    return f" LEFT JOIN tills {alias} ON {alias}.org_id = c.org_id AND {alias}.id = c.{column}"
+
+
+GET_CUSTOMER = sql(
+    "SELECT c.*, a.code AS associated_code, "
+    + _TILL_FULL.format(p="lc") + ", " + _TILL_SHORT.format(p="lm")
+    + " FROM customers c" + _join_till("a", "associated_till_id")
+    + _join_till("lc", "loyalty_created_by") + _join_till("lm", "loyalty_modified_by")
+    + " WHERE c.org_id = $1 AND c.id = $2"
+)
+GET_PROFILES = sql(
+    "SELECT p.*, " + _TILL_SHORT.format(p="cb") + ", " + _TILL_SHORT.format(p="mb")
+    + " FROM profiles p"
+    " LEFT JOIN tills cb ON cb.org_id = p.org_id AND cb.id = p.created_by"
+    " LEFT JOIN tills mb ON mb.org_id = p.org_id AND mb.id = p.modified_by"
+    " WHERE p.org_id = $1 AND p.customer_id = $2 ORDER BY p.created_at, p.source, p.account_id"
+)
+GET_CUSTOMER_STATE = sql(
+    "SELECT id, status, external_id, loyalty_type, site_id FROM customers "
+    "WHERE org_id = $1 AND id = $2"
+)
+GET_PROFILE_ROWS = sql(
+    "SELECT source, account_id, first_name, last_name, identifiers, comm_channels, fields, "
+    "created_at FROM profiles WHERE org_id = $1 AND customer_id = $2 "
+    "ORDER BY created_at, source, account_id"
+)
+INSERT_CUSTOMER = sql(
+    "INSERT INTO customers (org_id, id, status, site_id, external_id, loyalty_type, "
+    "associated_till_id, extended_fields, name, email, mobile, search_text, click_id, metadata, "
+    "avatar, loyalty_created_at, loyalty_created_by, loyalty_modified_at, loyalty_modified_by, "
+    "created_from_source, created_at, updated_at) VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, "
+    "$8, $9, $10, $11, $12, $13, $14, $15, $16, $15, $16, $17, $18, $18)"
+)
+UPDATE_CUSTOMER = sql(
+    "UPDATE customers SET external_id = $3, loyalty_type = $4, associated_till_id = $5, "
+    "extended_fields = $6, name = $7, email = $8, mobile = $9, search_text = $10, click_id = $11, "
+    "metadata = $12, avatar = $13, site_id = $14, loyalty_modified_at = $15, "
+    "loyalty_modified_by = $16, updated_at = $15 WHERE org_id = $1 AND id = $2"
+)
+UPSERT_PROFILE = sql(
+    "INSERT INTO profiles (org_id, customer_id, source, account_id, first_name, last_name, "
+    "identifiers, comm_channels, fields, created_at, created_by, modified_at, modified_by, "
+    "auto_update_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11, $10) "
+    "ON CONFLICT (org_id, customer_id, source, account_id) DO UPDATE SET "
+    "first_name = excluded.first_name, last_name = excluded.last_name, "
+    "identifiers = excluded.identifiers, comm_channels = excluded.comm_channels, "
+    "fields = excluded.fields, modified_at = excluded.modified_at, "
+    "modified_by = excluded.modified_by, auto_update_at = excluded.auto_update_at"
+)
+FIND_IDENTIFIER = sql(
+    "SELECT customer_id, source, account_id FROM identifiers "
+    "WHERE org_id = $1 AND type = $2 AND value = $3"
+)
+INSERT_IDENTIFIER = sql(
+    "INSERT INTO identifiers (org_id, type, value, customer_id, source, account_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, type, value) DO NOTHING"
+)
+DELETE_CUSTOMER_IDENTIFIERS = sql("DELETE FROM identifiers WHERE org_id = $1 AND customer_id = $2")
+RELEASE_IDENTIFIER = sql(
+    "DELETE FROM identifiers WHERE org_id = $1 AND type = $2 AND value = $3 AND customer_id = $4"
+)
+FIND_BY_EXTERNAL_ID = sql(
+    "SELECT id FROM customers WHERE org_id = $1 AND external_id = $2 AND status = 'active'"
+)
+SCRUB_CUSTOMER = sql(
+    "UPDATE customers SET status = 'deleted', external_id = NULL, extended_fields = '{}', "
+    "name = '', email = NULL, mobile = NULL, search_text = '', avatar = NULL, public_bio = NULL, "
+    "public_location = NULL, public_website = NULL, socials = NULL, click_id = NULL, "
+    "metadata = '{}', image_url = NULL, deleted_at = $3, pii_deleted_at = $3, updated_at = $3 "
+    "WHERE org_id = $1 AND id = $2"
+)
+SCRUB_PROFILES = sql(
+    "UPDATE profiles SET first_name = NULL, last_name = NULL, identifiers = '[]', "
+    "comm_channels = '[]', fields = '{}', modified_at = $3, auto_update_at = $3 "
+    "WHERE org_id = $1 AND customer_id = $2"
+)
+COUNT_ACTIVE = sql("SELECT count(*) FROM customers WHERE org_id = $1 AND status = 'active'")
+
+_LIST_COLUMNS = (
+    "id, site_id, external_id, name, email, mobile, avatar, public_bio, public_location, "
+    "public_website, socials, click_id, metadata, net_revenue, lifetime_purchases, sign_in_count, "
+    "last_request_at, bounced_at, loyalty_type, status, created_at, updated_at"
+)
+_LIST_WHERE = (
+    " FROM customers WHERE org_id = $1 AND status = 'active' AND ($2::bigint IS NULL OR "
+    "site_id = $2) AND ($3::text IS NULL OR search_text LIKE $3)"
+)
+_LIST_WHERE_SQLITE = _LIST_WHERE.replace("::bigint", "").replace("::text", "")
+
+SORT_COLUMNS = ("created_at", "name", "email", "net_revenue", "last_request_at")
+
+
+def _list_statement(column: str, descending: bool) -> Statement:
+    direction = "DESC" if descending else "ASC"
+    # id breaks ties so that pages never overlap or skip.
+    order = f" ORDER BY {column} {direction}, id {direction} LIMIT $4 OFFSET $5"
+    return sql(f"SELECT {_LIST_COLUMNS}{_LIST_WHERE}{order}",
+               sqlite=f"SELECT {_LIST_COLUMNS}{_LIST_WHERE_SQLITE}{order}")
+
+
+LIST_CUSTOMERS = {(c, d): _list_statement(c, d) for c in SORT_COLUMNS for d in (False, True)}
+COUNT_CUSTOMERS = sql(
+    f"SELECT count(*){_LIST_WHERE}", sqlite=f"SELECT count(*){_LIST_WHERE_SQLITE}"
+)
+GET_LISTED = sql(
+    f"SELECT {_LIST_COLUMNS} FROM customers WHERE org_id = $1 AND id = $2 AND status = 'active'"
+)
+
+# The listed columns plus the names and identifiers of the profile a single-profile API shows:
+# INSTORE without an account (where the workspace face writes), else the customer's oldest.
+_SHOWN_COLUMNS = (
+    ", ".join(f"c.{c.strip()}" for c in _LIST_COLUMNS.split(","))
+    + ", sp.first_name AS profile_first_name, sp.last_name AS profile_last_name, "
+    "sp.identifiers AS profile_identifiers"
+)
+_SHOWN_FROM = (
+    " FROM customers c LEFT JOIN profiles sp ON sp.org_id = c.org_id AND sp.customer_id = c.id"
+    " AND (sp.source, sp.account_id) = (SELECT p.source, p.account_id FROM profiles p"
+    " WHERE p.org_id = c.org_id AND p.customer_id = c.id ORDER BY CASE WHEN p.source = 'INSTORE'"
+    " AND p.account_id = '' THEN 0 ELSE 1 END, p.created_at, p.source, p.account_id LIMIT 1)"
+)
+_SHOWN_WHERE = (
+    " WHERE c.org_id = $1 AND c.status = 'active' AND ($2::bigint IS NULL OR c.site_id = $2)"
+    " AND ($3::text IS NULL OR c.search_text LIKE $3)"
+)
+
+
+def _shown_statement(column: str, descending: bool) -> Statement:
+    direction = "DESC" if descending else "ASC"
+    order = f" ORDER BY c.{column} {direction}, c.id {direction} LIMIT $4 OFFSET $5"
+    text = f"SELECT {_SHOWN_COLUMNS}{_SHOWN_FROM}{_SHOWN_WHERE}{order}"
+    return sql(text, sqlite=text.replace("::bigint", "").replace("::text", ""))
+
+
+LIST_SHOWN = {(c, d): _shown_statement(c, d) for c in SORT_COLUMNS for d in (False, True)}
+GET_SHOWN = sql(
+    f"SELECT {_SHOWN_COLUMNS}{_SHOWN_FROM} WHERE c.org_id = $1 AND c.id = $2 "
+    "AND c.status = 'active'"
+)
+
+
+async def customer(conn: Queryable, org_id: int, customer_id: int) -> Row | None:
+    return await conn.fetchrow(GET_CUSTOMER, org_id, customer_id)
+
+
+async def profiles(conn: Queryable, org_id: int, customer_id: int) -> list[Row]:
+    return await conn.fetch(GET_PROFILES, org_id, customer_id)
+
+
+async def find_identifier(conn: Queryable, org_id: int, kind: str, value: str) -> Row | None:
+    return await conn.fetchrow(FIND_IDENTIFIER, org_id, kind, value)
+
+
+async def listed(conn: Queryable, org_id: int, *, site_id: int | None, search: str | None,
+                 sort: str, descending: bool, limit: int, offset: int,
+                 with_profile: bool = False) -> list[Row]:
+    pattern = None if search is None else f"%{search.lower()}%"
+    statements = LIST_SHOWN if with_profile else LIST_CUSTOMERS
+    return await conn.fetch(statements[(sort, descending)], org_id, site_id, pattern, limit,
+                            offset)
+
+
+async def count_listed(conn: Queryable, org_id: int, *, site_id: int | None,
+                       search: str | None) -> int:
+    pattern = None if search is None else f"%{search.lower()}%"
+    return int(await conn.fetchval(COUNT_CUSTOMERS, org_id, site_id, pattern))
