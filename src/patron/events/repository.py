@@ -1,0 +1,133 @@
+"""SQL for event definitions, webhooks and events. Batch look-ups take a list of values, passed
+as an array to PostgreSQL and as JSON to SQLite (`json_each`), so a batch costs a few round
+trips whatever its size."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from patron.db.database import Queryable, Row
+from patron.db.statement import sql
+from patron.jsonio import dumps_text
+
+INSERT_DEFINITION = sql(
+    "INSERT INTO event_definitions (org_id, id, name, description, actions, fields, created_at, "
+    "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
+)
+UPDATE_DEFINITION = sql(
+    "UPDATE event_definitions SET description = $3, actions = $4, fields = $5, updated_at = $6 "
+    "WHERE org_id = $1 AND name = $2 RETURNING id"
+)
+GET_DEFINITION = sql(
+    "SELECT id, name, description, actions, fields FROM event_definitions "
+    "WHERE org_id = $1 AND name = $2"
+)
+LIST_DEFINITIONS = sql(
+    "SELECT id, name, description, actions, fields FROM event_definitions WHERE org_id = $1 "
+    "ORDER BY name"
+)
+
+INSERT_WEBHOOK = sql(
+    "INSERT INTO event_webhooks (org_id, id, token_hash, transformer_type, till_id, "
+    "auth_enabled, auth_mechanism, uniqueness_check, created_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
+FIND_WEBHOOK = sql(
+    "SELECT w.org_id, w.id, w.till_id, w.auth_enabled, w.auth_mechanism, w.uniqueness_check, "
+    "t.code AS till_code FROM event_webhooks w LEFT JOIN tills t ON t.org_id = w.org_id "
+    "AND t.id = w.till_id WHERE w.token_hash = $1"
+)
+ORG_TIME_ZONE = sql("SELECT time_zone FROM orgs WHERE id = $1")
+
+_CUSTOMERS_BY_IDENTIFIER = sql(
+    "SELECT value, customer_id FROM identifiers WHERE org_id = $1 AND type = $2 "
+    "AND value = ANY($3::text[])",
+    sqlite="SELECT value, customer_id FROM identifiers WHERE org_id = $1 AND type = $2 "
+    "AND value IN (SELECT value FROM json_each($3))",
+)
+_ACTIVE_CUSTOMERS = sql(
+    "SELECT id FROM customers WHERE org_id = $1 AND status = 'active' "
+    "AND id = ANY($2::bigint[])",
+    sqlite="SELECT id FROM customers WHERE org_id = $1 AND status = 'active' "
+    "AND id IN (SELECT value FROM json_each($2))",
+)
+_ORIGINALS = sql(
+    "SELECT dedup_key FROM events WHERE org_id = $1 AND event_name = $2 AND NOT is_duplicate "
+    "AND dedup_key = ANY($3::text[])",
+    sqlite="SELECT dedup_key FROM events WHERE org_id = $1 AND event_name = $2 "
+    "AND NOT is_duplicate AND dedup_key IN (SELECT value FROM json_each($3))",
+)
+_EXISTING_REQUESTS = sql(
+    "SELECT request_id FROM events WHERE org_id = $1 AND request_id = ANY($2::text[])",
+    sqlite="SELECT request_id FROM events WHERE org_id = $1 "
+    "AND request_id IN (SELECT value FROM json_each($2))",
+)
+_EVENT_COLUMNS = ("org_id, request_id, customer_id, event_name, occurred_at, input_offset, "
+                  "received_at, lineage_start, till_id, source, attributes, psi_fields, "
+                  "external_event_id, dedup_key, is_duplicate")
+INSERT_EVENT = sql(
+    f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+    "$11, $12, $13, $14, $15) ON CONFLICT (org_id, event_name, dedup_key) "
+    "WHERE NOT is_duplicate AND dedup_key IS NOT NULL DO NOTHING"
+)
+_SELECT_EVENT = (
+    "SELECT e.request_id, e.customer_id, e.event_name, e.occurred_at, e.input_offset, "
+    "e.received_at, e.lineage_start, e.till_id, e.source, e.attributes, e.psi_fields, "
+    "e.external_event_id, e.is_duplicate, t.code AS till_code FROM events e "
+    "LEFT JOIN tills t ON t.org_id = e.org_id AND t.id = e.till_id "
+)
+GET_EVENT = sql(_SELECT_EVENT + "WHERE e.org_id = $1 AND e.request_id = $2")
+CUSTOMER_EVENTS = sql(
+    _SELECT_EVENT + "WHERE e.org_id = $1 AND e.customer_id = $2 AND e.occurred_at >= $3 "
+    "AND e.occurred_at < $4 AND ($5::text IS NULL OR e.event_name = $5) "
+    "AND (NOT e.is_duplicate OR $6) ORDER BY e.occurred_at DESC, e.request_id LIMIT $7 OFFSET $8",
+    sqlite=_SELECT_EVENT + "WHERE e.org_id = $1 AND e.customer_id = $2 AND e.occurred_at >= $3 "
+    "AND e.occurred_at < $4 AND ($5 IS NULL OR e.event_name = $5) "
+    "AND (NOT e.is_duplicate OR $6) ORDER BY e.occurred_at DESC, e.request_id LIMIT $7 OFFSET $8",
+)
+COUNT_CUSTOMER_EVENTS = sql(
+    "SELECT count(*) FROM events e WHERE e.org_id = $1 AND e.customer_id = $2 "
+    "AND e.occurred_at >= $3 AND e.occurred_at < $4 AND ($5::text IS NULL OR e.event_name = $5) "
+    "AND (NOT e.is_duplicate OR $6)",
+    sqlite="SELECT count(*) FROM events e WHERE e.org_id = $1 AND e.customer_id = $2 "
+    "AND e.occurred_at >= $3 AND e.occurred_at < $4 AND ($5 IS NULL OR e.event_name = $5) "
+    "AND (NOT e.is_duplicate OR $6)",
+)
+PSI_EVENTS = sql(
+    "SELECT request_id, attributes, psi_fields FROM events WHERE org_id = $1 "
+    "AND customer_id = $2 AND psi_fields <> '[]'"
+)
+SCRUB_EVENT = sql(
+    "UPDATE events SET attributes = $3 WHERE org_id = $1 AND request_id = $2"
+)
+
+
+def _values(conn: Queryable, values: Sequence[Any]) -> Any:
+    return list(values) if conn.dialect == "postgresql" else dumps_text(list(values))
+
+
+async def customers_by_identifier(conn: Queryable, org_id: int, kind: str,
+                                  values: Sequence[str]) -> dict[str, int]:
+    rows = await conn.fetch(_CUSTOMERS_BY_IDENTIFIER, org_id, kind, _values(conn, values))
+    return {r["value"]: int(r["customer_id"]) for r in rows}
+
+
+async def active_customers(conn: Queryable, org_id: int, ids: Sequence[int]) -> set[int]:
+    rows = await conn.fetch(_ACTIVE_CUSTOMERS, org_id, _values(conn, ids))
+    return {int(r["id"]) for r in rows}
+
+
+async def originals(conn: Queryable, org_id: int, event_name: str,
+                    keys: Sequence[str]) -> set[str]:
+    rows = await conn.fetch(_ORIGINALS, org_id, event_name, _values(conn, keys))
+    return {r["dedup_key"] for r in rows}
+
+
+async def existing_requests(conn: Queryable, org_id: int, request_ids: Sequence[str]) -> set[str]:
+    rows = await conn.fetch(_EXISTING_REQUESTS, org_id, _values(conn, request_ids))
+    return {r["request_id"] for r in rows}
+
+
+async def event(conn: Queryable, org_id: int, request_id: str) -> Row | None:
+    return await conn.fetchrow(GET_EVENT, org_id, request_id)

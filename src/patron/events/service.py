@@ -1,0 +1,435 @@
+"""Behavioural events: definitions, webhooks, ingestion with de-duplication, reads, PSI scrub.
+
+Ingestion validates every event of a batch against its definition first, resolves customers
+with one query per identifier type, then writes the batch in one transaction. A repeat of a
+unique key (or of an `external_event_id`) is stored once more, marked `isDuplicate`, so it
+never counts twice.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from patron.auth.secrets import digest, new_secret
+from patron.clock import Clock
+from patron.customers import normalize
+from patron.customers.models import SOURCES, CustomerInput, Identifier, ProfileInput, Provenance
+from patron.customers.service import Customers
+from patron.db.database import Database, Queryable, Row
+from patron.db.ids import next_id
+from patron.errors import Conflict, NotFound, PatronError, ValidationFailed
+from patron.events import repository as repo
+from patron.events.definitions import (
+    RESERVED,
+    Definition,
+    FieldRule,
+    parse_rules,
+    validate_actions,
+    validate_name,
+)
+from patron.jsonio import dumps_text, loads
+from patron.tenancy import repository as tenancy_repo
+
+TRANSFORMERS = ("WebEngageTransformer",)
+AUTH_MECHANISMS = ("Basic", "OAuth")
+MAX_BATCH = 1000
+MAX_VALUE_LENGTH = 1000
+_EPOCH_DIGITS = re.compile(r"^-?\d{1,15}$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_EARLIEST, _LATEST = 0, 4_102_444_800_000  # 1970 .. 2100
+
+
+class EventRejected(ValidationFailed):
+    """One event of a batch failed validation; the others are unaffected."""
+
+
+@dataclass
+class Webhook:
+    org_id: int
+    id: int
+    till_id: int | None
+    till_code: str | None
+    auth_enabled: bool
+    auth_mechanism: str | None
+
+
+@dataclass
+class Ingested:
+    request_id: str | None = None
+    error: PatronError | None = None
+
+
+@dataclass
+class _Pending:
+    index: int
+    definition: Definition
+    customer_value: str
+    attributes: dict[str, Any]
+    psi: list[str]
+    occurred_at: int
+    offset: str
+    source: str
+    account_id: str | None
+    external_event_id: str | None
+    dedup_key: str | None
+    request_id: str
+    customer_id: int | None = None
+    duplicate: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _offset_text(delta: timedelta | None) -> str:
+    minutes = int((delta or timedelta()).total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def event_time(value: Any, zone: ZoneInfo, now_ms: int) -> tuple[int, str]:
+    """`eventDateTime` as (epoch ms, the offset the client meant): epoch milliseconds, or a
+    date-time with an offset, or a local date-time read in the organisation's time zone."""
+    if value is None:
+        return now_ms, _offset_text(datetime.fromtimestamp(now_ms / 1000, zone).utcoffset())
+    if isinstance(value, int | float) and not isinstance(value, bool) or (
+            isinstance(value, str) and _EPOCH_DIGITS.match(value.strip())):
+        ms = int(float(value))
+        offset = _offset_text(datetime.fromtimestamp(ms / 1000, zone).utcoffset()) \
+            if _EARLIEST <= ms <= _LATEST else ""
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise EventRejected(f"eventDateTime {value!r} is neither epoch milliseconds nor an "
+                                "ISO 8601 date-time", reason="invalid_event_time",
+                                field="eventDateTime") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=zone)
+        ms = int(parsed.timestamp() * 1000)
+        offset = _offset_text(parsed.utcoffset())
+    else:
+        raise EventRejected("eventDateTime must be a string or a number",
+                            reason="invalid_event_time", field="eventDateTime")
+    if not _EARLIEST <= ms <= _LATEST:
+        raise EventRejected("eventDateTime is out of range", reason="invalid_event_time",
+                            field="eventDateTime")
+    return ms, offset
+
+
+def _field_value(rule: FieldRule, value: Any) -> str:
+    if rule.type == "double":
+        if isinstance(value, bool):
+            raise EventRejected(f"{rule.name} must be a number", reason="invalid_field_type",
+                                field=rule.name)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise EventRejected(f"{rule.name} must be a number", reason="invalid_field_type",
+                                field=rule.name) from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise EventRejected(f"{rule.name} must be a finite number",
+                                reason="invalid_field_type", field=rule.name)
+        return str(number)
+    if rule.type == "customer" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise EventRejected(f"{rule.name} must be a string", reason="invalid_field_type",
+                            field=rule.name)
+    if len(value) > MAX_VALUE_LENGTH:
+        raise EventRejected(f"{rule.name} is longer than {MAX_VALUE_LENGTH} characters",
+                            reason="invalid_field_type", field=rule.name)
+    return value
+
+
+class Events:
+    def __init__(self, db: Database, clock: Clock, customers: Customers) -> None:
+        self.db = db
+        self.clock = clock
+        self.customers = customers
+        self._zones: dict[int, ZoneInfo] = {}
+
+    # -- definitions ---------------------------------------------------------------------
+
+    async def define(self, org_id: int, body: dict[str, Any]) -> Definition:
+        name = validate_name(body.get("eventName"))
+        rules = parse_rules(body.get("fields"))
+        actions = validate_actions(body.get("actions"))
+        description = str(body.get("description") or "")[:1000]
+        now = self.clock.now_ms()
+        async with self.db.transaction() as tx:
+            if await tx.fetchrow(repo.GET_DEFINITION, org_id, name) is not None:
+                raise Conflict(f"Event {name} already exists", reason="event_exists")
+            definition_id = await next_id(tx)
+            await tx.execute(repo.INSERT_DEFINITION, org_id, definition_id, name, description,
+                             dumps_text(actions), dumps_text(body["fields"]), now)
+        return Definition(definition_id, name, description, actions, body["fields"], rules)
+
+    async def redefine(self, org_id: int, body: dict[str, Any]) -> Definition:
+        """A full replacement of a definition; events already stored keep what they were."""
+        name = validate_name(body.get("eventName"))
+        rules = parse_rules(body.get("fields"))
+        actions = validate_actions(body.get("actions"))
+        description = str(body.get("description") or "")[:1000]
+        async with self.db.transaction() as tx:
+            definition_id = await tx.fetchval(repo.UPDATE_DEFINITION, org_id, name, description,
+                                              dumps_text(actions), dumps_text(body["fields"]),
+                                              self.clock.now_ms())
+        if definition_id is None:
+            raise NotFound(f"Event {name} not found", reason="event_not_found")
+        return Definition(int(definition_id), name, description, actions, body["fields"], rules)
+
+    async def definitions(self, org_id: int) -> list[Definition]:
+        return [self._definition(r) for r in await self.db.fetch(repo.LIST_DEFINITIONS, org_id)]
+
+    @staticmethod
+    def _definition(row: Row) -> Definition:
+        fields = loads(row["fields"])
+        return Definition(int(row["id"]), row["name"], row["description"],
+                          loads(row["actions"]), fields, parse_rules(fields))
+
+    # -- webhooks ------------------------------------------------------------------------
+
+    async def add_webhook(self, org_id: int, *, transformer: str | None, till_code: str | None,
+                          default_till_id: int | None, auth_enabled: bool,
+                          auth_mechanism: str | None, uniqueness_check: bool) -> tuple[str, int]:
+        """A new webhook; returns its secret path token (shown once) and its id."""
+        if transformer not in TRANSFORMERS:
+            raise ValidationFailed("transformer not present", reason="transformer_not_present")
+        if auth_enabled and auth_mechanism not in AUTH_MECHANISMS:
+            raise ValidationFailed("auth mechanism not present",
+                                   reason="auth_mechanism_not_present")
+        token = new_secret(24)
+        async with self.db.transaction() as tx:
+            till_id = default_till_id
+            if till_code:
+                till = await tenancy_repo.till_by_code(tx, org_id, till_code)
+                if till is None:
+                    raise ValidationFailed(f"unknown tillCode {till_code!r}",
+                                           reason="invalid_till", field="tillCode")
+                till_id = int(till["id"])
+            webhook_id = await next_id(tx)
+            await tx.execute(repo.INSERT_WEBHOOK, org_id, webhook_id, digest(token), transformer,
+                             till_id, auth_enabled, auth_mechanism if auth_enabled else None,
+                             uniqueness_check, self.clock.now_ms())
+        return token, webhook_id
+
+    async def webhook(self, token: str) -> Webhook:
+        row = await self.db.fetchrow(repo.FIND_WEBHOOK, digest(token))
+        if row is None:
+            raise NotFound("webhook not found", reason="webhook_not_found")
+        return Webhook(int(row["org_id"]), int(row["id"]), row["till_id"], row["till_code"],
+                       bool(row["auth_enabled"]), row["auth_mechanism"])
+
+    # -- ingestion -----------------------------------------------------------------------
+
+    async def ingest(self, hook: Webhook, bodies: list[Any], *, lineage_id: str | None = None,
+                     lineage_start: int | None = None) -> list[Ingested]:
+        if len(bodies) > MAX_BATCH:
+            raise ValidationFailed(f"at most {MAX_BATCH} events in one request",
+                                   reason="batch_too_large")
+        org_id = hook.org_id
+        now = self.clock.now_ms()
+        zone = await self._zone(org_id)
+        definitions: dict[str, Definition | None] = {}
+        results = [Ingested() for _ in bodies]
+        pending: list[_Pending] = []
+        use_lineage = lineage_id if (lineage_id and len(bodies) == 1
+                                     and _UUID.match(lineage_id)) else None
+        for i, body in enumerate(bodies):
+            try:
+                pending.append(await self._prepare(org_id, i, body, definitions, zone, now,
+                                                   use_lineage or str(uuid.uuid4())))
+            except PatronError as exc:
+                results[i].error = exc
+        if use_lineage and pending and use_lineage in await repo.existing_requests(
+                self.db, org_id, [use_lineage]):
+            results[0].request_id = use_lineage  # a retry of an accepted event: stored once
+            return results
+        await self._resolve_customers(org_id, hook, pending, results, now)
+        ready = [p for p in pending if p.customer_id is not None]
+        if ready:
+            await self._store(org_id, hook, ready, now, lineage_start or now)
+        for p in ready:
+            results[p.index].request_id = p.request_id
+        return results
+
+    async def _zone(self, org_id: int) -> ZoneInfo:
+        zone = self._zones.get(org_id)
+        if zone is None:
+            name = await self.db.fetchval(repo.ORG_TIME_ZONE, org_id) or "UTC"
+            try:
+                zone = ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                zone = ZoneInfo("UTC")
+            self._zones[org_id] = zone
+        return zone
+
+    async def _prepare(self, org_id: int, index: int, body: Any,
+                       definitions: dict[str, Definition | None], zone: ZoneInfo, now: int,
+                       request_id: str) -> _Pending:
+        if not isinstance(body, dict):
+            raise EventRejected("an event must be a JSON object", reason="invalid_event")
+        name = body.get("eventName", body.get("event_name"))
+        if not isinstance(name, str) or not name:
+            raise EventRejected("eventName is required", reason="missing_field",
+                                field="eventName")
+        if name not in definitions:
+            row = await self.db.fetchrow(repo.GET_DEFINITION, org_id, name)
+            definitions[name] = None if row is None else self._definition(row)
+        definition = definitions[name]
+        if definition is None:
+            raise EventRejected(f"Event {name} not found", reason="event_not_found",
+                                field="eventName")
+        undeclared = [k for k in body if k not in definition.rules and k not in RESERVED]
+        if undeclared:
+            raise EventRejected(f"fields not in the definition of {name}: "
+                                f"{', '.join(sorted(undeclared)[:10])}", reason="undeclared_field",
+                                field=undeclared[0])
+        attributes: dict[str, Any] = {}
+        customer_value = ""
+        for rule in definition.rules.values():
+            value = body.get(rule.name)
+            if value is None or value == "":
+                if rule.required:
+                    raise EventRejected(f"{rule.name} is required", reason="missing_field",
+                                        field=rule.name)
+                continue
+            text = _field_value(rule, value)
+            if rule.type == "customer":
+                customer_value = text
+            else:
+                attributes[rule.name] = text
+        occurred_at, offset = event_time(body.get("eventDateTime"), zone, now)
+        source = str(body.get("source") or "INSTORE").upper()
+        if source not in SOURCES:
+            raise EventRejected("Invalid source", reason="invalid_source", field="source")
+        external = body.get("external_event_id")
+        if external is not None and (not isinstance(external, str | int) or
+                                     len(str(external)) > 200):
+            raise EventRejected("external_event_id must be a string", field="external_event_id",
+                                reason="invalid_field_type")
+        external_id = None if external is None else str(external)
+        keys = definition.unique_keys
+        if keys and all(k in attributes or k == definition.customer_rule.name for k in keys):
+            dedup = "u:" + dumps_text([attributes.get(k, customer_value) for k in keys])
+        elif external_id is not None:
+            dedup = "x:" + external_id
+        else:
+            dedup = None
+        account = body.get("accountId")
+        return _Pending(index=index, definition=definition, customer_value=customer_value,
+                        attributes=attributes,
+                        psi=[f for f in definition.psi_fields if f in attributes],
+                        occurred_at=occurred_at, offset=offset, source=source,
+                        account_id=None if account is None else str(account),
+                        external_event_id=external_id, dedup_key=dedup, request_id=request_id)
+
+    async def _resolve_customers(self, org_id: int, hook: Webhook, pending: list[_Pending],
+                                 results: list[Ingested], now: int) -> None:
+        by_type: dict[str, list[_Pending]] = {}
+        for p in pending:
+            by_type.setdefault(p.definition.customer_rule.identifier_type, []).append(p)
+        for id_type, group in by_type.items():
+            if id_type == "userId":
+                ids = [int(p.customer_value) for p in group if p.customer_value.isdigit()]
+                found = {str(i): i for i in await repo.active_customers(self.db, org_id, ids)}
+                kind = None
+            else:
+                kind = normalize.identifier_type(id_type)
+                for p in group:
+                    try:
+                        p.customer_value = normalize.identifier_value(kind, p.customer_value)
+                    except ValidationFailed:
+                        pass  # not resolvable: reported below as customer not found
+                found = await repo.customers_by_identifier(
+                    self.db, org_id, kind, sorted({p.customer_value for p in group}))
+            for p in group:
+                p.customer_id = found.get(p.customer_value)
+                if p.customer_id is None and kind is not None and \
+                        p.definition.customer_rule.add_customer:
+                    p.customer_id = await self._add_customer(org_id, hook, kind, p, now)
+                    found[p.customer_value] = p.customer_id
+                if p.customer_id is None:
+                    results[p.index].error = EventRejected(
+                        "Cannot find customer for the given identifier",
+                        reason="customer_not_found", field=p.definition.customer_rule.name)
+
+    async def _add_customer(self, org_id: int, hook: Webhook, kind: str, p: _Pending,
+                            now: int) -> int | None:
+        data = CustomerInput(profiles=[ProfileInput(
+            source=p.source, identifiers=[Identifier(kind, p.customer_value)])])
+        try:
+            written = await self.customers.register(org_id, data, Provenance(hook.till_id, now))
+        except Conflict:
+            return None
+        except ValidationFailed:
+            return None
+        return written.customer_id
+
+    async def _store(self, org_id: int, hook: Webhook, ready: list[_Pending], now: int,
+                     lineage_start: int) -> None:
+        async with self.db.transaction() as tx:
+            await self._mark_duplicates(tx, org_id, ready)
+            await tx.executemany(repo.INSERT_EVENT, [self._row(org_id, hook, p, now,
+                                                               lineage_start) for p in ready])
+            # An original that lost a race to a concurrent batch was skipped: store it as the
+            # duplicate it turned out to be.
+            keyed = [p for p in ready if p.dedup_key is not None and not p.duplicate]
+            if keyed:
+                stored = await repo.existing_requests(tx, org_id, [p.request_id for p in keyed])
+                late = [p for p in keyed if p.request_id not in stored]
+                for p in late:
+                    p.duplicate = True
+                if late:
+                    await tx.executemany(repo.INSERT_EVENT, [
+                        self._row(org_id, hook, p, now, lineage_start) for p in late])
+
+    @staticmethod
+    async def _mark_duplicates(tx: Queryable, org_id: int, ready: list[_Pending]) -> None:
+        by_name: dict[str, list[_Pending]] = {}
+        for p in ready:
+            if p.dedup_key is not None:
+                by_name.setdefault(p.definition.name, []).append(p)
+        for name, group in by_name.items():
+            seen = await repo.originals(tx, org_id, name, sorted({p.dedup_key for p in group
+                                                                  if p.dedup_key}))
+            for p in group:
+                if p.dedup_key in seen:
+                    p.duplicate = True
+                else:
+                    seen.add(p.dedup_key or "")
+
+    @staticmethod
+    def _row(org_id: int, hook: Webhook, p: _Pending, now: int, lineage_start: int) -> tuple:
+        extra = {"accountId": p.account_id}
+        return (org_id, p.request_id, p.customer_id, p.definition.name, p.occurred_at, p.offset,
+                now, lineage_start, hook.till_id, p.source,
+                dumps_text({**p.attributes, **extra}), dumps_text(p.psi), p.external_event_id,
+                p.dedup_key, p.duplicate)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def get(self, org_id: int, request_id: str) -> Row | None:
+        return await repo.event(self.db, org_id, request_id)
+
+    async def for_customer(self, org_id: int, customer_id: int, *, start: int, end: int,
+                           event_name: str | None, include_duplicates: bool, limit: int,
+                           offset: int) -> tuple[list[Row], int]:
+        rows = await self.db.fetch(repo.CUSTOMER_EVENTS, org_id, customer_id, start, end,
+                                   event_name, include_duplicates, limit, offset)
+        total = await self.db.fetchval(repo.COUNT_CUSTOMER_EVENTS, org_id, customer_id, start,
+                                       end, event_name, include_duplicates)
+        return rows, int(total)
+
+    # -- PII -----------------------------------------------------------------------------
+
+    async def scrub_psi(self, tx: Queryable, org_id: int, customer_id: int) -> None:
+        """Removes the PSI-flagged attributes of a customer's events."""
+        for row in await tx.fetch(repo.PSI_EVENTS, org_id, customer_id):
+            attributes = loads(row["attributes"])
+            for name in loads(row["psi_fields"]):
+                attributes.pop(name, None)
+            await tx.execute(repo.SCRUB_EVENT, org_id, row["request_id"], dumps_text(attributes))
