@@ -1,0 +1,105 @@
+"""create_app(): the edge middleware, the error handlers, and the three faces' routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from patron.clock import Clock
+from patron.config import Settings
+from patron.db.database import Database, open_database
+from patron.errors import NotFound, PatronError, ValidationFailed
+from patron.faces import registry
+from patron.faces.edge import Edge
+from patron.faces.loyalty.events import router as events_router
+from patron.faces.loyalty.routes import router as loyalty_router
+from patron.faces.marketing.routes import router as marketing_router
+from patron.faces.workspace.routes import router as workspace_router
+from patron.jsonio import dumps
+from patron.services import Services
+
+log = logging.getLogger("patron")
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path", "header")]
+    where = ".".join(loc) or None
+    if first.get("type") == "json_invalid":
+        return "malformed JSON body", None
+    return f"{where or 'request'}: {first.get('msg', 'invalid')}", where
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None,
+               clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database
+        if db is None:
+            db = await open_database(settings.effective_database_url,
+                                     sqlite_synchronous=settings.sqlite_synchronous,
+                                     pg_pool_min=settings.pg_pool_min,
+                                     pg_pool_max=settings.pg_pool_max)
+        app.state.services = Services.build(settings, db, clock)
+        try:
+            yield
+        finally:
+            if database is None:
+                await db.close()
+
+    app = FastAPI(title="Patron", version="0.1.0", lifespan=lifespan, docs_url="/docs",
+                  redoc_url=None, openapi_url="/openapi.json")
+    if database is not None:  # tests and embedded use: no lifespan needed to serve
+        app.state.services = Services.build(settings, database, clock)
+
+    @app.exception_handler(PatronError)
+    async def on_domain_error(request: Request, exc: PatronError) -> Response:
+        return registry.renderer_for(request.url.path)(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        message, where = _validation_message(exc)
+        return registry.renderer_for(request.url.path)(ValidationFailed(message, field=where))
+
+    @app.exception_handler(HTTPException)
+    async def on_http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404:
+            err: PatronError = NotFound("no such resource")
+        else:
+            err = PatronError(str(exc.detail), status=exc.status_code)
+        return registry.renderer_for(request.url.path)(err)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.scope.get("route") and
+                      request.scope["route"].path)
+        return registry.renderer_for(request.url.path)(
+            PatronError("internal error", status=500, reason="internal_error"))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return Response(dumps({"status": "ok"}), media_type="application/json")
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        try:
+            ok = await request.app.state.services.db.ping()
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            ok = False
+        return Response(dumps({"status": "ready" if ok else "unavailable"}),
+                        status_code=200 if ok else 503, media_type="application/json")
+
+    app.include_router(loyalty_router)
+    app.include_router(events_router)
+    app.include_router(marketing_router)
+    app.include_router(workspace_router)
+    app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes,
+                       render_too_large=registry.too_large, log_requests=settings.access_log)
+    return app

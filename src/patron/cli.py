@@ -1,0 +1,214 @@
+"""`patron`: serve, migrate, demo, organisations, keys and tills."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from patron.config import Settings
+from patron.db.database import open_database
+from patron.db.migrate import migrate as run_migrations
+from patron.errors import PatronError
+from patron.jsonio import dumps_text
+from patron.services import Services
+
+app = typer.Typer(help="Patron: a self-hosted customer data platform.", no_args_is_help=True)
+org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
+keys_app = typer.Typer(help="API credentials: create, list, revoke, rotate.", no_args_is_help=True)
+tills_app = typer.Typer(help="Tills and stores (Capillary Basic-auth logins).",
+                        no_args_is_help=True)
+app.add_typer(org_app, name="org")
+app.add_typer(keys_app, name="keys")
+app.add_typer(tills_app, name="tills")
+console = Console(stderr=True)
+T = TypeVar("T")
+
+Host = Annotated[str | None, typer.Option(help="Interface to bind (PATRON_HOST).")]
+Port = Annotated[int | None, typer.Option(help="Port to listen on (PATRON_PORT).")]
+Workers = Annotated[int | None, typer.Option(help="Server worker processes (PATRON_WORKERS).")]
+OrgId = Annotated[int, typer.Option("--org", help="Organisation id.")]
+
+
+def _with_services(fn: Callable[[Services], Awaitable[T]]) -> T:
+    settings = Settings.from_env()
+
+    async def go() -> T:
+        db = await open_database(settings.effective_database_url,
+                                 sqlite_synchronous=settings.sqlite_synchronous)
+        try:
+            return await fn(Services.build(settings, db))
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(go())
+    except PatronError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+
+
+def _migrate() -> None:
+    run_migrations(Settings.from_env().effective_database_url)
+
+
+def _serve(host: str | None, port: int | None, workers: int | None) -> None:
+    import uvicorn
+
+    # Flags become environment so that every worker process builds the same Settings.
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"PATRON_{name}"] = str(value)
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s", stream=sys.stderr)
+    console.print(f"Patron on http://{settings.host}:{settings.port} "
+                  f"({'PostgreSQL' if settings.is_postgres else 'SQLite'}, "
+                  f"{settings.workers} worker(s))")
+    uvicorn.run("patron.app:create_app", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, access_log=False, log_level=settings.log_level,
+                proxy_headers=True)
+
+
+@app.command()
+def serve(host: Host = None, port: Port = None, workers: Workers = None) -> None:
+    """Migrate the schema if needed, then serve the three API faces."""
+    _migrate()
+    _serve(host, port, workers)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (idempotent; SQLite and PostgreSQL)."""
+    _migrate()
+    console.print("schema is up to date")
+
+
+@app.command()
+def demo(host: Host = None, port: Port = None, workers: Workers = None) -> None:
+    """Load the demo organisation if it is absent, then serve."""
+    from patron.demo import DEMO_CREDENTIALS, load_demo
+
+    _migrate()
+    console.print("loading the demo organisation (first run takes a little while)…")
+    created = _with_services(load_demo)
+    console.print("demo organisation " + ("created" if created else "already present") +
+                  f"; credentials: {dumps_text(DEMO_CREDENTIALS)}")
+    _serve(host, port, workers)
+
+
+@org_app.command("create")
+def org_create(name: Annotated[str, typer.Option(help="Organisation name.")],
+               json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """A new organisation with fresh credentials for all three faces, printed once."""
+    _migrate()
+    creds = _with_services(lambda svc: svc.tenancy.create_org(name))
+    if json:
+        print(dumps_text(creds.as_dict()))
+        return
+    table = Table(title=f"Organisation {creds.org_id}: shown once, store them now")
+    table.add_column("what")
+    table.add_column("value")
+    for key, value in creds.as_dict().items():
+        table.add_row(key, str(value))
+    Console().print(table)
+
+
+@keys_app.command("create")
+def keys_create(
+    org: OrgId,
+    kind: Annotated[str, typer.Option(help="workspace_key | loyalty_client | marketing_client")],
+    name: Annotated[str, typer.Option(help="A label.")] = "",
+    login: Annotated[str | None, typer.Option(help="Client key / client id (generated if "
+                                                   "absent).")] = None,
+    scopes: Annotated[str | None, typer.Option(help="Space-separated scopes.")] = None,
+    test: Annotated[bool, typer.Option("--test", help="lw_test_ key instead of lw_live_.")] = False,
+) -> None:
+    """Create a credential; its secret is printed once and stored only hashed."""
+    from patron.db.ids import next_id
+
+    async def go(svc: Services) -> Any:
+        await svc.tenancy.org(org)
+        async with svc.db.transaction() as tx:
+            login_value = login
+            if kind != "workspace_key" and not login_value:
+                login_value = f"{kind.split('_')[0]}_{org}_{await next_id(tx)}"
+            return await svc.auth.create_credential(tx, org, kind, name=name, login=login_value,
+                                                    scopes=scopes, test_mode=test)
+
+    issued = _with_services(go)
+    print(dumps_text({"id": issued.id, "kind": issued.kind, "login": issued.login,
+                      "secret": issued.secret}))
+
+
+@keys_app.command("list")
+def keys_list(org: OrgId) -> None:
+    """Credentials of an organisation (never their secrets)."""
+    rows = _with_services(lambda svc: svc.auth.list_credentials(org))
+    table = Table()
+    for col in ("id", "kind", "name", "hint", "scopes", "revoked"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["id"]), r["kind"], r["name"], r["hint"], r["scopes"],
+                      "yes" if r["revoked_at"] else "")
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(org: OrgId, id: Annotated[int, typer.Option(help="Credential id.")]) -> None:
+    """Revoke a credential and every token issued for it."""
+    _with_services(lambda svc: svc.auth.revoke_credential(org, id))
+    console.print(f"credential {id} revoked")
+
+
+@keys_app.command("rotate")
+def keys_rotate(org: OrgId, id: Annotated[int, typer.Option(help="Credential id.")]) -> None:
+    """A new secret for a credential; the old one and its tokens stop working."""
+    issued = _with_services(lambda svc: svc.auth.rotate_credential(org, id))
+    print(dumps_text({"id": issued.id, "kind": issued.kind, "login": issued.login,
+                      "secret": issued.secret}))
+
+
+@tills_app.command("create")
+def tills_create(
+    org: OrgId,
+    code: Annotated[str, typer.Option(help="Till code (the Basic-auth user name).")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    type: Annotated[str, typer.Option(help="TILL or STORE.")] = "TILL",
+    password: Annotated[str | None, typer.Option(help="Till password (generated if "
+                                                      "absent).")] = None,
+) -> None:
+    """A till with a Basic-auth login; the password is printed once."""
+
+    async def go(svc: Services) -> Any:
+        await svc.tenancy.org(org)
+        async with svc.db.transaction() as tx:
+            till_id = await svc.tenancy.add_till(org, code, name, type, conn=tx)
+            return await svc.auth.create_credential(tx, org, "till", name=f"till {code}",
+                                                    login=code, secret=password, till_id=till_id)
+
+    issued = _with_services(go)
+    print(dumps_text({"credential_id": issued.id, "till": issued.login,
+                      "password": issued.secret}))
+
+
+@tills_app.command("list")
+def tills_list(org: OrgId) -> None:
+    """Tills and stores of an organisation."""
+    rows = _with_services(lambda svc: svc.tenancy.tills(org))
+    table = Table()
+    for col in ("id", "code", "name", "type"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["id"]), r["code"], r["name"], r["type"])
+    Console().print(table)
+
+
+def main() -> None:
+    app()

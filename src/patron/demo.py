@@ -1,0 +1,236 @@
+"""The demo organisation: fixed, documented credentials, the seeds' example customers with their
+ids and data, and a few thousand generated customers. Everything is written through the domain
+services (the same paths the APIs use), so the demo shows what the engine really stores.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from patron.clock import FixedClock, parse_iso
+from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
+from patron.events.service import Events
+from patron.services import Services
+
+DEMO_ORG_ID = 100737
+DEMO_ORG_NAME = "Patron Demo"
+DEMO_CREDENTIALS = {
+    "till_code": "demo.till",
+    "till_password": "demo123",
+    "loyalty_key": "demo-key",
+    "loyalty_secret": "demo-secret",
+    "marketing_client_id": "demo-client",
+    "marketing_client_secret": "demo-secret",
+    "workspace_key": "lw_test_demo",
+    "site_id": "111",
+}
+# Tills and stores named by the seeds (ids as the seeds show them).
+DEMO_TILLS = [
+    (75155282, "neeraj.doc", "neeraj.doc", "TILL"),
+    (75197941, "george.docdemo", "george.docdemo", "TILL"),
+    (75152721, "naman_doc", "naman", "TILL"),
+    (75152722, "divya_doc", "divya_doc", "TILL"),
+    (75155373, "rutuja_capillary", "rutuja_capillary", "TILL"),
+    (75128552, "doc123", "DocStore", "STORE"),
+]
+GENERATED_CUSTOMERS = 2000
+
+
+def _t(iso: str) -> int:
+    return parse_iso(iso)
+
+
+# The seeds' customers. Seed 000 shows e-mail addresses as "[email protected]" (an e-mail
+# obfuscation artefact of the page); the demo gives them real-looking addresses instead.
+SEED_CUSTOMERS: list[dict[str, Any]] = [
+    {
+        "id": 566881933, "first": "Bubalus", "last": "bubalis",
+        "identifiers": [("mobile", "1234512345"), ("email", "bubalus.bubalis@example.com"),
+                        ("externalId", "12341234")],
+        "extended": {"city": "Mumbai", "dob": "1999-08-08T00:00:00Z", "gender": "Male"},
+        "associated": "naman_doc",
+        "created": ("2025-02-28T06:15:10Z", "neeraj.doc"),
+        "loyalty_created": ("2025-09-23T12:31:51Z", "naman_doc"),
+        "modified": ("2026-01-08T10:03:21Z", "george.docdemo"),
+        "purchases": [("DEMO-566881933-1", 221_350_000, "2025-10-02T10:00:00Z")],
+    },
+    {
+        "id": 565261498, "first": "Tom", "last": "Sawyer",
+        "identifiers": [("mobile", "19986542387")],
+        "extended": {},
+        "associated": "neeraj.doc",
+        "created": ("2024-08-27T00:00:00Z", "neeraj.doc"),
+        "loyalty_created": ("2024-08-27T00:00:00Z", "neeraj.doc"),
+        "modified": ("2026-01-14T10:25:02Z", "divya_doc"),
+        "purchases": [("DEMO-565261498-1", 10_200_000, "2025-03-26T08:00:00Z")],
+    },
+    {
+        "id": 565118794, "first": "Gautam", "last": "Rao",
+        "identifiers": [("mobile", "919353491050"), ("email", "gcr9986@gmail.com")],
+        "extended": {},
+        "associated": "neeraj.doc",
+        "created": ("2024-11-04T09:30:00Z", "neeraj.doc"),
+        "loyalty_created": ("2024-11-04T09:30:00Z", "neeraj.doc"),
+        "modified": None,
+        "purchases": [],
+    },
+    {
+        "id": 565496268, "first": "Group", "last": "User",
+        "identifiers": [("mobile", "919800000268")],
+        "extended": {},
+        "associated": "rutuja_capillary",
+        "created": ("2024-08-20T07:00:00Z", "rutuja_capillary"),
+        "loyalty_created": ("2024-08-20T07:00:00Z", "rutuja_capillary"),
+        "modified": None,
+        "purchases": [],
+    },
+]
+
+FIRST_NAMES = ["Aarav", "Maya", "Liam", "Sofia", "Noah", "Aisha", "Lucas", "Mei", "Omar", "Zara",
+               "Ethan", "Priya", "Mateo", "Hana", "Arjun", "Chloe", "Kenji", "Lena", "Ravi", "Ines"]
+LAST_NAMES = ["Sharma", "Nguyen", "Smith", "Garcia", "Khan", "Tanaka", "Silva", "Müller",
+              "Okafor", "Rossi", "Patel", "Kim", "Dubois", "Haddad", "Larsen", "Chen"]
+CITIES = ["Mumbai", "Bangalore", "Singapore", "Jakarta", "Dubai", "London", "Manila", "Pune"]
+
+
+async def load_demo(svc: Services, generated: int = GENERATED_CUSTOMERS) -> bool:
+    """Creates the demo organisation if it is absent; returns False when it was there already."""
+    if await svc.tenancy.org_by_name(DEMO_ORG_NAME) is not None:
+        return False
+    await svc.tenancy.create_org(DEMO_ORG_NAME, org_id=DEMO_ORG_ID, time_zone="UTC",
+                                 fixed=DEMO_CREDENTIALS)
+    tills = {}
+    for till_id, code, name, till_type in DEMO_TILLS:
+        tills[code] = await svc.tenancy.add_till(DEMO_ORG_ID, code, name, till_type,
+                                                 till_id=till_id)
+    for seed in SEED_CUSTOMERS:
+        await _seed_customer(svc, seed, tills)
+    customer_ids = await _generated_customers(svc, generated, list(tills.values()))
+    await _events(svc, customer_ids)
+    return True
+
+
+def _flag(value: str) -> dict[str, str]:
+    return {"valueType": "Boolean", "value": value}
+
+
+# Seed 004's event definition, and two kinds of clickstream event for generated customers.
+EVENT_DEFINITIONS = [
+    {"eventName": "Group_User_Event", "actions": ["EMFConsumer"], "description": "group member",
+     "fields": [
+         {"name": "customer", "type": "customer",
+          "attributes": {"addCustomerIfNotExists": _flag("true"),
+                         "identifierType": {"valueType": "String", "value": "mobile"}}},
+         {"name": "String", "type": "tillCode", "attributes": {"isRequired": _flag("false")}},
+         {"name": "groupId", "type": "string", "attributes": {}}]},
+    {"eventName": "page_view", "actions": ["EIConsumer"], "description": "a page was viewed",
+     "fields": [
+         {"name": "customer", "type": "customer",
+          "attributes": {"identifierType": {"valueType": "String", "value": "userId"}}},
+         {"name": "page", "type": "string", "attributes": {"isRequired": _flag("true")}},
+         {"name": "productSku", "type": "productSku", "attributes": {}}]},
+    {"eventName": "store_visit", "actions": ["EMFConsumer"], "description": "walked in",
+     "fields": [
+         {"name": "customer", "type": "customer",
+          "attributes": {"identifierType": {"valueType": "String", "value": "userId"}}},
+         {"name": "visit_ref", "type": "string", "attributes": {"isUniqueKeyField": _flag("true")}},
+         {"name": "minutes", "type": "double", "attributes": {}}]},
+]
+SEED_004_EVENT = {
+    "request_id": "b26d5065-2177-4a18-a5ae-332682072073",
+    "received_at": 1769157601101,
+    "lineage_start": 1769157599735,
+    "body": {"eventName": "Group_User_Event", "customer": "919800000268", "String": "75155373",
+             "groupId": "3854766", "eventDateTime": "2024-08-24T15:30:00+07:00"},
+}
+PAGES = ["/", "/offers", "/stores", "/product/shoe-1", "/product/bag-7", "/cart", "/checkout"]
+
+
+async def _events(svc: Services, customer_ids: list[int]) -> None:
+    for definition in EVENT_DEFINITIONS:
+        await svc.events.define(DEMO_ORG_ID, definition)
+    token, _ = await svc.events.add_webhook(
+        DEMO_ORG_ID, transformer="WebEngageTransformer", till_code="rutuja_capillary",
+        default_till_id=None, auth_enabled=False, auth_mechanism=None, uniqueness_check=False)
+    hook = await svc.events.webhook(token)
+    # Seed 004's event arrived at a known instant: ingest it on a clock stopped there.
+    seeded = Events(svc.db, FixedClock(SEED_004_EVENT["received_at"]), svc.customers)
+    await seeded.ingest(hook, [SEED_004_EVENT["body"]], lineage_id=SEED_004_EVENT["request_id"],
+                        lineage_start=SEED_004_EVENT["lineage_start"])
+    rng = random.Random(4)
+    start = _t("2025-06-01T00:00:00Z")
+    batch: list[dict] = []
+    for customer_id in customer_ids:
+        for n in range(rng.randrange(0, 6)):
+            at = start + rng.randrange(500 * 86_400_000)
+            if rng.random() < 0.75:
+                page = rng.choice(PAGES)
+                event = {"eventName": "page_view", "customer": customer_id, "page": page,
+                         "eventDateTime": at}
+                if page.startswith("/product/"):
+                    event["productSku"] = page.rsplit("/", 1)[1].upper()
+            else:
+                event = {"eventName": "store_visit", "customer": customer_id,
+                         "visit_ref": f"V{customer_id}-{n}", "minutes": rng.randrange(3, 90),
+                         "eventDateTime": at}
+            batch.append(event)
+            if len(batch) == 500:
+                await svc.events.ingest(hook, batch)
+                batch = []
+    if batch:
+        await svc.events.ingest(hook, batch)
+
+
+async def _seed_customer(svc: Services, seed: dict[str, Any], tills: dict[str, int]) -> None:
+    created_at, created_by = seed["created"]
+    loyalty_at, loyalty_by = seed["loyalty_created"]
+    data = CustomerInput(
+        profiles=[ProfileInput(first_name=seed["first"], last_name=seed["last"],
+                               identifiers=[Identifier(t, v) for t, v in seed["identifiers"]])],
+        extended_fields=seed["extended"], associated_with=seed["associated"],
+        loyalty_type="loyalty")
+    await svc.customers.register(
+        DEMO_ORG_ID, data,
+        Provenance(tills[created_by], _t(created_at), loyalty_till_id=tills[loyalty_by],
+                   loyalty_at_ms=_t(loyalty_at), source_name="instore"),
+        customer_id=seed["id"])
+    for bill, amount, billed_at in seed["purchases"]:
+        await svc.commerce.record_purchase(DEMO_ORG_ID, seed["id"], bill, amount, _t(billed_at),
+                                           tills[loyalty_by])
+    if seed["modified"]:
+        modified_at, modified_by = seed["modified"]
+        await svc.customers.update(DEMO_ORG_ID, seed["id"], CustomerInput(profiles=[
+            ProfileInput(first_name=seed["first"], last_name=seed["last"])]),
+            Provenance(tills[modified_by], _t(modified_at)))
+
+
+async def _generated_customers(svc: Services, count: int, till_ids: list[int]) -> list[int]:
+    rng = random.Random(100737)  # the same demo on every machine
+    start = _t("2024-01-01T00:00:00Z")
+    span = _t("2026-10-31T00:00:00Z") - start
+    ids = []
+    for n in range(count):
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        mobile = f"91{rng.randrange(7_000_000_000, 9_999_999_999)}"
+        idents = [Identifier("mobile", mobile),
+                  Identifier("email", f"{first}.{last}.{n}@example.com".lower()),
+                  Identifier("externalId", f"CRM-{100000 + n}")]
+        profiles = [ProfileInput(first_name=first, last_name=last, identifiers=idents)]
+        if n % 5 == 0:
+            profiles.append(ProfileInput(source="WECHAT", account_id="wx-demo",
+                                         first_name=first, last_name=last,
+                                         identifiers=[Identifier("wechat", f"wx{n:06d}")]))
+        at = start + rng.randrange(span)
+        till = rng.choice(till_ids)
+        written = await svc.customers.register(
+            DEMO_ORG_ID, CustomerInput(profiles=profiles,
+                                       extended_fields={"city": rng.choice(CITIES)},
+                                       loyalty_type="loyalty" if n % 4 else "non_loyalty"),
+            Provenance(till, at))
+        ids.append(written.customer_id)
+        for p in range(rng.randrange(0, 4)):
+            await svc.commerce.record_purchase(
+                DEMO_ORG_ID, written.customer_id, f"B{n:05d}-{p}",
+                rng.randrange(5_000, 900_000) * 10, at + p * 86_400_000 * 7, till)
+    return ids

@@ -1,0 +1,90 @@
+"""The ASGI layer in front of every face: request ids, the body-size cap, structured access logs.
+
+Pure ASGI (no BaseHTTPMiddleware) to keep the hot path cheap. Access logs carry the route
+template, never the raw path or query string (which can hold emails or phone numbers), and never
+headers (which hold credentials).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from patron.errors import PayloadTooLarge
+from patron.jsonio import dumps_text
+
+ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
+access_log = logging.getLogger("patron.access")
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+
+
+class Edge:
+    def __init__(self, app: ASGIApp, max_body_bytes: int,
+                 render_too_large: Callable[[str], tuple[int, list, bytes]],
+                 log_requests: bool = True) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.render_too_large = render_too_large
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = b""
+        length = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and _CLIENT_REQUEST_ID.match(value.decode("latin-1")):
+                request_id = value
+            elif name == b"content-length":
+                length = value
+        if not request_id:
+            request_id = uuid.uuid4().hex.encode()
+        status_seen = [500]
+
+        async def send_with_id(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status_seen[0] = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+            await send(message)
+
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            status, headers, body = self.render_too_large(scope["path"])
+            await send_with_id({"type": "http.response.start", "status": status,
+                                "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        else:
+            received = [0]
+            limit = self.max_body_bytes
+
+            async def capped_receive() -> dict:
+                message = await receive()
+                if message["type"] == "http.request":
+                    received[0] += len(message.get("body", b""))
+                    if received[0] > limit:
+                        raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+                return message
+
+            await self.app(scope, capped_receive, send_with_id)
+        if self.log_requests:
+            route = scope.get("route")
+            access_log.info(dumps_text({
+                "event": "request",
+                "request_id": request_id.decode("latin-1"),
+                "method": scope["method"],
+                "route": getattr(route, "path", None) or "unmatched",
+                "status": status_seen[0],
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+            }))
+
+
+def header_list(content_type: str, extra: dict[str, str] | None = None) -> list[Any]:
+    headers = [(b"content-type", content_type.encode())]
+    for k, v in (extra or {}).items():
+        headers.append((k.lower().encode(), v.encode()))
+    return headers

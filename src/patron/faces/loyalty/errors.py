@@ -1,0 +1,67 @@
+"""Capillary's error envelope and codes for the loyalty face.
+
+`{"errors":[{"status":false,"code":N,"message":"..."}],"warnings":[]}`. Capillary ties no HTTP
+status to most codes; Patron answers 400 for bad input, 401/403 for auth, 404 for a customer that
+is not found (8015), 413/429 for limits (docs/compat/loyalty.md).
+"""
+
+from __future__ import annotations
+
+from fastapi import Response
+
+from patron.errors import PatronError, RateLimited
+from patron.jsonio import dumps
+
+JSON = "application/json"
+
+CODES = {
+    "customer_not_found": 8015,
+    "customer_pii_deleted": 8015,
+    "customer_not_in_source": 8065,
+    "invalid_source": 8003,
+    "missing_source": 8016,
+    "no_identifiers": 8005,
+    "invalid_identifier_type": 8013,
+    "invalid_primary_identifier": 8014,
+    "customer_exists_same_source": 8006,
+    "identifier_conflict": 8007,
+    "conflicting_customers": 8053,
+    "loyalty_downgrade_not_allowed": 8018,
+    "missing_identifier": 11013,
+    "request_not_found": 9050,
+    "invalid_request_status": 9052,
+    "invalid_request_type": 9006,
+    "invalid_request_base_type": 9008,
+    "batch_too_large": 1060,
+}
+
+WARNINGS = {
+    "joined_other_source": (8050, "Same Customer found in other sources,Combining"),
+    "invalid_email": (8055, "Invalid email id"),
+    "invalid_mobile": (8056, "Invalid mobile"),
+    "invalid_email_channel": (8057, "Invalid email id in comm channel"),
+    "invalid_mobile_channel": (8058, "Invalid mobile in comm channel"),
+    "invalid_channel": (8010, "communication channel is invalid"),
+}
+
+AUTH_FAILED = "Authentication failed. Please check username and password."
+
+
+def item(code: int, message: str) -> dict:
+    return {"status": False, "code": code, "message": message}
+
+
+def warning(reason: str, detail: str | None = None) -> dict:
+    code, message = WARNINGS.get(reason, (8099, detail or reason))
+    return item(code, detail or message)
+
+
+def render(exc: PatronError) -> Response:
+    status = exc.status
+    if status == 409:
+        status = 400
+    message = AUTH_FAILED if status == 401 else exc.message
+    code = CODES.get(exc.reason, status)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return Response(dumps({"errors": [item(code, message)], "warnings": []}), status_code=status,
+                    media_type=JSON, headers=headers)

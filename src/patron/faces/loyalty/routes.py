@@ -1,0 +1,219 @@
+"""The loyalty face: Capillary Intouch v2 customer routes, PII requests and OAuth tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+
+from patron.auth.guard import admit
+from patron.auth.service import LOYALTY, Principal
+from patron.customers.models import READ_SOURCES, Provenance
+from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
+from patron.faces.loyalty import render
+from patron.faces.loyalty.bodies import (
+    CustomerBody,
+    DecisionBody,
+    DeletionRequestBody,
+    TokenBody,
+)
+from patron.faces.loyalty.errors import CODES, JSON, item, warning
+from patron.jsonio import dumps
+from patron.services import Services
+
+router = APIRouter(tags=["loyalty (Capillary)"])
+
+EMBEDS = ("points", "subscriptions", "mlp", "userGroup", "gapDetails", "promotionalPoints",
+          "expirySchedules", "expiredPoints", "customerImage", "returnedPoints",
+          "associatedImages", "segments")
+# Embeds whose data the store does not hold yet answer with a warning (see docs/compat/loyalty.md).
+EMBEDS_SERVED = ("segments",)
+MAX_REQUEST_BATCH = 10
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def principal(scope: str) -> Any:
+    async def authenticate(request: Request) -> Principal:
+        svc: Services = request.app.state.services
+        token = request.headers.get("x-cap-api-oauth-token")
+        if token:
+            found = await svc.auth.bearer_token(token, LOYALTY)
+        else:
+            header = request.headers.get("authorization", "")
+            if header[:6].lower() != "basic ":
+                raise Unauthorized("missing credentials")
+            found = await svc.auth.till_basic(header)
+        return admit(found, LOYALTY, scope, svc.limiter)
+
+    return Depends(authenticate)
+
+
+Reader = Annotated[Principal, principal("customers:read")]
+Writer = Annotated[Principal, principal("customers:write")]
+Svc = Annotated[Services, Depends(services)]
+
+
+def ok(body: Any, status: int = 200) -> Response:
+    return Response(dumps(body), status_code=status, media_type=JSON)
+
+
+def _source(value: str | None) -> str:
+    if value is None or value == "":
+        raise ValidationFailed("source is required", reason="missing_source")
+    if value.upper() not in READ_SOURCES:
+        raise ValidationFailed("Invalid source", reason="invalid_source")
+    return value.upper()
+
+
+def _embed_warnings(embed: str | None) -> list[dict[str, Any]]:
+    out = []
+    for name in (e.strip() for e in (embed or "").split(",") if e.strip()):
+        if name not in EMBEDS and name.lower() not in {e.lower() for e in EMBEDS}:
+            out.append(warning("invalid_embed", f"Invalid embed value: {name}"))
+        elif name.lower() not in {e.lower() for e in EMBEDS_SERVED}:
+            out.append(warning("embed_unavailable", f"Embed {name} is not available"))
+    return out
+
+
+async def _details(svc: Services, org_id: int, customer_id: int, source: str,
+                   account_id: str | None, embed: str | None, only_current: bool, ndnc: bool,
+                   optin: bool) -> Response:
+    record = await svc.customers.get(org_id, customer_id)
+    if source != "ALL" and not any(
+            p["source"] == source and (account_id is None or p["account_id"] == account_id)
+            for p in record.profiles):
+        raise NotFound("No customer found in the given source with the given identifier",
+                       reason="customer_not_in_source")
+    return ok(render.customer(record, source=source, account_id=account_id,
+                              only_current_profile=only_current, ndnc_status=ndnc,
+                              optin_status=optin, warnings=_embed_warnings(embed)))
+
+
+
+@router.post("/v3/oauth/token/generate")
+async def oauth_token(svc: Svc, body: TokenBody) -> Response:
+    try:
+        token = await svc.auth.loyalty_token(body.key, body.secret,
+                                              svc.settings.loyalty_token_ttl_seconds)
+    except Unauthorized:
+        return Response(dumps({"data": None, "errors": [item(401, "Invalid key or secret")]}),
+                        status_code=401, media_type=JSON)
+    return ok({"data": {"accessToken": token,
+                        "ttlSeconds": svc.settings.loyalty_token_ttl_seconds}, "errors": None})
+
+
+@router.post("/v2/customers")
+async def add_customer(svc: Svc, who: Writer, body: CustomerBody) -> Response:
+    written = await svc.customers.register(
+        who.org_id, body.to_input(), Provenance(who.till_id, svc.clock.now_ms()))
+    return ok({"createdId": written.customer_id,
+               "warnings": [warning(w) for w in written.warnings], "sideEffects": []})
+
+
+@router.get("/v2/customers/lookup")
+async def lookup_customer(
+    svc: Svc, who: Reader,
+    source: str | None = None,
+    accountId: str | None = None,  # noqa: N803 - Capillary's parameter name
+    identifierName: str | None = None,  # noqa: N803
+    identifierValue: str | None = None,  # noqa: N803
+) -> Response:
+    if not identifierName or not identifierValue or not source:
+        raise ValidationFailed("identifierName, identifierValue, source can not be empty",
+                               reason="missing_identifier")
+    _source(source)
+    customer_id = await svc.customers.resolve(who.org_id, identifierName, identifierValue)
+    return ok({"entity": customer_id, "warnings": []})
+
+
+@router.get("/v2/customers/lookup/customerDetails")
+async def lookup_customer_details(
+    svc: Svc, who: Reader,
+    source: str | None = None,
+    accountId: str | None = None,  # noqa: N803
+    identifierName: str | None = None,  # noqa: N803
+    identifierValue: str | None = None,  # noqa: N803
+    embed: str | None = None,
+    includedOnlyCurrentProfile: bool = False,  # noqa: N803
+    ndncStatus: bool = False,  # noqa: N803
+    optinStatus: bool = False,  # noqa: N803
+) -> Response:
+    if not identifierName or not identifierValue or not source:
+        raise ValidationFailed("identifierName, identifierValue, source can not be empty",
+                               reason="missing_identifier")
+    src = _source(source)
+    customer_id = await svc.customers.resolve(who.org_id, identifierName, identifierValue)
+    return await _details(svc, who.org_id, customer_id, src, accountId, embed,
+                          includedOnlyCurrentProfile, ndncStatus, optinStatus)
+
+
+@router.get("/v2/customers/{customer_id}")
+async def get_customer(
+    customer_id: str, svc: Svc, who: Reader,
+    source: str | None = None,
+    accountId: str | None = None,  # noqa: N803
+    embed: str | None = None,
+    includedOnlyCurrentProfile: bool = False,  # noqa: N803
+    ndncStatus: bool = False,  # noqa: N803
+    optinStatus: bool = False,  # noqa: N803
+) -> Response:
+    src = _source(source)
+    return await _details(svc, who.org_id, _customer_id(customer_id), src, accountId, embed,
+                          includedOnlyCurrentProfile, ndncStatus, optinStatus)
+
+
+@router.put("/v2/customers/{customer_id}")
+async def update_customer(customer_id: str, svc: Svc, who: Writer,
+                          body: CustomerBody) -> Response:
+    written = await svc.customers.update(who.org_id, _customer_id(customer_id), body.to_input(),
+                                         Provenance(who.till_id, svc.clock.now_ms()))
+    return ok({"createdId": written.customer_id,
+               "warnings": [warning(w) for w in written.warnings], "sideEffects": []})
+
+
+@router.post("/v2/requests")
+async def raise_request(svc: Svc, who: Writer, body: DeletionRequestBody) -> Response:
+    info = body.customerIdentificationInfo
+    _source(info.source)
+    request_id = await svc.privacy.raise_deletion(
+        who.org_id, body.type, body.baseType, info.model_dump(), body.comments)
+    return ok({"createdId": request_id, "warnings": []})
+
+
+@router.put("/v2/requests")
+async def decide_requests(svc: Svc, who: Writer,
+                          body: Annotated[list[DecisionBody], Body()]) -> Response:
+    if len(body) > MAX_REQUEST_BATCH:
+        raise ValidationFailed(f"Exceeded maximum limit size of {MAX_REQUEST_BATCH}",
+                               reason="batch_too_large")
+    results = []
+    failures = 0
+    for entry in body:
+        if entry.type != "CUSTOMER" or entry.baseType != "DELETE":
+            decision_error: PatronError | None = ValidationFailed(
+                "Request Type is invalid", reason="invalid_request_type")
+            entity = str(entry.id)
+        else:
+            decision = await svc.privacy.decide(who.org_id, str(entry.id), entry.status,
+                                                entry.comments)
+            decision_error, entity = decision.error, decision.request_id
+        if decision_error is None:
+            results.append({"entityId": entity, "result": True, "warnings": []})
+        else:
+            failures += 1
+            results.append({"entityId": entity, "errors": [
+                item(CODES.get(decision_error.reason, decision_error.status),
+                     decision_error.message)], "warnings": []})
+    status = 200 if failures == 0 else (201 if failures < len(body) else 400)
+    return ok({"response": results, "totalCount": len(body), "failureCount": failures}, status)
+
+
+def _customer_id(raw: str) -> int:
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound("Customer not found for the given identifiers",
+                       reason="customer_not_found")
+    return int(raw)
+

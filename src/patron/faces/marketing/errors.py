@@ -1,0 +1,45 @@
+"""Kajabi's JSON:API error envelope for the marketing face.
+
+`{"errors":[{"status":"404","source":{"pointer":...}|null,"title":...,"detail":...}]}` with
+media type `application/vnd.api+json`; the token endpoint alone answers `{"error": ...}`.
+"""
+
+from __future__ import annotations
+
+from fastapi import Response
+
+from patron.errors import PatronError, RateLimited
+from patron.jsonio import dumps
+
+JSONAPI = "application/vnd.api+json"
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def render(exc: PatronError) -> Response:
+    source = None
+    if exc.field:
+        source = {"parameter": exc.field} if exc.field.startswith(("page", "filter", "sort",
+                                                                    "fields", "include")) \
+            else {"pointer": "/data/attributes/" + exc.field.replace(".", "/")}
+    body = {"errors": [{"status": str(exc.status), "source": source,
+                        "title": TITLES.get(exc.status, "Error"), "detail": exc.message}]}
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return Response(dumps(body), status_code=exc.status, media_type=JSONAPI, headers=headers)
+
+
+def render_token_error(exc: PatronError) -> Response:
+    return Response(dumps({"error": exc.message}), status_code=exc.status,
+                    media_type="application/json")

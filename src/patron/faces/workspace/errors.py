@@ -1,0 +1,32 @@
+"""Linquid's envelope for the workspace face: `{"success":false,"error":{"code","message"}}`."""
+
+from __future__ import annotations
+
+from fastapi import Response
+
+from patron.errors import PatronError, RateLimited
+from patron.jsonio import dumps
+
+JSON = "application/json"
+
+CODES = {
+    "invalid_api_key": "INVALID_API_KEY",
+    "duplicate_external_id": "DUPLICATE_EXTERNAL_ID",
+    "feature_not_available": "FEATURE_NOT_AVAILABLE",
+}
+BY_STATUS = {
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    429: "RATE_LIMITED",
+}
+
+
+def render(exc: PatronError) -> Response:
+    code = CODES.get(exc.reason) or BY_STATUS.get(exc.status, "INTERNAL_ERROR")
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return Response(dumps({"success": False, "error": {"code": code, "message": exc.message}}),
+                    status_code=exc.status, media_type=JSON, headers=headers)

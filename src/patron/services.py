@@ -1,0 +1,42 @@
+"""The domain services one running Patron holds, built over one Database and one Clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from patron.auth.guard import RateLimiter
+from patron.auth.service import AuthService
+from patron.clock import Clock
+from patron.commerce.service import Commerce
+from patron.config import Settings
+from patron.customers.privacy import PrivacyRequests
+from patron.customers.service import Customers
+from patron.db.database import Database
+from patron.events.service import Events
+from patron.tenancy.service import Tenancy
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    auth: AuthService
+    limiter: RateLimiter
+    tenancy: Tenancy
+    customers: Customers
+    privacy: PrivacyRequests
+    commerce: Commerce
+    events: Events
+
+    @classmethod
+    def build(cls, settings: Settings, db: Database, clock: Clock | None = None) -> Services:
+        clock = clock or Clock()
+        auth = AuthService(db, clock, settings.credential_cache_seconds)
+        customers = Customers(db, clock)
+        events = Events(db, clock, customers)
+        return cls(settings=settings, db=db, clock=clock, auth=auth,
+                   limiter=RateLimiter(settings.rate_limit_per_minute),
+                   tenancy=Tenancy(db, clock, auth), customers=customers,
+                   privacy=PrivacyRequests(db, clock, customers, events),
+                   commerce=Commerce(db, clock), events=events)
