@@ -1,0 +1,118 @@
+"""The demo organisation answers the seeds' example requests with the seeds' example responses,
+in every field the implemented issues cover. The seed pages are copied verbatim in tests/seeds/."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from patron.demo import DEMO_CREDENTIALS, load_demo
+from patron.services import Services
+
+SEEDS = Path(__file__).parent / "seeds"
+
+
+def seed_examples(name: str) -> list[dict[str, Any]]:
+    """Every top-level JSON object on a seed page, in order."""
+    text = (SEEDS / name).read_text()
+    decoder = json.JSONDecoder()
+    found, i = [], 0
+    while (i := text.find("\n{", i)) != -1:
+        try:
+            obj, end = decoder.raw_decode(text, i + 1)
+        except json.JSONDecodeError:
+            i += 2
+            continue
+        found.append(obj)
+        i = end
+    return found
+
+
+def demo_auth() -> dict[str, str]:
+    md5 = hashlib.md5(DEMO_CREDENTIALS["till_password"].encode()).hexdigest()
+    raw = f"{DEMO_CREDENTIALS['till_code']}:{md5}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+# Seed fields that later issues fill (loyalty engine: cards, slab history, criteria), that the
+# page obfuscated (e-mail addresses), or that the store keeps no writer for yet (score).
+NOT_YET = {"cardDetails", "slabHistory", "tierUpgradeCriteria", "membershipRetentionCriteria"}
+
+
+def comparable(customer: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in customer.items() if k not in NOT_YET}
+    out["loyaltyInfo"] = {k: v for k, v in out["loyaltyInfo"].items() if k != "score"}
+    for p in out["profiles"]:
+        p.pop("autoUpdateTime")
+        for key in ("identifiers", "identifiersAll", "commChannels"):
+            p[key] = [x for x in p[key] if x["type"] != "email"]
+    return out
+
+
+@pytest.fixture
+async def demo(services: Services) -> Services:
+    await load_demo(services, generated=10)
+    return services
+
+
+@pytest.mark.parametrize("index", [0, 1])
+async def test_seed_000_examples(client: httpx.AsyncClient, demo: Services, index: int) -> None:
+    expected = seed_examples("000_583bc8b769aac2cc.txt")[index]
+    query = ("source=INSTORE" if index == 0 else
+             "source=INSTORE&ndncStatus=true&optinStatus=true")
+    r = await client.get(f"/v2/customers/{expected['id']}?{query}", headers=demo_auth())
+    assert r.status_code == 200, r.text
+    assert comparable(r.json()) == comparable(expected)
+
+
+async def test_seed_000_email_is_present_under_the_demo_address(client: httpx.AsyncClient,
+                                                                demo: Services) -> None:
+    r = await client.get("/v2/customers/lookup?source=INSTORE&identifierName=email"
+                         "&identifierValue=bubalus.bubalis@example.com", headers=demo_auth())
+    assert r.json() == {"entity": 566881933, "warnings": []}
+
+
+async def test_demo_credentials_work_on_every_face(client: httpx.AsyncClient,
+                                                   demo: Services) -> None:
+    r = await client.post("/v3/oauth/token/generate", json={
+        "key": DEMO_CREDENTIALS["loyalty_key"], "secret": DEMO_CREDENTIALS["loyalty_secret"]})
+    assert r.status_code == 200
+    r = await client.get("/api/customers/ext_12341234",
+                         headers={"X-API-Key": DEMO_CREDENTIALS["workspace_key"]})
+    assert r.status_code == 200 and r.json()["data"]["id"] == 566881933
+    r = await client.post("/v1/oauth/token", data={
+        "grant_type": "client_credentials", "client_id": DEMO_CREDENTIALS["marketing_client_id"],
+        "client_secret": DEMO_CREDENTIALS["marketing_client_secret"]})
+    assert r.status_code == 200
+    token = r.json()["access_token"]
+    r = await client.get("/v1/customers/566881933", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200
+    assert r.json()["data"]["attributes"]["name"] == "Bubalus bubalis"
+
+
+async def test_demo_load_is_idempotent(demo: Services) -> None:
+    assert await load_demo(demo, generated=10) is False
+
+
+async def test_seed_004_example(client: httpx.AsyncClient, demo: Services) -> None:
+    expected = seed_examples("004_e2a633752952327e.txt")[0]
+    r = await client.get("/v2/events/event_data?id=b26d5065-2177-4a18-a5ae-332682072073",
+                         headers=demo_auth())
+    assert r.status_code == 200
+    got = r.json()
+    # `is_mongo_push` is Capillary's internal storage flag; Patron does not invent it.
+    expected["data"][0]["additonalAttributes"].pop("is_mongo_push")
+    assert got == expected
+
+
+async def test_generated_customers_have_event_histories(client: httpx.AsyncClient,
+                                                        demo: Services) -> None:
+    r = await client.get("/v2/events", headers=demo_auth())
+    names = [d["clickEventsMeta"]["eventName"] for d in r.json()["data"]]
+    assert names == ["Group_User_Event", "page_view", "store_visit"]

@@ -1,0 +1,244 @@
+"""The loyalty face's customer routes, against Capillary's documented shapes and codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import add_customer, till_auth
+
+TOM = {
+    "firstName": "Tom", "lastName": "Sawyer",
+    "identifiers": [{"type": "mobile", "value": "+91 99860-00581"},
+                    {"type": "email", "value": "  Tom@Example.COM "}],
+}
+
+
+async def test_register_then_read_back_in_seed_shape(client: httpx.AsyncClient,
+                                                     loyalty: dict[str, str]) -> None:
+    customer_id = await add_customer(client, loyalty, extendedFields={"city": "Mumbai"}, **TOM)
+    r = await client.get(f"/v2/customers/{customer_id}?source=INSTORE", headers=loyalty)
+    assert r.status_code == 200
+    body = r.json()
+    assert list(body) == ["id", "profiles", "loyaltyInfo", "segments", "associatedWith",
+                          "extendedFields", "cardDetails", "warnings"]
+    profile = body["profiles"][0]
+    assert profile["identifiers"] == [{"type": "mobile", "value": "919986000581"},
+                                      {"type": "email", "value": "tom@example.com"}]
+    assert profile["commChannels"][0] == {
+        "type": "mobile", "value": "919986000581", "primary": True, "verified": False,
+        "meta": {"residence": False, "office": False}, "attributes": {}}
+    assert profile["attribution"]["createDate"] == "2026-01-01T00:00:00Z"
+    assert profile["attribution"]["createdBy"]["type"] == "TILL"
+    assert set(profile["attribution"]["createdBy"]) == {"id", "code", "name", "type",
+                                                        "referenceId", "default"}
+    assert profile["source"] == "INSTORE" and profile["userId"] == customer_id
+    assert profile["accountId"] == "" and profile["conflictingProfileList"] == []
+    assert profile["identifiersAll"] == profile["identifiers"]
+    info = body["loyaltyInfo"]
+    assert info["loyaltyType"] == "loyalty" and info["lifetimePurchases"] == 0
+    assert info["attributionV2"]["createdBy"]["adminType"] == "GENERAL"
+    assert info["attributionV2"]["createdFromSource"] == "instore"
+    assert body["extendedFields"] == {"city": "Mumbai"}
+    assert body["associatedWith"] == profile["attribution"]["createdBy"]["code"]
+
+
+async def test_source_is_required_and_validated(client: httpx.AsyncClient,
+                                                loyalty: dict[str, str]) -> None:
+    customer_id = await add_customer(client, loyalty, **TOM)
+    r = await client.get(f"/v2/customers/{customer_id}?source=FACEBOOKX", headers=loyalty)
+    assert r.status_code == 400
+    assert r.json() == {"errors": [{"status": False, "code": 8003, "message": "Invalid source"}],
+                        "warnings": []}
+    r = await client.get(f"/v2/customers/{customer_id}", headers=loyalty)
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 8016
+
+
+async def test_missing_customer_is_8015(client: httpx.AsyncClient,
+                                        loyalty: dict[str, str]) -> None:
+    for path in ("/v2/customers/999999?source=INSTORE", "/v2/customers/abc?source=INSTORE"):
+        r = await client.get(path, headers=loyalty)
+        assert r.status_code == 404
+        assert r.json()["errors"][0] == {"status": False, "code": 8015,
+                                         "message": "Customer not found for the given identifiers"}
+
+
+async def test_other_orgs_customer_is_a_404(client: httpx.AsyncClient, loyalty: dict[str, str],
+                                            other_org: Any) -> None:
+    customer_id = await add_customer(client, loyalty, **TOM)
+    r = await client.get(f"/v2/customers/{customer_id}?source=INSTORE",
+                         headers=till_auth(other_org))
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == 8015
+
+
+async def test_identifier_in_other_source_joins_with_8050(client: httpx.AsyncClient,
+                                                          loyalty: dict[str, str]) -> None:
+    customer_id = await add_customer(client, loyalty, **TOM)
+    r = await client.post("/v2/customers", headers=loyalty, json={"profiles": [{
+        "source": "WECHAT", "accountId": "wx-1",
+        "identifiers": [{"type": "mobile", "value": "919986000581"},
+                        {"type": "wechat", "value": "wx-tom"}]}]})
+    assert r.status_code == 200
+    assert r.json() == {"createdId": customer_id, "sideEffects": [], "warnings": [
+        {"status": False, "code": 8050,
+         "message": "Same Customer found in other sources,Combining"}]}
+    body = (await client.get(f"/v2/customers/{customer_id}?source=ALL", headers=loyalty)).json()
+    assert [p["source"] for p in body["profiles"]] == ["INSTORE", "WECHAT"]
+    assert {"type": "wechat", "value": "wx-tom"} in body["profiles"][0]["identifiersAll"]
+    only = (await client.get(f"/v2/customers/{customer_id}?source=WECHAT&accountId=wx-1"
+                             "&includedOnlyCurrentProfile=true", headers=loyalty)).json()
+    assert [p["source"] for p in only["profiles"]] == ["WECHAT"]
+
+
+async def test_same_source_again_is_8006(client: httpx.AsyncClient,
+                                         loyalty: dict[str, str]) -> None:
+    await add_customer(client, loyalty, **TOM)
+    r = await client.post("/v2/customers", headers=loyalty, json={"profiles": [TOM]})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 8006
+
+
+async def test_identifiers_of_two_customers_conflict(client: httpx.AsyncClient,
+                                                     loyalty: dict[str, str]) -> None:
+    await add_customer(client, loyalty, identifiers=[{"type": "mobile", "value": "919000000001"}])
+    await add_customer(client, loyalty, identifiers=[{"type": "email", "value": "b@example.com"}])
+    r = await client.post("/v2/customers", headers=loyalty, json={"profiles": [{
+        "source": "LINE", "identifiers": [{"type": "mobile", "value": "919000000001"},
+                                          {"type": "email", "value": "b@example.com"}]}]})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 8053
+
+
+async def test_invalid_secondary_identifier_is_a_warning_invalid_only_is_an_error(
+        client: httpx.AsyncClient, loyalty: dict[str, str]) -> None:
+    r = await client.post("/v2/customers", headers=loyalty, json={"profiles": [{
+        "identifiers": [{"type": "mobile", "value": "919000000002"},
+                        {"type": "email", "value": "not-an-email"}]}]})
+    assert r.status_code == 200
+    assert r.json()["warnings"] == [{"status": False, "code": 8055, "message": "Invalid email id"}]
+    r = await client.post("/v2/customers", headers=loyalty, json={"profiles": [{
+        "identifiers": [{"type": "mobile", "value": "12ab"}]}]})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 8014
+    r = await client.post("/v2/customers", headers=loyalty, json={"profiles": [{}]})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 8005
+
+
+async def test_update_keeps_what_it_does_not_mention(client: httpx.AsyncClient,
+                                                     loyalty: dict[str, str]) -> None:
+    customer_id = await add_customer(client, loyalty, extendedFields={"city": "Pune"}, **TOM)
+    r = await client.put(f"/v2/customers/{customer_id}", headers=loyalty, json={
+        "profiles": [{"source": "INSTORE", "lastName": "Finn",
+                      "identifiers": [{"type": "externalId", "value": "EXT-9"}]}],
+        "extendedFields": {"gender": "Male"}})
+    assert r.status_code == 200 and r.json()["createdId"] == customer_id
+    body = (await client.get(f"/v2/customers/{customer_id}?source=INSTORE",
+                             headers=loyalty)).json()
+    p = body["profiles"][0]
+    assert (p["firstName"], p["lastName"]) == ("Tom", "Finn")
+    assert [i["type"] for i in p["identifiers"]] == ["mobile", "email", "externalId"]
+    assert body["extendedFields"] == {"city": "Pune", "gender": "Male"}
+    r = await client.get("/v2/customers/lookup?source=INSTORE&identifierName=externalId"
+                         "&identifierValue=EXT-9", headers=loyalty)
+    assert r.json() == {"entity": customer_id, "warnings": []}
+
+
+async def test_lookup_and_lookup_details(client: httpx.AsyncClient,
+                                         loyalty: dict[str, str]) -> None:
+    customer_id = await add_customer(client, loyalty, **TOM)
+    r = await client.get("/v2/customers/lookup?source=INSTORE&identifierName=mobile"
+                         "&identifierValue=919986000581", headers=loyalty)
+    assert r.status_code == 200 and r.json() == {"entity": customer_id, "warnings": []}
+    r = await client.get("/v2/customers/lookup/customerDetails?source=INSTORE"
+                         "&identifierName=email&identifierValue=TOM@example.com",
+                         headers=loyalty)
+    assert r.status_code == 200 and r.json()["id"] == customer_id
+    r = await client.get("/v2/customers/lookup?source=INSTORE&identifierName=email"
+                         "&identifierValue=nobody@example.com", headers=loyalty)
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == 8015
+    r = await client.get("/v2/customers/lookup?source=INSTORE", headers=loyalty)
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 11013
+
+
+async def test_flags_and_unknown_embeds(client: httpx.AsyncClient,
+                                        loyalty: dict[str, str]) -> None:
+    customer_id = await add_customer(client, loyalty, **TOM)
+    r = await client.get(f"/v2/customers/{customer_id}?source=INSTORE&ndncStatus=true"
+                         "&optinStatus=true&embed=bogus", headers=loyalty)
+    body = r.json()
+    assert body["ndncStatus"] == "NONE" and body["optinStatus"] == "NONE"
+    assert body["warnings"][0]["message"] == "Invalid embed value: bogus"
+    r = await client.get(f"/v2/customers/{customer_id}?source=INSTORE&ndncStatus=maybe",
+                         headers=loyalty)
+    assert r.status_code == 400 and "errors" in r.json()
+
+
+async def test_pii_deletion_scrubs_and_answers_deleted(client: httpx.AsyncClient,
+                                                       loyalty: dict[str, str],
+                                                       services: Any, org: Any) -> None:
+    customer_id = await add_customer(client, loyalty, extendedFields={"city": "Pune"}, **TOM)
+    r = await client.post("/v2/requests", headers=loyalty, json={
+        "type": "CUSTOMER", "baseType": "DELETE", "comments": "APP DELETION",
+        "customerIdentificationInfo": {"source": "INSTORE", "identifierType": "mobile",
+                                       "identifierValue": "919986000581"}})
+    assert r.status_code == 200
+    request_id = r.json()["createdId"]
+    # Pending: nothing is scrubbed yet.
+    assert (await client.get(f"/v2/customers/{customer_id}?source=INSTORE",
+                             headers=loyalty)).status_code == 200
+    r = await client.put("/v2/requests", headers=loyalty, json=[
+        {"type": "CUSTOMER", "baseType": "DELETE", "id": str(request_id), "status": "APPROVED",
+         "comments": "ok"}])
+    assert r.status_code == 200
+    assert r.json() == {"response": [{"entityId": str(request_id), "result": True,
+                                      "warnings": []}], "totalCount": 1, "failureCount": 0}
+    r = await client.get(f"/v2/customers/{customer_id}?source=INSTORE", headers=loyalty)
+    assert r.status_code == 404
+    assert r.json()["errors"][0]["message"] == "Customer is deleted after PII delete request"
+    # Nothing personal is left in any table that held it.
+    db = services.db
+    from patron.db.statement import sql
+    rows = await db.fetch(sql("SELECT first_name, last_name, identifiers, comm_channels, fields "
+                              "FROM profiles WHERE org_id = $1 AND customer_id = $2"),
+                          org.org_id, customer_id)
+    assert [tuple(r) for r in rows] == [(None, None, "[]", "[]", "{}")]
+    left = await db.fetchval(sql("SELECT count(*) FROM identifiers WHERE org_id = $1 AND "
+                                 "customer_id = $2"), org.org_id, customer_id)
+    assert left == 0
+    row = await db.fetchrow(sql("SELECT name, email, mobile, search_text, extended_fields, "
+                                "external_id, status FROM customers WHERE org_id = $1 AND id = $2"),
+                            org.org_id, customer_id)
+    assert tuple(row) == ("", None, None, "", "{}", None, "deleted")
+    # The identifiers are free again; deciding twice is refused.
+    await add_customer(client, loyalty, **TOM)
+    r = await client.put("/v2/requests", headers=loyalty, json=[
+        {"type": "CUSTOMER", "baseType": "DELETE", "id": str(request_id), "status": "REJECTED"}])
+    assert r.status_code == 400 and r.json()["response"][0]["errors"][0]["code"] == 9052
+
+
+async def test_oauth_token_and_header(client: httpx.AsyncClient, org: Any) -> None:
+    r = await client.post("/v3/oauth/token/generate",
+                          json={"key": org.loyalty_key, "secret": org.loyalty_secret})
+    assert r.status_code == 200
+    data = r.json()
+    assert data["errors"] is None and data["data"]["ttlSeconds"] == 1800
+    headers = {"X-CAP-API-OAUTH-TOKEN": data["data"]["accessToken"]}
+    customer_id = await add_customer(client, headers, **TOM)
+    assert (await client.get(f"/v2/customers/{customer_id}?source=INSTORE",
+                             headers=headers)).status_code == 200
+    r = await client.post("/v3/oauth/token/generate",
+                          json={"key": org.loyalty_key, "secret": "wrong"})
+    assert r.status_code == 401 and r.json()["data"] is None
+
+
+async def test_basic_auth_accepts_upper_case_md5_and_rejects_bad(client: httpx.AsyncClient,
+                                                                 org: Any) -> None:
+    import base64
+    import hashlib
+    md5 = hashlib.md5(org.till_password.encode()).hexdigest().upper()
+    header = base64.b64encode(f"{org.till_code}:{md5}".encode()).decode()
+    r = await client.get("/v2/customers/1?source=INSTORE",
+                         headers={"Authorization": f"Basic {header}"})
+    assert r.status_code == 404
+    for bad in ("Basic !!!", "Basic " + base64.b64encode(b"nobody:x").decode(), "Bearer x", ""):
+        r = await client.get("/v2/customers/1?source=INSTORE", headers={"Authorization": bad})
+        assert r.status_code == 401
+        assert r.json()["errors"][0]["code"] == 401

@@ -1,0 +1,215 @@
+"""Reliability: acknowledged writes survive kill -9, bad input never yields a 500, logs hold no
+secrets or PII, every response carries a request id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from patron.db.database import Database
+from tests.conftest import add_customer, till_auth, workspace_auth
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _patron(env: dict[str, str], *args: str, **kw: Any) -> Any:
+    exe = str(Path(sys.executable).parent / "patron")
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, check=True,
+                          timeout=120, **kw)
+
+
+def _wait_ready(base: str, proc: subprocess.Popen) -> None:
+    for _ in range(200):
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server did not become ready")
+
+
+async def test_acknowledged_writes_survive_kill_9(db: Database, tmp_path: Path) -> None:
+    env = {**os.environ, "PATRON_ACCESS_LOG": "false", "PATRON_RATE_LIMIT_PER_MINUTE": "0"}
+    if db.url.startswith("postgresql"):
+        env["PATRON_DATABASE_URL"] = db.url
+    else:
+        env["PATRON_DATA_DIR"] = str(tmp_path / "kill9")
+        env.pop("PATRON_DATABASE_URL", None)
+    creds = json.loads(_patron(env, "org", "create", "--name", "kill9", "--json").stdout)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "patron"), "serve", "--port",
+                             str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    acknowledged: list[tuple[str, int]] = []
+    stop = threading.Event()
+    headers = till_auth(type("C", (), {"till_code": creds["till_code"],
+                                       "till_password": creds["till_password"]})())
+
+    def writer(n: int) -> None:
+        with httpx.Client(base_url=base, timeout=5) as c:
+            i = 0
+            while not stop.is_set():
+                mobile = f"9199{n}{i:07d}"
+                i += 1
+                try:
+                    r = c.post("/v2/customers", headers=headers, json={"profiles": [
+                        {"firstName": "K", "identifiers": [{"type": "mobile", "value": mobile}]}]})
+                except httpx.HTTPError:
+                    return
+                if r.status_code == 200:
+                    acknowledged.append((mobile, r.json()["createdId"]))
+
+    try:
+        _wait_ready(base, proc)
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        stop.set()
+        for t in threads:
+            t.join(10)
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+    assert len(acknowledged) > 10, "too few writes to make the test meaningful"
+    # Restart on the same store and check every acknowledged write through the API.
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "patron"), "serve", "--port",
+                             str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_ready(base, proc)
+        with httpx.Client(base_url=base, timeout=5) as c:
+            for mobile, customer_id in acknowledged:
+                r = c.get("/v2/customers/lookup", headers=headers, params={
+                    "source": "INSTORE", "identifierName": "mobile", "identifierValue": mobile})
+                assert r.status_code == 200, (mobile, r.text)
+                assert r.json()["entity"] == customer_id
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+LOYALTY_ENVELOPE = ("errors", "warnings")
+
+
+def _assert_face_envelope(path: str, r: httpx.Response) -> None:
+    assert r.status_code < 500, (path, r.status_code, r.text)
+    body = r.json()
+    if path.startswith("/api/"):
+        assert body["success"] is False and set(body["error"]) == {"code", "message"}
+    elif path.startswith("/v1/"):
+        assert isinstance(body["errors"][0]["status"], str)
+        assert {"status", "title", "detail"} <= set(body["errors"][0])
+    else:
+        assert body["errors"][0]["status"] is False and isinstance(body["errors"][0]["code"], int)
+
+
+async def test_bad_input_gets_the_face_envelope_never_a_500(client: httpx.AsyncClient,
+                                                            org: Any) -> None:
+    loyalty = till_auth(org)
+    work = workspace_auth(org)
+    json_headers = {"content-type": "application/json"}
+    cases: list[tuple[str, str, dict[str, str], Any]] = [
+        ("POST", "/v2/customers", loyalty, b"{not json"),
+        ("POST", "/v2/customers", loyalty, b'{"profiles": "x"}'),
+        ("POST", "/v2/customers", loyalty, b'{"profiles": [{"identifiers": [{"type": 5}]}]}'),
+        ("POST", "/v2/customers", loyalty, b'{"profiles": [{"source": "NOPE", '
+                                           b'"identifiers": [{"type": "mobile", '
+                                           b'"value": "919999999999"}]}]}'),
+        ("POST", "/v2/customers", loyalty, b'{"profiles": [{"identifiers": '
+                                           b'[{"type": "shoe", "value": "x"}]}]}'),
+        ("POST", "/v2/customers", loyalty, b"[1,2,3]"),
+        ("POST", "/v2/customers", loyalty, b"x" * 2_000_000),
+        ("PUT", "/v2/customers/12", loyalty, b"null"),
+        ("GET", "/v2/customers/99999999999999999999999999?source=INSTORE", loyalty, None),
+        ("GET", "/v2/customers/-1?source=INSTORE", loyalty, None),
+        ("GET", "/v2/customers/1?source=INSTORE&includedOnlyCurrentProfile=perhaps", loyalty,
+         None),
+        ("PUT", "/v2/requests", loyalty, b'{"id": 1}'),
+        ("PUT", "/v2/requests", loyalty, json.dumps([{"id": "x", "status": "APPROVED"}] * 11)
+         .encode()),
+        ("POST", "/v3/oauth/token/generate", {}, b'{"key": 1}'),
+        ("GET", "/v1/customers?page[size]=100000000", {}, None),
+        ("GET", "/v1/customers/abc", {}, None),
+        ("POST", "/api/customers", work, b"{not json"),
+        ("POST", "/api/customers", work, b"x" * 2_000_000),
+        ("GET", "/api/customers?limit=1000000", work, None),
+        ("GET", "/api/customers?page=abc", work, None),
+        ("GET", "/api/customers/not-a-number", work, None),
+        ("PATCH", "/api/customers/1", work, b'{"metadata": "x"}'),
+    ]
+    for method, path, headers, body in cases:
+        r = await client.request(method, path, headers={**headers, **json_headers}, content=body)
+        _assert_face_envelope(path, r)
+        assert r.headers.get("x-request-id")
+
+
+async def test_oversized_body_is_413_in_each_face(client: httpx.AsyncClient, org: Any) -> None:
+    big = b"[" + b"1," * 600_000 + b"1]"
+    r = await client.post("/v2/customers", headers={**till_auth(org),
+                          "content-type": "application/json"}, content=big)
+    assert r.status_code == 413 and r.json()["errors"][0]["code"] == 413
+    r = await client.post("/api/customers", headers={**workspace_auth(org),
+                          "content-type": "application/json"}, content=big)
+    assert r.status_code == 413 and r.json()["success"] is False
+
+
+async def test_logs_hold_no_secrets_or_pii(client: httpx.AsyncClient, org: Any,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    headers = till_auth(org)
+    email = "secret.person@example.com"
+    customer_id = await add_customer(client, headers, firstName="Secretive",
+                                     identifiers=[{"type": "email", "value": email},
+                                                  {"type": "mobile", "value": "919812345678"}])
+    await client.get(f"/v2/customers/lookup?source=INSTORE&identifierName=email"
+                     f"&identifierValue={email}", headers=headers)
+    await client.get(f"/v2/customers/{customer_id}?source=INSTORE", headers=headers)
+    await client.post("/v3/oauth/token/generate",
+                      json={"key": org.loyalty_key, "secret": org.loyalty_secret})
+    await client.get("/api/customers?search=Secretive", headers=workspace_auth(org))
+    await client.get("/v2/customers/1?source=INSTORE",
+                     headers={"Authorization": "Basic bm9ib2R5Omhhc2g="})
+    # What Patron itself logged (the test's own HTTP client logs its URLs; that is not ours).
+    text = "\n".join(r.getMessage() for r in caplog.records
+                     if not r.name.startswith(("httpx", "httpcore")))
+    assert "request" in text  # the access log did run
+    for needle in (email, "919812345678", "Secretive", org.till_password, org.loyalty_secret,
+                   org.workspace_key, headers["Authorization"].split()[1],
+                   "bm9ib2R5Omhhc2g="):
+        assert needle not in text
+
+
+async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
+    r = await client.get("/healthz", headers={"X-Request-Id": "abc-123"})
+    assert r.status_code == 200 and r.headers["x-request-id"] == "abc-123"
+    r = await client.get("/healthz", headers={"X-Request-Id": "bad id with spaces"})
+    echoed = r.headers["x-request-id"]
+    assert echoed != "bad id with spaces" and len(echoed) == 32
+    r = await client.get("/readyz")
+    assert r.status_code == 200 and r.json() == {"status": "ready"}
