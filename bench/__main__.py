@@ -1,0 +1,24 @@
+"""`python -m bench generate|run ...`: see bench/generate.py and bench/load.py."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    command, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
+    if command == "generate":
+        from bench.generate import main as generate
+
+        generate(rest)
+    elif command == "run":
+        from bench.load import main as run
+
+        run(rest)
+    else:
+        print("usage: python -m bench generate|run [--help]", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

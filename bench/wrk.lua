@@ -1,0 +1,49 @@
+-- wrk script for the load run. Arguments (after `--`): first_id count path auth
+--   path holds "{id}" where a random customer id in [first_id, first_id + count) goes;
+--   auth is the Authorization header value ("" for none).
+-- done() prints one line "WRK_JSON {...}" with throughput and latency percentiles.
+
+local threads = 0
+
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_number", threads)
+end
+
+local first_id, count, prefix, suffix, fixed
+
+function init(args)
+  first_id = tonumber(args[1])
+  count = tonumber(args[2])
+  local path = args[3]
+  local at = path:find("{id}", 1, true)
+  if at then
+    prefix, suffix = path:sub(1, at - 1), path:sub(at + 4)
+  else
+    fixed = path
+  end
+  if args[4] and args[4] ~= "" then
+    wrk.headers["Authorization"] = args[4]
+  end
+  math.randomseed(os.time() * 1000 + (thread_number or 0) * 7919)
+  for _ = 1, 10 do math.random() end
+end
+
+function request()
+  if fixed then
+    return wrk.format("GET", fixed)
+  end
+  local id = first_id + math.random(0, count - 1)
+  return wrk.format("GET", prefix .. string.format("%d", id) .. suffix)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests": %d, "duration_us": %d, "bytes": %d, "errors_connect": %d, ' ..
+    '"errors_read": %d, "errors_write": %d, "errors_status": %d, "errors_timeout": %d, ' ..
+    '"mean_us": %.1f, "p50_us": %d, "p90_us": %d, "p99_us": %d, "p999_us": %d, "max_us": %d}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency.mean, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency:percentile(99.9), latency.max))
+end
