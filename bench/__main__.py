@@ -1,4 +1,4 @@
-"""`python -m bench generate|run ...`: see bench/generate.py and bench/load.py."""
+"""`python -m bench generate|run|events ...`: see bench/generate.py, load.py, events.py."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ def main() -> None:
         from bench.generate import main as generate
 
         generate(rest)
+    elif command == "events":
+        from bench.events import main as events
+
+        events(rest)
     elif command == "run":
         from bench.load import main as run
 
         run(rest)
     else:
-        print("usage: python -m bench generate|run [--help]", file=sys.stderr)
+        print("usage: python -m bench generate|run|events [--help]", file=sys.stderr)
         sys.exit(2)
 
 

@@ -54,6 +54,10 @@ class Endpoint:
     name: str  # what the table calls it
     path: str
     auth: bool
+    # The wrk script and its arguments; by default wrk.lua's random customer ids.
+    script: Path = WRK_SCRIPT
+    script_args: tuple[str, ...] | None = None
+    per_request: int = 1  # items (events) each request carries, for items/s
 
 
 ENDPOINTS = (
@@ -260,10 +264,10 @@ def ensure_wrk() -> str:
 
 def run_wrk(wrk: str, base: str, endpoint: Endpoint, manifest: Manifest, auth: str,
             seconds: int, connections: int, threads: int) -> dict[str, Any]:
+    args = endpoint.script_args or (str(manifest.first_id), str(manifest.customers),
+                                    endpoint.path, auth if endpoint.auth else "")
     command = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
-               "--timeout", "5s", "-s", str(WRK_SCRIPT), base, "--",
-               str(manifest.first_id), str(manifest.customers), endpoint.path,
-               auth if endpoint.auth else ""]
+               "--timeout", "5s", "-s", str(endpoint.script), base, "--", *args]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     match = re.search(r"^WRK_JSON (\{.*\})$", done.stdout, re.MULTILINE)
     if not match:
@@ -299,6 +303,7 @@ def measure(engine: str, server: Server, wrk: str, endpoint: Endpoint, manifest:
     pg_cpu = cpu_seconds(pg) - pg_cpu
     wrk_cpu = (wrk_after.ru_utime + wrk_after.ru_stime) - (wrk_before.ru_utime
                                                            + wrk_before.ru_stime)
+    raw["per_request"] = endpoint.per_request
     requests = raw["requests"]
     errors = sum(v for k, v in raw.items() if k.startswith("errors_"))
     workers = sorted((rss for pid, rss in sampler.max_by_pid.items()

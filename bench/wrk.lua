@@ -1,6 +1,7 @@
--- wrk script for the load run. Arguments (after `--`): first_id count path auth
---   path holds "{id}" where a random customer id in [first_id, first_id + count) goes;
---   auth is the Authorization header value ("" for none).
+-- wrk script for the load run. Arguments (after `--`): first_id count path auth [format]
+--   path holds "{id}" where a random number in [first_id, first_id + count) goes, written with
+--   format (default "%d"; e.g. a request id pattern); auth is the Authorization header value
+--   ("" for none).
 -- done() prints one line "WRK_JSON {...}" with throughput and latency percentiles.
 
 local threads = 0
@@ -10,7 +11,7 @@ function setup(thread)
   thread:set("thread_number", threads)
 end
 
-local first_id, count, prefix, suffix, fixed
+local first_id, count, prefix, suffix, fixed, format
 
 function init(args)
   first_id = tonumber(args[1])
@@ -25,6 +26,7 @@ function init(args)
   if args[4] and args[4] ~= "" then
     wrk.headers["Authorization"] = args[4]
   end
+  format = (args[5] and args[5] ~= "") and args[5] or "%d"
   math.randomseed(os.time() * 1000 + (thread_number or 0) * 7919)
   for _ = 1, 10 do math.random() end
 end
@@ -34,7 +36,7 @@ function request()
     return wrk.format("GET", fixed)
   end
   local id = first_id + math.random(0, count - 1)
-  return wrk.format("GET", prefix .. string.format("%d", id) .. suffix)
+  return wrk.format("GET", prefix .. string.format(format, id) .. suffix)
 end
 
 function done(summary, latency, requests)

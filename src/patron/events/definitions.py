@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from patron.errors import ValidationFailed
@@ -46,15 +47,16 @@ class Definition:
     fields: list[dict[str, Any]]
     rules: dict[str, FieldRule]
 
-    @property
+    # Asked once per ingested event, so computed once per definition.
+    @cached_property
     def customer_rule(self) -> FieldRule:
         return next(r for r in self.rules.values() if r.type == "customer")
 
-    @property
+    @cached_property
     def unique_keys(self) -> list[str]:
         return [r.name for r in self.rules.values() if r.unique_key]
 
-    @property
+    @cached_property
     def psi_fields(self) -> list[str]:
         return [r.name for r in self.rules.values() if r.psi]
 
