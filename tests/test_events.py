@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import orjson
 
-from tests.conftest import add_customer, till_auth
+from tests.conftest import add_customer, till_auth, workspace_auth
 
 RESERVATION = {
     "eventName": "be_reserved",
@@ -147,6 +148,13 @@ async def test_invalid_events_store_nothing(client: httpx.AsyncClient,
         assert r.status_code == 400, (body, r.text)
         assert r.json() == {"status": {"code": code, "message": r.json()["status"]["message"]},
                             "requestId": None}
+    # Whole-request errors carry the event codes too.
+    for content, code in ((b"[]", 1818), (b"{oops", 1818), (orjson.dumps([base] * 1001), 1816)):
+        r = await client.post(uri, content=content, headers={"content-type": "application/json"})
+        assert r.status_code == 400, r.text
+        assert r.json() == {"errors": [{"status": False, "code": code,
+                                        "message": r.json()["errors"][0]["message"]}],
+                            "warnings": []}
     r = await client.get(f"/v2/events/event_data/{customer_id}", headers=loyalty)
     assert r.json()["data"] == [] and r.json()["pagination"]["total"] == 0
 
@@ -288,3 +296,20 @@ async def test_pii_deletion_scrubs_psi_attributes(client: httpx.AsyncClient,
                               headers=loyalty)).json()["data"][0]
     assert "age" not in event["additonalAttributes"]
     assert event["additonalAttributes"]["hotel_name"] == "H"  # not PSI: kept
+
+
+async def test_workspace_delete_scrubs_psi_attributes_too(client: httpx.AsyncClient, org: Any,
+                                                          loyalty: dict[str, str]) -> None:
+    customer_id = await add_customer(client, loyalty, identifiers=[
+        {"type": "mobile", "value": "9933772255"}])
+    uri = await _setup(client, loyalty)
+    r = await client.post(uri, json={"customer_id": "9933772255", "eventName": "be_reserved",
+                                     "hotel_name": "H", "age": 33})
+    request_id = r.json()["requestId"]
+    r = await client.delete(f"/api/customers/{customer_id}", headers=workspace_auth(org))
+    assert r.status_code == 200
+    event = (await client.get(f"/v2/events/event_data?id={request_id}",
+                              headers=loyalty)).json()["data"][0]
+    assert "age" not in event["additonalAttributes"]
+    assert "33" not in event["additonalAttributes"].values()
+    assert event["additonalAttributes"]["hotel_name"] == "H"

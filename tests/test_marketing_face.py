@@ -675,7 +675,7 @@ async def test_missing_and_deleted_customers_are_404(client: httpx.AsyncClient,
     for path in ("/v1/customers/999999999", "/v1/customers/abc", "/v1/customers/-1",
                  "/v1/customers/9999999999999999999999"):
         assert_error(await client.get(path, headers=auth), 404)
-    await services.customers.delete(org.org_id, customer_id)
+    await services.privacy.delete_customer(org.org_id, customer_id)
     assert_error(await client.get(f"/v1/customers/{customer_id}", headers=auth), 404)
     assert (await client.get("/v1/customers", headers=auth)).json()["data"] == []
 

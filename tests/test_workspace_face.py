@@ -239,11 +239,18 @@ async def test_search_matches_identity_fields(client: httpx.AsyncClient,
     bob = await create(client, work, externalId="bob-7", email="bob@shop.io", name="Bob Ray")
     for term, expected in (("ann", [ann]), ("ANN@EXAMPLE", [ann]), ("9986000581", [ann]),
                            ("bob-7", [bob]), ("ray", [bob]), ("user-42", [ann]),
-                           ("example.com", [ann]), ("nobody", []), ("  ", [bob, ann])):
+                           ("example.com", [ann]), ("nobody", []), ("  ", [bob, ann]),
+                           ("%", []), ("_", []), ("b_b", []), ("bob_7", [])):
         r = await client.get("/api/customers", headers=work, params={"search": term})
         assert r.status_code == 200, r.text
         assert [c["id"] for c in r.json()["data"]] == [c["id"] for c in expected], term
         assert r.json()["pagination"]["total"] == len(expected)
+
+
+async def test_wrong_method_is_405_in_the_envelope(client: httpx.AsyncClient,
+                                                   work: dict[str, str]) -> None:
+    assert_error(await client.put("/api/customers", headers=work, json={}), 405,
+                 "METHOD_NOT_ALLOWED")
 
 
 async def test_bad_list_parameters_are_400(client: httpx.AsyncClient,

@@ -8,9 +8,11 @@ workspace face takes API keys directly. Verified credentials are cached briefly 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +115,23 @@ class AuthService:
         self.db = db
         self.clock = clock
         self._cache = _TTLCache(cache_seconds)
+        self._verifying: dict[str, asyncio.Future[Principal]] = {}
+
+    async def _cached(self, cache_key: str,
+                      verify: Callable[[], Awaitable[Principal]]) -> Principal:
+        """The principal for a credential, verified once per cache period: concurrent requests
+        with the same credential wait for one verification instead of each running Argon2."""
+        hit = self._cache.get(cache_key)
+        if hit is not None:
+            return hit
+        pending = self._verifying.get(cache_key)
+        if pending is None:
+            pending = asyncio.ensure_future(verify())
+            self._verifying[cache_key] = pending
+            pending.add_done_callback(lambda _: self._verifying.pop(cache_key, None))
+        principal = await asyncio.shield(pending)
+        self._cache.put(cache_key, principal)
+        return principal
 
     # -- issuing credentials -------------------------------------------------------------
 
@@ -181,39 +200,38 @@ class AuthService:
 
     async def till_basic(self, header_value: str) -> Principal:
         """`Basic base64(till:md5hex(password))`, hex in either case."""
-        cache_key = "b:" + digest(header_value)
-        hit = self._cache.get(cache_key)
-        if hit is not None:
-            return hit
-        try:
-            decoded = base64.b64decode(header_value.split(" ", 1)[1].strip(), validate=True)
-            till_code, _, md5hex = decoded.decode().partition(":")
-        except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
-            raise Unauthorized("malformed Basic credentials") from None
-        row = await self.db.fetchrow(repo.FIND_CREDENTIAL, "till", till_code)
-        if row is None or not verify_password(row["secret_hash"], md5hex.strip().lower()):
-            raise Unauthorized("invalid till credentials")
-        principal = _principal(row)
-        self._cache.put(cache_key, principal)
-        return principal
+        async def verify() -> Principal:
+            try:
+                decoded = base64.b64decode(header_value.split(" ", 1)[1].strip(), validate=True)
+                till_code, _, md5hex = decoded.decode().partition(":")
+            except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+                raise Unauthorized("malformed Basic credentials") from None
+            row = await self.db.fetchrow(repo.FIND_CREDENTIAL, "till", till_code)
+            # Argon2 takes tens of milliseconds of CPU: off the event loop.
+            if row is None or not await asyncio.to_thread(
+                    verify_password, row["secret_hash"], md5hex.strip().lower()):
+                raise Unauthorized("invalid till credentials")
+            return _principal(row)
+
+        return await self._cached("b:" + digest(header_value), verify)
 
     async def _client_secret(self, kind: str, login: str, secret: str) -> Any:
         row = await self.db.fetchrow(repo.FIND_CREDENTIAL, kind, login)
-        if row is None or not verify_password(row["secret_hash"], secret):
+        if row is None or not await asyncio.to_thread(verify_password, row["secret_hash"],
+                                                      secret):
             raise Unauthorized("invalid client credentials")
         return row
 
     async def api_key(self, key: str) -> Principal:
-        cache_key = "k:" + digest(key)
-        hit = self._cache.get(cache_key)
-        if hit is not None:
-            return hit
-        row = await self.db.fetchrow(repo.FIND_CREDENTIAL, "workspace_key", digest(key))
-        if row is None:
-            raise Unauthorized("Invalid or missing API key", reason="invalid_api_key")
-        principal = _principal(row)
-        self._cache.put(cache_key, principal)
-        return principal
+        key_hash = digest(key)
+
+        async def verify() -> Principal:
+            row = await self.db.fetchrow(repo.FIND_CREDENTIAL, "workspace_key", key_hash)
+            if row is None:
+                raise Unauthorized("Invalid or missing API key", reason="invalid_api_key")
+            return _principal(row)
+
+        return await self._cached("k:" + key_hash, verify)
 
     async def bearer_token(self, token: str, face: str) -> Principal:
         token_hash = digest(token)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from patron.db.database import Queryable, Row
-from patron.db.statement import Statement, sql
+from patron.db.statement import Statement, contains_pattern, sql
 
 _TILL_SHORT = "{p}.id AS {p}_id, {p}.code AS {p}_code, {p}.name AS {p}_name, {p}.type AS {p}_type"
 _TILL_FULL = (
@@ -100,7 +100,7 @@ _LIST_COLUMNS = (
 )
 _LIST_WHERE = (
     " FROM customers WHERE org_id = $1 AND status = 'active' AND ($2::bigint IS NULL OR "
-    "site_id = $2) AND ($3::text IS NULL OR search_text LIKE $3)"
+    "site_id = $2) AND ($3::text IS NULL OR search_text LIKE $3 ESCAPE '\\')"
 )
 _LIST_WHERE_SQLITE = _LIST_WHERE.replace("::bigint", "").replace("::text", "")
 
@@ -171,7 +171,7 @@ async def find_identifier(conn: Queryable, org_id: int, kind: str, value: str) -
 async def listed(conn: Queryable, org_id: int, *, site_id: int | None, search: str | None,
                  sort: str, descending: bool, limit: int, offset: int,
                  with_profile: bool = False) -> list[Row]:
-    pattern = None if search is None else f"%{search.lower()}%"
+    pattern = contains_pattern(search)
     statements = LIST_SHOWN if with_profile else LIST_CUSTOMERS
     return await conn.fetch(statements[(sort, descending)], org_id, site_id, pattern, limit,
                             offset)
@@ -179,5 +179,5 @@ async def listed(conn: Queryable, org_id: int, *, site_id: int | None, search: s
 
 async def count_listed(conn: Queryable, org_id: int, *, site_id: int | None,
                        search: str | None) -> int:
-    pattern = None if search is None else f"%{search.lower()}%"
+    pattern = contains_pattern(search)
     return int(await conn.fetchval(COUNT_CUSTOMERS, org_id, site_id, pattern))

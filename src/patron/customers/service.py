@@ -85,6 +85,8 @@ class Customers:
                 raise NotFound("Customer not found for the given identifiers",
                                reason="customer_not_found") from None
             state = await self.db.fetchrow(repo.GET_CUSTOMER_STATE, org_id, customer_id)
+            if state is not None and state["status"] == STATUS_DELETED:
+                raise CustomerDeleted("Customer is deleted after PII delete request")
             if state is None or state["status"] != STATUS_ACTIVE:
                 raise NotFound("Customer not found for the given identifiers",
                                reason="customer_not_found")
@@ -266,14 +268,6 @@ class Customers:
         await tx.execute(repo.SCRUB_PROFILES, org_id, customer_id, now)
         await tx.execute(repo.DELETE_CUSTOMER_IDENTIFIERS, org_id, customer_id)
         await tx.execute(repo.SCRUB_CUSTOMER, org_id, customer_id, now)
-
-    async def delete(self, org_id: int, customer_id: int) -> None:
-        """Soft delete with the PII scrub (the workspace face's DELETE)."""
-        async with self.db.transaction() as tx:
-            state = await tx.fetchrow(repo.GET_CUSTOMER_STATE, org_id, customer_id)
-            if state is None or state["status"] != STATUS_ACTIVE:
-                raise NotFound("Customer not found", reason="customer_not_found")
-            await self.scrub_pii(tx, org_id, customer_id)
 
     # -- internals -----------------------------------------------------------------------
 

@@ -27,3 +27,12 @@ def sql(text: str, *, pg: str | None = None, sqlite: str | None = None) -> State
     pg_text = pg if pg is not None else text
     sqlite_text = sqlite if sqlite is not None else text
     return Statement(pg_text, _PG_PARAM.sub(r"?\1", sqlite_text))
+
+
+def contains_pattern(value: str | None) -> str | None:
+    """A case-insensitive LIKE pattern matching `value` anywhere, its wildcards escaped (the
+    statement says `ESCAPE '\\'`). The one rule for every `..._contains` and search filter."""
+    if value is None:
+        return None
+    escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

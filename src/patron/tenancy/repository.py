@@ -81,9 +81,3 @@ COUNT_SEARCHED_SITES = sql(f"SELECT count(*){_SITE_SEARCH_WHERE}",
                            sqlite=f"SELECT count(*){_SITE_SEARCH_WHERE_SQLITE}")
 
 
-def contains_pattern(value: str | None) -> str | None:
-    """A case-insensitive LIKE pattern matching `value` anywhere, its wildcards escaped."""
-    if value is None:
-        return None
-    escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from patron.db.database import Queryable
+from patron.db.statement import contains_pattern
 from patron.errors import ValidationFailed
 from patron.tenancy import repository as repo
 
@@ -21,8 +22,8 @@ async def listed_sites(conn: Queryable, org_id: int, *, title_contains: str | No
     if sort not in repo.SITE_SORT_COLUMNS:
         raise ValidationFailed(f"cannot sort sites by {sort!r}", reason="invalid_sort",
                                field="sort")
-    title = repo.contains_pattern(title_contains)
-    subdomain = repo.contains_pattern(subdomain_contains)
+    title = contains_pattern(title_contains)
+    subdomain = contains_pattern(subdomain_contains)
     rows = await conn.fetch(repo.SEARCH_SITES[(sort, descending)], org_id, title, subdomain,
                             limit, offset)
     total = await conn.fetchval(repo.COUNT_SEARCHED_SITES, org_id, title, subdomain)

@@ -42,6 +42,7 @@ WARNINGS = {
     "invalid_email_channel": (8057, "Invalid email id in comm channel"),
     "invalid_mobile_channel": (8058, "Invalid mobile in comm channel"),
     "invalid_channel": (8010, "communication channel is invalid"),
+    "invalid_identifier_value": (8099, "Invalid identifier value, identifier dropped"),
 }
 
 AUTH_FAILED = "Authentication failed. Please check username and password."

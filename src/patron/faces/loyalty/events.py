@@ -140,16 +140,19 @@ async def post_event(token: str, request: Request, svc: Svc) -> Response:
     hook = await svc.events.webhook(token)
     await _webhook_caller(request, svc, hook)
     try:
-        body = loads(await request.body())
-    except ValueError:
-        raise ValidationFailed("malformed JSON body") from None
-    batch = isinstance(body, list)
-    if batch and not body:
-        raise ValidationFailed("an empty batch", reason="invalid_event")
-    lineage_start = request.headers.get("x-cap-lineage-start", "")
-    results = await svc.events.ingest(
-        hook, body if batch else [body], lineage_id=request.headers.get("x-cap-lineage-id"),
-        lineage_start=int(lineage_start) if lineage_start.isdigit() else None)
+        try:
+            body = loads(await request.body())
+        except ValueError:
+            raise ValidationFailed("malformed JSON body", reason="invalid_event") from None
+        batch = isinstance(body, list)
+        if batch and not body:
+            raise ValidationFailed("an empty batch", reason="invalid_event")
+        lineage_start = request.headers.get("x-cap-lineage-start", "")
+        results = await svc.events.ingest(
+            hook, body if batch else [body], lineage_id=request.headers.get("x-cap-lineage-id"),
+            lineage_start=int(lineage_start) if lineage_start.isdigit() else None)
+    except ValidationFailed as exc:  # the whole request: answered with the event codes
+        return _ok({"errors": [item(_code(exc), exc.message)], "warnings": []}, exc.status)
     answers = []
     for r in results:
         if r.error is None:

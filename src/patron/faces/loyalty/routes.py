@@ -10,6 +10,7 @@ from patron.auth.guard import admit
 from patron.auth.service import LOYALTY, Principal
 from patron.customers.models import READ_SOURCES, Provenance
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
+from patron.faces import Svc
 from patron.faces.loyalty import render
 from patron.faces.loyalty.bodies import (
     CustomerBody,
@@ -31,10 +32,6 @@ EMBEDS_SERVED = ("segments",)
 MAX_REQUEST_BATCH = 10
 
 
-def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
-
-
 def principal(scope: str) -> Any:
     async def authenticate(request: Request) -> Principal:
         svc: Services = request.app.state.services
@@ -53,7 +50,6 @@ def principal(scope: str) -> Any:
 
 Reader = Annotated[Principal, principal("customers:read")]
 Writer = Annotated[Principal, principal("customers:write")]
-Svc = Annotated[Services, Depends(services)]
 
 
 def ok(body: Any, status: int = 200) -> Response:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from patron.auth.guard import admit
 from patron.auth.service import MARKETING, Principal
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
+from patron.faces import Svc
 from patron.faces.marketing import params, render
 from patron.faces.marketing.errors import JSONAPI, render_token_error
 from patron.jsonio import dumps, loads
@@ -29,10 +30,6 @@ CUSTOMER_SORTS = ("name", "email", "created_at", "net_revenue", "last_request_at
 CUSTOMER_INCLUDES = ("contact", "offers", "products")
 SITE_SORTS = ("title", "subdomain")
 MAX_ID_DIGITS = 18  # ids are 64-bit; longer strings cannot name anything
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
 
 
 async def _bearer(request: Request) -> Principal:
@@ -50,7 +47,6 @@ async def authenticate(request: Request) -> Principal:
 
 
 Reader = Annotated[Principal, Depends(authenticate)]
-Svc = Annotated[Services, Depends(services)]
 
 
 def ok(body: Any, status: int = 200) -> Response:

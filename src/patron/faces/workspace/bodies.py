@@ -2,7 +2,8 @@
 
 Linquid documents no body fields beyond `externalId`, `email` and `clickId`; the rest are
 Patron's (docs/compat/workspace.md). Unknown fields are ignored. A field sent as `null` clears it
-on an update; a field left out is kept.
+on an update; a field left out is kept. `metadata` is merged key by key into what is stored
+(`"metadata": null` changes nothing).
 """
 
 from __future__ import annotations

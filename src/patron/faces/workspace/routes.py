@@ -16,6 +16,7 @@ from patron.auth.guard import admit
 from patron.auth.service import WORKSPACE, Principal
 from patron.customers.models import Provenance
 from patron.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from patron.faces import Svc
 from patron.faces.workspace import render
 from patron.faces.workspace.bodies import CreateBody, CustomerFields
 from patron.faces.workspace.errors import JSON
@@ -29,10 +30,6 @@ MAX_PAGE = 10_000_000  # keeps the offset a bigint
 MAX_KEY_LENGTH = 256
 MISSING_KEY = "Invalid or missing API key"
 T = TypeVar("T")
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
 
 
 def _api_key(request: Request) -> str | None:
@@ -61,7 +58,6 @@ Reader = Annotated[Principal, principal("links:read")]
 Creator = Annotated[Principal, principal("links:create")]
 Updater = Annotated[Principal, principal("links:update")]
 Deleter = Annotated[Principal, principal("links:delete")]
-Svc = Annotated[Services, Depends(services)]
 
 
 def ok(data: Any, status: int = 200, **extra: Any) -> Response:
@@ -172,5 +168,5 @@ async def update_customer(customer_id: str, svc: Svc, who: Updater,
 @router.delete("/customers/{customer_id}")
 async def delete_customer(customer_id: str, svc: Svc, who: Deleter) -> Response:
     found = await _customer_id(svc, who.org_id, customer_id)
-    await _written(svc.customers.delete(who.org_id, found))
+    await _written(svc.privacy.delete_customer(who.org_id, found))
     return ok({"id": found, "deleted": True})

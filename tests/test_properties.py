@@ -1,0 +1,67 @@
+"""Properties, with hypothesis: normalisation is idempotent, and any JSON body a client could
+send gets a 2xx or the face's own error envelope, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from patron.customers import normalize
+from patron.errors import ValidationFailed
+from tests.conftest import till_auth, workspace_auth
+from tests.test_reliability import _assert_face_envelope
+
+PROPERTY = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                max_size=4),
+    max_leaves=20)
+identifier = st.fixed_dictionaries({
+    "type": st.sampled_from(["mobile", "email", "externalId", "wechat", "shoe", ""])
+    | st.integers(),
+    "value": st.text(max_size=20) | st.integers() | st.none()})
+customer_body = st.fixed_dictionaries({
+    "profiles": st.lists(st.fixed_dictionaries({
+        "source": st.sampled_from(["INSTORE", "WECHAT", "NOPE", ""]) | json_values,
+        "identifiers": st.lists(identifier, max_size=3) | json_values,
+        "firstName": st.text(max_size=10) | json_values}), max_size=2) | json_values,
+    "extendedFields": json_values, "loyaltyInfo": json_values})
+workspace_body = st.dictionaries(
+    st.sampled_from(["externalId", "email", "name", "firstName", "phone", "metadata", "clickId",
+                     "avatarUrl", "x"]), json_values | st.text(max_size=30), max_size=6)
+
+
+@given(st.text(max_size=40))
+def test_normalised_email_and_mobile_are_fixed_points(value: str) -> None:
+    for normal in (normalize.email, normalize.mobile):
+        try:
+            once = normal(value)
+        except ValidationFailed:
+            continue
+        assert normal(once) == once
+
+
+@PROPERTY
+@given(body=customer_body)
+async def test_any_customer_body_gets_an_answer_in_the_loyalty_envelope(
+        client: httpx.AsyncClient, org: Any, body: dict[str, Any]) -> None:
+    r = await client.post("/v2/customers", headers=till_auth(org), json=body)
+    if r.status_code != 200:
+        _assert_face_envelope("/v2/customers", r)
+
+
+@PROPERTY
+@given(body=workspace_body)
+async def test_any_customer_body_gets_an_answer_in_the_workspace_envelope(
+        client: httpx.AsyncClient, org: Any, body: dict[str, Any]) -> None:
+    r = await client.post("/api/customers", headers=workspace_auth(org), json=body)
+    if r.status_code >= 300:
+        _assert_face_envelope("/api/customers", r)
+    else:
+        assert r.json()["success"] is True
