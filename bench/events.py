@@ -42,6 +42,7 @@ from bench.load import (
     ensure_wrk,
     machine,
     measure,
+    prewarm,
     till_auth,
 )
 from patron.clock import FixedClock
@@ -310,6 +311,7 @@ def run_engine(engine: str, manifest: Manifest, em: EventsManifest, wrk: str,
     static_body = RESULTS_DIR / f"{stamp}-{engine}-event-static.json"
     static_body.write_bytes(b"{}")
     auth = till_auth(manifest)
+    prewarm(manifest)
     server = Server(manifest, args.workers, static_body,
                     RESULTS_DIR / f"{stamp}-{engine}-events.log")
     checks = []

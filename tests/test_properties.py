@@ -14,11 +14,13 @@ from patron.errors import ValidationFailed
 from tests.conftest import till_auth, workspace_auth
 from tests.test_reliability import _assert_face_envelope
 
-PROPERTY = settings(max_examples=60, deadline=None,
+# Derandomized: CI sees the same examples every run; change the seed here to explore more.
+PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
                                                                 max_size=4),
     max_leaves=20)
@@ -37,6 +39,7 @@ workspace_body = st.dictionaries(
                      "avatarUrl", "x"]), json_values | st.text(max_size=30), max_size=6)
 
 
+@settings(derandomize=True, max_examples=300)
 @given(st.text(max_size=40))
 def test_normalised_email_and_mobile_are_fixed_points(value: str) -> None:
     for normal in (normalize.email, normalize.mobile):

@@ -26,7 +26,7 @@ def iso_utc(ms: int | None) -> str | None:
     """Epoch milliseconds as ISO 8601 in UTC with seconds precision, as the faces render it."""
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
 
 
 def parse_iso(value: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
@@ -74,19 +75,52 @@ def _embed_warnings(embed: str | None) -> list[dict[str, Any]]:
     return out
 
 
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class DetailsQuery:
+    """The query of the customer-details reads (`source`, `accountId`, `embed` and the three
+    flags), read straight from the query string: FastAPI's per-parameter validation cost more
+    than the database work of this hot path (docs/performance.md)."""
+
+    params: Any
+    account_id: str | None
+    embed: str | None
+    only_current_profile: bool
+    ndnc_status: bool
+    optin_status: bool
+
+    @classmethod
+    def of(cls, request: Request) -> DetailsQuery:
+        params = request.query_params
+        return cls(params, params.get("accountId"), params.get("embed"),
+                   _flag(params, "includedOnlyCurrentProfile"), _flag(params, "ndncStatus"),
+                   _flag(params, "optinStatus"))
+
+
+def _flag(params: Any, name: str) -> bool:
+    value = params.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValidationFailed(f"{name} must be true or false", field=name)
+
+
 async def _details(svc: Services, org_id: int, customer_id: int, source: str,
-                   account_id: str | None, embed: str | None, only_current: bool, ndnc: bool,
-                   optin: bool) -> Response:
+                   query: DetailsQuery) -> Response:
     record = await svc.customers.get(org_id, customer_id)
+    account_id = query.account_id
     if source != "ALL" and not any(
             p["source"] == source and (account_id is None or p["account_id"] == account_id)
             for p in record.profiles):
         raise NotFound("No customer found in the given source with the given identifier",
                        reason="customer_not_in_source")
     return ok(render.customer(record, source=source, account_id=account_id,
-                              only_current_profile=only_current, ndnc_status=ndnc,
-                              optin_status=optin, warnings=_embed_warnings(embed)))
-
+                              only_current_profile=query.only_current_profile,
+                              ndnc_status=query.ndnc_status, optin_status=query.optin_status,
+                              warnings=_embed_warnings(query.embed)))
 
 
 @router.post("/v3/oauth/token/generate")
@@ -126,39 +160,22 @@ async def lookup_customer(
 
 
 @router.get("/v2/customers/lookup/customerDetails")
-async def lookup_customer_details(
-    svc: Svc, who: Reader,
-    source: str | None = None,
-    accountId: str | None = None,  # noqa: N803
-    identifierName: str | None = None,  # noqa: N803
-    identifierValue: str | None = None,  # noqa: N803
-    embed: str | None = None,
-    includedOnlyCurrentProfile: bool = False,  # noqa: N803
-    ndncStatus: bool = False,  # noqa: N803
-    optinStatus: bool = False,  # noqa: N803
-) -> Response:
-    if not identifierName or not identifierValue or not source:
+async def lookup_customer_details(request: Request, svc: Svc, who: Reader) -> Response:
+    query = DetailsQuery.of(request)
+    name, value = query.params.get("identifierName"), query.params.get("identifierValue")
+    if not name or not value or not query.params.get("source"):
         raise ValidationFailed("identifierName, identifierValue, source can not be empty",
                                reason="missing_identifier")
-    src = _source(source)
-    customer_id = await svc.customers.resolve(who.org_id, identifierName, identifierValue)
-    return await _details(svc, who.org_id, customer_id, src, accountId, embed,
-                          includedOnlyCurrentProfile, ndncStatus, optinStatus)
+    source = _source(query.params.get("source"))
+    customer_id = await svc.customers.resolve(who.org_id, name, value)
+    return await _details(svc, who.org_id, customer_id, source, query)
 
 
 @router.get("/v2/customers/{customer_id}")
-async def get_customer(
-    customer_id: str, svc: Svc, who: Reader,
-    source: str | None = None,
-    accountId: str | None = None,  # noqa: N803
-    embed: str | None = None,
-    includedOnlyCurrentProfile: bool = False,  # noqa: N803
-    ndncStatus: bool = False,  # noqa: N803
-    optinStatus: bool = False,  # noqa: N803
-) -> Response:
-    src = _source(source)
-    return await _details(svc, who.org_id, _customer_id(customer_id), src, accountId, embed,
-                          includedOnlyCurrentProfile, ndncStatus, optinStatus)
+async def get_customer(customer_id: str, request: Request, svc: Svc, who: Reader) -> Response:
+    query = DetailsQuery.of(request)
+    source = _source(query.params.get("source"))
+    return await _details(svc, who.org_id, _customer_id(customer_id), source, query)
 
 
 @router.put("/v2/customers/{customer_id}")
