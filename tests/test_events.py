@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -313,3 +314,24 @@ async def test_workspace_delete_scrubs_psi_attributes_too(client: httpx.AsyncCli
     assert "age" not in event["additonalAttributes"]
     assert "33" not in event["additonalAttributes"].values()
     assert event["additonalAttributes"]["hotel_name"] == "H"
+
+
+async def test_concurrent_posts_are_grouped_and_deduplicated(client: httpx.AsyncClient,
+                                                             loyalty: dict[str, str]) -> None:
+    """Requests arriving together are committed in groups; a unique key repeated across them
+    still has exactly one original, and a bad event fails alone."""
+    customer_id = await add_customer(client, loyalty,
+                                     identifiers=[{"type": "mobile", "value": "9933772255"}])
+    uri = await _setup(client, loyalty)
+    base = {"customer_id": "9933772255", "eventName": "be_reserved", "hotel_name": "H"}
+    bodies: list[Any] = [{**base, "booking_ref": f"B{i % 5}"} for i in range(30)]
+    bodies += [[{**base, "booking_ref": f"B{i}"} for i in range(5, 8)] for _ in range(5)]
+    bodies.append({**base, "hotel_name": None})  # rejected: required field missing
+    answers = await asyncio.gather(*(client.post(uri, json=b) for b in bodies))
+    assert [r.status_code for r in answers] == [200] * 35 + [400]
+    listed = (await client.get(f"/v2/events/event_data/{customer_id}?limit=100"
+                               "&includeDuplicates=true", headers=loyalty)).json()
+    assert listed["pagination"]["total"] == 30 + 15
+    originals = [e["additonalAttributes"]["booking_ref"] for e in listed["data"]
+                 if not e["additonalAttributes"]["isDuplicate"]]
+    assert sorted(originals) == [f"B{i}" for i in range(8)]
