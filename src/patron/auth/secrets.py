@@ -14,7 +14,11 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()  # Argon2id with the library's recommended parameters
+# Argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane) rather than the
+# library's RFC 9106 low-memory profile (64 MiB, 3 passes): a server worker verifies a till login
+# once per credential cache period, and 64 MiB per verification was a third of a worker's memory
+# budget (docs/performance.md). Hashes made with other parameters still verify.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 def new_secret(nbytes: int = 32) -> str:
