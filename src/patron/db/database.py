@@ -159,6 +159,13 @@ class _PGConn:
         await self._conn.executemany(stmt.pg, rows)
 
 
+async def _no_session_state(conn: Any) -> None:
+    """The pool's reset on release. asyncpg's default sends `RESET ALL; UNLISTEN *; ...` after
+    every use, a second round trip per query (measured: half the sends on GET
+    /v2/customers/{id}). Patron keeps no session state (no SET, LISTEN, advisory locks or
+    cursors outside a transaction), and asyncpg still rolls back any open transaction."""
+
+
 class PostgresDatabase(_PGConn):
     def __init__(self, url: str, pool: Any) -> None:
         super().__init__(pool)
@@ -169,7 +176,8 @@ class PostgresDatabase(_PGConn):
     async def connect(cls, url: str, min_size: int = 2, max_size: int = 10) -> PostgresDatabase:
         import asyncpg
 
-        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
+                                         reset=_no_session_state)
         return cls(url, pool)
 
     @asynccontextmanager
