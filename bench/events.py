@@ -23,17 +23,15 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import sqlite3
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.generate import DATA_DIR, Manifest, ensure, schema_head
+from bench.generate import DATA_DIR, Manifest, ensure, schema_head, scratch
 from bench.load import (
     RESULTS_DIR,
     Endpoint,
@@ -41,15 +39,16 @@ from bench.load import (
     Server,
     ensure_wrk,
     machine,
+    machine_line,
     measure,
     prewarm,
     till_auth,
+    write_report,
 )
 from patron.clock import FixedClock
 from patron.config import Settings
 from patron.db import schema
 from patron.db.database import Database, open_database
-from patron.db.migrate import migrate
 from patron.jsonio import dumps_text
 from patron.services import Services
 
@@ -140,35 +139,25 @@ async def _define(db: Database, org_id: int, till_id: int) -> tuple[str, int | N
 async def check_against_service(manifest: Manifest) -> None:
     """Ingest a sample through `Events.ingest` in a scratch database and compare every column
     (but the request id, which the service draws at random) with `row_for`."""
-    from bench.generate import _create_org
-
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/check.db"
-        await asyncio.to_thread(migrate, url)
-        db = await open_database(url)
-        try:
-            clock = FixedClock(EVENTS_FROM_MS)
-            org = await _create_org(db, clock)
-            services = Services.build(Settings(), db, clock)
-            first_id = await _sample_customers(services, org.org_id, 3)
-            token, till_id = await _define(db, org.org_id, org.till_id)
-            hook = await services.events.webhook(token)
-            for i in (0, 1, 2, 4_321, 9_999_999):
-                clock.value = body_for(i, first_id, 3)["eventDateTime"]
-                [result] = await services.events.ingest(hook, [body_for(i, first_id, 3)])
-                assert result.error is None, result.error
-                raw: sqlite3.Connection = db._conn  # type: ignore[attr-defined]
-                got = raw.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events "
-                                  "WHERE request_id = ?", (result.request_id,)).fetchone()
-                want = row_for(org.org_id, till_id, i, first_id, 3)
-                skip = EVENT_COLUMNS.index("request_id")
-                diff = [(c, g, w) for n, (c, g, w) in enumerate(zip(EVENT_COLUMNS, tuple(got),
-                                                                    want, strict=True))
-                        if n != skip and g != w]
-                if diff:
-                    raise AssertionError(f"bulk event rows differ from the service's: {diff}")
-        finally:
-            await db.close()
+    clock = FixedClock(EVENTS_FROM_MS)
+    async with scratch(clock) as (db, org, services):
+        first_id = await _sample_customers(services, org.org_id, 3)
+        token, till_id = await _define(db, org.org_id, org.till_id)
+        hook = await services.events.webhook(token)
+        for i in (0, 1, 2, 4_321, 9_999_999):
+            clock.value = body_for(i, first_id, 3)["eventDateTime"]
+            [result] = await services.events.ingest(hook, [body_for(i, first_id, 3)])
+            assert result.error is None, result.error
+            raw: sqlite3.Connection = db._conn  # type: ignore[attr-defined]
+            got = raw.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events "
+                              "WHERE request_id = ?", (result.request_id,)).fetchone()
+            want = row_for(org.org_id, till_id, i, first_id, 3)
+            skip = EVENT_COLUMNS.index("request_id")
+            diff = [(c, g, w) for n, (c, g, w) in enumerate(zip(EVENT_COLUMNS, tuple(got), want,
+                                                                strict=True))
+                    if n != skip and g != w]
+            if diff:
+                raise AssertionError(f"bulk event rows differ from the service's: {diff}")
 
 
 async def _sample_customers(services: Services, org_id: int, count: int) -> int:
@@ -417,8 +406,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"command: `{command}`",
         "",
-        f"machine: {facts['nproc']} CPUs ({facts['cpu']}), {facts['memory_gb']} GB; "
-        f"Python {facts['python']}, SQLite {facts['sqlite']}, PostgreSQL {facts['postgresql']}",
+        machine_line(facts),
         "",
         f"{args.customers:,} customers, {args.events:,} stored events; {args.workers} server "
         f"workers; wrk {args.threads} threads, {args.connections} connections, {args.duration} s "
@@ -430,11 +418,6 @@ def main(argv: list[str] | None = None) -> None:
         *[f"- {c}" for c in checks],
         "",
     ])
-    print()
-    print(report)
-    (RESULTS_DIR / f"{stamp}-events.md").write_text(report)
-    (RESULTS_DIR / f"{stamp}-events.json").write_text(json.dumps({
+    write_report(f"{stamp}-events", "latest-events", report, {
         "command": command, "machine": facts, "args": vars(args),
-        "results": [asdict(r) for r in results], "checks": checks}, indent=2) + "\n")
-    shutil.copyfile(RESULTS_DIR / f"{stamp}-events.md", RESULTS_DIR / "latest-events.md")
-    print(f"written: bench/results/{stamp}-events.md")
+        "results": [asdict(r) for r in results], "checks": checks})

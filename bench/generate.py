@@ -29,7 +29,8 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -261,32 +262,39 @@ async def _create_org(db: Database, clock: Clock) -> Org:
 SAMPLE = (0, 1, 2, 777, 54_321)
 
 
-async def check_against_service(sample: tuple[int, ...] = SAMPLE) -> None:
-    """Register the sample through `Customers.register` (store, then the WeChat join) in a scratch
-    SQLite database and compare every stored row with what `rows_for` generates."""
+@asynccontextmanager
+async def scratch(clock: FixedClock) -> AsyncIterator[tuple[Database, Org, Services]]:
+    """A throw-away SQLite database with the bench organisation, for proving bulk rows against
+    the services that write them."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/check.db"
         await asyncio.to_thread(migrate, url)
         db = await open_database(url)
         try:
-            clock = FixedClock(CREATED_FROM_MS)
             org = await _create_org(db, clock)
-            services = Services.build(Settings(), db, clock)
-            for n, i in enumerate(sample):
-                p = Person.number(i)
-                customer_id = 2_000_000_000 + n
-                await services.customers.register(
-                    org.org_id, p.registration(), Provenance(org.till_id, p.created_ms),
-                    customer_id=customer_id)
-                joined = await services.customers.register(
-                    org.org_id, p.wechat_join(), Provenance(org.till_id, p.joined_ms))
-                assert joined.customer_id == customer_id and not joined.created, joined
-                want_c, want_p, want_i = rows_for(org, customer_id, p)
-                _same(db, "customers", CUSTOMER_COLUMNS, "id", customer_id, [want_c])
-                _same(db, "profiles", PROFILE_COLUMNS, "customer_id", customer_id, want_p)
-                _same(db, "identifiers", IDENTIFIER_COLUMNS, "customer_id", customer_id, want_i)
+            yield db, org, Services.build(Settings(), db, clock)
         finally:
             await db.close()
+
+
+async def check_against_service(sample: tuple[int, ...] = SAMPLE) -> None:
+    """Register the sample through `Customers.register` (store, then the WeChat join) in a scratch
+    SQLite database and compare every stored row with what `rows_for` generates."""
+    clock = FixedClock(CREATED_FROM_MS)
+    async with scratch(clock) as (db, org, services):
+        for n, i in enumerate(sample):
+            p = Person.number(i)
+            customer_id = 2_000_000_000 + n
+            await services.customers.register(
+                org.org_id, p.registration(), Provenance(org.till_id, p.created_ms),
+                customer_id=customer_id)
+            joined = await services.customers.register(
+                org.org_id, p.wechat_join(), Provenance(org.till_id, p.joined_ms))
+            assert joined.customer_id == customer_id and not joined.created, joined
+            want_c, want_p, want_i = rows_for(org, customer_id, p)
+            _same(db, "customers", CUSTOMER_COLUMNS, "id", customer_id, [want_c])
+            _same(db, "profiles", PROFILE_COLUMNS, "customer_id", customer_id, want_p)
+            _same(db, "identifiers", IDENTIFIER_COLUMNS, "customer_id", customer_id, want_i)
 
 
 def _same(db: Any, table: str, columns: tuple[str, ...], key: str, value: int,

@@ -431,6 +431,13 @@ def machine() -> dict[str, Any]:
             "wrk": wrk_version[0] if wrk_version else ""}
 
 
+def machine_line(facts: dict[str, Any]) -> str:
+    return (f"machine: {facts['nproc']} CPUs ({facts['cpu']}), {facts['memory_gb']} GB; "
+            f"Python {facts['python']}, SQLite {facts['sqlite']}, "
+            f"PostgreSQL {facts['postgresql']}, uvicorn {facts['uvicorn']}, "
+            f"FastAPI {facts['fastapi']}, {facts['wrk']}")
+
+
 def verdicts(results: list[Measured]) -> list[str]:
     out = []
     for r in results:
@@ -493,9 +500,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"command: `{command}`",
         "",
-        f"machine: {facts['nproc']} CPUs ({facts['cpu']}), {facts['memory_gb']} GB; "
-        f"Python {facts['python']}, SQLite {facts['sqlite']}, PostgreSQL {facts['postgresql']}, "
-        f"uvicorn {facts['uvicorn']}, FastAPI {facts['fastapi']}, {facts['wrk']}",
+        machine_line(facts),
         "",
         f"{args.customers:,} customers; {args.workers} server workers; wrk {args.threads} threads, "
         f"{args.connections} connections, {args.warmup} s warm-up + {args.duration} s per row; "
@@ -507,15 +512,19 @@ def main(argv: list[str] | None = None) -> None:
         *[f"- {v}" for v in verdicts(results)],
         "",
     ])
+    write_report(f"{stamp}", "latest", report, {
+        "command": command, "machine": facts, "args": vars(args),
+        "static_body_bytes": static_sizes, "results": [asdict(r) for r in results]})
+
+
+def write_report(name: str, latest: str, report: str, payload: dict[str, Any]) -> None:
+    """Prints the report and keeps it, with the raw figures, in bench/results/."""
     print()
     print(report)
-    (RESULTS_DIR / f"{stamp}.md").write_text(report)
-    (RESULTS_DIR / f"{stamp}.json").write_text(json.dumps({
-        "command": command, "machine": facts, "args": vars(args),
-        "static_body_bytes": static_sizes,
-        "results": [asdict(r) for r in results]}, indent=2) + "\n")
-    shutil.copyfile(RESULTS_DIR / f"{stamp}.md", RESULTS_DIR / "latest.md")
-    print(f"written: bench/results/{stamp}.md, bench/results/{stamp}.json")
+    (RESULTS_DIR / f"{name}.md").write_text(report)
+    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    shutil.copyfile(RESULTS_DIR / f"{name}.md", RESULTS_DIR / f"{latest}.md")
+    print(f"written: bench/results/{name}.md, bench/results/{name}.json")
 
 
 if __name__ == "__main__":
