@@ -9,8 +9,10 @@ both. A `transaction()` yields a connection with the same methods; repositories 
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -41,6 +43,7 @@ class Database(Queryable, Protocol):
 
 
 CHECKPOINT_SECONDS = 0.5
+WRITE_LOCK_SECONDS = 10.0
 
 
 def _sqlite_path(url: str) -> Path:
@@ -100,6 +103,8 @@ class SQLiteDatabase(_SQLiteConn):
         # own instead of inside whichever commit crossed the WAL threshold: on a 10M-event table
         # that took ingestion from 34 to 19 ms per 100-event batch (docs/performance.md).
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        # The write lock is waited for in _begin; once held, nothing else in WAL mode blocks.
+        self._writer.execute("PRAGMA busy_timeout=0")
         self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._write_lock = asyncio.Lock()
         self._closing = threading.Event()
@@ -118,11 +123,26 @@ class SQLiteDatabase(_SQLiteConn):
         finally:
             conn.close()
 
+    async def _begin(self, tx: _SQLiteConn) -> None:
+        """Takes SQLite's write lock, which other server workers may hold. SQLite's own busy
+        handler sleeps in steps of up to 100 ms and lets one process starve another (requests
+        waited over 5 s under ingestion load); this polls every millisecond or two instead,
+        without holding up the event loop."""
+        deadline = time.monotonic() + WRITE_LOCK_SECONDS
+        while True:
+            try:
+                await tx._run(self._writer.execute, "BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.001 + random.random() * 0.001)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SQLiteConn]:
         async with self._write_lock:
             tx = _SQLiteConn(self._writer, self._writer_thread)
-            await tx._run(self._writer.execute, "BEGIN IMMEDIATE")
+            await self._begin(tx)
             try:
                 yield tx
             except BaseException:

@@ -41,6 +41,7 @@ TRANSFORMERS = ("WebEngageTransformer",)
 AUTH_MECHANISMS = ("Basic", "OAuth")
 MAX_BATCH = 1000
 MAX_VALUE_LENGTH = 1000
+GROUP_WRITES = 16  # requests committed together, at most
 _EPOCH_DIGITS = re.compile(r"^-?\d{1,15}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _EARLIEST, _LATEST = 0, 4_102_444_800_000  # 1970 .. 2100
@@ -419,7 +420,8 @@ class Events:
 
     async def _write_groups(self) -> None:
         while self._waiting:
-            group, self._waiting = self._waiting, []
+            # A bounded group: the write lock is shared with other server workers.
+            group, self._waiting = self._waiting[:GROUP_WRITES], self._waiting[GROUP_WRITES:]
             try:
                 async with self.db.transaction() as tx:
                     for write in group:
