@@ -33,6 +33,10 @@ async def _setup(client: httpx.AsyncClient, auth: dict[str, str],
                  definition: dict[str, Any] = RESERVATION, **hook: Any) -> str:
     r = await client.post("/v2/events", headers=auth, json=definition)
     assert r.status_code == 200, r.text
+    return await _setup_webhook(client, auth, **hook)
+
+
+async def _setup_webhook(client: httpx.AsyncClient, auth: dict[str, str], **hook: Any) -> str:
     r = await client.post("/v2/events/webhook", headers=auth, json={**WEBHOOK, **hook})
     assert r.status_code == 200, r.text
     uri = r.json()["webHookUri"]
@@ -270,13 +274,21 @@ async def test_lineage_id_makes_retries_idempotent(client: httpx.AsyncClient,
 
 
 async def test_authenticated_webhook(client: httpx.AsyncClient, loyalty: dict[str, str],
-                                     other_org: Any) -> None:
+                                     org: Any, other_org: Any) -> None:
     await add_customer(client, loyalty, identifiers=[{"type": "mobile", "value": "9933772255"}])
     uri = await _setup(client, loyalty, authEnabled=True, authMechanism="Basic")
     event = {"customer_id": "9933772255", "eventName": "be_reserved", "hotel_name": "H"}
     assert (await client.post(uri, json=event)).status_code == 401
     assert (await client.post(uri, json=event, headers=till_auth(other_org))).status_code == 404
     assert (await client.post(uri, json=event, headers=loyalty)).status_code == 200
+    # OAuth credentials are refused by a webhook set up for Basic, and the other way round.
+    r = await client.post("/v3/oauth/token/generate",
+                          json={"key": org.loyalty_key, "secret": org.loyalty_secret})
+    oauth = {"X-CAP-API-OAUTH-TOKEN": r.json()["data"]["accessToken"]}
+    assert (await client.post(uri, json=event, headers=oauth)).status_code == 401
+    oauth_uri = await _setup_webhook(client, loyalty, authEnabled=True, authMechanism="OAuth")
+    assert (await client.post(oauth_uri, json=event, headers=loyalty)).status_code == 401
+    assert (await client.post(oauth_uri, json=event, headers=oauth)).status_code == 200
 
 
 async def test_pii_deletion_scrubs_psi_attributes(client: httpx.AsyncClient,

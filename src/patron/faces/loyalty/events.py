@@ -124,12 +124,13 @@ async def _webhook_caller(request: Request, svc: Any, hook: Webhook) -> None:
         return
     token = request.headers.get("x-cap-api-oauth-token")
     header = request.headers.get("authorization", "")
-    if token:
+    # The mechanism the webhook was set up with is the only one it takes.
+    if hook.auth_mechanism == "OAuth" and token:
         found = await svc.auth.bearer_token(token, LOYALTY)
-    elif header[:6].lower() == "basic ":
+    elif hook.auth_mechanism == "Basic" and header[:6].lower() == "basic ":
         found = await svc.auth.till_basic(header)
     else:
-        raise Unauthorized("missing credentials")
+        raise Unauthorized(f"this webhook takes {hook.auth_mechanism} credentials")
     admit(found, LOYALTY, "events:write", svc.limiter)
     if found.org_id != hook.org_id:
         raise NotFound("webhook not found")
