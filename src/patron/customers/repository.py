@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from patron.db.database import Queryable, Row
 from patron.db.statement import Statement, contains_pattern, sql
+from patron.jsonio import loads
 
 _TILL_SHORT = "{p}.id AS {p}_id, {p}.code AS {p}_code, {p}.name AS {p}_name, {p}.type AS {p}_type"
 _TILL_FULL = (
@@ -31,6 +34,18 @@ GET_PROFILES = sql(
     " LEFT JOIN tills cb ON cb.org_id = p.org_id AND cb.id = p.created_by"
     " LEFT JOIN tills mb ON mb.org_id = p.org_id AND mb.id = p.modified_by"
     " WHERE p.org_id = $1 AND p.customer_id = $2 ORDER BY p.created_at, p.source, p.account_id"
+)
+# PostgreSQL: the customer and its profiles in one round trip (the profiles as a JSON array of
+# the GET_PROFILES rows). Each query costs a PostgreSQL backend more than its execution, so the
+# hottest read sends one (docs/performance.md). SQLite reads in-process and keeps two.
+GET_CUSTOMER_WITH_PROFILES = sql(
+    GET_CUSTOMER.pg.replace(
+        " FROM customers c",
+        ", (SELECT coalesce(json_agg(x ORDER BY x.created_at, x.source, x.account_id), '[]')"
+        " FROM ("
+        + GET_PROFILES.pg.replace("$1", "c.org_id").replace("$2", "c.id")
+        + ") x) AS profiles_json FROM customers c", 1),
+    sqlite="SELECT NULL",  # not used on SQLite
 )
 GET_CUSTOMER_STATE = sql(
     "SELECT id, status, external_id, loyalty_type, site_id FROM customers "
@@ -158,6 +173,16 @@ GET_SHOWN = sql(
 
 async def customer(conn: Queryable, org_id: int, customer_id: int) -> Row | None:
     return await conn.fetchrow(GET_CUSTOMER, org_id, customer_id)
+
+
+async def customer_with_profiles(conn: Queryable, org_id: int,
+                                 customer_id: int) -> tuple[Row | None, list[Any]]:
+    """The customer row and its profile rows (mappings with the GET_PROFILES columns)."""
+    if conn.dialect == "postgresql":
+        row = await conn.fetchrow(GET_CUSTOMER_WITH_PROFILES, org_id, customer_id)
+        return row, ([] if row is None else loads(row["profiles_json"]))
+    row = await conn.fetchrow(GET_CUSTOMER, org_id, customer_id)
+    return row, ([] if row is None else await conn.fetch(GET_PROFILES, org_id, customer_id))
 
 
 async def profiles(conn: Queryable, org_id: int, customer_id: int) -> list[Row]:

@@ -68,13 +68,13 @@ class Customers:
 
     async def get(self, org_id: int, customer_id: int) -> CustomerRecord:
         async with self.db.reading() as conn:
-            row = await repo.customer(conn, org_id, customer_id)
-            if row is None:
-                raise NotFound("Customer not found for the given identifiers",
-                               reason="customer_not_found")
-            if row["status"] == STATUS_DELETED:
-                raise CustomerDeleted("Customer is deleted after PII delete request")
-            return CustomerRecord(row, await repo.profiles(conn, org_id, customer_id))
+            row, profiles = await repo.customer_with_profiles(conn, org_id, customer_id)
+        if row is None:
+            raise NotFound("Customer not found for the given identifiers",
+                           reason="customer_not_found")
+        if row["status"] == STATUS_DELETED:
+            raise CustomerDeleted("Customer is deleted after PII delete request")
+        return CustomerRecord(row, profiles)
 
     async def resolve(self, org_id: int, identifier_name: str, identifier_value: str) -> int:
         """The customer an identifier (or `id`) names, or NotFound."""
