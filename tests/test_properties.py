@@ -14,7 +14,7 @@ from patron.errors import ValidationFailed
 from tests.conftest import till_auth, workspace_auth
 from tests.test_reliability import _assert_face_envelope
 
-# Derandomized: CI sees the same examples every run; change the seed here to explore more.
+# Derandomized: CI sees the same examples every run (raise max_examples locally to explore).
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
