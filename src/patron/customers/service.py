@@ -67,8 +67,7 @@ class Customers:
     # -- reads ---------------------------------------------------------------------------
 
     async def get(self, org_id: int, customer_id: int) -> CustomerRecord:
-        async with self.db.reading() as conn:
-            row, profiles = await repo.customer_with_profiles(conn, org_id, customer_id)
+        row, profiles = await repo.customer_with_profiles(self.db, org_id, customer_id)
         if row is None:
             raise NotFound("Customer not found for the given identifiers",
                            reason="customer_not_found")

@@ -38,7 +38,6 @@ class Database(Queryable, Protocol):
     url: str
 
     def transaction(self) -> Any: ...
-    def reading(self) -> Any: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -123,11 +122,6 @@ class SQLiteDatabase(_SQLiteConn):
                     pass  # busy: another worker is checkpointing; the next round catches up
         finally:
             conn.close()
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[_SQLiteConn]:
-        """Several reads on one connection (on SQLite: the read connection itself)."""
-        yield self
 
     async def _begin(self, tx: _SQLiteConn) -> None:
         """Takes SQLite's write lock, which other server workers may hold. SQLite's own busy
@@ -234,12 +228,6 @@ class PostgresDatabase(_PGConn):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PGConn]:
         async with self._pool.acquire() as conn, conn.transaction():
-            yield _PGConn(conn)
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[_PGConn]:
-        """Several reads on one pooled connection: one acquire and release for all of them."""
-        async with self._pool.acquire() as conn:
             yield _PGConn(conn)
 
     async def ping(self) -> bool:
