@@ -19,6 +19,7 @@ from patron.faces.edge import Edge
 from patron.faces.loyalty.events import router as events_router
 from patron.faces.loyalty.routes import router as loyalty_router
 from patron.faces.marketing.routes import router as marketing_router
+from patron.faces.native.routes import router as native_router
 from patron.faces.workspace.routes import router as workspace_router
 from patron.jsonio import dumps
 from patron.services import Services
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(events_router)
     app.include_router(marketing_router)
     app.include_router(workspace_router)
+    app.include_router(native_router)
     app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes,
                        render_too_large=registry.too_large, log_requests=settings.access_log)
     return app

@@ -12,6 +12,7 @@ from patron.config import Settings
 from patron.customers.privacy import PrivacyRequests
 from patron.customers.service import Customers
 from patron.db.database import Database
+from patron.engagement.service import Engagement
 from patron.events.service import Events
 from patron.tenancy.service import Tenancy
 
@@ -28,6 +29,7 @@ class Services:
     privacy: PrivacyRequests
     commerce: Commerce
     events: Events
+    engagement: Engagement
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -35,8 +37,9 @@ class Services:
         auth = AuthService(db, clock, settings.credential_cache_seconds)
         customers = Customers(db, clock)
         events = Events(db, clock, customers)
+        engagement = Engagement(db, clock, customers)
         return cls(settings=settings, db=db, clock=clock, auth=auth,
                    limiter=RateLimiter(settings.rate_limit_per_minute),
                    tenancy=Tenancy(db, clock, auth), customers=customers,
-                   privacy=PrivacyRequests(db, clock, customers, events),
-                   commerce=Commerce(db, clock), events=events)
+                   privacy=PrivacyRequests(db, clock, customers, events, engagement),
+                   commerce=Commerce(db, clock), events=events, engagement=engagement)

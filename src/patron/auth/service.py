@@ -39,12 +39,14 @@ KIND_FACE = {
 }
 
 # Scopes a credential of each kind gets unless told otherwise. The workspace scopes are the ones
-# seed 003 names; the other faces have one read and one write scope each.
+# seed 003 names, and the native API's engagement scopes; the other faces have one read and one
+# write scope each.
 DEFAULT_SCOPES = {
     "till": "customers:read customers:write events:read events:write",
     "loyalty_client": "customers:read customers:write events:read events:write",
     "marketing_client": "customers:read",
-    "workspace_key": "links:read analytics:read links:create links:update links:delete",
+    "workspace_key": "links:read analytics:read links:create links:update links:delete "
+                     "engagement:read engagement:write",
 }
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from patron.db.database import Queryable, Row
-from patron.db.statement import Statement, contains_pattern, sql
+from patron.db.statement import Statement, contains_pattern, sql, value_list
 from patron.jsonio import loads
 
 _TILL_SHORT = "{p}.id AS {p}_id, {p}.code AS {p}_code, {p}.name AS {p}_name, {p}.type AS {p}_type"
@@ -206,3 +207,29 @@ async def count_listed(conn: Queryable, org_id: int, *, site_id: int | None,
                        search: str | None) -> int:
     pattern = contains_pattern(search)
     return int(await conn.fetchval(COUNT_CUSTOMERS, org_id, site_id, pattern))
+
+
+# Batch look-ups (event and engagement ingestion): one round trip for a whole batch.
+CUSTOMERS_BY_IDENTIFIER = sql(
+    "SELECT value, customer_id FROM identifiers WHERE org_id = $1 AND type = $2 "
+    "AND value = ANY($3::text[])",
+    sqlite="SELECT value, customer_id FROM identifiers WHERE org_id = $1 AND type = $2 "
+    "AND value IN (SELECT value FROM json_each($3))",
+)
+ACTIVE_CUSTOMERS = sql(
+    "SELECT id FROM customers WHERE org_id = $1 AND status = 'active' "
+    "AND id = ANY($2::bigint[])",
+    sqlite="SELECT id FROM customers WHERE org_id = $1 AND status = 'active' "
+    "AND id IN (SELECT value FROM json_each($2))",
+)
+
+
+async def customers_by_identifier(conn: Queryable, org_id: int, kind: str,
+                                  values: Sequence[str]) -> dict[str, int]:
+    rows = await conn.fetch(CUSTOMERS_BY_IDENTIFIER, org_id, kind, value_list(conn, values))
+    return {r["value"]: int(r["customer_id"]) for r in rows}
+
+
+async def active_customers(conn: Queryable, org_id: int, ids: Sequence[int]) -> set[int]:
+    rows = await conn.fetch(ACTIVE_CUSTOMERS, org_id, value_list(conn, ids))
+    return {int(r["id"]) for r in rows}

@@ -308,3 +308,110 @@ events = Table(
           sqlite_where=text("NOT is_duplicate AND dedup_key IS NOT NULL"),
           postgresql_where=text("NOT is_duplicate AND dedup_key IS NOT NULL")),
 )
+
+# -- communications and engagement (issue 4) --------------------------------------------------
+
+messages = Table(
+    "messages",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    # The client's id for the record that created the message: a repeat of it is not stored again.
+    Column("record_id", Text, nullable=False),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("direction", Text, nullable=False),  # OUTBOUND | INBOUND
+    Column("channel", Text, nullable=False),  # sms, email, whatsapp, ... (engagement.models)
+    Column("network", Text, nullable=False, server_default="capillary"),
+    Column("priority", Text, nullable=False, server_default="TRANS"),  # TRANS | BULK
+    Column("sender", Text, nullable=False, server_default=""),
+    Column("receiver", Text, nullable=False, server_default=""),
+    Column("subject", Text, nullable=False, server_default=""),
+    Column("body", Text, nullable=False, server_default=""),
+    Column("campaign_id", Text, nullable=True),
+    Column("broadcast_id", Text, nullable=True),
+    Column("newsletter_id", Text, nullable=True),
+    Column("sequence_id", Text, nullable=True),
+    Column("is_otp", Boolean, nullable=False, server_default=text("false")),
+    Column("sent_at", BigInteger, nullable=False),
+    # The first time of each delivery event (message_events), so that the status does not
+    # depend on the order events arrive in.
+    Column("delivered_at", BigInteger, nullable=True),
+    Column("opened_at", BigInteger, nullable=True),
+    Column("clicked_at", BigInteger, nullable=True),
+    Column("bounced_at", BigInteger, nullable=True),
+    Column("bounce_type", Text, nullable=True),  # hard | soft (the first bounce's)
+    Column("dropped_at", BigInteger, nullable=True),
+    Column("complained_at", BigInteger, nullable=True),
+    Column("unsubscribed_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("messages_record", "org_id", "record_id", unique=True),
+    Index("messages_customer", "org_id", "customer_id", "channel", "sent_at"),
+)
+
+# Every delivery event as it arrived; a repeat of the same (message, kind, time) is a no-op.
+message_events = Table(
+    "message_events",
+    metadata,
+    _org(),
+    Column("message_id", BigInteger, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("occurred_at", BigInteger, nullable=False),
+    Column("bounce_type", Text, nullable=True),
+    PrimaryKeyConstraint("org_id", "message_id", "kind", "occurred_at"),
+)
+
+# Capillary's subscription state: one row per customer, channel and priority; the latest change
+# (by its own time, not arrival) wins.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    _org(),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("priority", Text, nullable=False),
+    Column("status", Text, nullable=False),  # OPTIN | OPTOUT
+    Column("source", Text, nullable=False, server_default="INSTORE"),
+    Column("account_id", Text, nullable=False, server_default=""),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("changed_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "customer_id", "channel", "priority"),
+)
+
+# Per customer: e-mail subscription times, suppression, and the latest delivery facts that
+# engagement health is derived from.
+customer_engagement = Table(
+    "customer_engagement",
+    metadata,
+    _org(),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("subscribed_at", BigInteger, nullable=True),
+    Column("unsubscribed_at", BigInteger, nullable=True),
+    Column("manually_unsubscribed_at", BigInteger, nullable=True),
+    Column("opted_out_at", BigInteger, nullable=True),
+    Column("suppressed_at", BigInteger, nullable=True),
+    Column("unsuppressed_at", BigInteger, nullable=True),
+    Column("hard_bounced_at", BigInteger, nullable=True),
+    Column("complained_at", BigInteger, nullable=True),
+    Column("last_delivered_at", BigInteger, nullable=True),
+    Column("last_opened_at", BigInteger, nullable=True),
+    Column("last_clicked_at", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "customer_id"),
+)
+
+# Tags, forms, event registrations, assessments, offers, coupons, newsletters, e-mail sequences,
+# sign-ins and requests: one row per record; a fact's current state is its latest row.
+engagement_facts = Table(
+    "engagement_facts",
+    metadata,
+    _org(),
+    Column("record_id", Text, nullable=False),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("ref_id", Text, nullable=False, server_default=""),
+    Column("state", Text, nullable=False, server_default=""),
+    Column("occurred_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "record_id"),
+    Index("engagement_facts_ref", "org_id", "kind", "ref_id", "customer_id", "occurred_at"),
+    Index("engagement_facts_customer", "org_id", "customer_id", "kind", "occurred_at"),
+)

@@ -7,6 +7,10 @@ per request; each backend picks its own form.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
+
+from patron.jsonio import dumps_text
 
 _PG_PARAM = re.compile(r"\$(\d+)")
 
@@ -36,3 +40,9 @@ def contains_pattern(value: str | None) -> str | None:
         return None
     escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def value_list(conn: Any, values: Sequence[Any]) -> Any:
+    """A list parameter: an array for PostgreSQL (`= ANY($n::text[])`), JSON text for SQLite
+    (`IN (SELECT value FROM json_each(?n))`)."""
+    return list(values) if conn.dialect == "postgresql" else dumps_text(list(values))

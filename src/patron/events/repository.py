@@ -1,15 +1,12 @@
-"""SQL for event definitions, webhooks and events. Batch look-ups take a list of values, passed
-as an array to PostgreSQL and as JSON to SQLite (`json_each`), so a batch costs a few round
-trips whatever its size."""
+"""SQL for event definitions, webhooks and events. Batch look-ups take a list of values
+(`value_list`), so a batch costs a few round trips whatever its size."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from patron.db.database import Queryable, Row
-from patron.db.statement import sql
-from patron.jsonio import dumps_text
+from patron.db.statement import sql, value_list
 
 INSERT_DEFINITION = sql(
     "INSERT INTO event_definitions (org_id, id, name, description, actions, fields, created_at, "
@@ -40,18 +37,6 @@ FIND_WEBHOOK = sql(
 )
 ORG_TIME_ZONE = sql("SELECT time_zone FROM orgs WHERE id = $1")
 
-_CUSTOMERS_BY_IDENTIFIER = sql(
-    "SELECT value, customer_id FROM identifiers WHERE org_id = $1 AND type = $2 "
-    "AND value = ANY($3::text[])",
-    sqlite="SELECT value, customer_id FROM identifiers WHERE org_id = $1 AND type = $2 "
-    "AND value IN (SELECT value FROM json_each($3))",
-)
-_ACTIVE_CUSTOMERS = sql(
-    "SELECT id FROM customers WHERE org_id = $1 AND status = 'active' "
-    "AND id = ANY($2::bigint[])",
-    sqlite="SELECT id FROM customers WHERE org_id = $1 AND status = 'active' "
-    "AND id IN (SELECT value FROM json_each($2))",
-)
 _ORIGINALS = sql(
     "SELECT dedup_key FROM events WHERE org_id = $1 AND event_name = $2 AND NOT is_duplicate "
     "AND dedup_key = ANY($3::text[])",
@@ -103,29 +88,14 @@ SCRUB_EVENT = sql(
 )
 
 
-def _values(conn: Queryable, values: Sequence[Any]) -> Any:
-    return list(values) if conn.dialect == "postgresql" else dumps_text(list(values))
-
-
-async def customers_by_identifier(conn: Queryable, org_id: int, kind: str,
-                                  values: Sequence[str]) -> dict[str, int]:
-    rows = await conn.fetch(_CUSTOMERS_BY_IDENTIFIER, org_id, kind, _values(conn, values))
-    return {r["value"]: int(r["customer_id"]) for r in rows}
-
-
-async def active_customers(conn: Queryable, org_id: int, ids: Sequence[int]) -> set[int]:
-    rows = await conn.fetch(_ACTIVE_CUSTOMERS, org_id, _values(conn, ids))
-    return {int(r["id"]) for r in rows}
-
-
 async def originals(conn: Queryable, org_id: int, event_name: str,
                     keys: Sequence[str]) -> set[str]:
-    rows = await conn.fetch(_ORIGINALS, org_id, event_name, _values(conn, keys))
+    rows = await conn.fetch(_ORIGINALS, org_id, event_name, value_list(conn, keys))
     return {r["dedup_key"] for r in rows}
 
 
 async def existing_requests(conn: Queryable, org_id: int, request_ids: Sequence[str]) -> set[str]:
-    rows = await conn.fetch(_EXISTING_REQUESTS, org_id, _values(conn, request_ids))
+    rows = await conn.fetch(_EXISTING_REQUESTS, org_id, value_list(conn, request_ids))
     return {r["request_id"] for r in rows}
 
 

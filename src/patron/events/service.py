@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from patron.auth.secrets import digest, new_secret
 from patron.clock import Clock
 from patron.customers import normalize
+from patron.customers import repository as customers_repo
 from patron.customers.models import SOURCES, CustomerInput, Identifier, ProfileInput, Provenance
 from patron.customers.service import Customers
 from patron.db.database import Database, Queryable, Row
@@ -372,7 +373,8 @@ class Events:
         for id_type, group in by_type.items():
             if id_type == "userId":
                 ids = [int(p.customer_value) for p in group if p.customer_value.isdigit()]
-                found = {str(i): i for i in await repo.active_customers(self.db, org_id, ids)}
+                active = await customers_repo.active_customers(self.db, org_id, ids)
+                found = {str(i): i for i in active}
                 kind = None
             else:
                 kind = normalize.identifier_type(id_type)
@@ -381,7 +383,7 @@ class Events:
                         p.customer_value = normalize.identifier_value(kind, p.customer_value)
                     except ValidationFailed:
                         pass  # not resolvable: reported below as customer not found
-                found = await repo.customers_by_identifier(
+                found = await customers_repo.customers_by_identifier(
                     self.db, org_id, kind, sorted({p.customer_value for p in group}))
             for p in group:
                 p.customer_id = found.get(p.customer_value)

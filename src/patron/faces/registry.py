@@ -9,6 +9,7 @@ from fastapi import Response
 from patron.errors import PatronError
 from patron.faces.loyalty import errors as loyalty_errors
 from patron.faces.marketing import errors as marketing_errors
+from patron.faces.native import errors as native_errors
 from patron.faces.workspace import errors as workspace_errors
 
 Renderer = Callable[[PatronError], Response]
@@ -17,6 +18,8 @@ Renderer = Callable[[PatronError], Response]
 def renderer_for(path: str) -> Renderer:
     if path.startswith("/api/"):
         return workspace_errors.render
+    if path.startswith("/patron/"):
+        return native_errors.render
     if path.startswith("/v1/") and not path.startswith("/v1.1/"):
         return marketing_errors.render
     return loyalty_errors.render

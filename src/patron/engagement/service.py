@@ -1,0 +1,436 @@
+"""Communications and engagement: recording messages, delivery events, subscriptions, consent and
+engagement facts; the interaction history and subscription state the faces read; engagement
+health.
+
+`ingest()` takes a batch of records (engagement.models) and answers one outcome per record. Every
+record applies whole or not at all: records are validated and their customers resolved before
+anything is written; the valid ones are written in one transaction, and should that fail, each is
+retried in a transaction of its own so that one bad record never takes others down with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from patron.clock import Clock
+from patron.customers import normalize
+from patron.customers import repository as customers_repo
+from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
+from patron.customers.service import Customers
+from patron.db.database import Database, Queryable, Row
+from patron.db.ids import next_ids
+from patron.engagement import repository as repo
+from patron.engagement.models import (
+    RECORD,
+    ConsentRecord,
+    CustomerRecord,
+    DeliveryRecord,
+    EmailSubscriptionRecord,
+    FactRecord,
+    MessageRecord,
+    SubscriptionRecord,
+    record_id,
+)
+from patron.errors import Conflict, NotFound, PatronError, ValidationFailed
+
+MAX_BATCH = 1000
+DAY_MS = 86_400_000
+CREATED, UPDATED, DUPLICATE, APPLIED, FAILED = "created", "updated", "duplicate", "applied", \
+    "failed"
+
+# Delivery events on e-mail that move the customer's engagement columns.
+EMAIL_LATEST = {"delivered": "last_delivered_at", "opened": "last_opened_at",
+                "clicked": "last_clicked_at", "complained": "complained_at",
+                "unsubscribed": "unsubscribed_at"}
+
+
+@dataclass
+class Outcome:
+    index: int
+    kind: str | None
+    id: str | None
+    status: str = FAILED
+    entity_id: int | None = None
+    error: PatronError | None = None
+
+
+@dataclass
+class _Item:
+    index: int
+    id: str
+    record: Any
+    customer_id: int | None = None
+    message: Row | None = None  # a delivery's message
+
+
+@dataclass
+class Interactions:
+    """A customer's messages for the interaction APIs: per (network, channel) the count, the
+    last time, whether any was opened or clicked, and a page of the newest messages."""
+
+    summary: dict[tuple[str, str], Row]
+    pages: dict[tuple[str, str], list[Row]] = field(default_factory=dict)
+
+
+def engagement_health(row: Row | None, now_ms: int) -> str | None:
+    """Kajabi's engagement health "with open data", from e-mail open history:
+    healthy (opened within 30 days), passive (last open 31 to 90 days ago), unengaged (last open
+    over 90 days ago) and inactive (e-mails delivered, never opened). A customer never delivered
+    an e-mail has no open data (None)."""
+    if row is None:
+        return None
+    opened, delivered = row["last_opened_at"], row["last_delivered_at"]
+    if opened is None:
+        return "inactive" if delivered is not None else None
+    age = now_ms - opened
+    if age <= 30 * DAY_MS:
+        return "healthy"
+    if age <= 90 * DAY_MS:
+        return "passive"
+    return "unengaged"
+
+
+def is_suppressed(row: Row | None) -> bool:
+    """E-mail to the customer is suppressed after a complaint or a suppression, until a later
+    unsuppression."""
+    if row is None:
+        return False
+    since = max((t for t in (row["suppressed_at"], row["complained_at"]) if t is not None),
+                default=None)
+    return since is not None and (row["unsuppressed_at"] is None or row["unsuppressed_at"] < since)
+
+
+def email_status(row: Row | None) -> str | None:
+    """The customer's e-mail subscription: the latest of its subscription actions."""
+    if row is None:
+        return None
+    times = {name: row[f"{name}_at"] for name in (
+        "subscribed", "unsubscribed", "manually_unsubscribed", "opted_out")}
+    latest = max(((t, name) for name, t in times.items() if t is not None), default=None)
+    return None if latest is None else latest[1]
+
+
+def _first_error(exc: ValidationError) -> ValidationFailed:
+    first = exc.errors()[0]
+    where = ".".join(str(x) for x in first.get("loc", ()) if not str(x).endswith("Record"))
+    kinds = [str(x) for x in first.get("loc", ())]
+    if first.get("type") == "union_tag_invalid":
+        where = "kind"
+    elif first.get("type") == "union_tag_not_found":
+        return ValidationFailed("kind is required", field="kind")
+    where = where or (kinds[0] if kinds else "record")
+    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    return ValidationFailed(f"{where}: {message}" if where else message, field=where or None)
+
+
+class Engagement:
+    def __init__(self, db: Database, clock: Clock, customers: Customers) -> None:
+        self.db = db
+        self.clock = clock
+        self.customers = customers
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def ingest(self, org_id: int, raws: Sequence[Any], prov: Provenance) -> list[Outcome]:
+        if len(raws) > MAX_BATCH:
+            raise ValidationFailed(f"a batch holds at most {MAX_BATCH} records",
+                                   reason="batch_too_large", field="records")
+        outcomes: list[Outcome] = []
+        items: list[_Item] = []
+        people: list[_Item] = []
+        for index, raw in enumerate(raws):
+            kind = raw.get("kind") if isinstance(raw, dict) else None
+            outcome = Outcome(index, kind if isinstance(kind, str) else None,
+                              raw.get("id") if isinstance(raw, dict) else None)
+            outcomes.append(outcome)
+            if not isinstance(raw, dict):
+                outcome.error = ValidationFailed("a record is a JSON object", field="record")
+                continue
+            try:
+                record = RECORD.validate_python(raw)
+            except ValidationError as exc:
+                outcome.error = _first_error(exc)
+                continue
+            outcome.id = record_id(raw)
+            item = _Item(index, outcome.id, record)
+            (people if isinstance(record, CustomerRecord) else items).append(item)
+        for item in people:  # first, so that the batch's other records can name them
+            await self._customer(org_id, item, outcomes[item.index], prov)
+        await self._resolve_customers(org_id, items, outcomes)
+        ready = [i for i in items if outcomes[i.index].error is None]
+        if ready:
+            try:
+                async with self.db.transaction() as tx:
+                    await self._apply(tx, org_id, ready, outcomes)
+            except PatronError:
+                raise
+            except Exception:  # noqa: BLE001 - one record's failure must not fail the others
+                for item in ready:
+                    try:
+                        async with self.db.transaction() as tx:
+                            await self._apply(tx, org_id, [item], outcomes)
+                    except Exception:  # noqa: BLE001
+                        outcomes[item.index].status = FAILED
+                        outcomes[item.index].error = PatronError(
+                            "the record could not be stored", status=500,
+                            reason="record_not_stored")
+        return outcomes
+
+    async def _customer(self, org_id: int, item: _Item, outcome: Outcome,
+                        prov: Provenance) -> None:
+        r: CustomerRecord = item.record
+        identifiers = [Identifier(kind, value) for kind, value in (
+            ("mobile", r.mobile), ("email", r.email), ("externalId", r.externalId)) if value]
+        data = CustomerInput(
+            profiles=[ProfileInput(source=r.source, account_id=r.accountId,
+                                   first_name=r.firstName, last_name=r.lastName,
+                                   identifiers=identifiers)],
+            extended_fields=r.extendedFields or None)
+        try:
+            try:
+                written = await self.customers.register(org_id, data, prov)
+                outcome.status = CREATED if written.created else UPDATED
+            except Conflict as exc:
+                if exc.reason != "customer_exists_same_source":
+                    raise
+                existing = None
+                for ident in identifiers:
+                    try:
+                        existing = await self.customers.resolve(org_id, ident.type, ident.value)
+                        break
+                    except NotFound:
+                        continue
+                if existing is None:
+                    raise
+                written = await self.customers.update(org_id, existing, data, prov)
+                outcome.status = UPDATED
+            outcome.entity_id = written.customer_id
+        except PatronError as exc:
+            outcome.error = exc
+
+    async def _resolve_customers(self, org_id: int, items: list[_Item],
+                                 outcomes: list[Outcome]) -> None:
+        by_id: list[_Item] = []
+        by_identifier: dict[str, list[tuple[_Item, str]]] = {}
+        deliveries: list[_Item] = []
+        for item in items:
+            if isinstance(item.record, DeliveryRecord):
+                deliveries.append(item)
+                continue
+            ref = item.record.customer
+            name = (ref.identifierName or "").strip()
+            if ref.id is not None or name.lower() in ("id", "userid", "user_id"):
+                value = ref.id if ref.id is not None else ref.identifierValue
+                if str(value).isdigit():
+                    item.customer_id = int(str(value))
+                    by_id.append(item)
+                continue
+            try:
+                kind = normalize.identifier_type(name)
+                value = normalize.identifier_value(kind, ref.identifierValue)
+            except ValidationFailed:
+                continue
+            by_identifier.setdefault(kind, []).append((item, value))
+        if by_id:
+            active = await customers_repo.active_customers(
+                self.db, org_id, sorted({i.customer_id for i in by_id if i.customer_id}))
+            for item in by_id:
+                if item.customer_id not in active:
+                    item.customer_id = None
+        for kind, pairs in by_identifier.items():
+            found = await customers_repo.customers_by_identifier(
+                self.db, org_id, kind, sorted({v for _, v in pairs}))
+            for item, value in pairs:
+                item.customer_id = found.get(value)
+        for item in items:
+            if not isinstance(item.record, DeliveryRecord) and item.customer_id is None:
+                outcomes[item.index].error = NotFound(
+                    "Cannot find customer for provided mobile/external-id/e-mail/id",
+                    reason="customer_not_found", field="customer")
+
+    async def _apply(self, tx: Queryable, org_id: int, items: list[_Item],
+                     outcomes: list[Outcome]) -> None:
+        now = self.clock.now_ms()
+        by_type: dict[type, list[_Item]] = {}
+        for item in items:
+            by_type.setdefault(type(item.record), []).append(item)
+        await self._messages(tx, org_id, by_type.get(MessageRecord, []), outcomes, now)
+        await self._deliveries(tx, org_id, by_type.get(DeliveryRecord, []), outcomes)
+        for item in by_type.get(SubscriptionRecord, []):
+            r: Any = item.record
+            await tx.execute(repo.UPSERT_SUBSCRIPTION, org_id, item.customer_id, r.channel,
+                             r.priority, r.type, r.source, r.accountId, r.reason, r.at)
+            self._done(outcomes, item, APPLIED)
+        for item in by_type.get(ConsentRecord, []):
+            r = item.record
+            if r.ndncStatus is not None:
+                await tx.execute(repo.SET_NDNC, org_id, item.customer_id, r.ndncStatus)
+            if r.optinStatus is not None:
+                await tx.execute(repo.SET_OPTIN, org_id, item.customer_id, r.optinStatus)
+            self._done(outcomes, item, APPLIED)
+        for item in by_type.get(EmailSubscriptionRecord, []):
+            r = item.record
+            await tx.execute(repo.ENSURE_ENGAGEMENT, org_id, item.customer_id)
+            await tx.execute(repo.LATEST[f"{r.action}_at"], org_id, item.customer_id, r.at)
+            self._done(outcomes, item, APPLIED)
+        await self._facts(tx, org_id, by_type.get(FactRecord, []), outcomes)
+
+    @staticmethod
+    def _done(outcomes: list[Outcome], item: _Item, status: str,
+              entity_id: int | None = None) -> None:
+        outcome = outcomes[item.index]
+        outcome.status, outcome.error = status, None
+        outcome.entity_id = entity_id if entity_id is not None else item.customer_id
+
+    async def _messages(self, tx: Queryable, org_id: int, items: list[_Item],
+                        outcomes: list[Outcome], now: int) -> None:
+        if not items:
+            return
+        stored = await repo.messages_by_record(tx, org_id, [i.id for i in items])
+        fresh: dict[str, _Item] = {}
+        for item in items:
+            if item.id in stored:
+                self._done(outcomes, item, DUPLICATE, int(stored[item.id]["id"]))
+            elif item.id in fresh:  # the same record twice in one batch
+                outcomes[item.index].status = DUPLICATE
+            else:
+                fresh[item.id] = item
+        ids = await next_ids(tx, len(fresh))
+        rows = []
+        for new_id, item in zip(ids, fresh.values(), strict=True):
+            r: MessageRecord = item.record
+            rows.append((org_id, new_id, item.id, item.customer_id, r.direction, r.channel,
+                         r.network, r.priority, r.sender, r.receiver, r.subject, r.body,
+                         r.campaignId, r.broadcastId, r.newsletterId, r.sequenceId, r.otp,
+                         r.sentAt, now))
+            self._done(outcomes, item, CREATED, new_id)
+        for item in items:  # a repeat inside the batch names the message its first made
+            if outcomes[item.index].status == DUPLICATE and outcomes[item.index].entity_id is None:
+                outcomes[item.index].entity_id = outcomes[fresh[item.id].index].entity_id
+        if rows:
+            await tx.executemany(repo.INSERT_MESSAGE, rows)
+
+    async def _deliveries(self, tx: Queryable, org_id: int, items: list[_Item],
+                          outcomes: list[Outcome]) -> None:
+        if not items:
+            return
+        by_record = await repo.messages_by_record(
+            tx, org_id, sorted({i.record.message for i in items if i.record.message}))
+        by_id = await repo.messages_by_id(
+            tx, org_id, sorted({i.record.messageId for i in items if i.record.messageId}))
+        events, firsts, latest, engaged = [], [], [], set()
+        bounces = []
+        for item in items:
+            r: DeliveryRecord = item.record
+            message = by_record.get(r.message) if r.message else by_id.get(r.messageId or 0)
+            if message is None:
+                outcomes[item.index].error = NotFound("message not found", field="message",
+                                                      reason="message_not_found")
+                continue
+            message_id, customer_id = int(message["id"]), int(message["customer_id"])
+            events.append((org_id, message_id, r.event, r.at, r.bounceType))
+            firsts.append((r.event, (org_id, message_id, r.at, r.bounceType)
+                           if r.event == "bounced" else (org_id, message_id, r.at)))
+            if message["channel"] == "email":
+                column = EMAIL_LATEST.get(r.event)
+                if r.event == "bounced" and r.bounceType == "hard":
+                    column = "hard_bounced_at"
+                    bounces.append((org_id, customer_id, r.at))
+                if column is not None:
+                    engaged.add((org_id, customer_id))
+                    latest.append((column, (org_id, customer_id, r.at)))
+            self._done(outcomes, item, APPLIED, message_id)
+        if events:
+            await tx.executemany(repo.INSERT_MESSAGE_EVENT, events)
+        for kind, stmt in repo.FIRST_EVENT.items():
+            rows = [args for k, args in firsts if k == kind]
+            if rows:
+                await tx.executemany(stmt, rows)
+        if engaged:
+            await tx.executemany(repo.ENSURE_ENGAGEMENT, sorted(engaged))
+        for column, stmt in repo.LATEST.items():
+            rows = [args for c, args in latest if c == column]
+            if rows:
+                await tx.executemany(stmt, rows)
+        if bounces:
+            await tx.executemany(repo.HARD_BOUNCE, bounces)
+
+    async def _facts(self, tx: Queryable, org_id: int, items: list[_Item],
+                     outcomes: list[Outcome]) -> None:
+        if not items:
+            return
+        stored = await repo.existing_facts(tx, org_id, [i.id for i in items])
+        rows, signed_in, requested, seen = [], [], [], set()
+        for item in items:
+            r: FactRecord = item.record
+            if item.id in stored or item.id in seen:
+                self._done(outcomes, item, DUPLICATE)
+                continue
+            seen.add(item.id)
+            rows.append((org_id, item.id, item.customer_id, r.kind, r.ref, r.state, r.at))
+            if r.kind == "sign_in":
+                signed_in.append((org_id, item.customer_id, r.at))
+            elif r.kind == "request":
+                requested.append((org_id, item.customer_id, r.at))
+            self._done(outcomes, item, CREATED)
+        if rows:
+            await tx.executemany(repo.INSERT_FACT, rows)
+        if signed_in:
+            await tx.executemany(repo.SIGNED_IN, signed_in)
+        if requested:
+            await tx.executemany(repo.REQUESTED, requested)
+
+    async def update_subscriptions(self, org_id: int, customer_id: int,
+                                   changes: Sequence[dict[str, Any]], reason: str) -> None:
+        """Capillary's subscription update: every change applies, or none does."""
+        now = self.clock.now_ms()
+        async with self.db.transaction() as tx:
+            if not await self.customers.is_active(tx, org_id, customer_id):
+                raise NotFound("Cannot find customer for provided mobile/external-id/e-mail/id",
+                               reason="customer_not_found")
+            for change in changes:
+                await tx.execute(repo.UPSERT_SUBSCRIPTION, org_id, customer_id,
+                                 change["channel"], change["priority"], change["type"],
+                                 change["source"], change["accountId"], reason, now)
+
+    async def scrub_pii(self, tx: Queryable, org_id: int, customer_id: int) -> None:
+        """Message contents and the customer's own addresses in them (PII deletion)."""
+        await tx.execute(repo.SCRUB_MESSAGES, org_id, customer_id)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def interactions(self, org_id: int, customer_id: int, *, network: str | None,
+                           channel: str | None, since_ms: int, until_ms: int, limit: int,
+                           offset: int) -> Interactions:
+        rows = await self.db.fetch(repo.INTERACTION_SUMMARY, org_id, customer_id, since_ms,
+                                   until_ms, network, channel)
+        found = Interactions({(r["network"], r["channel"]): r for r in rows})
+        if limit > 0:
+            for key, row in found.summary.items():
+                if row["count"] > offset:
+                    found.pages[key] = await self.db.fetch(
+                        repo.INTERACTION_PAGE, org_id, customer_id, key[0], key[1], since_ms,
+                        until_ms, limit, offset)
+        return found
+
+    async def subscriptions(self, org_id: int, customer_id: int) -> list[Row]:
+        return await self.db.fetch(repo.CUSTOMER_SUBSCRIPTIONS, org_id, customer_id)
+
+    async def profile(self, org_id: int, customer_id: int) -> dict[str, Any]:
+        """Everything recorded about a customer's engagement, in the domain's words."""
+        row = await self.db.fetchrow(repo.GET_ENGAGEMENT, org_id, customer_id)
+        facts: dict[tuple[str, str], Row] = {}
+        for fact in await self.db.fetch(repo.CUSTOMER_FACTS, org_id, customer_id):
+            facts[(fact["kind"], fact["ref_id"])] = fact  # rows come oldest first: latest wins
+        return {
+            "row": row,
+            "health": engagement_health(row, self.clock.now_ms()),
+            "email_status": email_status(row),
+            "suppressed": is_suppressed(row),
+            "facts": list(facts.values()),
+            "subscriptions": await self.subscriptions(org_id, customer_id),
+        }
