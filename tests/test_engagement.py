@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from patron.db.statement import sql
+from patron.services import Services
 from patron.tenancy.service import OrgCredentials
 from tests.conftest import START_MS, add_customer, till_auth, workspace_auth
 
@@ -89,3 +91,238 @@ async def test_single_record_status_and_envelope(client: httpx.AsyncClient,
     assert r.status_code == 400 and r.json()["error"]["message"] == "malformed JSON body"
     r = await client.post("/patron/v1/records", headers=till_auth(org), json={})
     assert r.status_code == 401 and "error" in r.json()
+
+
+SEED_001_TYPES = ["survey", "whatsapp", "line", "zalo", "phone", "missed_call", "email", "sms"]
+
+
+async def test_interaction_v11_empty_matches_seed_shape(client: httpx.AsyncClient,
+                                                        org: OrgCredentials) -> None:
+    auth = till_auth(org)
+    await add_customer(client, auth, firstName="Gautam",
+                       identifiers=[{"type": "email", "value": "gcr9986@gmail.com"},
+                                    {"type": "mobile", "value": "919353491050"}])
+    r = await client.get("/v1.1/customer/interaction?email=gcr9986%40gmail.com&format=json",
+                         headers=auth)
+    assert r.status_code == 200, r.text
+    body = r.json()["response"]
+    assert body["status"] == {"success": "true", "code": 200, "message": "Success"}
+    customer = body["customer"]
+    assert customer["mobile"] == "919353491050" and customer["external_id"] == ""
+    assert customer["item_status"] == {"success": "true", "code": 1000,
+                                       "message": "Customer successfully retrieved"}
+    (network,) = customer["interactions"]["network"]
+    assert network["name"] == "capillary"
+    assert network["interaction"] == [
+        {"last_interaction_time": "null", "used_status": False, "count": 0, "type": t}
+        for t in SEED_001_TYPES]
+    assert list(network["interaction"][0]) == ["last_interaction_time", "used_status", "count",
+                                               "type"]
+
+
+async def _history(client: httpx.AsyncClient, org: OrgCredentials) -> int:
+    cid = await add_customer(client, till_auth(org), firstName="Hal",
+                             identifiers=[{"type": "mobile", "value": "919900000007"},
+                                          {"type": "email", "value": "hal@example.com"}])
+    who = {"id": cid}
+    await _post(client, org, [
+        _message("e1", who, sent=START_MS - 3 * DAY, subject="Hello", receiver="hal@example.com",
+                 campaignId="267560"),
+        _message("e2", who, sent=START_MS - 2 * DAY, subject="Sale", receiver="hal@example.com",
+                 broadcastId="b9"),
+        _message("s1", who, channel="sms", sent=START_MS - DAY, body="OTP 482913 for login",
+                 otp=True, receiver="919900000007"),
+        _message("w1", who, channel="whatsapp", sent=START_MS - DAY, network="facebook"),
+        {"kind": "message", "id": "mc1", "customer": who, "channel": "missed_call",
+         "sentAt": START_MS - 5 * DAY, "sender": "919900000007"},
+        # delivery events out of order and repeated
+        {"kind": "delivery", "message": "e1", "event": "opened", "at": START_MS - 3 * DAY + 60_000},
+        {"kind": "delivery", "message": "e1", "event": "delivered",
+         "at": START_MS - 3 * DAY + 1000},
+        {"kind": "delivery", "message": "e1", "event": "delivered",
+         "at": START_MS - 3 * DAY + 1000},
+        {"kind": "delivery", "message": "e2", "event": "bounced", "bounceType": "hard",
+         "at": START_MS - 2 * DAY + 1000},
+    ])
+    return cid
+
+
+async def test_interaction_v11_history_paging_and_filters(client: httpx.AsyncClient,
+                                                          org: OrgCredentials,
+                                                          services: Services) -> None:
+    auth = till_auth(org)
+    cid = await _history(client, org)
+    r = await client.get("/v1.1/customer/interaction", headers=auth,
+                         params={"identifierName": "mobile", "identifierValue": "919900000007"})
+    assert r.status_code == 200, r.text
+    networks = r.json()["response"]["customer"]["interactions"]["network"]
+    assert [n["name"] for n in networks] == ["capillary", "facebook"]
+    by_type = {i["type"]: i for i in networks[0]["interaction"]}
+    assert [i["type"] for i in networks[0]["interaction"]] == SEED_001_TYPES
+    email = by_type["email"]
+    assert email["count"] == 2 and email["used_status"] is True
+    assert email["last_interaction_time"] == "30-12-2025 00:00:00"
+    first, second = email["messages"]["message"]
+    assert second == {"id": second["id"], "sender": "", "reciever": "hal@example.com",
+                      "subject": "Hello", "message": "", "status": "OPENED",
+                      "sent_time": "2025-12-29 00:00:00", "delivered_time": "2025-12-29 00:00:01",
+                      "campaign_id": "267560"}
+    assert first["status"] == "BOUNCED" and first["campaign_id"] == "b9"
+    assert by_type["missed_call"]["messages"]["message"][0]["status"] == "RECEIVED"
+    assert by_type["sms"]["messages"]["message"][0]["message"] == "OTP 482913 for login"
+    assert "messages" not in by_type["survey"]
+    assert networks[1]["interaction"][SEED_001_TYPES.index("whatsapp")]["count"] == 1
+    # paging, type and network filters, dates
+    r = await client.get("/v1.1/customer/interaction", headers=auth, params={
+        "user_id": str(cid), "type": "email", "limit": "1", "offset": "1",
+        "network": "capillary"})
+    (only,) = r.json()["response"]["customer"]["interactions"]["network"][0]["interaction"]
+    assert only["count"] == 2 and [m["subject"] for m in only["messages"]["message"]] == ["Hello"]
+    r = await client.get("/v1.1/customer/interaction", headers=auth, params={
+        "user_id": str(cid), "type": "emailbulk"})
+    (bulk,) = r.json()["response"]["customer"]["interactions"]["network"][0]["interaction"]
+    assert bulk["type"] == "emailbulk" and bulk["count"] == 2  # both carry a campaign
+    r = await client.get("/v1.1/customer/interaction", headers=auth, params={
+        "user_id": str(cid), "type": "email", "start_date": "2025-12-30",
+        "end_date": "2025-12-30"})
+    (day,) = r.json()["response"]["customer"]["interactions"]["network"][0]["interaction"]
+    assert day["count"] == 1
+    # OTP masking
+    await services.tenancy.configure(org.org_id, otp_masking=True)
+    r = await client.get("/v1.1/customer/interaction", headers=auth,
+                         params={"user_id": str(cid), "type": "sms"})
+    (sms,) = r.json()["response"]["customer"]["interactions"]["network"][0]["interaction"]
+    assert sms["messages"]["message"][0]["message"] == "OTP ****** for login"
+
+
+async def test_interaction_v11_errors_and_xml(client: httpx.AsyncClient,
+                                              org: OrgCredentials) -> None:
+    auth = till_auth(org)
+    cid = await _history(client, org)
+    r = await client.get("/v1.1/customer/interaction?mobile=919911111111", headers=auth)
+    assert r.status_code == 500
+    body = r.json()["response"]
+    assert body["status"] == {"success": "false", "code": 500,
+                              "message": "All requests have failed due to errors"}
+    assert body["customer"]["item_status"]["code"] == 1012
+    assert body["customer"]["mobile"] == "919911111111"
+    for bad in ({"user_id": str(cid), "type": "fax"}, {"user_id": str(cid), "limit": "-1"},
+                {"user_id": str(cid), "network": "myspace"}, {"format": "json"},
+                {"user_id": str(cid), "start_date": "yesterday"}):
+        r = await client.get("/v1.1/customer/interaction", headers=auth, params=bad)
+        assert r.status_code == 500, bad
+        assert r.json()["response"]["customer"]["item_status"]["code"] == 500
+    r = await client.get("/v1.1/customer/interaction", headers=auth,
+                         params={"user_id": str(cid), "format": "xml", "type": "email"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
+    assert b"<success>true</success>" in r.content
+    assert b"<reciever>hal@example.com</reciever>" in r.content
+    assert r.content.count(b"<message><id>") == 2
+    r = await client.get("/v1.1/customer/interaction", headers={})
+    assert r.status_code == 401
+
+
+async def test_interaction_v2(client: httpx.AsyncClient, org: OrgCredentials) -> None:
+    auth = till_auth(org)
+    cid = await _history(client, org)
+    r = await client.get("/v2/customers/interaction", headers=auth, params={
+        "identifierName": "email", "identifierValue": "hal@example.com"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["name"] == "capillary" and body["warnings"] == []
+    by_name = {i["name"]: i for i in body["interaction"]}
+    assert sorted(by_name) == ["email", "missed_call", "sms"]
+    message = by_name["email"]["messageList"][1]
+    assert message["sentDate"] == "29-12-2025 00:00:00" and message["userId"] == cid
+    assert message["status"] == "OPENED" and message["campaignId"] == "267560"
+    r = await client.get("/v2/customers/interaction", headers=auth, params={
+        "identifierName": "email", "identifierValue": "ghost@example.com"})
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == 1012
+
+
+async def test_subscriptions_consent_and_embed(client: httpx.AsyncClient,
+                                               org: OrgCredentials) -> None:
+    auth = till_auth(org)
+    cid = await _history(client, org)
+    body = {"communicationId": -1, "campaignId": -1, "reason": "asked in store",
+            "scope": {"scope": "USER", "subScope": "NONE"},
+            "subscriptions": [
+                {"channel": "EMAIL", "accountId": "", "priority": "BULK", "type": "OPTOUT",
+                 "orgUnitId": -1, "sourceName": "INSTORE"},
+                {"channel": "MOBILE", "accountId": "", "priority": "TRANS", "type": "OPTIN",
+                 "orgUnitId": -1, "sourceName": "INSTORE"}]}
+    r = await client.post(f"/v2/customers/{cid}/subscriptions?format=json", headers=auth,
+                          json=body)
+    assert r.status_code == 200, r.text
+    assert r.json() == {**body, "warnings": []}
+    r = await client.post(f"/v2/customers/{cid + 1}/subscriptions", headers=auth, json=body)
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == 1012
+    # an older change arriving later does not win
+    await _post(client, org, [
+        {"kind": "subscription", "customer": {"id": cid}, "channel": "email",
+         "priority": "BULK", "type": "OPTIN", "at": START_MS - DAY},
+        {"kind": "consent", "customer": {"id": cid}, "ndncStatus": "DND"},
+    ])
+    r = await client.get(f"/v2/customers/{cid}?source=INSTORE&embed=subscriptions"
+                         "&ndncStatus=true&optinStatus=true", headers=auth)
+    assert r.status_code == 200, r.text
+    customer = r.json()
+    assert customer["ndncStatus"] == "DND" and customer["optinStatus"] == "NONE"
+    subs = {(s["channel"], s["priority"]): s["type"]
+            for s in customer["subscriptionInfo"]["subscriptions"]}
+    assert subs == {("EMAIL", "BULK"): "OPTOUT", ("MOBILE", "TRANS"): "OPTIN"}
+    assert customer["warnings"] == []
+
+
+async def test_engagement_health_and_email_state(client: httpx.AsyncClient,
+                                                 org: OrgCredentials, clock: Any) -> None:
+    cid = await _history(client, org)
+    h = workspace_auth(org)
+    await _post(client, org, [
+        {"kind": "email_subscription", "customer": {"id": cid}, "action": "subscribed",
+         "at": START_MS - 10 * DAY},
+        {"kind": "email_subscription", "customer": {"id": cid}, "action": "manually_unsubscribed",
+         "at": START_MS - DAY},
+        {"kind": "assessment", "customer": {"id": cid}, "ref": "a1", "state": "passed",
+         "at": START_MS - DAY},
+        {"kind": "assessment", "customer": {"id": cid}, "ref": "a1", "state": "bogus",
+         "at": START_MS - DAY},
+    ])
+    body = (await client.get(f"/patron/v1/customers/{cid}/engagement", headers=h)).json()
+    assert body["email"]["status"] == "manually_unsubscribed"
+    assert body["email"]["hardBouncing"] is True and body["email"]["health"] == "healthy"
+    assert body["facts"]["assessment"] == [{"ref": "a1", "state": "passed",
+                                            "at": "2025-12-31T00:00:00Z"}]
+    clock.advance(60 * DAY)
+    body = (await client.get(f"/patron/v1/customers/{cid}/engagement", headers=h)).json()
+    assert body["email"]["health"] == "passive"
+    clock.advance(60 * DAY)
+    body = (await client.get(f"/patron/v1/customers/{cid}/engagement", headers=h)).json()
+    assert body["email"]["health"] == "unengaged"
+
+
+async def test_pii_deletion_scrubs_messages(client: httpx.AsyncClient, org: OrgCredentials,
+                                            services: Services) -> None:
+    cid = await _history(client, org)
+    r = await client.delete(f"/api/customers/{cid}", headers=workspace_auth(org))
+    assert r.status_code in (200, 204), r.text
+    rows = await services.db.fetch(sql(
+        "SELECT sender, receiver, subject, body FROM messages WHERE org_id = $1 "
+        "AND customer_id = $2"), org.org_id, cid)
+    assert rows and all(tuple(r) == ("", "", "", "") for r in rows)
+
+
+async def test_tenants_do_not_see_each_others_messages(client: httpx.AsyncClient,
+                                                       org: OrgCredentials,
+                                                       other_org: OrgCredentials) -> None:
+    cid = await _history(client, org)
+    results = await _post(client, other_org, [_message("x", {"id": cid})])
+    assert results[0]["error"]["code"] == "customer_not_found"
+    results = await _post(client, other_org, [
+        {"kind": "delivery", "message": "e1", "event": "clicked", "at": START_MS}])
+    assert results[0]["error"]["code"] == "message_not_found"
+    r = await client.get(f"/v1.1/customer/interaction?user_id={cid}", headers=till_auth(other_org))
+    assert r.json()["response"]["customer"]["item_status"]["code"] == 1012
+    r = await client.get(f"/patron/v1/customers/{cid}/engagement",
+                         headers=workspace_auth(other_org))
+    assert r.status_code == 404

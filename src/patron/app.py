@@ -17,6 +17,7 @@ from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.faces import registry
 from patron.faces.edge import Edge
 from patron.faces.loyalty.events import router as events_router
+from patron.faces.loyalty.interactions import router as interactions_router
 from patron.faces.loyalty.routes import router as loyalty_router
 from patron.faces.marketing.routes import router as marketing_router
 from patron.faces.native.routes import router as native_router
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         return Response(dumps({"status": "ready" if ok else "unavailable"}),
                         status_code=200 if ok else 503, media_type="application/json")
 
+    app.include_router(interactions_router)
     app.include_router(loyalty_router)
     app.include_router(events_router)
     app.include_router(marketing_router)

@@ -120,6 +120,22 @@ def org_create(name: Annotated[str, typer.Option(help="Organisation name.")],
     Console().print(table)
 
 
+@org_app.command("configure")
+def org_configure(
+    org: OrgId,
+    otp_masking: Annotated[bool | None, typer.Option(
+        "--otp-masking/--no-otp-masking", help="Mask OTP digits in interaction reads.")] = None,
+    time_zone: Annotated[str | None, typer.Option(help="IANA time zone, e.g. Asia/Kolkata.")
+                         ] = None,
+) -> None:
+    """Change an organisation's settings."""
+    _migrate()
+    found = _with_services(lambda svc: svc.tenancy.configure(org, otp_masking=otp_masking,
+                                                             time_zone=time_zone))
+    print(dumps_text({"id": found["id"], "timeZone": found["time_zone"],
+                      "settings": found["settings"]}))
+
+
 @keys_app.command("create")
 def keys_create(
     org: OrgId,

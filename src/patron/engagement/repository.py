@@ -124,7 +124,8 @@ GET_ENGAGEMENT = sql(
 # -- reads of the interaction APIs ------------------------------------------------------------
 
 _RANGE = ("org_id = $1 AND customer_id = $2 AND sent_at >= $3 AND sent_at < $4 "
-          "AND ($5::text IS NULL OR network = $5) AND ($6::text IS NULL OR channel = $6)")
+          "AND ($5::text IS NULL OR network = $5) AND ($6::text IS NULL OR channel = $6) "
+          "AND ($7::text IS NULL OR priority = $7)")
 INTERACTION_SUMMARY = sql(
     "SELECT network, channel, count(*) AS count, max(sent_at) AS last_at, "
     "max(CASE WHEN opened_at IS NOT NULL OR clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS used "
@@ -138,9 +139,10 @@ _PAGE = (
     "campaign_id, broadcast_id, is_otp, sent_at, delivered_at, opened_at, clicked_at, "
     "bounced_at, dropped_at FROM messages WHERE org_id = $1 AND customer_id = $2 "
     "AND network = $3 AND channel = $4 AND sent_at >= $5 AND sent_at < $6 "
-    "ORDER BY sent_at DESC, id DESC LIMIT $7 OFFSET $8"
+    "AND ($7::text IS NULL OR priority = $7) ORDER BY sent_at DESC, id DESC LIMIT $8 OFFSET $9"
 )
-INTERACTION_PAGE = sql(_PAGE)
+INTERACTION_PAGE = sql(_PAGE, sqlite=_PAGE.replace("::text", ""))
+ORG_SETTINGS = sql("SELECT time_zone, settings FROM orgs WHERE id = $1")
 
 # -- PII --------------------------------------------------------------------------------------
 

@@ -10,9 +10,11 @@ retried in a transaction of its own so that one bad record never takes others do
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
@@ -36,6 +38,7 @@ from patron.engagement.models import (
     record_id,
 )
 from patron.errors import Conflict, NotFound, PatronError, ValidationFailed
+from patron.jsonio import loads
 
 MAX_BATCH = 1000
 DAY_MS = 86_400_000
@@ -70,10 +73,36 @@ class _Item:
 @dataclass
 class Interactions:
     """A customer's messages for the interaction APIs: per (network, channel) the count, the
-    last time, whether any was opened or clicked, and a page of the newest messages."""
+    last time, whether any was opened or clicked, and a page of the newest messages; with the
+    organisation's time zone and whether it masks OTPs."""
 
     summary: dict[tuple[str, str], Row]
+    zone: ZoneInfo
+    mask_otp: bool
     pages: dict[tuple[str, str], list[Row]] = field(default_factory=dict)
+
+    def shown(self, row: Row, column: str) -> str:
+        """A message's subject or body as the organisation lets it be shown."""
+        text: str = row[column]
+        return _DIGITS.sub(lambda m: "*" * len(m.group()), text) if (
+            self.mask_otp and row["is_otp"]) else text
+
+
+def message_status(row: Row) -> str:
+    """The furthest a message got: CLICKED, OPENED, DELIVERED, BOUNCED, DROPPED, else SENT
+    (RECEIVED for inbound messages). Derived from first times, so order of arrival is moot."""
+    if row["direction"] == "INBOUND":
+        return "RECEIVED"
+    for column, status in _STATUS_ORDER:
+        if row[column] is not None:
+            return status
+    return "SENT"
+
+
+_STATUS_ORDER = (("clicked_at", "CLICKED"), ("opened_at", "OPENED"),
+                 ("delivered_at", "DELIVERED"), ("bounced_at", "BOUNCED"),
+                 ("dropped_at", "DROPPED"))
+_DIGITS = re.compile(r"\d")
 
 
 def engagement_health(row: Row | None, now_ms: int) -> str | None:
@@ -403,18 +432,28 @@ class Engagement:
 
     # -- reads ----------------------------------------------------------------------------
 
-    async def interactions(self, org_id: int, customer_id: int, *, network: str | None,
-                           channel: str | None, since_ms: int, until_ms: int, limit: int,
+    async def org_view(self, org_id: int) -> tuple[ZoneInfo, bool]:
+        """The organisation's time zone (for local times) and whether it masks OTPs."""
+        org = await self.db.fetchrow(repo.ORG_SETTINGS, org_id)
+        try:
+            zone = ZoneInfo(org["time_zone"] if org else "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo("UTC")
+        return zone, bool((loads(org["settings"]) if org else {}).get("otpMasking"))
+
+    async def interactions(self, org_id: int, customer_id: int, view: tuple[ZoneInfo, bool], *,
+                           network: str | None, channel: str | None, priority: str | None,
+                           since_ms: int, until_ms: int, limit: int,
                            offset: int) -> Interactions:
         rows = await self.db.fetch(repo.INTERACTION_SUMMARY, org_id, customer_id, since_ms,
-                                   until_ms, network, channel)
-        found = Interactions({(r["network"], r["channel"]): r for r in rows})
+                                   until_ms, network, channel, priority)
+        found = Interactions({(r["network"], r["channel"]): r for r in rows}, *view)
         if limit > 0:
             for key, row in found.summary.items():
                 if row["count"] > offset:
                     found.pages[key] = await self.db.fetch(
                         repo.INTERACTION_PAGE, org_id, customer_id, key[0], key[1], since_ms,
-                        until_ms, limit, offset)
+                        until_ms, priority, limit, offset)
         return found
 
     async def subscriptions(self, org_id: int, customer_id: int) -> list[Row]:

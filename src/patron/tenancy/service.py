@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from patron.auth.service import AuthService
 from patron.clock import Clock
@@ -86,6 +87,25 @@ class Tenancy:
         out = dict(row)
         out["settings"] = loads(out["settings"])
         return out
+
+    async def configure(self, org_id: int, *, otp_masking: bool | None = None,
+                        time_zone: str | None = None) -> dict[str, Any]:
+        """Change an organisation's settings: OTP masking in interaction reads, its time zone."""
+        if time_zone is not None:
+            try:
+                ZoneInfo(time_zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValidationFailed(f"unknown time zone {time_zone!r}") from None
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(repo.GET_ORG, org_id)
+            if row is None:
+                raise NotFound("no such organisation")
+            settings = loads(row["settings"])
+            if otp_masking is not None:
+                settings["otpMasking"] = otp_masking
+            await tx.execute(repo.SET_ORG_SETTINGS, org_id, dumps_text(settings),
+                             time_zone or row["time_zone"])
+        return await self.org(org_id)
 
     async def org_by_name(self, name: str) -> int | None:
         found = await self.db.fetchval(repo.FIND_ORG_BY_NAME, name)

@@ -33,6 +33,8 @@ CODES = {
     "invalid_request_type": 9006,
     "invalid_request_base_type": 9008,
     "batch_too_large": 1060,
+    "interaction_customer_not_found": 1012,
+    "invalid_interaction_input": 500,
 }
 
 WARNINGS = {

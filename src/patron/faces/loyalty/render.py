@@ -95,3 +95,13 @@ def customer(record: CustomerRecord, *, source: str, account_id: str | None,
     out["cardDetails"] = []
     out["warnings"] = warnings
     return out
+
+
+def subscription_info(rows: list[Any]) -> dict[str, Any]:
+    """`subscriptionInfo` of `embed=subscriptions`: the current state of each channel and
+    priority, in the subscription API's object shape (docs/compat/loyalty.md)."""
+    return {"subscriptions": [{
+        "channel": r["channel"], "accountId": r["account_id"], "priority": r["priority"],
+        "type": r["status"], "orgUnitId": -1, "sourceName": r["source"],
+        "lastUpdatedOn": iso_utc(r["changed_at"]),
+    } for r in rows]}

@@ -29,7 +29,7 @@ EMBEDS = ("points", "subscriptions", "mlp", "userGroup", "gapDetails", "promotio
           "expirySchedules", "expiredPoints", "customerImage", "returnedPoints",
           "associatedImages", "segments")
 # Embeds whose data the store does not hold yet answer with a warning (see docs/compat/loyalty.md).
-EMBEDS_SERVED = ("segments",)
+EMBEDS_SERVED = ("segments", "subscriptions")
 MAX_REQUEST_BATCH = 10
 
 
@@ -117,10 +117,14 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
             for p in record.profiles):
         raise NotFound("No customer found in the given source with the given identifier",
                        reason="customer_not_in_source")
-    return ok(render.customer(record, source=source, account_id=account_id,
-                              only_current_profile=query.only_current_profile,
-                              ndnc_status=query.ndnc_status, optin_status=query.optin_status,
-                              warnings=_embed_warnings(query.embed)))
+    body = render.customer(record, source=source, account_id=account_id,
+                           only_current_profile=query.only_current_profile,
+                           ndnc_status=query.ndnc_status, optin_status=query.optin_status,
+                           warnings=_embed_warnings(query.embed))
+    if query.embed and "subscriptions" in {e.strip().lower() for e in query.embed.split(",")}:
+        body["subscriptionInfo"] = render.subscription_info(
+            await svc.engagement.subscriptions(org_id, record.id))
+    return ok(body)
 
 
 @router.post("/v3/oauth/token/generate")

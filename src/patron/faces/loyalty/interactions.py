@@ -1,0 +1,325 @@
+"""The loyalty face's communications reads and writes: Capillary's customer interactions (v1.1
+`GET /v1.1/customer/interaction`, seed 001, with JSON or XML; v2 `GET /v2/customers/interaction`)
+and the subscription update (`POST /v2/customers/{id}/subscriptions`).
+
+v1.1 answers in its own envelope (`response.status` and the customer's `item_status`), with the
+HTTP status equal to `status.code`, as Capillary's v1.1 APIs do. Choices: docs/compat/loyalty.md.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from patron.engagement.models import SUBSCRIPTION_CHANNELS
+from patron.engagement.service import Interactions, message_status
+from patron.errors import NotFound, ValidationFailed
+from patron.faces import Svc
+from patron.faces.loyalty.routes import Reader, Writer, ok
+from patron.services import Services
+
+router = APIRouter(tags=["loyalty (Capillary)"])
+
+# The interaction types v1.1 always lists, in the order of seed 001's example.
+V11_TYPES = ("survey", "whatsapp", "line", "zalo", "phone", "missed_call", "email", "sms")
+NETWORKS = ("capillary", "facebook", "twitter", "foursquare")
+# `type` values of the v1.1 docs: stored channels, `emailbulk` (e-mail with BULK priority),
+# `feedback` (surveys) and the social types Patron records none of (they count 0).
+TYPE_CHANNEL = {
+    **{c: c for c in (*V11_TYPES, "viber")},
+    "emailbulk": "email", "feedback": "survey",
+    **{s: s for s in ("checkin", "like", "comment", "mention", "retweet", "tweet")},
+}
+LEGACY_IDENTIFIERS = {"mobile": "mobile", "email": "email", "external_id": "externalId",
+                      "user_id": "id", "id": "id", "card_number": "cardnumber",
+                      "card_external_id": "cardExternalId"}
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+ALL_TIME = (0, 253_402_300_800_000)
+NOT_FOUND = "Cannot find customer for provided mobile/external-id/e-mail/id"
+ALL_FAILED = "All requests have failed due to errors"
+XML = "application/xml"
+
+
+class _BadInput(Exception):
+    pass
+
+
+def _int(params: Any, name: str, default: int, maximum: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) > maximum:
+        raise _BadInput(f"{name} must be a whole number from 0 to {maximum}")
+    return int(raw)
+
+
+def _date(raw: str | None, name: str, zone: Any, end: bool) -> int | None:
+    """`YYYY-MM-DD` (the whole day) or `YYYY-MM-DD HH:MM:SS`, in the organisation's time zone."""
+    if not raw:
+        return None
+    try:
+        if len(raw.strip()) == 10:
+            day = datetime.strptime(raw.strip(), "%Y-%m-%d").replace(tzinfo=zone)
+            ms = int(day.timestamp() * 1000)
+            return ms + 86_400_000 if end else ms
+        moment = datetime.strptime(raw.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone)
+        return int(moment.timestamp() * 1000) + (1000 if end else 0)
+    except ValueError:
+        raise _BadInput(f"{name} must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS") from None
+
+
+def _local(ms: int | None, zone: Any, pattern: str) -> str:
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, zone).strftime(pattern)
+
+
+class _Query:
+    """What both interaction APIs are asked: who, which network and type, which page."""
+
+    def __init__(self, params: Any, *, legacy: bool) -> None:
+        name, value = params.get("identifierName"), params.get("identifierValue")
+        if legacy and not (name and value):
+            for key, kind in LEGACY_IDENTIFIERS.items():
+                if params.get(key):
+                    name, value = kind, params[key]
+                    break
+        if not name or not value:
+            raise _BadInput("identifierName and identifierValue are required")
+        self.identifier = (name, value)
+        self.network = (params.get("network") or "").strip().lower() or None
+        if self.network is not None and self.network not in NETWORKS:
+            raise _BadInput(f"network must be one of {', '.join(NETWORKS)}")
+        raw_type = (params.get("type") or "").strip().lower() or None
+        if raw_type is not None and raw_type not in TYPE_CHANNEL:
+            raise _BadInput(f"unsupported interaction type {raw_type}")
+        self.type = raw_type
+        self.channel = TYPE_CHANNEL[raw_type] if raw_type else None
+        self.priority = "BULK" if raw_type == "emailbulk" else None
+        self.limit = _int(params, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        self.offset = _int(params, "offset", 0, 10_000_000)
+        self.start, self.end = params.get("start_date"), params.get("end_date")
+
+    async def read(self, svc: Services, org_id: int, customer_id: int,
+                   network: str | None) -> Interactions:
+        view = await svc.engagement.org_view(org_id)
+        since = _date(self.start, "start_date", view[0], end=False)
+        until = _date(self.end, "end_date", view[0], end=True)
+        return await svc.engagement.interactions(
+            org_id, customer_id, view, network=network, channel=self.channel,
+            priority=self.priority,
+            since_ms=ALL_TIME[0] if since is None else since,
+            until_ms=ALL_TIME[1] if until is None else until, limit=self.limit,
+            offset=self.offset)
+
+
+# -- v1.1 -------------------------------------------------------------------------------------
+
+def _v11_messages(found: Interactions, rows: list[Any]) -> list[dict[str, Any]]:
+    zone = found.zone
+    return [{
+        "id": r["id"],
+        "sender": r["sender"],
+        "reciever": r["receiver"],  # sic: the API's spelling
+        "subject": found.shown(r, "subject"),
+        "message": found.shown(r, "body"),
+        "status": message_status(r),
+        "sent_time": _local(r["sent_at"], zone, "%Y-%m-%d %H:%M:%S"),
+        "delivered_time": _local(r["delivered_at"], zone, "%Y-%m-%d %H:%M:%S"),
+        "campaign_id": r["campaign_id"] or r["broadcast_id"] or "",
+    } for r in rows]
+
+
+def _v11_networks(found: Interactions, query: _Query) -> list[dict[str, Any]]:
+    if query.network is not None:
+        names = [query.network]
+    else:
+        names = ["capillary", *sorted({n for n, _ in found.summary} - {"capillary"})]
+    out = []
+    for name in names:
+        channels = [query.channel] if query.channel else [
+            *V11_TYPES, *sorted({c for n, c in found.summary if n == name} - set(V11_TYPES))]
+        entries = []
+        for channel in channels:
+            row = found.summary.get((name, channel))
+            entry: dict[str, Any] = {
+                "last_interaction_time": _local(row["last_at"], found.zone, "%d-%m-%Y %H:%M:%S")
+                if row else "null",
+                "used_status": bool(row and row["used"]),
+                "count": int(row["count"]) if row else 0,
+                "type": query.type or channel,
+            }
+            page = found.pages.get((name, channel))
+            if page:
+                entry["messages"] = {"message": _v11_messages(found, page)}
+            entries.append(entry)
+        out.append({"name": name, "interaction": entries})
+    return out
+
+
+def _v11(body: dict[str, Any], status: int, as_xml: bool) -> Response:
+    if as_xml:
+        root = ET.Element("response")
+        for key, value in body["response"].items():
+            _xml(root, key, value)
+        return Response(ET.tostring(root, encoding="utf-8", xml_declaration=True),
+                        status_code=status, media_type=XML)
+    return ok(body, status)
+
+
+def _xml(parent: ET.Element, key: str, value: Any) -> None:
+    """JSON to XML as Capillary's v1.1 writes it: a list repeats its element."""
+    if isinstance(value, list):
+        for item in value:
+            _xml(parent, key, item)
+        return
+    node = ET.SubElement(parent, key)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _xml(node, k, v)
+    elif isinstance(value, bool):
+        node.text = "true" if value else "false"
+    elif value is not None:
+        node.text = str(value)
+
+
+def _v11_failure(message: str, code: int, identifier: tuple[str, str] | None,
+                 as_xml: bool) -> Response:
+    name, value = identifier or ("", "")
+    customer = {"id": value if name == "id" else "",
+                "mobile": value if name == "mobile" else "",
+                "email": value if name == "email" else "",
+                "external_id": value if name == "externalId" else "",
+                "item_status": {"success": "false", "code": code, "message": message}}
+    return _v11({"response": {
+        "status": {"success": "false", "code": 500, "message": ALL_FAILED},
+        "customer": customer}}, 500, as_xml)
+
+
+def _wants_xml(request: Request) -> bool:
+    fmt = (request.query_params.get("format") or "").strip().lower()
+    if fmt:
+        return fmt == "xml"
+    accept = request.headers.get("accept", "")
+    return "xml" in accept and "json" not in accept
+
+
+@router.get("/v1.1/customer/interaction")
+async def interaction_v11(request: Request, svc: Svc, who: Reader) -> Response:
+    as_xml = _wants_xml(request)
+    fmt = (request.query_params.get("format") or "json").strip().lower()
+    identifier = None
+    try:
+        if fmt not in ("json", "xml"):
+            raise _BadInput("format must be json or xml")
+        query = _Query(request.query_params, legacy=True)
+        identifier = query.identifier
+        customer_id = await svc.customers.resolve(who.org_id, *query.identifier)
+        found = await query.read(svc, who.org_id, customer_id, query.network)
+    except _BadInput as exc:
+        return _v11_failure(f"Invalid or unsupported inputs passed. {exc}", 500, identifier,
+                            as_xml)
+    except NotFound:
+        return _v11_failure(NOT_FOUND, 1012, identifier, as_xml)
+    row = await svc.customers.get_listed(who.org_id, customer_id)
+    return _v11({"response": {
+        "status": {"success": "true", "code": 200, "message": "Success"},
+        "customer": {
+            "id": str(customer_id),
+            "mobile": row["mobile"] or "",
+            "email": row["email"] or "",
+            "external_id": row["external_id"] or "",
+            "interactions": {"network": _v11_networks(found, query)},
+            "item_status": {"success": "true", "code": 1000,
+                            "message": "Customer successfully retrieved"},
+        }}}, 200, as_xml)
+
+
+# -- v2 ---------------------------------------------------------------------------------------
+
+@router.get("/v2/customers/interaction")
+async def interaction_v2(request: Request, svc: Svc, who: Reader) -> Response:
+    try:
+        query = _Query(request.query_params, legacy=False)
+    except _BadInput as exc:
+        raise ValidationFailed(str(exc), reason="invalid_interaction_input") from None
+    try:
+        customer_id = await svc.customers.resolve(who.org_id, *query.identifier)
+    except NotFound:
+        raise NotFound(NOT_FOUND, reason="interaction_customer_not_found") from None
+    network = query.network or "capillary"
+    try:
+        found = await query.read(svc, who.org_id, customer_id, network)
+    except _BadInput as exc:
+        raise ValidationFailed(str(exc), reason="invalid_interaction_input") from None
+    channels = [query.channel] if query.channel else sorted(c for _, c in found.summary)
+    interactions = []
+    for channel in channels:
+        row = found.summary.get((network, channel))
+        interactions.append({
+            "count": int(row["count"]) if row else 0,
+            "name": query.type or channel,
+            "messageList": [{
+                "id": r["id"],
+                "receiver": r["receiver"],
+                "subject": found.shown(r, "subject"),
+                "message": found.shown(r, "body"),
+                "campaignId": r["campaign_id"] or r["broadcast_id"] or "",
+                "status": message_status(r),
+                "sentDate": _local(r["sent_at"], found.zone, "%d-%m-%Y %H:%M:%S"),
+                "deliveredTime": _local(r["delivered_at"], found.zone, "%d-%m-%Y %H:%M:%S"),
+                "userId": customer_id,
+            } for r in found.pages.get((network, channel), [])],
+        })
+    return ok({"name": network, "interaction": interactions, "warnings": []})
+
+
+# -- subscriptions ----------------------------------------------------------------------------
+
+class SubscriptionChange(BaseModel):
+    channel: str = Field(min_length=1, max_length=20)
+    accountId: str = Field(default="", max_length=200)  # noqa: N815
+    priority: Literal["TRANS", "BULK"]
+    type: Literal["OPTIN", "OPTOUT"]
+    orgUnitId: int = -1  # noqa: N815
+    sourceName: str = Field(default="INSTORE", max_length=40)  # noqa: N815
+
+
+class Scope(BaseModel):
+    scope: str = "USER"
+    subScope: str = "NONE"  # noqa: N815
+
+
+class SubscriptionBody(BaseModel):
+    communicationId: int = -1  # noqa: N815
+    campaignId: int = -1  # noqa: N815
+    reason: str = Field(default="", max_length=500)
+    scope: Scope = Field(default_factory=Scope)
+    subscriptions: Annotated[list[SubscriptionChange], Field(min_length=1, max_length=50)]
+
+
+@router.post("/v2/customers/{customer_id}/subscriptions")
+async def update_subscriptions(customer_id: str, svc: Svc, who: Writer,
+                               body: SubscriptionBody) -> Response:
+    changes = []
+    for change in body.subscriptions:
+        channel = change.channel.strip().upper()
+        if channel not in SUBSCRIPTION_CHANNELS:
+            raise ValidationFailed(f"invalid channel {change.channel}",
+                                   field="subscriptions.channel")
+        changes.append({**change.model_dump(), "channel": channel,
+                        "source": change.sourceName.upper()})
+    if not customer_id.isdigit() or len(customer_id) > 18:
+        raise NotFound(NOT_FOUND, reason="interaction_customer_not_found")
+    try:
+        await svc.engagement.update_subscriptions(who.org_id, int(customer_id), changes,
+                                                  body.reason)
+    except NotFound:
+        raise NotFound(NOT_FOUND, reason="interaction_customer_not_found") from None
+    return ok({**body.model_dump(), "warnings": []})
+
