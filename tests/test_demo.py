@@ -116,3 +116,30 @@ async def test_generated_customers_have_event_histories(client: httpx.AsyncClien
     r = await client.get("/v2/events", headers=demo_auth())
     names = [d["clickEventsMeta"]["eventName"] for d in r.json()["data"]]
     assert names == ["Group_User_Event", "page_view", "store_visit"]
+
+
+@pytest.mark.parametrize("query", ["email=gcr9986%40gmail.com&format=json",
+                                   "identifierName=mobile&identifierValue=919353491050"])
+async def test_seed_001_example(client: httpx.AsyncClient, demo: Services, query: str) -> None:
+    expected = seed_examples("001_b5881d8b8bc275ee.txt")[0]
+    r = await client.get(f"/v1.1/customer/interaction?{query}", headers=demo_auth())
+    assert r.status_code == 200, r.text
+    got = r.json()
+    # The seed page shows the address obfuscated ("[email protected]").
+    assert got["response"]["customer"].pop("email") == "gcr9986@gmail.com"
+    expected["response"]["customer"].pop("email")
+    assert got == expected
+
+
+async def test_generated_customers_have_message_histories(client: httpx.AsyncClient,
+                                                          demo: Services) -> None:
+    r = await client.get("/api/customers?limit=10",
+                         headers={"X-API-Key": DEMO_CREDENTIALS["workspace_key"]})
+    ids = [c["id"] for c in r.json()["data"] if c["id"] > 1_000_000_000]
+    counts = 0
+    for customer_id in ids:
+        r = await client.get(f"/v1.1/customer/interaction?user_id={customer_id}",
+                             headers=demo_auth())
+        (network,) = r.json()["response"]["customer"]["interactions"]["network"]
+        counts += sum(i["count"] for i in network["interaction"])
+    assert counts > 10

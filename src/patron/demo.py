@@ -106,8 +106,9 @@ async def load_demo(svc: Services, generated: int = GENERATED_CUSTOMERS) -> bool
                                                  till_id=till_id)
     for seed in SEED_CUSTOMERS:
         await _seed_customer(svc, seed, tills)
-    customer_ids = await _generated_customers(svc, generated, list(tills.values()))
-    await _events(svc, customer_ids)
+    contacts = await _generated_customers(svc, generated, list(tills.values()))
+    await _events(svc, list(contacts))
+    await _communications(svc, contacts)
     return True
 
 
@@ -205,11 +206,13 @@ async def _seed_customer(svc: Services, seed: dict[str, Any], tills: dict[str, i
             Provenance(tills[modified_by], _t(modified_at)))
 
 
-async def _generated_customers(svc: Services, count: int, till_ids: list[int]) -> list[int]:
+async def _generated_customers(svc: Services, count: int,
+                               till_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """The generated customers, with the mobile number and e-mail address of each."""
     rng = random.Random(100737)  # the same demo on every machine
     start = _t("2024-01-01T00:00:00Z")
     span = _t("2026-10-31T00:00:00Z") - start
-    ids = []
+    contacts: dict[int, tuple[str, str]] = {}
     for n in range(count):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         mobile = f"91{rng.randrange(7_000_000_000, 9_999_999_999)}"
@@ -228,9 +231,90 @@ async def _generated_customers(svc: Services, count: int, till_ids: list[int]) -
                                        extended_fields={"city": rng.choice(CITIES)},
                                        loyalty_type="loyalty" if n % 4 else "non_loyalty"),
             Provenance(till, at))
-        ids.append(written.customer_id)
+        contacts[written.customer_id] = (mobile, idents[1].value)
         for p in range(rng.randrange(0, 4)):
             await svc.commerce.record_purchase(
                 DEMO_ORG_ID, written.customer_id, f"B{n:05d}-{p}",
                 rng.randrange(5_000, 900_000) * 10, at + p * 86_400_000 * 7, till)
-    return ids
+    return contacts
+
+
+SUBJECTS = ["Your points statement", "Weekend sale: 30% off", "New arrivals", "We miss you",
+            "Your receipt", "Happy birthday!"]
+SMS_BODIES = ["Thanks for shopping with us. You earned points today.",
+              "Flash sale today only at your nearest store.",
+              "Your OTP is {otp}. It expires in 10 minutes."]
+
+
+async def _communications(svc: Services, contacts: dict[int, tuple[str, str]]) -> None:
+    """A realistic history for each generated customer: e-mail campaigns and transactional
+    messages with their delivery events, SMS (some of them OTPs), WhatsApp, missed calls and
+    surveys, subscription changes, tags and sign-ins; written through the engagement records
+    that the native API and `patron import` take. Seed 001's customer keeps an empty history,
+    as the seed shows."""
+    rng = random.Random(1001)
+    start = _t("2025-06-01T00:00:00Z")
+    records: list[dict[str, Any]] = []
+    prov = Provenance(None, _t("2026-11-01T00:00:00Z"))
+
+    async def flush(force: bool = False) -> None:
+        if records and (force or len(records) >= 900):
+            await svc.engagement.ingest(DEMO_ORG_ID, records, prov)
+            records.clear()
+
+    for customer_id, (mobile, email) in contacts.items():
+        who = {"id": customer_id}
+        for n in range(rng.randrange(0, 12)):
+            sent = start + rng.randrange(500 * 86_400_000)
+            rid = f"demo-{customer_id}-{n}"
+            channel = rng.choices(["email", "sms", "whatsapp", "missed_call", "survey"],
+                                  [50, 30, 10, 5, 5])[0]
+            message: dict[str, Any] = {"kind": "message", "id": rid, "customer": who,
+                                       "channel": channel, "sentAt": sent}
+            if channel == "email":
+                bulk = rng.random() < 0.7
+                message.update(sender="news@demo.patron", receiver=email,
+                               subject=rng.choice(SUBJECTS))
+                if bulk:
+                    message["campaignId"] = str(260000 + rng.randrange(40))
+            elif channel in ("sms", "whatsapp"):
+                body = rng.choice(SMS_BODIES)
+                message.update(sender="DEMO", receiver=mobile,
+                               body=body.format(otp=rng.randrange(100000, 999999)),
+                               otp="OTP" in body)
+            else:
+                message.update(sender=mobile)
+            records.append(message)
+            if channel in ("email", "sms", "whatsapp"):
+                fate = rng.random()
+                if fate < 0.04:
+                    records.append({"kind": "delivery", "message": rid, "event": "bounced",
+                                    "bounceType": "hard" if fate < 0.01 else "soft",
+                                    "at": sent + 2_000})
+                else:
+                    records.append({"kind": "delivery", "message": rid, "event": "delivered",
+                                    "at": sent + 3_000})
+                    if channel == "email" and rng.random() < 0.45:
+                        opened = sent + rng.randrange(60_000, 3 * 86_400_000)
+                        records.append({"kind": "delivery", "message": rid, "event": "opened",
+                                        "at": opened})
+                        if rng.random() < 0.3:
+                            records.append({"kind": "delivery", "message": rid,
+                                            "event": "clicked", "at": opened + 20_000})
+        joined = start - rng.randrange(200 * 86_400_000)
+        records.append({"kind": "email_subscription", "customer": who, "action": "subscribed",
+                        "at": joined})
+        if rng.random() < 0.08:
+            records.append({"kind": "email_subscription", "customer": who,
+                            "action": "unsubscribed", "at": joined + 150 * 86_400_000})
+            records.append({"kind": "subscription", "customer": who, "channel": "EMAIL",
+                            "priority": "BULK", "type": "OPTOUT",
+                            "at": joined + 150 * 86_400_000})
+        if rng.random() < 0.3:
+            records.append({"kind": "tag", "customer": who, "ref": rng.choice(
+                ["vip", "newsletter", "app-user", "lapsed"]), "at": joined})
+        for s in range(rng.randrange(0, 4)):
+            records.append({"kind": "sign_in", "customer": who,
+                            "at": start + rng.randrange(500 * 86_400_000) + s})
+        await flush()
+    await flush(force=True)
