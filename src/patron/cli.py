@@ -1,4 +1,4 @@
-"""`patron`: serve, migrate, demo, organisations, keys and tills."""
+"""`patron`: serve, migrate, demo, import, export, organisations, keys and tills."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -88,6 +90,79 @@ def migrate() -> None:
     """Bring the database schema up to date (idempotent; SQLite and PostgreSQL)."""
     _migrate()
     console.print("schema is up to date")
+
+
+FileFormat = Annotated[str | None, typer.Option(
+    "--format", help="jsonl or csv (default: from the file name).")]
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="JSON Lines or CSV file of records.",
+                                         exists=True, dir_okay=False)],
+    org: OrgId,
+    fmt: FileFormat = None,
+    report: Annotated[Path | None, typer.Option(
+        help="Where per-record errors go (JSON Lines; default FILE.errors.jsonl).")] = None,
+) -> None:
+    """Import customers and engagement records; safe to re-run (records apply once)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from patron.engagement.transfer import file_format, import_records
+
+    fmt = file_format(path, fmt)
+    report = report or path.with_name(path.name + ".errors.jsonl")
+    _migrate()
+    size = path.stat().st_size
+
+    async def run(svc: Services) -> Any:
+        with (path.open(encoding="utf-8", newline="") as handle,
+              report.open("w", encoding="utf-8") as errors,
+              Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                       TimeRemainingColumn(), console=console) as bar):
+            task = bar.add_task("import", total=size or 1)
+            await svc.tenancy.org(org)
+            return await import_records(
+                svc.engagement, org, handle, fmt, errors,
+                progress=lambda: bar.update(task, completed=handle.buffer.tell()))
+
+    started = time.monotonic()
+    summary = _with_services(run)
+    seconds = time.monotonic() - started
+    counts = summary.counts
+    console.print(f"{summary.lines} records in {seconds:.1f} s "
+                  f"({summary.lines / max(seconds, 1e-9):,.0f}/s): " +
+                  ", ".join(f"{n} {k}" for k, n in counts.items()), soft_wrap=True)
+    if counts["failed"]:
+        console.print(f"errors written to {report}", soft_wrap=True)
+        raise typer.Exit(1)
+    report.unlink(missing_ok=True)
+
+
+@app.command("export")
+def export(
+    path: Annotated[Path, typer.Argument(help="File to write (JSON Lines or CSV).",
+                                         dir_okay=False)],
+    org: OrgId,
+    fmt: FileFormat = None,
+) -> None:
+    """Export customers and engagement records in the format `patron import` reads."""
+    from patron.engagement.transfer import RecordWriter, export_records, file_format
+
+    fmt = file_format(path, fmt)
+    _migrate()
+
+    async def run(svc: Services) -> int:
+        await svc.tenancy.org(org)
+        count = 0
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = RecordWriter(handle, fmt)
+            async for record in export_records(svc.db, org):
+                writer.write(record)
+                count += 1
+        return count
+
+    console.print(f"{_with_services(run)} records written to {path}")
 
 
 @app.command()
