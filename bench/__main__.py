@@ -1,4 +1,5 @@
-"""`python -m bench generate|run|events ...`: see bench/generate.py, load.py, events.py."""
+"""`python -m bench generate|run|events|engagement ...`: see bench/generate.py, load.py,
+events.py, engagement.py."""
 
 from __future__ import annotations
 
@@ -15,12 +16,16 @@ def main() -> None:
         from bench.events import main as events
 
         events(rest)
+    elif command == "engagement":
+        from bench.engagement import main as engagement
+
+        engagement(rest)
     elif command == "run":
         from bench.load import main as run
 
         run(rest)
     else:
-        print("usage: python -m bench generate|run|events [--help]", file=sys.stderr)
+        print("usage: python -m bench generate|run|events|engagement [--help]", file=sys.stderr)
         sys.exit(2)
 
 

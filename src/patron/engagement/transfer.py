@@ -121,9 +121,10 @@ async def import_records(engagement: Engagement, org_id: int, handle: IO[str], f
 _WHO = "c.external_id AS c_external_id, c.email AS c_email, c.mobile AS c_mobile, c.id AS c_id"
 EXPORT = {
     "customer": sql(
-        "SELECT c.id, c.external_id, c.email, c.mobile, c.extended_fields, p.first_name, "
-        "p.last_name FROM customers c LEFT JOIN profiles p ON p.org_id = c.org_id "
-        "AND p.customer_id = c.id AND p.source = 'INSTORE' AND p.account_id = '' "
+        "SELECT c.id, c.external_id, c.email, c.mobile, c.extended_fields, c.ndnc_status, "
+        "c.optin_status, p.first_name, p.last_name FROM customers c LEFT JOIN profiles p "
+        "ON p.org_id = c.org_id AND p.customer_id = c.id AND p.source = 'INSTORE' "
+        "AND p.account_id = '' "
         "WHERE c.org_id = $1 AND c.status = 'active' AND c.id > $2 ORDER BY c.id LIMIT $3"),
     "message": sql(
         f"SELECT m.*, {_WHO} FROM messages m JOIN customers c ON c.org_id = m.org_id "
@@ -174,6 +175,12 @@ async def export_records(db: Database, org_id: int) -> AsyncIterator[dict[str, A
                             "mobile": r["mobile"], "email": r["email"],
                             "externalId": r["external_id"],
                             "extendedFields": orjson.loads(r["extended_fields"])})
+            if r["ndnc_status"] != "NONE" or r["optin_status"] != "NONE":
+                yield {"kind": "consent", "id": f"consent-{r['id']}",
+                       "customer": _who({"c_external_id": r["external_id"],
+                                         "c_email": r["email"], "c_mobile": r["mobile"],
+                                         "c_id": r["id"]}),
+                       "ndncStatus": r["ndnc_status"], "optinStatus": r["optin_status"]}
         after = int(rows[-1]["id"])
     after = 0
     while rows := await db.fetch(EXPORT["message"], org_id, after, EXPORT_PAGE):
