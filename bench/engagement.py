@@ -278,7 +278,7 @@ def import_file(path: Path, records: int, first_id: int, customers: int, salt: i
     with path.open("w", encoding="utf-8") as out:
         written, i = 0, 0
         while written < records:
-            n = salt * 100_000_000 + i
+            n = 20_000_000 + i
             who = {"id": first_id + (n * 104_729) % customers}
             batch = records_for(n, first_id, customers)
             batch[0]["id"] = f"imp-{salt}-{i:x}"
@@ -329,7 +329,8 @@ def measure_imports(engine: str, manifest: Manifest, sizes: list[int],
     out = []
     for n, size in enumerate(sizes):
         path = DATA_DIR / f"import-{engine}-{size}.jsonl"
-        import_file(path, size, manifest.first_id, manifest.customers, salt=int(time.time()) + n)
+        import_file(path, size, manifest.first_id, manifest.customers,
+                    salt=int(time.time()) * 10 + n)
         before = asyncio.run(_count(manifest))
         # Each size runs in a fresh child so its peak RSS is its own (RUSAGE_CHILDREN keeps the
         # maximum over all children, so the smaller file goes first).

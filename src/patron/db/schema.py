@@ -346,7 +346,7 @@ messages = Table(
     Column("created_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("org_id", "id"),
     Index("messages_record", "org_id", "record_id", unique=True),
-    Index("messages_customer", "org_id", "customer_id", "channel", "sent_at"),
+    Index("messages_customer", "org_id", "customer_id", "network", "channel", "sent_at"),
 )
 
 # Every delivery event as it arrived; a repeat of the same (message, kind, time) is a no-op.

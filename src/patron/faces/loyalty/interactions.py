@@ -73,12 +73,6 @@ def _date(raw: str | None, name: str, zone: Any, end: bool) -> int | None:
         raise _BadInput(f"{name} must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS") from None
 
 
-def _local(ms: int | None, zone: Any, pattern: str) -> str:
-    if ms is None:
-        return ""
-    return datetime.fromtimestamp(ms / 1000, zone).strftime(pattern)
-
-
 class _Query:
     """What both interaction APIs are asked: who, which network and type, which page."""
 
@@ -121,7 +115,6 @@ class _Query:
 # -- v1.1 -------------------------------------------------------------------------------------
 
 def _v11_messages(found: Interactions, rows: list[Any]) -> list[dict[str, Any]]:
-    zone = found.zone
     return [{
         "id": r["id"],
         "sender": r["sender"],
@@ -129,8 +122,8 @@ def _v11_messages(found: Interactions, rows: list[Any]) -> list[dict[str, Any]]:
         "subject": found.shown(r, "subject"),
         "message": found.shown(r, "body"),
         "status": message_status(r),
-        "sent_time": _local(r["sent_at"], zone, "%Y-%m-%d %H:%M:%S"),
-        "delivered_time": _local(r["delivered_at"], zone, "%Y-%m-%d %H:%M:%S"),
+        "sent_time": found.local(r["sent_at"], day_first=False),
+        "delivered_time": found.local(r["delivered_at"], day_first=False),
         "campaign_id": r["campaign_id"] or r["broadcast_id"] or "",
     } for r in rows]
 
@@ -148,7 +141,7 @@ def _v11_networks(found: Interactions, query: _Query) -> list[dict[str, Any]]:
         for channel in channels:
             row = found.summary.get((name, channel))
             entry: dict[str, Any] = {
-                "last_interaction_time": _local(row["last_at"], found.zone, "%d-%m-%Y %H:%M:%S")
+                "last_interaction_time": found.local(row["last_at"], day_first=True)
                 if row else "null",
                 "used_status": bool(row and row["used"]),
                 "count": int(row["count"]) if row else 0,
@@ -271,8 +264,8 @@ async def interaction_v2(request: Request, svc: Svc, who: Reader) -> Response:
                 "message": found.shown(r, "body"),
                 "campaignId": r["campaign_id"] or r["broadcast_id"] or "",
                 "status": message_status(r),
-                "sentDate": _local(r["sent_at"], found.zone, "%d-%m-%Y %H:%M:%S"),
-                "deliveredTime": _local(r["delivered_at"], found.zone, "%d-%m-%Y %H:%M:%S"),
+                "sentDate": found.local(r["sent_at"], day_first=True),
+                "deliveredTime": found.local(r["delivered_at"], day_first=True),
                 "userId": customer_id,
             } for r in found.pages.get((network, channel), [])],
         })

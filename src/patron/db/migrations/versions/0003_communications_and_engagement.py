@@ -98,7 +98,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(
-            "messages_customer", ["org_id", "customer_id", "channel", "sent_at"], unique=False
+            "messages_customer",
+            ["org_id", "customer_id", "network", "channel", "sent_at"], unique=False
         )
         batch_op.create_index("messages_record", ["org_id", "record_id"], unique=True)
 
