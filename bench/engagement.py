@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from bench.load import (
     ROOT,
     Endpoint,
     Measured,
+    MemorySampler,
     Server,
     ensure_wrk,
     machine,
@@ -314,14 +314,18 @@ def run_import(engine: str, manifest: Manifest, path: Path) -> dict[str, Any]:
     started = time.perf_counter()
     proc = subprocess.Popen([exe, "import", str(path), "--org", str(manifest.org_id)], env=env,
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, err = proc.communicate()
+    sampler = MemorySampler(proc.pid)  # the importer's own resident memory, every 100 ms
+    sampler.start()
+    try:
+        _, err = proc.communicate()
+    finally:
+        sampler.stop()
     seconds = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"patron import failed: {err[-2000:]}")
     lines = sum(1 for _ in path.open())
     return {"records": lines, "seconds": round(seconds, 2), "records_per_s": lines / seconds,
-            "peak_rss_mb_so_far": usage.ru_maxrss / 1024, "summary": err.strip().splitlines()[-1]}
+            "peak_rss_mb": sampler.max_total / 2**20, "summary": err.strip().splitlines()[-1]}
 
 
 def measure_imports(engine: str, manifest: Manifest, sizes: list[int],
@@ -332,15 +336,13 @@ def measure_imports(engine: str, manifest: Manifest, sizes: list[int],
         import_file(path, size, manifest.first_id, manifest.customers,
                     salt=int(time.time()) * 10 + n)
         before = asyncio.run(_count(manifest))
-        # Each size runs in a fresh child so its peak RSS is its own (RUSAGE_CHILDREN keeps the
-        # maximum over all children, so the smaller file goes first).
         result = run_import(engine, manifest, path)
         stored = asyncio.run(_count(manifest)) - before
         result.update(engine=engine, size=size, stored=stored)
         if stored != result["records"] - _deliveries(path):
             raise RuntimeError(f"import stored {stored:,} of {result['records']:,} records")
         _log(f"{engine}: import {size:,} records: {result['records_per_s']:,.0f}/s, peak RSS "
-             f"{result['peak_rss_mb_so_far']:.0f} MB")
+             f"{result['peak_rss_mb']:.0f} MB")
         out.append(result)
         path.unlink()
     return out
@@ -431,7 +433,7 @@ def main(argv: list[str] | None = None) -> None:
               "| --- | ---: | ---: | ---: | ---: |"]
     for i in imports:
         lines.append(f"| {i['engine']} | {i['records']:,} | {i['records_per_s']:,.0f} "
-                     f"| {i['seconds']} | {i['peak_rss_mb_so_far']:.0f} |")
+                     f"| {i['seconds']} | {i['peak_rss_mb']:.0f} |")
     for engine in {i["engine"] for i in imports}:
         runs = [i for i in imports if i["engine"] == engine]
         rate = runs[-1]["records_per_s"]
@@ -439,9 +441,9 @@ def main(argv: list[str] | None = None) -> None:
         verdicts.append(f"{engine}: import {rate:,.0f} records/s" + (
             "" if want is None else f" (target >= {want:,}) {'met' if rate >= want else 'MISSED'}"))
         if len(runs) > 1:
-            verdicts.append(f"{engine}: importer peak RSS {runs[0]['peak_rss_mb_so_far']:.0f} MB "
+            verdicts.append(f"{engine}: importer peak RSS {runs[0]['peak_rss_mb']:.0f} MB "
                             f"for {runs[0]['records']:,} records, "
-                            f"{runs[-1]['peak_rss_mb_so_far']:.0f} MB for "
+                            f"{runs[-1]['peak_rss_mb']:.0f} MB for "
                             f"{runs[-1]['records']:,}")
     facts = machine()
     report = "\n".join([
