@@ -206,6 +206,9 @@ async def test_interaction_v11_errors_and_xml(client: httpx.AsyncClient,
                               "message": "All requests have failed due to errors"}
     assert body["customer"]["item_status"]["code"] == 1012
     assert body["customer"]["mobile"] == "919911111111"
+    r = await client.get("/v1.1/customer/interaction?identifierName=external_id"
+                         "&identifierValue=NOPE", headers=auth)
+    assert r.status_code == 500 and r.json()["response"]["customer"]["external_id"] == "NOPE"
     for bad in ({"user_id": str(cid), "type": "fax"}, {"user_id": str(cid), "limit": "-1"},
                 {"user_id": str(cid), "network": "myspace"}, {"format": "json"},
                 {"user_id": str(cid), "start_date": "yesterday"}):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class Clock:
@@ -20,6 +21,14 @@ class FixedClock(Clock):
 
     def advance(self, ms: int) -> None:
         self.value += ms
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """An organisation's time zone by its IANA name; UTC when it has none or an unknown one."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 def iso_utc(ms: int | None) -> str | None:

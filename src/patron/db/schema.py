@@ -391,7 +391,6 @@ customer_engagement = Table(
     Column("opted_out_at", BigInteger, nullable=True),
     Column("suppressed_at", BigInteger, nullable=True),
     Column("unsuppressed_at", BigInteger, nullable=True),
-    Column("hard_bounced_at", BigInteger, nullable=True),
     Column("complained_at", BigInteger, nullable=True),
     Column("last_delivered_at", BigInteger, nullable=True),
     Column("last_opened_at", BigInteger, nullable=True),

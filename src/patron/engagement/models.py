@@ -12,7 +12,15 @@ import hashlib
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 from patron.clock import parse_iso
 
@@ -46,6 +54,14 @@ FACTS_WITHOUT_REF = ("sign_in", "request")
 MAX_TEXT = 2_000
 MAX_BODY = 20_000
 MAX_REF = 200
+
+
+def subscription_channel(value: str) -> str:
+    """A subscription channel in Capillary's spelling (any case accepted)."""
+    upper = value.strip().upper()
+    if upper not in SUBSCRIPTION_CHANNELS:
+        raise ValueError(f"must be one of {', '.join(SUBSCRIPTION_CHANNELS)}")
+    return upper
 
 
 def instant(value: Any) -> int:
@@ -200,20 +216,12 @@ class SubscriptionRecord(_Timed):
     """Capillary's subscription state of one channel and priority."""
 
     kind: Literal["subscription"]
-    channel: str
+    channel: Annotated[str, AfterValidator(subscription_channel)]
     priority: Literal["TRANS", "BULK"]
     type: Literal["OPTIN", "OPTOUT"]
     source: str = Field(default="INSTORE", max_length=40)
     accountId: str = Field(default="", max_length=MAX_REF)  # noqa: N815
     reason: str = Field(default="", max_length=500)
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, value: str) -> str:
-        upper = value.strip().upper()
-        if upper not in SUBSCRIPTION_CHANNELS:
-            raise ValueError(f"must be one of {', '.join(SUBSCRIPTION_CHANNELS)}")
-        return upper
 
 
 class ConsentRecord(_CustomerRecord):

@@ -70,7 +70,7 @@ def _latest(column: str) -> Any:
 
 # Per e-mail delivery event and e-mail subscription action: the customer's column it moves.
 LATEST = {column: _latest(column) for column in (
-    "last_delivered_at", "last_opened_at", "last_clicked_at", "hard_bounced_at", "complained_at",
+    "last_delivered_at", "last_opened_at", "last_clicked_at", "complained_at",
     "subscribed_at", "unsubscribed_at", "manually_unsubscribed_at", "opted_out_at",
     "suppressed_at", "unsuppressed_at")}
 
@@ -142,7 +142,6 @@ _PAGE = (
     "AND ($7::text IS NULL OR priority = $7) ORDER BY sent_at DESC, id DESC LIMIT $8 OFFSET $9"
 )
 INTERACTION_PAGE = sql(_PAGE, sqlite=_PAGE.replace("::text", ""))
-ORG_SETTINGS = sql("SELECT time_zone, settings FROM orgs WHERE id = $1")
 
 # -- PII --------------------------------------------------------------------------------------
 

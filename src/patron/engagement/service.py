@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from patron.clock import Clock
+from patron.clock import Clock, zone_named
 from patron.customers import normalize
 from patron.customers import repository as customers_repo
 from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
@@ -42,6 +42,7 @@ from patron.engagement.models import (
 )
 from patron.errors import Conflict, NotFound, PatronError, ValidationFailed
 from patron.jsonio import loads
+from patron.tenancy import repository as tenancy_repo
 
 MAX_BATCH = 1000
 DAY_MS = 86_400_000
@@ -70,7 +71,6 @@ class _Item:
     id: str
     record: Any
     customer_id: int | None = None
-    message: Row | None = None  # a delivery's message
 
 
 @dataclass
@@ -166,16 +166,16 @@ def email_status(row: Row | None) -> str | None:
 
 
 def _first_error(exc: ValidationError) -> ValidationFailed:
+    """The first problem, named by where it is (`message.channel`, `kind`, `record`)."""
     first = exc.errors()[0]
-    where = ".".join(str(x) for x in first.get("loc", ()) if not str(x).endswith("Record"))
-    kinds = [str(x) for x in first.get("loc", ())]
+    if first.get("type") == "union_tag_not_found":
+        return ValidationFailed("kind is required", field="kind")
     if first.get("type") == "union_tag_invalid":
         where = "kind"
-    elif first.get("type") == "union_tag_not_found":
-        return ValidationFailed("kind is required", field="kind")
-    where = where or (kinds[0] if kinds else "record")
+    else:  # the location starts with the record kind: `message.channel`
+        where = ".".join(str(x) for x in first.get("loc", ())) or "record"
     message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    return ValidationFailed(f"{where}: {message}" if where else message, field=where or None)
+    return ValidationFailed(f"{where}: {message}", field=where)
 
 
 class Engagement:
@@ -267,10 +267,8 @@ class Engagement:
                                  outcomes: list[Outcome]) -> None:
         by_id: list[_Item] = []
         by_identifier: dict[str, list[tuple[_Item, str]]] = {}
-        deliveries: list[_Item] = []
         for item in items:
-            if isinstance(item.record, DeliveryRecord):
-                deliveries.append(item)
+            if isinstance(item.record, DeliveryRecord):  # its message names the customer
                 continue
             ref = item.record.customer
             name = (ref.identifierName or "").strip()
@@ -387,10 +385,9 @@ class Engagement:
             firsts.append((r.event, (org_id, message_id, r.at, r.bounceType)
                            if r.event == "bounced" else (org_id, message_id, r.at)))
             if message["channel"] == "email":
-                column = EMAIL_LATEST.get(r.event)
                 if r.event == "bounced" and r.bounceType == "hard":
-                    column = "hard_bounced_at"
                     bounces.append((org_id, customer_id, r.at))
+                column = EMAIL_LATEST.get(r.event)
                 if column is not None:
                     engaged.add((org_id, customer_id))
                     latest.append((column, (org_id, customer_id, r.at)))
@@ -456,12 +453,10 @@ class Engagement:
 
     async def org_view(self, org_id: int) -> tuple[ZoneInfo, bool]:
         """The organisation's time zone (for local times) and whether it masks OTPs."""
-        org = await self.db.fetchrow(repo.ORG_SETTINGS, org_id)
-        try:
-            zone = ZoneInfo(org["time_zone"] if org else "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = ZoneInfo("UTC")
-        return zone, bool((loads(org["settings"]) if org else {}).get("otpMasking"))
+        org = await self.db.fetchrow(tenancy_repo.GET_ORG, org_id)
+        if org is None:
+            return zone_named(None), False
+        return zone_named(org["time_zone"]), bool(loads(org["settings"]).get("otpMasking"))
 
     async def interactions(self, org_id: int, customer_id: int, view: tuple[ZoneInfo, bool], *,
                            network: str | None, channel: str | None, priority: str | None,

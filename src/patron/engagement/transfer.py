@@ -62,8 +62,9 @@ def _nested(row: dict[str, str]) -> dict[str, Any]:
 def read_records(handle: IO[str], fmt: str) -> Iterator[tuple[int, Any]]:
     """(line number, record) for every record; a line that is not JSON yields its error."""
     if fmt == "csv":
-        for row in csv.DictReader(handle):
-            yield 0, _nested(row)
+        reader = csv.DictReader(handle)
+        for row in reader:
+            yield reader.line_num, _nested(row)
         return
     for number, line in enumerate(handle, 1):
         if not line.strip():
@@ -107,7 +108,7 @@ async def import_records(engagement: Engagement, org_id: int, handle: IO[str], f
 
     for number, record in read_records(handle, fmt):
         summary.lines += 1
-        batch.append((number or summary.lines + (1 if fmt == "csv" else 0), record))
+        batch.append((number, record))
         if len(batch) >= batch_size:
             await flush()
     if batch:

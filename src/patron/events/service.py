@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from patron.auth.secrets import digest, new_secret
-from patron.clock import Clock
+from patron.clock import Clock, zone_named
 from patron.customers import normalize
 from patron.customers import repository as customers_repo
 from patron.customers.models import SOURCES, CustomerInput, Identifier, ProfileInput, Provenance
@@ -297,11 +297,7 @@ class Events:
     async def _zone(self, org_id: int) -> ZoneInfo:
         zone = self._zones.get(org_id)
         if zone is None:
-            name = await self.db.fetchval(repo.ORG_TIME_ZONE, org_id) or "UTC"
-            try:
-                zone = ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                zone = ZoneInfo("UTC")
+            zone = zone_named(await self.db.fetchval(repo.ORG_TIME_ZONE, org_id))
             self._zones[org_id] = zone
         return zone
 

@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from patron.engagement.models import SUBSCRIPTION_CHANNELS
+from patron.engagement.models import subscription_channel
 from patron.engagement.service import Interactions, message_status
 from patron.errors import NotFound, ValidationFailed
 from patron.faces import Svc
@@ -184,6 +184,7 @@ def _xml(parent: ET.Element, key: str, value: Any) -> None:
 def _v11_failure(message: str, code: int, identifier: tuple[str, str] | None,
                  as_xml: bool) -> Response:
     name, value = identifier or ("", "")
+    name = LEGACY_IDENTIFIERS.get(name.lower(), name)
     customer = {"id": value if name == "id" else "",
                 "mobile": value if name == "mobile" else "",
                 "email": value if name == "email" else "",
@@ -275,7 +276,7 @@ async def interaction_v2(request: Request, svc: Svc, who: Reader) -> Response:
 # -- subscriptions ----------------------------------------------------------------------------
 
 class SubscriptionChange(BaseModel):
-    channel: str = Field(min_length=1, max_length=20)
+    channel: Annotated[str, AfterValidator(subscription_channel)]
     accountId: str = Field(default="", max_length=200)  # noqa: N815
     priority: Literal["TRANS", "BULK"]
     type: Literal["OPTIN", "OPTOUT"]
@@ -299,14 +300,8 @@ class SubscriptionBody(BaseModel):
 @router.post("/v2/customers/{customer_id}/subscriptions")
 async def update_subscriptions(customer_id: str, svc: Svc, who: Writer,
                                body: SubscriptionBody) -> Response:
-    changes = []
-    for change in body.subscriptions:
-        channel = change.channel.strip().upper()
-        if channel not in SUBSCRIPTION_CHANNELS:
-            raise ValidationFailed(f"invalid channel {change.channel}",
-                                   field="subscriptions.channel")
-        changes.append({**change.model_dump(), "channel": channel,
-                        "source": change.sourceName.upper()})
+    changes = [{**change.model_dump(), "source": change.sourceName.upper()}
+               for change in body.subscriptions]
     if not customer_id.isdigit() or len(customer_id) > 18:
         raise NotFound(NOT_FOUND, reason="interaction_customer_not_found")
     try:

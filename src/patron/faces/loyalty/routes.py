@@ -30,6 +30,8 @@ EMBEDS = ("points", "subscriptions", "mlp", "userGroup", "gapDetails", "promotio
           "associatedImages", "segments")
 # Embeds whose data the store does not hold yet answer with a warning (see docs/compat/loyalty.md).
 EMBEDS_SERVED = ("segments", "subscriptions")
+_EMBEDS_LOWER = frozenset(e.lower() for e in EMBEDS)
+_SERVED_LOWER = frozenset(e.lower() for e in EMBEDS_SERVED)
 MAX_REQUEST_BATCH = 10
 
 
@@ -65,12 +67,17 @@ def _source(value: str | None) -> str:
     return value.upper()
 
 
-def _embed_warnings(embed: str | None) -> list[dict[str, Any]]:
+def _embeds(embed: str | None) -> list[str]:
+    """The `embed` values asked for, as given (`points,Subscriptions`)."""
+    return [e.strip() for e in (embed or "").split(",") if e.strip()]
+
+
+def _embed_warnings(names: list[str]) -> list[dict[str, Any]]:
     out = []
-    for name in (e.strip() for e in (embed or "").split(",") if e.strip()):
-        if name not in EMBEDS and name.lower() not in {e.lower() for e in EMBEDS}:
+    for name in names:
+        if name.lower() not in _EMBEDS_LOWER:
             out.append(warning("invalid_embed", f"Invalid embed value: {name}"))
-        elif name.lower() not in {e.lower() for e in EMBEDS_SERVED}:
+        elif name.lower() not in _SERVED_LOWER:
             out.append(warning("embed_unavailable", f"Embed {name} is not available"))
     return out
 
@@ -111,6 +118,7 @@ def _flag(params: Any, name: str) -> bool:
 async def _details(svc: Services, org_id: int, customer_id: int, source: str,
                    query: DetailsQuery) -> Response:
     record = await svc.customers.get(org_id, customer_id)
+    embeds = _embeds(query.embed)
     account_id = query.account_id
     if source != "ALL" and not any(
             p["source"] == source and (account_id is None or p["account_id"] == account_id)
@@ -120,8 +128,8 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
     body = render.customer(record, source=source, account_id=account_id,
                            only_current_profile=query.only_current_profile,
                            ndnc_status=query.ndnc_status, optin_status=query.optin_status,
-                           warnings=_embed_warnings(query.embed))
-    if query.embed and "subscriptions" in {e.strip().lower() for e in query.embed.split(",")}:
+                           warnings=_embed_warnings(embeds))
+    if "subscriptions" in {e.lower() for e in embeds}:
         body["subscriptionInfo"] = render.subscription_info(
             await svc.engagement.subscriptions(org_id, record.id))
     return ok(body)

@@ -109,7 +109,7 @@ async def customer_engagement(customer_id: str, svc: Svc, who: Reader) -> Respon
             "optedOutAt": at("opted_out_at"),
             "suppressed": found["suppressed"],
             "hardBouncing": customer["bounced_at"] is not None,
-            "hardBouncedAt": at("hard_bounced_at"),
+            "hardBouncedAt": iso_utc(customer["bounced_at"]),
             "complainedAt": at("complained_at"),
             "lastDeliveredAt": at("last_delivered_at"),
             "lastOpenedAt": at("last_opened_at"),

@@ -26,7 +26,6 @@ def upgrade() -> None:
         sa.Column("opted_out_at", sa.BigInteger(), nullable=True),
         sa.Column("suppressed_at", sa.BigInteger(), nullable=True),
         sa.Column("unsuppressed_at", sa.BigInteger(), nullable=True),
-        sa.Column("hard_bounced_at", sa.BigInteger(), nullable=True),
         sa.Column("complained_at", sa.BigInteger(), nullable=True),
         sa.Column("last_delivered_at", sa.BigInteger(), nullable=True),
         sa.Column("last_opened_at", sa.BigInteger(), nullable=True),
