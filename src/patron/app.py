@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from patron.faces.edge import Edge
 from patron.faces.loyalty.events import router as events_router
 from patron.faces.loyalty.interactions import router as interactions_router
 from patron.faces.loyalty.routes import router as loyalty_router
+from patron.faces.loyalty.transactions import router as transactions_router
 from patron.faces.marketing.routes import router as marketing_router
 from patron.faces.native.routes import router as native_router
 from patron.faces.workspace.routes import router as workspace_router
@@ -37,6 +39,18 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     return f"{where or 'request'}: {first.get('msg', 'invalid')}", where
 
 
+async def _loyalty_jobs(svc: Services) -> None:
+    """`patron loyalty run` on a schedule, in every server worker: the jobs are idempotent and
+    lock what they change, so workers running them at once only repeat a no-op."""
+    while True:
+        await asyncio.sleep(svc.settings.loyalty_jobs_seconds)
+        try:
+            for org in await svc.tenancy.orgs():
+                await svc.loyalty.run_jobs(org["id"])
+        except Exception:  # noqa: BLE001 - logged; the next round tries again
+            logging.getLogger("patron.loyalty").exception("scheduled loyalty jobs failed")
+
+
 def create_app(settings: Settings | None = None, *, database: Database | None = None,
                clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
@@ -50,9 +64,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                                      pg_pool_min=settings.pg_pool_min,
                                      pg_pool_max=settings.pg_pool_max)
         app.state.services = Services.build(settings, db, clock)
+        jobs = asyncio.create_task(_loyalty_jobs(app.state.services)) \
+            if settings.loyalty_jobs_seconds > 0 else None
         try:
             yield
         finally:
+            if jobs is not None:
+                jobs.cancel()
             if database is None:
                 await db.close()
 
@@ -99,6 +117,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                         status_code=200 if ok else 503, media_type="application/json")
 
     app.include_router(interactions_router)
+    app.include_router(transactions_router)
     app.include_router(loyalty_router)
     app.include_router(events_router)
     app.include_router(marketing_router)

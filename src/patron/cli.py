@@ -27,7 +27,10 @@ org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 keys_app = typer.Typer(help="API credentials: create, list, revoke, rotate.", no_args_is_help=True)
 tills_app = typer.Typer(help="Tills and stores (Capillary Basic-auth logins).",
                         no_args_is_help=True)
+loyalty_app = typer.Typer(help="Loyalty programs and the engine's scheduled work.",
+                          no_args_is_help=True)
 app.add_typer(org_app, name="org")
+app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tills_app, name="tills")
 console = Console(stderr=True)
@@ -83,6 +86,54 @@ def serve(host: Host = None, port: Port = None, workers: Workers = None) -> None
     """Migrate the schema if needed, then serve the three API faces."""
     _migrate()
     _serve(host, port, workers)
+
+
+@loyalty_app.command("apply")
+def loyalty_apply(
+    path: Annotated[Path, typer.Argument(help="Program file (YAML).", exists=True,
+                                         dir_okay=False)],
+    org: OrgId,
+    check: Annotated[bool, typer.Option("--check", help="Validate only; apply nothing.")] = False,
+) -> None:
+    """Validate a program file whole, then add or change its programs."""
+    from patron.loyalty.programs import ProgramFileError, read_program_file
+
+    try:
+        programs = read_program_file(path.read_text(encoding="utf-8"))
+    except ProgramFileError as exc:
+        console.print(f"[red]{path}: {exc}[/red] (nothing applied)", soft_wrap=True)
+        raise typer.Exit(1) from None
+    if check:
+        console.print(f"{path}: {len(programs.programs)} program(s), valid")
+        return
+    _migrate()
+
+    async def run(svc: Services) -> Any:
+        await svc.tenancy.org(org)
+        return await svc.loyalty.apply_programs(org, programs)
+
+    for entry in _with_services(run):
+        tiers = ", ".join(t.name for t in entry.program.tiers)
+        console.print(f"program {entry.id} {entry.program.name!r} v{entry.version}"
+                      f"{' (default)' if entry.is_default else ''}: {tiers}", soft_wrap=True)
+
+
+@loyalty_app.command("run")
+def loyalty_run(
+    org: Annotated[int | None, typer.Option("--org", help="Organisation id (default: all).")]
+    = None,
+) -> None:
+    """Expire the points due and renew or downgrade the tiers that expired (idempotent)."""
+    _migrate()
+
+    async def run(svc: Services) -> Any:
+        orgs = [org] if org is not None else [o["id"] for o in await svc.tenancy.orgs()]
+        return [(o, await svc.loyalty.run_jobs(o)) for o in orgs]
+
+    for org_id, report in _with_services(run):
+        console.print(f"org {org_id}: {report.expired_points / 1000:g} points expired from "
+                      f"{report.expired_lots} lot(s); {report.renewed} tier(s) renewed, "
+                      f"{report.downgraded} downgraded")
 
 
 @app.command()

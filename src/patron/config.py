@@ -31,6 +31,8 @@ class Settings:
     marketing_token_ttl_seconds: int = 7200
     marketing_refresh_ttl_seconds: int = 1_209_600
     rate_limit_per_minute: int = 6000
+    # The loyalty engine's scheduled work (points expiry, tier renewal); 0 turns it off.
+    loyalty_jobs_seconds: int = 3600
     public_url: str = ""
     access_log: bool = True
     log_level: str = "info"
@@ -54,6 +56,7 @@ class Settings:
             marketing_token_ttl_seconds=int(_env("MARKETING_TOKEN_TTL_SECONDS", "7200")),
             marketing_refresh_ttl_seconds=int(_env("MARKETING_REFRESH_TTL_SECONDS", "1209600")),
             rate_limit_per_minute=int(_env("RATE_LIMIT_PER_MINUTE", "6000")),
+            loyalty_jobs_seconds=int(_env("LOYALTY_JOBS_SECONDS", "3600")),
             public_url=_env("PUBLIC_URL", "").rstrip("/"),
             access_log=_env("ACCESS_LOG", "true").lower() in ("1", "true", "yes"),
             log_level=_env("LOG_LEVEL", "info").lower(),

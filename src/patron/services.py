@@ -14,6 +14,7 @@ from patron.customers.service import Customers
 from patron.db.database import Database
 from patron.engagement.service import Engagement
 from patron.events.service import Events
+from patron.loyalty.service import Loyalty
 from patron.tenancy.service import Tenancy
 
 
@@ -30,6 +31,7 @@ class Services:
     commerce: Commerce
     events: Events
     engagement: Engagement
+    loyalty: Loyalty
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -38,8 +40,10 @@ class Services:
         customers = Customers(db, clock)
         events = Events(db, clock, customers)
         engagement = Engagement(db, clock, customers)
+        loyalty = Loyalty(db, clock)
         return cls(settings=settings, db=db, clock=clock, auth=auth,
                    limiter=RateLimiter(settings.rate_limit_per_minute),
                    tenancy=Tenancy(db, clock, auth), customers=customers,
                    privacy=PrivacyRequests(db, clock, customers, events, engagement),
-                   commerce=Commerce(db, clock), events=events, engagement=engagement)
+                   commerce=Commerce(db, clock, loyalty), events=events,
+                   engagement=engagement, loyalty=loyalty)

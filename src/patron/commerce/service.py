@@ -1,45 +1,168 @@
-"""Purchases and returns: the facts lifetime purchases and net revenue are derived from.
-
-Issue 3 exposes this through Capillary's transaction API; until then it is reached by imports
-and the demo loader. A bill number is accepted once per type.
+"""Purchases and returns: the facts lifetime purchases, net revenue and loyalty points are
+derived from. A bill number is accepted once; a return names its bill and takes back, within the
+same database transaction, the share of the points that bill earned (loyalty/service.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from patron.clock import Clock
+from patron.commerce import repository as repo
 from patron.db.database import Database
 from patron.db.ids import next_id
-from patron.db.statement import sql
 from patron.errors import Conflict, NotFound, ValidationFailed
+from patron.jsonio import dumps_text, loads
+from patron.loyalty.service import Loyalty, SideEffects
 
-INSERT_TRANSACTION = sql(
-    "INSERT INTO transactions (org_id, id, customer_id, type, bill_number, amount, billed_at, "
-    "till_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-    "ON CONFLICT (org_id, type, bill_number) DO NOTHING RETURNING id"
-)
-ADD_TO_TOTALS = sql(
-    "UPDATE customers SET lifetime_purchases = lifetime_purchases + $3, "
-    "net_revenue = net_revenue + $3 WHERE org_id = $1 AND id = $2 RETURNING id"
-)
+RETURN_TYPES = ("AMOUNT", "FULL", "LINE_ITEM", "CANCELLED")
+
+
+@dataclass(frozen=True)
+class LineItem:
+    item_code: str
+    amount: int  # thousandths
+    qty: float = 1.0
+    rate: int | None = None
+    value: int | None = None
+    discount: int = 0
+    description: str = ""
+    serial: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"itemCode": self.item_code, "amount": self.amount, "qty": self.qty,
+                "rate": self.rate, "value": self.value, "discount": self.discount,
+                "description": self.description, "serial": self.serial}
+
+
+@dataclass(frozen=True)
+class TransactionInput:
+    type: str  # REGULAR | RETURN
+    bill_number: str
+    amount: int  # thousandths; for AMOUNT returns, the amount returned
+    billed_at: int
+    source: str = "INSTORE"
+    return_type: str | None = None
+    gross_amount: int | None = None
+    discount: int = 0
+    notes: str = ""
+    line_items: list[LineItem] = field(default_factory=list)
+    extended_fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TransactionOutcome:
+    id: int
+    effects: SideEffects
 
 
 class Commerce:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, loyalty: Loyalty) -> None:
         self.db = db
         self.clock = clock
+        self.loyalty = loyalty
+
+    async def add_transaction(self, org_id: int, customer_id: int, data: TransactionInput,
+                              till_id: int | None) -> TransactionOutcome:
+        """Records a bill or a return and everything that follows from it, all or nothing."""
+        if data.amount < 0 or data.discount < 0 or (data.gross_amount or 0) < 0:
+            raise ValidationFailed("Transaction amount cannot be negative",
+                                   reason="negative_amount", field="billAmount")
+        if not data.bill_number.strip():
+            raise ValidationFailed("Transaction number is invalid", reason="invalid_bill_number",
+                                   field="billNumber")
+        if data.type == "RETURN":
+            return await self._add_return(org_id, customer_id, data, till_id)
+        if data.type != "REGULAR":
+            raise ValidationFailed("Invalid transaction type passed. Only regular and return "
+                                   "are supported.", reason="invalid_transaction_type",
+                                   field="type")
+        async with self.db.transaction() as tx:
+            transaction_id = await next_id(tx)
+            inserted = await tx.fetchval(
+                repo.INSERT_TRANSACTION, org_id, transaction_id, customer_id, "REGULAR",
+                data.bill_number, data.amount, data.billed_at, till_id, self.clock.now_ms(),
+                data.source, None, None, data.gross_amount, data.discount,
+                dumps_text([li.as_json() for li in data.line_items]), len(data.line_items),
+                data.notes, dumps_text(data.extended_fields))
+            if inserted is None:
+                raise Conflict("Transaction number already exists", reason="duplicate_bill",
+                               field="billNumber")
+            if await tx.fetchval(repo.ADD_TO_TOTALS, org_id, customer_id, data.amount) is None:
+                raise NotFound("Customer not found", reason="customer_not_found")
+            effects = await self.loyalty.on_purchase(tx, org_id, customer_id, transaction_id,
+                                                     data.amount, data.billed_at, till_id)
+        return TransactionOutcome(transaction_id, effects)
+
+    async def _add_return(self, org_id: int, customer_id: int, data: TransactionInput,
+                          till_id: int | None) -> TransactionOutcome:
+        kind = data.return_type
+        if kind not in RETURN_TYPES:
+            raise ValidationFailed("Return type is invalid", reason="invalid_return_type",
+                                   field="returnType")
+        async with self.db.transaction() as tx:
+            bill = await tx.fetchrow(repo.BILL_FOR_RETURN, org_id, data.bill_number)
+            if bill is None or bill["customer_id"] != customer_id:
+                raise NotFound("Transaction number does not exist", reason="bill_not_found",
+                               field="billNumber")
+            left = bill["amount"] - bill["returned_amount"]
+            if left <= 0:
+                raise Conflict("The entire transaction is already returned",
+                               reason="bill_already_returned", field="billNumber")
+            mixed = {bill["return_type"], kind} & {"AMOUNT", "LINE_ITEM"}
+            if bill["return_type"] and len(mixed) == 2:
+                raise Conflict("Cannot mix AMOUNT and LINE_ITEM returns of one transaction",
+                               reason="mixed_return_types", field="returnType")
+            returned = self._returned_amount(kind, data, left, loads(bill["line_items"]))
+            return_id = await next_id(tx)
+            await tx.execute(
+                repo.INSERT_TRANSACTION, org_id, return_id, customer_id, "RETURN",
+                data.bill_number, returned, data.billed_at, till_id, self.clock.now_ms(),
+                data.source, kind, bill["id"], data.gross_amount, data.discount,
+                dumps_text([li.as_json() for li in data.line_items]), len(data.line_items),
+                data.notes, dumps_text(data.extended_fields))
+            await tx.execute(repo.ADD_RETURNED, org_id, bill["id"], returned,
+                             kind if kind in ("AMOUNT", "LINE_ITEM") else bill["return_type"])
+            await tx.fetchval(repo.ADD_TO_TOTALS, org_id, customer_id, -returned)
+            effects = await self.loyalty.on_return(
+                tx, org_id, customer_id, bill["id"], return_id, returned, bill["amount"],
+                bill["returned_amount"], till_id)
+        return TransactionOutcome(return_id, effects)
+
+    @staticmethod
+    def _returned_amount(kind: str, data: TransactionInput, left: int,
+                         bill_items: list[dict[str, Any]]) -> int:
+        if kind in ("FULL", "CANCELLED"):
+            return left
+        if kind == "AMOUNT":
+            amount = data.amount
+        else:
+            if not data.line_items:
+                raise ValidationFailed("Please pass line-items that need to be returned",
+                                       reason="missing_return_items", field="lineItemsV2")
+            codes = {li["itemCode"] for li in bill_items}
+            unknown = [li.item_code for li in data.line_items if li.item_code not in codes]
+            if unknown:
+                raise ValidationFailed(f"No matching line-item found for return: {unknown[0]}",
+                                       reason="return_item_not_found", field="lineItemsV2")
+            amount = sum(li.amount for li in data.line_items)
+        if amount <= 0 or amount > left:
+            raise ValidationFailed("The return amount is more than the transaction amount left "
+                                   "to return" if amount > 0 else "The return amount must be "
+                                   "positive", reason="invalid_return_amount", field="billAmount")
+        return amount
+
+    async def transaction(self, org_id: int, transaction_id: int) -> Any:
+        row = await self.db.fetchrow(repo.TRANSACTION, org_id, transaction_id)
+        if row is None:
+            raise NotFound("Unable to retrieve transaction", reason="transaction_not_found")
+        return row
 
     async def record_purchase(self, org_id: int, customer_id: int, bill_number: str,
                               amount_thousandths: int, billed_at_ms: int,
                               till_id: int | None) -> int:
-        if amount_thousandths < 0:
-            raise ValidationFailed("a purchase amount cannot be negative", field="amount")
-        async with self.db.transaction() as tx:
-            transaction_id = await next_id(tx)
-            inserted = await tx.fetchval(
-                INSERT_TRANSACTION, org_id, transaction_id, customer_id, "REGULAR", bill_number,
-                amount_thousandths, billed_at_ms, till_id, self.clock.now_ms())
-            if inserted is None:
-                raise Conflict(f"bill {bill_number} is already recorded", reason="duplicate_bill")
-            if await tx.fetchval(ADD_TO_TOTALS, org_id, customer_id, amount_thousandths) is None:
-                raise NotFound("Customer not found", reason="customer_not_found")
-        return transaction_id
+        """A regular bill with no line items (imports, the demo, tests)."""
+        outcome = await self.add_transaction(org_id, customer_id, TransactionInput(
+            "REGULAR", bill_number, amount_thousandths, billed_at_ms), till_id)
+        return outcome.id

@@ -214,9 +214,22 @@ transactions = Table(
     Column("billed_at", BigInteger, nullable=False),
     Column("till_id", BigInteger, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    Column("source", Text, nullable=False, server_default="INSTORE"),
+    Column("return_type", Text, nullable=True),  # AMOUNT | FULL | LINE_ITEM | CANCELLED
+    Column("original_id", BigInteger, nullable=True),  # a return's bill
+    Column("gross_amount", BigInteger, nullable=True),
+    Column("discount", BigInteger, nullable=False, server_default="0"),
+    Column("line_items", Text, nullable=False, server_default="[]"),
+    Column("line_count", Integer, nullable=False, server_default="0"),
+    Column("returned_amount", BigInteger, nullable=False, server_default="0"),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("extended_fields", Text, nullable=False, server_default="{}"),
     PrimaryKeyConstraint("org_id", "id"),
     Index("transactions_customer", "org_id", "customer_id", "billed_at"),
-    Index("transactions_bill", "org_id", "type", "bill_number", unique=True),
+    # A bill number is accepted once; its returns carry the same number.
+    Index("transactions_regular_bill", "org_id", "bill_number", unique=True,
+          sqlite_where=text("type = 'REGULAR'"), postgresql_where=text("type = 'REGULAR'")),
+    Index("transactions_original", "org_id", "original_id"),
 )
 
 requests = Table(
@@ -413,4 +426,135 @@ engagement_facts = Table(
     PrimaryKeyConstraint("org_id", "record_id"),
     Index("engagement_facts_ref", "org_id", "kind", "ref_id", "customer_id", "occurred_at"),
     Index("engagement_facts_customer", "org_id", "customer_id", "kind", "occurred_at"),
+)
+
+
+# Loyalty programs as applied from a program file: `definition` is the validated program (JSON),
+# read by the engine's rules. History rows carry their own values, so a new definition never
+# rewrites what already happened.
+loyalty_programs = Table(
+    "loyalty_programs",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("is_default", Boolean, nullable=False, server_default=text("false")),
+    Column("definition", Text, nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "id"),
+)
+
+# A customer's standing in one program: the running totals every read returns, kept by each
+# write so that reads cost the same however long the history. Points are in thousandths.
+loyalty_members = Table(
+    "loyalty_members",
+    metadata,
+    _org(),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("program_id", BigInteger, nullable=False),
+    Column("tier", Integer, nullable=False, server_default="1"),  # serial number, 1 = base
+    Column("tier_since", BigInteger, nullable=False),
+    Column("tier_expires_at", BigInteger, nullable=True),
+    Column("points", BigInteger, nullable=False, server_default="0"),
+    Column("lifetime_points", BigInteger, nullable=False, server_default="0"),
+    Column("promotional_points", BigInteger, nullable=False, server_default="0"),
+    Column("redeemed_points", BigInteger, nullable=False, server_default="0"),
+    Column("expired_points", BigInteger, nullable=False, server_default="0"),
+    Column("returned_points", BigInteger, nullable=False, server_default="0"),
+    Column("adjusted_points", BigInteger, nullable=False, server_default="0"),
+    Column("cumulative_purchases", BigInteger, nullable=False, server_default="0"),
+    Column("visits", Integer, nullable=False, server_default="0"),
+    Column("joined_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "customer_id", "program_id"),
+    Index("loyalty_members_tier_expiry", "org_id", "tier_expires_at"),
+)
+
+# Each credit of points is a lot with its own expiry; debits (redemptions, returns, negative
+# adjustments) take from lots, earliest expiry first. Open lots sum to the member's points.
+points_lots = Table(
+    "points_lots",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("program_id", BigInteger, nullable=False),
+    Column("kind", Text, nullable=False),  # REGULAR | PROMOTIONAL | ADJUSTMENT
+    Column("points", BigInteger, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    Column("earned_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),  # none: never
+    Column("transaction_id", BigInteger, nullable=True),
+    Column("promotion_name", Text, nullable=True),
+    Column("promotion_source_type", Text, nullable=True),
+    Column("promotion_source_id", Text, nullable=True),
+    Column("till_id", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("points_lots_member", "org_id", "customer_id", "program_id", "expires_at", "id",
+          sqlite_where=text("remaining > 0"), postgresql_where=text("remaining > 0")),
+    Index("points_lots_due", "org_id", "expires_at",
+          sqlite_where=text("remaining > 0"), postgresql_where=text("remaining > 0")),
+    Index("points_lots_transaction", "org_id", "transaction_id"),
+)
+
+# Every movement of points, signed; per member it sums to the balance.
+points_ledger = Table(
+    "points_ledger",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("program_id", BigInteger, nullable=False),
+    # EARN | PROMOTION | REDEEM | REDEEM_REVERSAL | RETURN | EXPIRE | ADJUST
+    Column("kind", Text, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("lot_id", BigInteger, nullable=True),
+    Column("transaction_id", BigInteger, nullable=True),
+    Column("redemption_id", BigInteger, nullable=True),
+    Column("at", BigInteger, nullable=False),
+    Column("till_id", BigInteger, nullable=True),
+    Column("notes", Text, nullable=False, server_default=""),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("points_ledger_member", "org_id", "customer_id", "program_id", "kind", "at"),
+    Index("points_ledger_transaction", "org_id", "transaction_id"),
+    Index("points_ledger_redemption", "org_id", "redemption_id"),
+)
+
+redemptions = Table(
+    "redemptions",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("program_id", BigInteger, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("reversed_points", BigInteger, nullable=False, server_default="0"),
+    Column("bill_number", Text, nullable=False, server_default=""),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("redeemed_at", BigInteger, nullable=False),
+    Column("till_id", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("redemptions_customer", "org_id", "customer_id", "redeemed_at"),
+)
+
+# slabHistory: every tier change, with the names and expiry dates as they were.
+tier_changes = Table(
+    "tier_changes",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("program_id", BigInteger, nullable=False),
+    Column("type", Text, nullable=False),  # UPGRADE | DOWNGRADE | RENEWAL
+    Column("from_tier", Text, nullable=False),
+    Column("to_tier", Text, nullable=False),
+    Column("from_expires_at", BigInteger, nullable=True),
+    Column("to_expires_at", BigInteger, nullable=True),
+    Column("changed_at", BigInteger, nullable=False),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("till_id", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("tier_changes_customer", "org_id", "customer_id", "changed_at"),
 )

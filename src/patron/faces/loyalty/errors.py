@@ -35,6 +35,34 @@ CODES = {
     "batch_too_large": 1060,
     "interaction_customer_not_found": 1012,
     "invalid_interaction_input": 500,
+    # transactions (Capillary's 6xx)
+    "invalid_bill_number": 602,
+    "duplicate_bill": 604,
+    "invalid_transaction_type": 605,
+    "missing_customer": 8084,
+    "bill_not_found": 625,
+    "invalid_return_amount": 630,
+    "negative_amount": 631,
+    "mixed_return_types": 632,
+    "bill_already_returned": 633,
+    "return_item_not_found": 688,
+    "invalid_billing_date": 621,
+    "invalid_return_type": 1634,
+    "missing_return_items": 1635,
+    "transaction_not_found": 500,
+    "program_not_found": 1101,
+    # points (8xx, 9xx)
+    "invalid_points": 801,
+    "invalid_points_customer": 802,
+    "insufficient_points": 803,
+    "points_customer_not_found": 816,
+    "invalid_reversal": 901,
+    "redemption_not_found": 902,
+    "redemption_customer_mismatch": 904,
+    "redemption_reversed": 3802,
+    # tiers: 91011/91012 are Capillary's lowest/highest-slab warnings; the others Patron's own
+    "same_tier": 91010,
+    "invalid_tier": 91015,
 }
 
 WARNINGS = {

@@ -155,7 +155,7 @@ def _v11_networks(found: Interactions, query: _Query) -> list[dict[str, Any]]:
     return out
 
 
-def _v11(body: dict[str, Any], status: int, as_xml: bool) -> Response:
+def v11_response(body: dict[str, Any], status: int, as_xml: bool) -> Response:
     if as_xml:
         root = ET.Element("response")
         for key, value in body["response"].items():
@@ -190,12 +190,12 @@ def _v11_failure(message: str, code: int, identifier: tuple[str, str] | None,
                 "email": value if name == "email" else "",
                 "external_id": value if name == "externalId" else "",
                 "item_status": {"success": "false", "code": code, "message": message}}
-    return _v11({"response": {
+    return v11_response({"response": {
         "status": {"success": "false", "code": 500, "message": ALL_FAILED},
         "customer": customer}}, 500, as_xml)
 
 
-def _wants_xml(request: Request) -> bool:
+def wants_xml(request: Request) -> bool:
     fmt = (request.query_params.get("format") or "").strip().lower()
     if fmt:
         return fmt == "xml"
@@ -205,7 +205,7 @@ def _wants_xml(request: Request) -> bool:
 
 @router.get("/v1.1/customer/interaction")
 async def interaction_v11(request: Request, svc: Svc, who: Reader) -> Response:
-    as_xml = _wants_xml(request)
+    as_xml = wants_xml(request)
     fmt = (request.query_params.get("format") or "json").strip().lower()
     identifier = None
     try:
@@ -221,7 +221,7 @@ async def interaction_v11(request: Request, svc: Svc, who: Reader) -> Response:
     except NotFound:
         return _v11_failure(NOT_FOUND, 1012, identifier, as_xml)
     row = await svc.customers.get_listed(who.org_id, customer_id)
-    return _v11({"response": {
+    return v11_response({"response": {
         "status": {"success": "true", "code": 200, "message": "Success"},
         "customer": {
             "id": str(customer_id),

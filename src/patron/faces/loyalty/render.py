@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from patron.clock import iso_utc
 from patron.customers.service import CustomerRecord
 from patron.jsonio import loads
+from patron.loyalty.programs import program_json
+from patron.loyalty.rules import UPGRADE_DESCRIPTIONS, Member, RenewalGap, shown_tier_expiry
+from patron.loyalty.service import ProgramEntry, TierChange, UpgradeGap
 
 
 def till_short(row: Any, p: str) -> dict[str, Any] | None:
@@ -105,3 +109,162 @@ def subscription_info(rows: list[Any]) -> dict[str, Any]:
         "type": r["status"], "orgUnitId": -1, "sourceName": r["source"],
         "lastUpdatedOn": iso_utc(r["changed_at"]),
     } for r in rows]}
+
+
+# -- loyalty engine ----------------------------------------------------------------------------
+
+def points_value(thousandths: int) -> float:
+    return thousandths / 1000
+
+
+def day(ms: int | None) -> str | None:
+    return None if ms is None else time.strftime("%Y-%m-%d", time.gmtime(ms // 1000))
+
+
+def program_view(entry: ProgramEntry) -> dict[str, Any]:
+    """A program as `GET /v2/loyalty/programs` shows it: the applied definition, with ids."""
+    definition = program_json(entry.program)
+    definition["tiers"] = [{"serialNumber": n, **t}
+                           for n, t in enumerate(definition["tiers"], start=1)]
+    return {"programId": entry.id, **{k: v for k, v in definition.items() if k != "id"},
+            "default": entry.is_default, "version": entry.version,
+            "updatedOn": iso_utc(entry.updated_at)}
+
+
+def tier_change_effect(change: TierChange) -> dict[str, Any]:
+    out = {"entityType": "USER", "type": "slab", "programId": change.program_id,
+           "changeType": change.type, "fromSlab": change.from_tier, "toSlab": change.to_tier}
+    if change.to_expires_at is not None:
+        out["slabExpiryDate"] = iso_utc(change.to_expires_at)
+    return out
+
+
+def points_summary(entry: ProgramEntry, m: Member) -> dict[str, Any]:
+    """`pointsSummary` (embed=points) and the shared part of `loyaltyProgramDetails[]`."""
+    p = entry.program
+    tier = p.tier(m.tier)
+    nxt = p.tiers[m.tier] if m.tier < len(p.tiers) else None
+    return {
+        "adjusted": points_value(m.adjusted_points),
+        "cumulativePurchases": money(m.cumulative_purchases),
+        "currentSlab": tier.name,
+        "expired": points_value(m.expired_points),
+        "lifetimePoints": points_value(m.lifetime_points),
+        "loyaltyId": m.customer_id,
+        "loyaltyPoints": points_value(m.points),
+        "nextSlab": nxt.name if nxt else "",
+        "nextSlabDescription": nxt.description if nxt else "",
+        "nextSlabSerialNumber": m.tier + 1 if nxt else -1,
+        "redeemed": points_value(m.redeemed_points),
+        "returned": points_value(m.returned_points),
+        "slabExpiryDate": iso_utc(shown_tier_expiry(m.tier_expires_at, m.tier_since)),
+        "slabSNo": m.tier,
+    }
+
+
+def program_details(entry: ProgramEntry, m: Member) -> dict[str, Any]:
+    """One `loyaltyProgramDetails[]` entry (embed=mlp)."""
+    return {**points_summary(entry, m), "programId": entry.id,
+            "delayedPoints": 0.0, "delayedReturnedPoints": 0.0,
+            "totalAvailablePoints": points_value(m.points),
+            "totalReturnedPoints": points_value(m.returned_points),
+            "linkedPartnerPrograms": [], "programTitle": entry.program.name,
+            "programDescription": entry.program.description,
+            "programPointsToCurrencyRatio": float(entry.program.points_to_currency_ratio),
+            "pointsToCurrencyRatio": float(entry.program.points_to_currency_ratio),
+            "promisedPoints": 0.0}
+
+
+def upgrade_strategies(gap: UpgradeGap) -> list[dict[str, Any]]:
+    if gap.threshold is None:
+        return []
+    return [{"upgrade_based_on": gap.strategy, "upgradeThreshold": points_value(gap.threshold),
+             "customerUpgradeEntityValues": {"currentValue": points_value(gap.value),
+                                             "gapToUpgrade": points_value(gap.gap),
+                                             "valueValidUpto": day(gap.valid_upto)}}]
+
+
+def gap_to_renew_summary(m: Member, gaps: list[RenewalGap] | None,
+                         tracker: Any) -> dict[str, Any]:
+    strategies = []
+    for g in gaps or []:
+        entry: dict[str, Any] = {"renewBasedOn": g.based_on,
+                                 "renewThreshold": points_value(g.threshold),
+                                 "customerRenewEntityValue": points_value(g.value),
+                                 "customerGapToRenewValue": points_value(g.gap)}
+        if g.based_on == "TRACKER" and tracker is not None:
+            entry["trackerEntityIdentifiers"] = [{
+                "trackerName": tracker.name, "trackerType": tracker.type,
+                "trackerMode": "MOVING_WINDOW", "trackerCasePeriodType": "DAYS",
+                "trackerCasePeriodValue": tracker.window_days}]
+        strategies.append(entry)
+    return {"tierExpiryDate": day(shown_tier_expiry(m.tier_expires_at, m.tier_since)),
+            "renewConfirmed": all(g.gap == 0 for g in gaps or []),
+            "renewStrategies": strategies}
+
+
+def tier_upgrade_criteria(gap: UpgradeGap) -> dict[str, Any]:
+    return {"purchaseType": gap.strategy, "description": UPGRADE_DESCRIPTIONS[gap.strategy],
+            "purchaseValue": points_value(gap.gap)}
+
+
+def retention_criteria(entry: ProgramEntry, m: Member) -> dict[str, Any] | None:
+    rule = entry.program.tier(m.tier).retention
+    if rule is None:
+        return None
+    return {"minPurchases": float(rule.min_purchases), "minVisits": rule.min_visits,
+            "isDownGradeStrategy": True}
+
+
+def slab_history(rows: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        entry: dict[str, Any] = {"from": r["from_tier"], "to": r["to_tier"]}
+        if r["from_expires_at"] is not None:
+            entry["fromTierExpiryDate"] = iso_utc(r["from_expires_at"])
+        if r["to_expires_at"] is not None:
+            entry["toTierExpiryDate"] = iso_utc(r["to_expires_at"])
+        entry.update({"changedOn": iso_utc(r["changed_at"]), "notes": r["notes"],
+                      "store": {"code": r["till_code"] or "", "name": r["till_name"] or ""},
+                      "type": r["type"], "programId": r["program_id"]})
+        out.append(entry)
+    return out
+
+
+def promotional_points(lots: list[Any]) -> dict[str, Any]:
+    return {"customerPromotionType": [{
+        "points": points_value(lot["remaining"]),
+        "issuedAt": {"code": lot["till_code"] or "", "name": lot["till_name"] or ""},
+        "issuedOn": iso_utc(lot["earned_at"]), "expiryDate": iso_utc(lot["expires_at"]),
+        "promotionSource": {"promotionSourceId": lot["promotion_source_id"] or -1,
+                            "promotionSourceType": lot["promotion_source_type"]},
+        "programId": lot["program_id"], "promotionName": lot["promotion_name"],
+    } for lot in lots if lot["kind"] == "PROMOTIONAL"],
+        "transactionPromotionType": [], "lineitemPromotionType": []}
+
+
+def expiry_schedules(lots: list[Any]) -> list[dict[str, Any]]:
+    """Open points by program, expiry day and kind; points that never expire are not listed."""
+    grouped: dict[tuple[int, int, str], int] = {}
+    for lot in lots:
+        if lot["expires_at"] is None:
+            continue
+        kind = "PROMOTIONAL" if lot["kind"] == "PROMOTIONAL" else "REGULAR"
+        key = (lot["program_id"], lot["expires_at"], kind)
+        grouped[key] = grouped.get(key, 0) + lot["remaining"]
+    return [{"points": points_value(points), "expiryDate": day(expires),
+             "expiryDateISO": iso_utc(expires), "programId": program_id, "pointsType": kind,
+             "expiryType": "ROLLING"}
+            for (program_id, expires, kind), points in sorted(grouped.items(),
+                                                              key=lambda kv: kv[0][1])]
+
+
+def expired_points(rows: list[Any]) -> list[dict[str, Any]]:
+    return [{"points": points_value(r["points"]), "expiredOn": iso_utc(r["at"]),
+             "programId": r["program_id"]} for r in rows]
+
+
+def returned_points(rows: list[Any]) -> list[dict[str, Any]]:
+    return [{"points": points_value(r["points"]), "returnedOn": iso_utc(r["at"]),
+             "programId": r["program_id"], "transactionId": r["transaction_id"],
+             "billNumber": r["bill_number"]} for r in rows]

@@ -29,7 +29,8 @@ EMBEDS = ("points", "subscriptions", "mlp", "userGroup", "gapDetails", "promotio
           "expirySchedules", "expiredPoints", "customerImage", "returnedPoints",
           "associatedImages", "segments")
 # Embeds whose data the store does not hold yet answer with a warning (see docs/compat/loyalty.md).
-EMBEDS_SERVED = ("segments", "subscriptions")
+EMBEDS_SERVED = ("segments", "subscriptions", "points", "mlp", "gapDetails", "promotionalPoints",
+                 "expirySchedules", "expiredPoints", "returnedPoints")
 _EMBEDS_LOWER = frozenset(e.lower() for e in EMBEDS)
 _SERVED_LOWER = frozenset(e.lower() for e in EMBEDS_SERVED)
 MAX_REQUEST_BATCH = 10
@@ -97,13 +98,39 @@ class DetailsQuery:
     only_current_profile: bool
     ndnc_status: bool
     optin_status: bool
+    slab_history: bool
+    upgrade_criteria: bool
+    retention_criteria: bool
+    gap_to_upgrade: int | None
+    gap_to_renew: int | None
 
     @classmethod
     def of(cls, request: Request) -> DetailsQuery:
         params = request.query_params
         return cls(params, params.get("accountId"), params.get("embed"),
                    _flag(params, "includedOnlyCurrentProfile"), _flag(params, "ndncStatus"),
-                   _flag(params, "optinStatus"))
+                   _flag(params, "optinStatus"), _flag(params, "slabHistory"),
+                   _flag(params, "tierUpgradeCriteria"),
+                   _flag(params, "membershipRetentionCriteria"),
+                   _days(params, "gapToUpgrade"), _days(params, "gapToRenew"))
+
+    @property
+    def needs_loyalty(self) -> bool:
+        return (self.slab_history or self.upgrade_criteria or self.retention_criteria
+                or bool(_LOYALTY_EMBEDS & {e.lower() for e in _embeds(self.embed)}))
+
+
+_LOYALTY_EMBEDS = frozenset(e.lower() for e in EMBEDS_SERVED) - {"segments", "subscriptions"}
+
+
+def _days(params: Any, name: str) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    if not raw.strip().isdigit() or int(raw) > 3660:
+        raise ValidationFailed(f"{name} must be a whole number of days from 0 to 3660",
+                               field=name)
+    return int(raw)
 
 
 def _flag(params: Any, name: str) -> bool:
@@ -129,10 +156,77 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
                            only_current_profile=query.only_current_profile,
                            ndnc_status=query.ndnc_status, optin_status=query.optin_status,
                            warnings=_embed_warnings(embeds))
-    if "subscriptions" in {e.lower() for e in embeds}:
+    wanted = {e.lower() for e in embeds}
+    if "subscriptions" in wanted:
         body["subscriptionInfo"] = render.subscription_info(
             await svc.engagement.subscriptions(org_id, record.id))
+    if query.needs_loyalty:
+        warnings = body.pop("warnings")
+        body.update(await _loyalty_parts(svc, org_id, record.id, wanted, query))
+        body["warnings"] = warnings
     return ok(body)
+
+
+async def _loyalty_parts(svc: Services, org_id: int, customer_id: int, wanted: set[str],
+                         query: DetailsQuery) -> dict[str, Any]:
+    """The engine's parts of customer details; a customer the programs have not seen yet
+    stands in each program's base tier with nothing earned."""
+    loyalty = svc.loyalty
+    lots_needed = bool(wanted & {"promotionalpoints", "expiryschedules"}) or \
+        query.gap_to_upgrade is not None or query.upgrade_criteria or "gapdetails" in wanted
+    standing = await loyalty.standing(org_id, customer_id, lots=lots_needed)
+    out: dict[str, Any] = {}
+    if not standing.programs:
+        return out
+    now = svc.clock.now_ms()
+    members = {p.id: standing.member(p.id, now) for p in standing.programs}
+    for m in members.values():
+        m.customer_id = customer_id
+    default = standing.programs[0]
+    if "points" in wanted:
+        out["pointsSummary"] = render.points_summary(default, members[default.id])
+    if "mlp" in wanted:
+        details = []
+        for entry in standing.programs:
+            m = members[entry.id]
+            program_item = render.program_details(entry, m)
+            if query.gap_to_upgrade is not None:
+                gap = await loyalty.upgrade_gap(org_id, entry, m, standing.open_lots,
+                                                query.gap_to_upgrade)
+                program_item["upgradeStrategies"] = render.upgrade_strategies(gap)
+            if query.gap_to_renew is not None and m.tier > 1:
+                program_item["gapToRenewSummary"] = render.gap_to_renew_summary(
+                    m, await loyalty.renewal(org_id, entry, m), entry.program.upgrade.tracker)
+            details.append(program_item)
+        out["loyaltyProgramDetails"] = details
+    if "gapdetails" in wanted:
+        out["gapDetails"] = [
+            {"programId": entry.id, **render.tier_upgrade_criteria(gap), "nextSlab": (
+                entry.program.tier(gap.next_tier).name if gap.next_tier else "")}
+            for entry in standing.programs
+            for gap in [await loyalty.upgrade_gap(org_id, entry, members[entry.id],
+                                                  standing.open_lots, 0)]]
+    if "promotionalpoints" in wanted:
+        out["promotionalPoints"] = render.promotional_points(standing.open_lots)
+    if "expiryschedules" in wanted:
+        out["expirySchedules"] = render.expiry_schedules(standing.open_lots)
+    if "expiredpoints" in wanted:
+        out["expiredPoints"] = render.expired_points(
+            await loyalty.expired_history(org_id, customer_id))
+    if "returnedpoints" in wanted:
+        out["returnedPoints"] = render.returned_points(
+            await loyalty.returned_history(org_id, customer_id))
+    if query.slab_history:
+        out["slabHistory"] = render.slab_history(await loyalty.tier_changes(org_id, customer_id))
+    m = members[default.id]
+    if query.upgrade_criteria:
+        out["tierUpgradeCriteria"] = render.tier_upgrade_criteria(
+            await loyalty.upgrade_gap(org_id, default, m, standing.open_lots, 0))
+    if query.retention_criteria:
+        criteria = render.retention_criteria(default, m)
+        if criteria is not None:
+            out["membershipRetentionCriteria"] = criteria
+    return out
 
 
 @router.post("/v3/oauth/token/generate")

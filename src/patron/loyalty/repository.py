@@ -1,0 +1,171 @@
+"""The loyalty engine's SQL: programs, members, points lots and ledger, redemptions, tier changes.
+
+Points are BIGINT thousandths of a point. Every write to a member's points first locks the member
+row (`FOR UPDATE` on PostgreSQL; SQLite writes one transaction at a time), so concurrent
+redemptions on one customer queue behind each other and can never overspend.
+"""
+
+from __future__ import annotations
+
+from patron.db.statement import sql
+
+_MEMBER_COLUMNS = (
+    "customer_id, program_id, tier, tier_since, tier_expires_at, points, lifetime_points, "
+    "promotional_points, redeemed_points, expired_points, returned_points, adjusted_points, "
+    "cumulative_purchases, visits, joined_at, updated_at"
+)
+
+UPSERT_PROGRAM = sql(
+    "INSERT INTO loyalty_programs (org_id, id, name, description, is_default, definition, "
+    "version, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7) "
+    "ON CONFLICT (org_id, id) DO UPDATE SET name = excluded.name, "
+    "description = excluded.description, is_default = excluded.is_default, "
+    "definition = excluded.definition, version = loyalty_programs.version + 1, "
+    "updated_at = excluded.updated_at"
+)
+CLEAR_DEFAULT = sql("UPDATE loyalty_programs SET is_default = false WHERE org_id = $1")
+PROGRAMS = sql(
+    "SELECT id, name, description, is_default, definition, version, updated_at "
+    "FROM loyalty_programs WHERE org_id = $1 ORDER BY is_default DESC, id"
+)
+
+ENSURE_MEMBER = sql(
+    "INSERT INTO loyalty_members (org_id, customer_id, program_id, tier, tier_since, joined_at, "
+    "updated_at) VALUES ($1, $2, $3, 1, $4, $4, $4) ON CONFLICT DO NOTHING"
+)
+MEMBER_FOR_UPDATE = sql(
+    f"SELECT {_MEMBER_COLUMNS} FROM loyalty_members "
+    "WHERE org_id = $1 AND customer_id = $2 AND program_id = $3 FOR UPDATE",
+    sqlite=f"SELECT {_MEMBER_COLUMNS} FROM loyalty_members "
+    "WHERE org_id = $1 AND customer_id = $2 AND program_id = $3",
+)
+MEMBERS = sql(
+    f"SELECT {_MEMBER_COLUMNS} FROM loyalty_members WHERE org_id = $1 AND customer_id = $2"
+)
+SAVE_MEMBER = sql(
+    "UPDATE loyalty_members SET tier = $4, tier_since = $5, tier_expires_at = $6, points = $7, "
+    "lifetime_points = $8, promotional_points = $9, redeemed_points = $10, "
+    "expired_points = $11, returned_points = $12, adjusted_points = $13, "
+    "cumulative_purchases = $14, visits = $15, updated_at = $16 "
+    "WHERE org_id = $1 AND customer_id = $2 AND program_id = $3"
+)
+DUE_TIERS = sql(
+    "SELECT customer_id, program_id FROM loyalty_members "
+    "WHERE org_id = $1 AND tier_expires_at <= $2 ORDER BY tier_expires_at LIMIT $3"
+)
+
+INSERT_LOT = sql(
+    "INSERT INTO points_lots (org_id, id, customer_id, program_id, kind, points, remaining, "
+    "earned_at, expires_at, transaction_id, promotion_name, promotion_source_type, "
+    "promotion_source_id, till_id) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, "
+    "$12, $13)"
+)
+# Debits take from the lot that expires first; lots that never expire go last.
+OPEN_LOTS = sql(
+    "SELECT id, remaining, expires_at, transaction_id FROM points_lots "
+    "WHERE org_id = $1 AND customer_id = $2 AND program_id = $3 AND remaining > 0 "
+    "ORDER BY expires_at ASC NULLS LAST, id"
+)
+SET_LOT_REMAINING = sql("UPDATE points_lots SET remaining = $3 WHERE org_id = $1 AND id = $2")
+CREDIT_LOT = sql(
+    "UPDATE points_lots SET remaining = remaining + $3 WHERE org_id = $1 AND id = $2"
+)
+DUE_LOTS = sql(
+    "SELECT id, customer_id, program_id, remaining FROM points_lots "
+    "WHERE org_id = $1 AND remaining > 0 AND expires_at <= $2 "
+    "ORDER BY customer_id, program_id, id LIMIT $3"
+)
+CUSTOMER_OPEN_LOTS = sql(
+    "SELECT l.program_id, l.kind, l.points, l.remaining, l.earned_at, l.expires_at, "
+    "l.promotion_name, l.promotion_source_type, l.promotion_source_id, t.code AS till_code, "
+    "t.name AS till_name FROM points_lots l "
+    "LEFT JOIN tills t ON t.org_id = l.org_id AND t.id = l.till_id "
+    "WHERE l.org_id = $1 AND l.customer_id = $2 AND l.remaining > 0 "
+    "ORDER BY l.program_id, l.expires_at ASC NULLS LAST, l.id"
+)
+
+INSERT_LEDGER = sql(
+    "INSERT INTO points_ledger (org_id, id, customer_id, program_id, kind, points, lot_id, "
+    "transaction_id, redemption_id, at, till_id, notes) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+)
+EARNED_BY_TRANSACTION = sql(
+    "SELECT program_id, lot_id, points FROM points_ledger "
+    "WHERE org_id = $1 AND transaction_id = $2 AND kind = 'EARN'"
+)
+RETURNED_FOR_BILL = sql(
+    "SELECT l.program_id, COALESCE(SUM(-l.points), 0) AS points FROM points_ledger l "
+    "JOIN transactions t ON t.org_id = l.org_id AND t.id = l.transaction_id "
+    "WHERE t.org_id = $1 AND t.original_id = $2 AND l.kind = 'RETURN' GROUP BY l.program_id"
+)
+POINTS_OF_TRANSACTION = sql(
+    "SELECT program_id, kind, COALESCE(SUM(points), 0) AS points FROM points_ledger "
+    "WHERE org_id = $1 AND transaction_id = $2 GROUP BY program_id, kind"
+)
+LEDGER_SUM = sql(
+    "SELECT COALESCE(SUM(points), 0) FROM points_ledger "
+    "WHERE org_id = $1 AND customer_id = $2 AND program_id = $3"
+)
+LOTS_SUM = sql(
+    "SELECT COALESCE(SUM(remaining), 0) FROM points_lots "
+    "WHERE org_id = $1 AND customer_id = $2 AND program_id = $3"
+)
+EXPIRED_HISTORY = sql(
+    "SELECT program_id, at, SUM(-points) AS points FROM points_ledger "
+    "WHERE org_id = $1 AND customer_id = $2 AND kind = 'EXPIRE' "
+    "GROUP BY program_id, at ORDER BY at DESC LIMIT $3"
+)
+RETURNED_HISTORY = sql(
+    "SELECT l.program_id, l.at, SUM(-l.points) AS points, t.id AS transaction_id, "
+    "t.bill_number FROM points_ledger l "
+    "JOIN transactions t ON t.org_id = l.org_id AND t.id = l.transaction_id "
+    "WHERE l.org_id = $1 AND l.customer_id = $2 AND l.kind = 'RETURN' "
+    "GROUP BY l.program_id, l.at, t.id, t.bill_number ORDER BY l.at DESC LIMIT $3"
+)
+REDEMPTION_DEBITS = sql(
+    "SELECT lot_id, -points AS points FROM points_ledger "
+    "WHERE org_id = $1 AND redemption_id = $2 AND kind = 'REDEEM' ORDER BY id DESC"
+)
+
+INSERT_REDEMPTION = sql(
+    "INSERT INTO redemptions (org_id, id, customer_id, program_id, points, bill_number, notes, "
+    "redeemed_at, till_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
+REDEMPTION = sql(
+    "SELECT id, customer_id, program_id, points, reversed_points, bill_number, redeemed_at "
+    "FROM redemptions WHERE org_id = $1 AND id = $2"
+)
+ADD_REVERSED = sql(
+    "UPDATE redemptions SET reversed_points = reversed_points + $3 "
+    "WHERE org_id = $1 AND id = $2"
+)
+
+INSERT_TIER_CHANGE = sql(
+    "INSERT INTO tier_changes (org_id, id, customer_id, program_id, type, from_tier, to_tier, "
+    "from_expires_at, to_expires_at, changed_at, notes, till_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+)
+TIER_CHANGES = sql(
+    "SELECT c.program_id, c.type, c.from_tier, c.to_tier, c.from_expires_at, c.to_expires_at, "
+    "c.changed_at, c.notes, t.code AS till_code, t.name AS till_name FROM tier_changes c "
+    "LEFT JOIN tills t ON t.org_id = c.org_id AND t.id = c.till_id "
+    "WHERE c.org_id = $1 AND c.customer_id = $2 ORDER BY c.changed_at DESC, c.id DESC LIMIT $3"
+)
+
+POINTS_EARNED_SINCE = sql(
+    "SELECT COALESCE(SUM(points), 0) FROM points_ledger WHERE org_id = $1 AND customer_id = $2 "
+    "AND program_id = $3 AND kind IN ('EARN', 'PROMOTION') AND at >= $4"
+)
+# Purchases net of returns, visits and line items billed within a window: trackers and
+# retention rules. Bounded by the window, not by the customer's whole history.
+PERIOD_TOTALS = sql(
+    "SELECT COALESCE(SUM(CASE WHEN type = 'REGULAR' THEN amount ELSE -amount END), 0), "
+    "COUNT(CASE WHEN type = 'REGULAR' THEN 1 END), "
+    "COALESCE(SUM(CASE WHEN type = 'REGULAR' THEN line_count ELSE 0 END), 0) "
+    "FROM transactions WHERE org_id = $1 AND customer_id = $2 AND billed_at >= $3 "
+    "AND billed_at <= $4"
+)
+REVERSALS_BY_LOT = sql(
+    "SELECT lot_id, SUM(points) AS points FROM points_ledger "
+    "WHERE org_id = $1 AND redemption_id = $2 AND kind = 'REDEEM_REVERSAL' GROUP BY lot_id"
+)

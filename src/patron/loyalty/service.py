@@ -1,0 +1,595 @@
+"""The loyalty engine: programs, points (earn, promote, redeem, reverse, return, adjust,
+expire) and tiers (upgrade, renew, downgrade, manual adjustment).
+
+Every change to a member locks the member row first and leaves three things agreeing: the
+member's `points`, the sum of its open lots, and the sum of its ledger (`check_ledger`). Balances
+never go negative: a debit larger than the balance is refused (redemptions, adjustments) or capped
+at the balance (returns of points already spent; docs/loyalty.md).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from patron.clock import Clock
+from patron.db.database import Database, Queryable
+from patron.db.ids import next_id, next_ids
+from patron.errors import NotFound, ValidationFailed
+from patron.jsonio import dumps_text, loads
+from patron.loyalty import repository as repo
+from patron.loyalty.programs import Program, ProgramFile, program_from_json, program_json
+from patron.loyalty.rules import (
+    DAY_MS,
+    Member,
+    PeriodTotals,
+    earned_points,
+    end_of_day,
+    next_threshold,
+    points_expiry,
+    renewal_gaps,
+    renews,
+    tier_expiry,
+    tier_reached,
+    upgrade_note,
+    upgrade_value,
+)
+
+# Other server workers see an applied program file within this many seconds.
+PROGRAM_CACHE_SECONDS = 2.0
+JOB_BATCH = 1000
+HISTORY_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class ProgramEntry:
+    id: int
+    program: Program
+    is_default: bool
+    version: int
+    updated_at: int
+
+
+@dataclass(frozen=True)
+class TierChange:
+    program_id: int
+    type: str
+    from_tier: str
+    to_tier: str
+    from_expires_at: int | None
+    to_expires_at: int | None
+
+
+@dataclass
+class SideEffects:
+    """What one write did, per program: points credited or debited, and tier changes."""
+
+    points: dict[int, int] = field(default_factory=dict)
+    tier_changes: list[TierChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Everything customer details need of one customer's loyalty, read in a few queries."""
+
+    programs: list[ProgramEntry]
+    members: dict[int, Member]
+    open_lots: list[Any]
+
+    def member(self, program_id: int, now_ms: int) -> Member:
+        return self.members.get(program_id) or Member.new(0, program_id, now_ms)
+
+
+@dataclass(frozen=True)
+class UpgradeGap:
+    """How far a member is from the next tier `days` ahead, counting the points that expire
+    by then (CURRENT_POINTS) and the purchases that leave the tracker's window."""
+
+    strategy: str
+    next_tier: int | None
+    threshold: int | None
+    value: int
+    valid_upto: int | None
+
+    @property
+    def gap(self) -> int:
+        return max((self.threshold or 0) - self.value, 0) if self.threshold is not None else 0
+
+
+@dataclass(frozen=True)
+class JobReport:
+    expired_lots: int
+    expired_points: int
+    renewed: int
+    downgraded: int
+
+
+class Loyalty:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self._programs: dict[int, tuple[float, list[ProgramEntry]]] = {}
+
+    # -- programs ---------------------------------------------------------------------------
+
+    async def apply_programs(self, org_id: int, programs: ProgramFile) -> list[ProgramEntry]:
+        """Add or change the file's programs (programs it does not name stay as they are)."""
+        now = self.clock.now_ms()
+        default_id = programs.default_program().id
+        async with self.db.transaction() as tx:
+            await tx.execute(repo.CLEAR_DEFAULT, org_id)
+            for program in programs.programs:
+                await tx.execute(repo.UPSERT_PROGRAM, org_id, program.id, program.name,
+                                 program.description, program.id == default_id,
+                                 dumps_text(program_json(program)), now)
+        self._programs.pop(org_id, None)
+        return await self.programs(org_id)
+
+    async def programs(self, org_id: int, conn: Queryable | None = None) -> list[ProgramEntry]:
+        """The organisation's programs, the default first (briefly cached per process)."""
+        cached = self._programs.get(org_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        rows = await (conn or self.db).fetch(repo.PROGRAMS, org_id)
+        entries = [ProgramEntry(r["id"], program_from_json(loads(r["definition"])),
+                                bool(r["is_default"]), r["version"], r["updated_at"])
+                   for r in rows]
+        self._programs[org_id] = (time.monotonic() + PROGRAM_CACHE_SECONDS, entries)
+        return entries
+
+    async def program(self, org_id: int, program_id: int | None,
+                      conn: Queryable | None = None) -> ProgramEntry:
+        entries = await self.programs(org_id, conn)
+        if not entries:
+            raise NotFound("No loyalty program is configured", reason="program_not_found")
+        if program_id is None:
+            return entries[0]
+        for entry in entries:
+            if entry.id == program_id:
+                return entry
+        raise NotFound(f"Loyalty program {program_id} not found", reason="program_not_found")
+
+    # -- members ------------------------------------------------------------------------------
+
+    async def _locked_member(self, tx: Queryable, org_id: int, customer_id: int,
+                             program_id: int, now: int) -> Member:
+        await tx.execute(repo.ENSURE_MEMBER, org_id, customer_id, program_id, now)
+        row = await tx.fetchrow(repo.MEMBER_FOR_UPDATE, org_id, customer_id, program_id)
+        assert row is not None  # noqa: S101 - inserted just above in this transaction
+        return Member.of(row)
+
+    async def _save(self, tx: Queryable, org_id: int, m: Member, now: int) -> None:
+        await tx.execute(repo.SAVE_MEMBER, org_id, m.customer_id, m.program_id, m.tier,
+                         m.tier_since, m.tier_expires_at, m.points, m.lifetime_points,
+                         m.promotional_points, m.redeemed_points, m.expired_points,
+                         m.returned_points, m.adjusted_points, m.cumulative_purchases, m.visits,
+                         now)
+
+    async def _ledger(self, tx: Queryable, org_id: int, m: Member, rows: list[tuple]) -> None:
+        """Ledger rows `(kind, points, lot_id, transaction_id, redemption_id, at, till, notes)`."""
+        ids = await next_ids(tx, len(rows))
+        await tx.executemany(repo.INSERT_LEDGER, [
+            (org_id, i, m.customer_id, m.program_id, *row) for i, row in zip(ids, rows, strict=True)
+        ])
+
+    async def _credit(self, tx: Queryable, org_id: int, m: Member, kind: str, points: int,
+                      at: int, expires_at: int | None, *, ledger_kind: str,
+                      transaction_id: int | None = None, till_id: int | None = None,
+                      promotion: tuple[str | None, str | None, str | None] = (None, None, None),
+                      notes: str = "") -> None:
+        lot_id = await next_id(tx)
+        await tx.execute(repo.INSERT_LOT, org_id, lot_id, m.customer_id, m.program_id, kind,
+                         points, at, expires_at, transaction_id, *promotion, till_id)
+        await self._ledger(tx, org_id, m, [(ledger_kind, points, lot_id, transaction_id, None,
+                                            at, till_id, notes)])
+        m.points += points
+
+    async def _debit(self, tx: Queryable, org_id: int, m: Member, points: int, at: int, *,
+                     ledger_kind: str, transaction_id: int | None = None,
+                     redemption_id: int | None = None, till_id: int | None = None,
+                     notes: str = "", first_lots: tuple[int, ...] = ()) -> int:
+        """Takes up to `points` from the member's open lots (`first_lots` first, then the
+        earliest expiry) and returns what it took, which is less only when the balance is."""
+        lots = await tx.fetch(repo.OPEN_LOTS, org_id, m.customer_id, m.program_id)
+        lots.sort(key=lambda r: r["id"] not in first_lots)  # stable: keeps expiry order
+        left, updates, ledger = points, [], []
+        for lot in lots:
+            if left <= 0:
+                break
+            take = min(left, lot["remaining"])
+            left -= take
+            updates.append((org_id, lot["id"], lot["remaining"] - take))
+            ledger.append((ledger_kind, -take, lot["id"], transaction_id, redemption_id, at,
+                           till_id, notes))
+        if updates:
+            await tx.executemany(repo.SET_LOT_REMAINING, updates)
+            await self._ledger(tx, org_id, m, ledger)
+        taken = points - left
+        m.points -= taken
+        return taken
+
+    # -- tiers --------------------------------------------------------------------------------
+
+    async def _period(self, conn: Queryable, org_id: int, customer_id: int, start: int,
+                      end: int) -> PeriodTotals:
+        row = await conn.fetchrow(repo.PERIOD_TOTALS, org_id, customer_id, start, end)
+        return PeriodTotals(int(row[0]), int(row[1]), int(row[2])) if row else \
+            PeriodTotals(0, 0, 0)
+
+    async def tracker_value(self, conn: Queryable, org_id: int, program: Program,
+                            customer_id: int, at: int) -> int:
+        tracker = program.upgrade.tracker
+        if tracker is None:
+            return 0
+        period = await self._period(conn, org_id, customer_id,
+                                    at - tracker.window_days * DAY_MS, at)
+        return period.tracker_value(tracker.type)
+
+    async def _change_tier(self, tx: Queryable, org_id: int, program: ProgramEntry, m: Member,
+                           to: int, kind: str, at: int, notes: str, till_id: int | None,
+                           effects: SideEffects | None) -> None:
+        p = program.program
+        from_name, from_expiry = p.tier(m.tier).name, m.tier_expires_at
+        since = at if kind != "RENEWAL" else (m.tier_expires_at or at) + 1
+        m.tier, m.tier_since = to, since
+        m.tier_expires_at = tier_expiry(p, to, since)
+        await tx.execute(repo.INSERT_TIER_CHANGE, org_id, await next_id(tx), m.customer_id,
+                         program.id, kind, from_name, p.tier(to).name, from_expiry,
+                         m.tier_expires_at, at, notes, till_id)
+        if effects is not None:
+            effects.tier_changes.append(TierChange(program.id, kind, from_name, p.tier(to).name,
+                                                   from_expiry, m.tier_expires_at))
+
+    async def _maybe_upgrade(self, tx: Queryable, org_id: int, program: ProgramEntry,
+                             m: Member, at: int, till_id: int | None,
+                             effects: SideEffects) -> None:
+        p = program.program
+        tracked = await self.tracker_value(tx, org_id, p, m.customer_id, at) \
+            if p.upgrade.tracker else 0
+        reached = tier_reached(p, upgrade_value(p, m, tracked))
+        if reached > m.tier:
+            await self._change_tier(tx, org_id, program, m, reached, "UPGRADE", at,
+                                    upgrade_note(p, reached), till_id, effects)
+
+    # -- what moves the engine ------------------------------------------------------------------
+
+    async def on_purchase(self, tx: Queryable, org_id: int, customer_id: int,
+                          transaction_id: int, amount: int, billed_at: int,
+                          till_id: int | None) -> SideEffects:
+        """A regular bill, inside the caller's transaction: points in every program by the
+        member's tier, purchases and visits, then any upgrade it earns."""
+        effects = SideEffects()
+        now = self.clock.now_ms()
+        for program in await self.programs(org_id, tx):
+            p = program.program
+            m = await self._locked_member(tx, org_id, customer_id, program.id, now)
+            points = earned_points(p, p.tier(m.tier), amount)
+            if points:
+                await self._credit(tx, org_id, m, "REGULAR", points, billed_at,
+                                   points_expiry(p, billed_at), ledger_kind="EARN",
+                                   transaction_id=transaction_id, till_id=till_id)
+                m.lifetime_points += points
+            m.cumulative_purchases += amount
+            m.visits += 1
+            effects.points[program.id] = points
+            await self._maybe_upgrade(tx, org_id, program, m, now, till_id, effects)
+            await self._save(tx, org_id, m, now)
+        return effects
+
+    async def on_return(self, tx: Queryable, org_id: int, customer_id: int,
+                        original_id: int, return_id: int, returned: int, original_amount: int,
+                        already_returned: int, till_id: int | None) -> SideEffects:
+        """A return of `returned` (thousandths) of a bill: takes back the same share of the
+        points the bill earned, from the bill's own lot first. The last return of a bill takes
+        back exactly what is left of them; points already spent are taken from the balance, and
+        what the balance cannot cover is forgiven. Tiers do not fall on a return: only tier
+        expiry downgrades."""
+        effects = SideEffects()
+        now = self.clock.now_ms()
+        earned: dict[int, tuple[int, list[int]]] = {}
+        for r in await tx.fetch(repo.EARNED_BY_TRANSACTION, org_id, original_id):
+            total, lots = earned.get(r["program_id"], (0, []))
+            earned[r["program_id"]] = (total + r["points"], [*lots, r["lot_id"]])
+        taken_back = {r["program_id"]: int(r["points"])
+                      for r in await tx.fetch(repo.RETURNED_FOR_BILL, org_id, original_id)}
+        fully = already_returned + returned >= original_amount
+        for program in await self.programs(org_id, tx):
+            m = await self._locked_member(tx, org_id, customer_id, program.id, now)
+            total, lots = earned.get(program.id, (0, []))
+            before = taken_back.get(program.id, 0)
+            due = total - before if fully else (
+                total * (already_returned + returned) // max(original_amount, 1) - before)
+            due = max(min(due, total - before), 0)
+            taken = await self._debit(tx, org_id, m, due, now, ledger_kind="RETURN",
+                                      transaction_id=return_id, till_id=till_id,
+                                      first_lots=tuple(lots)) if due else 0
+            m.returned_points += taken
+            m.cumulative_purchases = max(m.cumulative_purchases - returned, 0)
+            effects.points[program.id] = -taken
+            await self._save(tx, org_id, m, now)
+        return effects
+
+    async def award_promotion(self, org_id: int, customer_id: int, program_id: int | None,
+                              points: int, name: str, source_type: str, source_id: str | None,
+                              expires_at: int | None, till_id: int | None) -> SideEffects:
+        if points <= 0:
+            raise ValidationFailed("points must be positive", field="points")
+        now = self.clock.now_ms()
+        if expires_at is not None and expires_at <= now:
+            raise ValidationFailed("the expiry date must be in the future", field="expiryDate")
+        effects = SideEffects()
+        async with self.db.transaction() as tx:
+            program = await self.program(org_id, program_id, tx)
+            m = await self._locked_member(tx, org_id, customer_id, program.id, now)
+            await self._credit(tx, org_id, m, "PROMOTIONAL", points, now,
+                               expires_at if expires_at is not None
+                               else points_expiry(program.program, now),
+                               ledger_kind="PROMOTION", till_id=till_id,
+                               promotion=(name, source_type, source_id), notes=name)
+            m.lifetime_points += points
+            m.promotional_points += points
+            effects.points[program.id] = points
+            await self._maybe_upgrade(tx, org_id, program, m, now, till_id, effects)
+            await self._save(tx, org_id, m, now)
+        return effects
+
+    async def adjust_points(self, org_id: int, customer_id: int, program_id: int | None,
+                            points: int, reason: str, till_id: int | None) -> Member:
+        """A manual credit (a lot with the program's expiry) or debit, with its reason."""
+        if points == 0:
+            raise ValidationFailed("points must not be zero", field="points")
+        now = self.clock.now_ms()
+        async with self.db.transaction() as tx:
+            program = await self.program(org_id, program_id, tx)
+            m = await self._locked_member(tx, org_id, customer_id, program.id, now)
+            if points > 0:
+                await self._credit(tx, org_id, m, "ADJUSTMENT", points, now,
+                                   points_expiry(program.program, now), ledger_kind="ADJUST",
+                                   till_id=till_id, notes=reason)
+            else:
+                if -points > m.points:
+                    raise ValidationFailed("Insufficient points for the deduction",
+                                           reason="insufficient_points", field="points")
+                await self._debit(tx, org_id, m, -points, now, ledger_kind="ADJUST",
+                                  till_id=till_id, notes=reason)
+            m.adjusted_points += points
+            await self._maybe_upgrade(tx, org_id, program, m, now, till_id, SideEffects())
+            await self._save(tx, org_id, m, now)
+        return m
+
+    async def redeemable(self, org_id: int, customer_id: int, program_id: int | None,
+                         points: int) -> tuple[bool, Member, ProgramEntry]:
+        program = await self.program(org_id, program_id)
+        rows = await self.db.fetch(repo.MEMBERS, org_id, customer_id)
+        m = next((Member.of(r) for r in rows if r["program_id"] == program.id),
+                 Member.new(customer_id, program.id, self.clock.now_ms()))
+        return 0 < points <= m.points, m, program
+
+    async def redeem(self, org_id: int, customer_id: int, program_id: int | None, points: int,
+                     bill_number: str, notes: str, till_id: int | None) -> tuple[int, Member]:
+        """Spends points, earliest-expiring lots first; refused when the balance is short.
+        The member row is locked for the whole check-and-spend."""
+        if points <= 0:
+            raise ValidationFailed("points must be positive", reason="invalid_points",
+                                   field="points")
+        now = self.clock.now_ms()
+        async with self.db.transaction() as tx:
+            program = await self.program(org_id, program_id, tx)
+            m = await self._locked_member(tx, org_id, customer_id, program.id, now)
+            if points > m.points:
+                raise ValidationFailed("Insufficient points", reason="insufficient_points",
+                                       field="points")
+            redemption_id = await next_id(tx)
+            await tx.execute(repo.INSERT_REDEMPTION, org_id, redemption_id, customer_id,
+                             program.id, points, bill_number, notes, now, till_id)
+            await self._debit(tx, org_id, m, points, now, ledger_kind="REDEEM",
+                              redemption_id=redemption_id, till_id=till_id, notes=notes)
+            m.redeemed_points += points
+            await self._save(tx, org_id, m, now)
+        return redemption_id, m
+
+    async def reverse(self, org_id: int, redemption_id: int, points: int | None,
+                      till_id: int | None, *, customer_id: int | None = None
+                      ) -> tuple[int, Member]:
+        """Gives back redeemed points (all that is left of the redemption when `points` is
+        None) to the lots they came from, latest taken first."""
+        now = self.clock.now_ms()
+        async with self.db.transaction() as tx:
+            found = await tx.fetchrow(repo.REDEMPTION, org_id, redemption_id)
+            if found is None:
+                raise NotFound("Redemption ID does not exist", reason="redemption_not_found")
+            if customer_id is not None and customer_id != found["customer_id"]:
+                raise ValidationFailed("Invalid customer details passed",
+                                       reason="redemption_customer_mismatch")
+            m = await self._locked_member(tx, org_id, found["customer_id"],
+                                          found["program_id"], now)
+            found = await tx.fetchrow(repo.REDEMPTION, org_id, redemption_id)  # now serialised
+            left = found["points"] - found["reversed_points"]
+            points = left if points is None else points
+            if left == 0:
+                raise ValidationFailed("Points reversal redeemed points already reversed",
+                                       reason="redemption_reversed")
+            if points <= 0 or points > left:
+                raise ValidationFailed(f"Only {left / 1000:g} points of this redemption can be "
+                                       "reversed", reason="invalid_reversal", field="points")
+            ledger, remaining = [], points
+            debits = await tx.fetch(repo.REDEMPTION_DEBITS, org_id, redemption_id)
+            reversed_by_lot = await self._reversed_by_lot(tx, org_id, redemption_id)
+            for d in debits:
+                give = min(remaining, d["points"] - reversed_by_lot.get(d["lot_id"], 0))
+                if give <= 0:
+                    continue
+                remaining -= give
+                await tx.execute(repo.CREDIT_LOT, org_id, d["lot_id"], give)
+                ledger.append(("REDEEM_REVERSAL", give, d["lot_id"], None, redemption_id, now,
+                               till_id, ""))
+                if remaining == 0:
+                    break
+            await self._ledger(tx, org_id, m, ledger)
+            await tx.execute(repo.ADD_REVERSED, org_id, redemption_id, points)
+            m.points += points
+            m.redeemed_points -= points
+            await self._save(tx, org_id, m, now)
+        return points, m
+
+    async def _reversed_by_lot(self, tx: Queryable, org_id: int, redemption_id: int
+                               ) -> dict[int, int]:
+        rows = await tx.fetch(repo.REVERSALS_BY_LOT, org_id, redemption_id)
+        return {r["lot_id"]: int(r["points"]) for r in rows}
+
+    async def adjust_tier(self, org_id: int, customer_id: int, program_id: int | None,
+                          tier_name: str, reason: str, till_id: int | None) -> TierChange:
+        now = self.clock.now_ms()
+        effects = SideEffects()
+        async with self.db.transaction() as tx:
+            program = await self.program(org_id, program_id, tx)
+            to = program.program.serial_of(tier_name)
+            if to is None:
+                raise ValidationFailed(f"No tier named {tier_name} in program {program.id}",
+                                       reason="invalid_tier", field="slabName")
+            m = await self._locked_member(tx, org_id, customer_id, program.id, now)
+            if to == m.tier:
+                raise ValidationFailed(f"The customer is already in {tier_name}",
+                                       reason="same_tier", field="slabName")
+            await self._change_tier(tx, org_id, program, m, to,
+                                    "UPGRADE" if to > m.tier else "DOWNGRADE", now,
+                                    f"manual slab adjustment reason: {reason}", till_id, effects)
+            await self._save(tx, org_id, m, now)
+        return effects.tier_changes[0]
+
+    # -- time ---------------------------------------------------------------------------------
+
+    async def run_jobs(self, org_id: int) -> JobReport:
+        """Expires the lots due by now and renews or downgrades the tiers that expired; each in
+        batches of its own transactions, so running it twice changes nothing the second time."""
+        now = self.clock.now_ms()
+        lots = points = 0
+        while True:
+            done, taken = await self._expire_batch(org_id, now)
+            lots, points = lots + done, points + taken
+            if done < JOB_BATCH:
+                break
+        renewed = downgraded = 0
+        while True:
+            due = await self.db.fetch(repo.DUE_TIERS, org_id, now, JOB_BATCH)
+            for row in due:
+                outcome = await self._renew_or_downgrade(org_id, row["customer_id"],
+                                                         row["program_id"], now)
+                renewed += outcome == "RENEWAL"
+                downgraded += outcome == "DOWNGRADE"
+            if len(due) < JOB_BATCH:
+                break
+        return JobReport(lots, points, renewed, downgraded)
+
+    async def _expire_batch(self, org_id: int, now: int) -> tuple[int, int]:
+        async with self.db.transaction() as tx:
+            due = await tx.fetch(repo.DUE_LOTS, org_id, now, JOB_BATCH)
+            by_member: dict[tuple[int, int], list[Any]] = {}
+            for lot in due:
+                by_member.setdefault((lot["customer_id"], lot["program_id"]), []).append(lot)
+            total = 0
+            for (customer_id, program_id), member_lots in by_member.items():
+                m = await self._locked_member(tx, org_id, customer_id, program_id, now)
+                ledger = []
+                for lot in member_lots:
+                    ledger.append(("EXPIRE", -lot["remaining"], lot["id"], None, None,
+                                   now, None, ""))
+                    total += lot["remaining"]
+                    m.points -= lot["remaining"]
+                    m.expired_points += lot["remaining"]
+                await tx.executemany(repo.SET_LOT_REMAINING,
+                                     [(org_id, lot["id"], 0) for lot in member_lots])
+                await self._ledger(tx, org_id, m, ledger)
+                await self._save(tx, org_id, m, now)
+        return len(due), total
+
+    async def _renew_or_downgrade(self, org_id: int, customer_id: int, program_id: int,
+                                  now: int) -> str | None:
+        async with self.db.transaction() as tx:
+            program = await self.program(org_id, program_id, tx)
+            m = await self._locked_member(tx, org_id, customer_id, program_id, now)
+            if m.tier_expires_at is None or m.tier_expires_at > now:
+                return None  # another run got here first
+            gaps = await self.renewal_gaps(tx, org_id, program.program, m, m.tier_expires_at)
+            if renews(gaps):
+                kind, to, notes = "RENEWAL", m.tier, "Tier renewed: retention criteria met"
+            else:
+                kind, to = "DOWNGRADE", program.program.downgrade_target(m.tier)
+                notes = "Tier downgraded: retention criteria not met"
+            await self._change_tier(tx, org_id, program, m, to, kind, now, notes, None, None)
+            await self._save(tx, org_id, m, now)
+        return kind
+
+    async def renewal_gaps(self, conn: Queryable, org_id: int, program: Program, m: Member,
+                           until: int) -> Any:
+        if program.tier(m.tier).retention is None or m.tier == 1:
+            return None
+        period = await self._period(conn, org_id, m.customer_id, m.tier_since, until)
+        earned = int(await conn.fetchval(repo.POINTS_EARNED_SINCE, org_id, m.customer_id,
+                                         m.program_id, m.tier_since))
+        return renewal_gaps(program, m, period, earned)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def upgrade_gap(self, org_id: int, entry: ProgramEntry, m: Member, open_lots: list[Any],
+                          days: int) -> UpgradeGap:
+        p = entry.program
+        now = self.clock.now_ms()
+        at = end_of_day(now + days * DAY_MS)
+        strategy = p.upgrade.strategy
+        nxt = m.tier + 1 if m.tier < len(p.tiers) else None
+        valid_upto = None
+        if strategy == "CURRENT_POINTS":
+            mine = [lot for lot in open_lots if lot["program_id"] == entry.id]
+            value = m.points - sum(lot["remaining"] for lot in mine
+                                   if lot["expires_at"] is not None and lot["expires_at"] <= at)
+            valid_upto = min((lot["expires_at"] for lot in mine
+                              if lot["expires_at"] is not None and lot["expires_at"] > at),
+                             default=None)
+        elif strategy == "TRACKER_VALUE_BASED" and p.upgrade.tracker is not None:
+            window = p.upgrade.tracker.window_days * DAY_MS
+            period = await self._period(self.db, org_id, m.customer_id, at - window, now)
+            value = period.tracker_value(p.upgrade.tracker.type)
+        else:
+            value = upgrade_value(p, m, 0)
+        return UpgradeGap(strategy, nxt, next_threshold(p, m.tier), value, valid_upto)
+
+    async def renewal(self, org_id: int, entry: ProgramEntry, m: Member) -> Any:
+        """The retention rule's gaps over the current tier period so far (None: no rule)."""
+        return await self.renewal_gaps(self.db, org_id, entry.program, m, self.clock.now_ms())
+
+    async def standing(self, org_id: int, customer_id: int, *, lots: bool) -> Standing:
+        programs = await self.programs(org_id)
+        if not programs:
+            return Standing([], {}, [])
+        members = {r["program_id"]: Member.of(r)
+                   for r in await self.db.fetch(repo.MEMBERS, org_id, customer_id)}
+        open_lots = await self.db.fetch(repo.CUSTOMER_OPEN_LOTS, org_id, customer_id) \
+            if lots else []
+        return Standing(programs, members, open_lots)
+
+    async def tier_changes(self, org_id: int, customer_id: int) -> list[Any]:
+        return await self.db.fetch(repo.TIER_CHANGES, org_id, customer_id, HISTORY_LIMIT)
+
+    async def expired_history(self, org_id: int, customer_id: int) -> list[Any]:
+        return await self.db.fetch(repo.EXPIRED_HISTORY, org_id, customer_id, HISTORY_LIMIT)
+
+    async def returned_history(self, org_id: int, customer_id: int) -> list[Any]:
+        return await self.db.fetch(repo.RETURNED_HISTORY, org_id, customer_id, HISTORY_LIMIT)
+
+    async def transaction_points(self, org_id: int, transaction_id: int) -> list[Any]:
+        return await self.db.fetch(repo.POINTS_OF_TRANSACTION, org_id, transaction_id)
+
+    async def check_ledger(self, org_id: int, customer_id: int, program_id: int) -> None:
+        """Raises AssertionError unless balance = open lots = ledger sum, and the balance rule
+        holds. For tests and `patron loyalty check`."""
+        rows = await self.db.fetch(repo.MEMBERS, org_id, customer_id)
+        m = next((Member.of(r) for r in rows if r["program_id"] == program_id), None)
+        if m is None:
+            return
+        ledger = int(await self.db.fetchval(repo.LEDGER_SUM, org_id, customer_id, program_id))
+        lots = int(await self.db.fetchval(repo.LOTS_SUM, org_id, customer_id, program_id))
+        if not (m.points == ledger == lots and m.points >= 0 and m.balance_rule_holds()):
+            raise AssertionError(f"ledger broken for {customer_id}/{program_id}: member "
+                                 f"{m.points}, ledger {ledger}, lots {lots}, {m}")

@@ -1,0 +1,301 @@
+"""The loyalty engine through the loyalty face: programs, transactions and returns, points
+(earn, promote, redeem, reverse, adjust, expire), tiers (upgrade, renew, downgrade, manual), and
+the loyalty parts of customer details. Time moves by the injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from patron.clock import FixedClock
+from patron.loyalty.programs import ProgramFileError, read_program_file
+from patron.loyalty.rules import DAY_MS
+from patron.services import Services
+from tests.conftest import add_customer, till_auth
+
+PROGRAMS = """
+programs:
+  - id: 7
+    name: Gems
+    description: Main program
+    default: true
+    rounding: FLOOR
+    pointsExpiry: {days: 30}
+    upgrade: {strategy: CURRENT_POINTS}
+    tiers:
+      - {name: Topaz, description: base, pointsPerCurrency: 0.1}
+      - {name: Coral, description: second, threshold: 100, pointsPerCurrency: 0.1}
+      - name: Garnet
+        description: third
+        threshold: 300
+        pointsPerCurrency: 0.2
+        validityDays: 60
+        retention: {minPurchases: 1000, minVisits: 2}
+  - id: 8
+    name: Spend
+    upgrade:
+      strategy: TRACKER_VALUE_BASED
+      tracker: {name: Spend, type: TRANSACTION_AMOUNT, windowDays: 10}
+    tiers:
+      - {name: Member, pointsPerCurrency: 0.01}
+      - {name: Frequent, threshold: 2000, pointsPerCurrency: 0.02, validityDays: 30}
+"""
+
+
+async def _setup(client: httpx.AsyncClient, services: Services, org: Any,
+                 mobile: str = "919900000001") -> tuple[int, dict[str, str]]:
+    await services.loyalty.apply_programs(org.org_id, read_program_file(PROGRAMS))
+    headers = till_auth(org)
+    customer_id = await add_customer(client, headers, firstName="Tom",
+                                     identifiers=[{"type": "mobile", "value": mobile}])
+    return customer_id, headers
+
+
+async def _buy(client: httpx.AsyncClient, headers: dict[str, str], bill: str, amount: float,
+               mobile: str = "919900000001", **extra: Any) -> httpx.Response:
+    return await client.post(
+        f"/v2/transactions?source=INSTORE&identifierName=mobile&identifierValue={mobile}",
+        headers=headers, json={"type": "REGULAR", "billNumber": bill, "billAmount": amount,
+                               **extra})
+
+
+async def _details(client: httpx.AsyncClient, headers: dict[str, str], customer_id: int,
+                   query: str) -> dict[str, Any]:
+    r = await client.get(f"/v2/customers/{customer_id}?source=INSTORE&{query}", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_program_file_errors_name_the_line() -> None:
+    bad = PROGRAMS.replace("threshold: 300", "threshold: 50")
+    with pytest.raises(ProgramFileError) as err:
+        read_program_file(bad)
+    assert err.value.line == 15 and "thresholds must rise" in err.value.reason
+    with pytest.raises(ProgramFileError) as err:
+        read_program_file(PROGRAMS.replace("CURRENT_POINTS", "LUCK"))
+    assert err.value.line == 9 and "strategy" in err.value.reason
+    with pytest.raises(ProgramFileError) as err:
+        read_program_file("programs: [\n  {id: 1,\n")
+    assert err.value.line is not None and "YAML" in err.value.reason
+    with pytest.raises(ProgramFileError) as err:
+        read_program_file(PROGRAMS.replace("tracker: {name: Spend, type: TRANSACTION_AMOUNT, "
+                                           "windowDays: 10}", "tracker: null"))
+    assert "tracker" in err.value.reason
+
+
+async def test_purchase_earns_by_tier_and_upgrades(client: httpx.AsyncClient,
+                                                   services: Services, org: Any) -> None:
+    customer_id, headers = await _setup(client, services, org)
+    r = await _buy(client, headers, "B-1", 1005.5)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["errors"] == [] and body["warnings"] == []
+    effects = body["sideEffects"]
+    assert {"entityType": "USER", "rawAwardedPoints": 100.0, "awardedPoints": 100,
+            "type": "points", "programId": 7} in effects
+    assert {"entityType": "USER", "type": "slab", "programId": 7, "changeType": "UPGRADE",
+            "fromSlab": "Topaz", "toSlab": "Coral"} in effects
+    again = await _buy(client, headers, "B-1", 10)
+    assert again.status_code == 400 and again.json()["errors"][0]["code"] == 604
+    details = await _details(client, headers, customer_id,
+                             "embed=points,mlp&slabHistory=true&tierUpgradeCriteria=true"
+                             "&membershipRetentionCriteria=true")
+    summary = details["pointsSummary"]
+    assert summary["loyaltyPoints"] == 100.0 and summary["currentSlab"] == "Coral"
+    assert summary["slabSNo"] == 2 and summary["nextSlab"] == "Garnet"
+    assert summary["nextSlabSerialNumber"] == 3 and summary["cumulativePurchases"] == 1005.5
+    assert summary["slabExpiryDate"] == "2126-01-01T23:59:59Z"  # no validity: a century
+    assert [p["programId"] for p in details["loyaltyProgramDetails"]] == [7, 8]
+    assert details["slabHistory"][0]["type"] == "UPGRADE"
+    assert details["slabHistory"][0]["notes"].startswith("Upgrading to Slab : Slab[2]")
+    assert details["tierUpgradeCriteria"] == {
+        "purchaseType": "CURRENT_POINTS",
+        "description": "purchase required for slab upgradation based on current points",
+        "purchaseValue": 200.0}
+    assert "membershipRetentionCriteria" not in details  # Coral has no downgrade rule
+    assert details["loyaltyInfo"]["lifetimePurchases"] == 1005.5
+
+
+async def test_returns_take_back_the_bills_points(client: httpx.AsyncClient,
+                                                  services: Services, org: Any) -> None:
+    customer_id, headers = await _setup(client, services, org)
+    bought = await _buy(client, headers, "B-2", 500, lineItemsV2=[
+        {"itemCode": "shoe", "amount": 300}, {"itemCode": "sock", "amount": 200}])
+    assert bought.status_code == 200
+    base = "/v2/transactions?source=INSTORE&identifierName=mobile&identifierValue=919900000001"
+    r = await client.post(base, headers=headers, json={
+        "type": "RETURN", "returnType": "LINE_ITEM", "billNumber": "B-2",
+        "lineItemsV2": [{"itemCode": "sock", "amount": 200}]})
+    assert r.status_code == 200, r.text
+    assert {"entityType": "USER", "returnedPoints": 20.0, "type": "points",
+            "programId": 7} in r.json()["sideEffects"]
+    r = await client.post(base, headers=headers, json={
+        "type": "RETURN", "returnType": "AMOUNT", "billNumber": "B-2", "billAmount": 10})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 632
+    r = await client.post(base, headers=headers, json={
+        "type": "RETURN", "returnType": "FULL", "billNumber": "B-2"})
+    assert r.status_code == 200
+    r = await client.post(base, headers=headers, json={
+        "type": "RETURN", "returnType": "FULL", "billNumber": "B-2"})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 633
+    r = await client.post(base, headers=headers, json={
+        "type": "RETURN", "returnType": "FULL", "billNumber": "NOPE"})
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == 625
+    details = await _details(client, headers, customer_id, "embed=points,returnedPoints")
+    assert details["pointsSummary"]["loyaltyPoints"] == 0.0
+    assert details["pointsSummary"]["returned"] == 50.0
+    assert details["loyaltyInfo"]["lifetimePurchases"] == 0.0
+    assert sum(x["points"] for x in details["returnedPoints"] if x["programId"] == 7) == 50.0
+    got = await client.get(f"/v2/transactions/{bought.json()['createdId']}", headers=headers)
+    assert got.status_code == 200
+    bill = got.json()
+    assert bill["billDetails"]["billNumber"] == "B-2" and bill["billDetails"]["amount"] == 500
+    assert [li["details"]["itemCode"] for li in bill["lineItems"]] == ["shoe", "sock"]
+    assert {"programId": 7, "awardedPoints": 50.0, "returnedPoints": 0.0} in \
+        bill["pointsDetails"]
+    for program_id in (7, 8):
+        await services.loyalty.check_ledger(org.org_id, customer_id, program_id)
+
+
+async def test_redeem_reverse_and_never_overspend(client: httpx.AsyncClient,
+                                                  services: Services, org: Any) -> None:
+    customer_id, headers = await _setup(client, services, org)
+    await _buy(client, headers, "B-3", 900)  # 90 points
+    r = await client.get("/v1.1/points/isredeemable?mobile=919900000001&points=50&format=json",
+                         headers=headers)
+    assert r.status_code == 200
+    redeemable = r.json()["response"]["points"]["redeemable"]
+    assert redeemable["is_redeemable"] == "true"
+    assert redeemable["item_status"]["code"] == 800
+    r = await client.get("/v1.1/points/isredeemable?mobile=919900000001&points=500",
+                         headers=headers)
+    assert r.json()["response"]["points"]["redeemable"]["item_status"]["code"] == 803
+    r = await client.post("/v1.1/points/redeem?format=json", headers=headers, json={
+        "root": {"redeem": [{"points_redeemed": 40, "transaction_number": "R-1",
+                             "customer": {"mobile": "919900000001"}}]}})
+    assert r.status_code == 200, r.text
+    points = r.json()["response"]["responses"]["points"]
+    assert points["balance"] == 50.0 and points["item_status"]["code"] == 800
+    redemption_id = points["redemption_id"]
+    r = await client.post("/v1.1/points/redeem", headers=headers, json={
+        "root": {"redeem": {"points_redeemed": 51, "customer": {"mobile": "919900000001"}}}})
+    assert r.status_code == 500
+    assert r.json()["response"]["responses"]["points"]["item_status"]["code"] == 803
+    r = await client.post("/v2/points/reverse", headers=headers, json={
+        "redemptionId": redemption_id, "pointsToBeReversed": 15,
+        "identifier": {"type": "mobile", "value": "919900000001"}})
+    assert r.status_code == 200, r.text
+    assert r.json()["pointsReversed"] == 15.0 and r.json()["customerId"] == customer_id
+    r = await client.post("/v2/points/reverse", headers=headers,
+                          json={"redemptionId": redemption_id, "pointsToBeReversed": 26})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 901
+    details = await _details(client, headers, customer_id, "embed=points")
+    assert details["pointsSummary"]["loyaltyPoints"] == 65.0
+    assert details["pointsSummary"]["redeemed"] == 25.0
+
+    async def one() -> int:
+        return (await client.post("/v1.1/points/redeem", headers=headers, json={
+            "root": {"redeem": [{"points_redeemed": 3,
+                                 "customer": {"mobile": "919900000001"}}]}})).status_code
+
+    codes = await asyncio.gather(*(one() for _ in range(50)))
+    assert codes.count(200) == 21 and codes.count(500) == 29  # 65 points buy 21 of 3
+    await services.loyalty.check_ledger(org.org_id, customer_id, 7)
+    details = await _details(client, headers, customer_id, "embed=points")
+    assert details["pointsSummary"]["loyaltyPoints"] == 2.0
+
+
+async def test_expiry_on_the_day_and_idempotent(client: httpx.AsyncClient, services: Services,
+                                                org: Any, clock: FixedClock) -> None:
+    customer_id, headers = await _setup(client, services, org)
+    await _buy(client, headers, "B-4", 500)  # 50 points, expire 30 days later
+    r = await client.post("/v2/loyalty/promotionalPoints", headers=headers, json={
+        "identifierName": "mobile", "identifierValue": "919900000001", "points": 25,
+        "promotionName": "Goodwill", "expiryDate": "2026-03-01T23:59:59Z"})
+    assert r.status_code == 200, r.text
+    details = await _details(client, headers, customer_id,
+                             "embed=expirySchedules,promotionalPoints")
+    assert [(s["points"], s["expiryDate"], s["pointsType"]) for s in
+            details["expirySchedules"]] == [(50.0, "2026-01-31", "REGULAR"),
+                                            (25.0, "2026-03-01", "PROMOTIONAL")]
+    promo = details["promotionalPoints"]["customerPromotionType"][0]
+    assert promo["promotionName"] == "Goodwill" and promo["points"] == 25.0
+    clock.advance(30 * DAY_MS)  # the last day of the lot: not yet expired
+    assert (await services.loyalty.run_jobs(org.org_id)).expired_points == 0
+    clock.advance(DAY_MS)
+    report = await services.loyalty.run_jobs(org.org_id)
+    assert report.expired_points == 50_000 and report.expired_lots == 1
+    assert (await services.loyalty.run_jobs(org.org_id)).expired_points == 0
+    details = await _details(client, headers, customer_id, "embed=points,expiredPoints")
+    assert details["pointsSummary"]["expired"] == 50.0
+    assert details["pointsSummary"]["loyaltyPoints"] == 25.0
+    assert details["expiredPoints"][0]["points"] == 50.0
+    await services.loyalty.check_ledger(org.org_id, customer_id, 7)
+
+
+async def test_tier_expiry_renews_or_downgrades(client: httpx.AsyncClient, services: Services,
+                                                org: Any, clock: FixedClock) -> None:
+    customer_id, headers = await _setup(client, services, org)
+    await _buy(client, headers, "B-5", 3000)  # 300 points: Garnet, valid 60 days
+    details = await _details(client, headers, customer_id,
+                             "embed=mlp&gapToRenew=0&gapToUpgrade=0"
+                             "&membershipRetentionCriteria=true")
+    gems = details["loyaltyProgramDetails"][0]
+    assert gems["currentSlab"] == "Garnet"
+    renew = gems["gapToRenewSummary"]
+    assert renew["renewConfirmed"] is False  # 3000 bought, but one visit of the two asked
+    assert renew["tierExpiryDate"] == "2026-03-02"
+    visits = next(s for s in renew["renewStrategies"] if s["renewBasedOn"] == "VISITS")
+    assert visits == {"renewBasedOn": "VISITS", "renewThreshold": 2.0,
+                      "customerRenewEntityValue": 1.0, "customerGapToRenewValue": 1.0}
+    assert details["membershipRetentionCriteria"] == {"minPurchases": 1000.0, "minVisits": 2,
+                                                      "isDownGradeStrategy": True}
+    assert gems["upgradeStrategies"] == []  # top tier
+    clock.advance(61 * DAY_MS)
+    report = await services.loyalty.run_jobs(org.org_id)
+    assert report.downgraded == 1  # one visit in the period, two needed
+    details = await _details(client, headers, customer_id, "embed=points&slabHistory=true")
+    assert details["pointsSummary"]["currentSlab"] == "Coral"
+    assert details["slabHistory"][0]["type"] == "DOWNGRADE"
+    assert details["slabHistory"][0]["from"] == "Garnet"
+
+
+async def test_manual_adjustments(client: httpx.AsyncClient, services: Services,
+                                  org: Any) -> None:
+    customer_id, headers = await _setup(client, services, org)
+    r = await client.post("/v2/loyalty/tierAdjustments", headers=headers, json={
+        "identifierName": "mobile", "identifierValue": "919900000001", "slabName": "Garnet",
+        "notes": "Upgraded for achieving 1000 loyalty points"})
+    assert r.status_code == 200, r.text
+    r = await client.post("/v2/loyalty/pointsAdjustments", headers=headers, json={
+        "identifierName": "mobile", "identifierValue": "919900000001", "points": -5,
+        "reason": "goodwill reversal"})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 803
+    r = await client.post("/v2/loyalty/pointsAdjustments", headers=headers, json={
+        "identifierName": "mobile", "identifierValue": "919900000001", "points": 12.5,
+        "reason": "service recovery"})
+    assert r.status_code == 200 and r.json()["loyaltyPoints"] == 12.5
+    details = await _details(client, headers, customer_id, "embed=points&slabHistory=true")
+    assert details["pointsSummary"]["adjusted"] == 12.5
+    entry = details["slabHistory"][0]
+    assert entry["notes"] == ("manual slab adjustment reason: Upgraded for achieving 1000 "
+                              "loyalty points")
+    assert entry["type"] == "UPGRADE" and entry["from"] == "Topaz" and entry["to"] == "Garnet"
+    assert entry["store"]["code"] == org.till_code
+
+
+async def test_tenants_do_not_see_each_others_transactions(
+        client: httpx.AsyncClient, services: Services, org: Any, other_org: Any) -> None:
+    await _setup(client, services, org)
+    r = await _buy(client, till_auth(org), "B-6", 10)
+    created = r.json()["createdId"]
+    r = await client.get(f"/v2/transactions/{created}", headers=till_auth(other_org))
+    assert r.status_code == 404
+    r = await client.get("/v2/loyalty/programs", headers=till_auth(other_org))
+    assert r.json()["data"] == []
+    r = await client.get("/v2/loyalty/programs", headers=till_auth(org))
+    assert [p["programId"] for p in r.json()["data"]] == [7, 8]
+    assert r.json()["data"][0]["tiers"][2]["serialNumber"] == 3
