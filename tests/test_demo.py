@@ -40,8 +40,8 @@ def demo_auth() -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
-# Seed fields that later issues fill (loyalty engine: cards, slab history, criteria), that the
-# page obfuscated (e-mail addresses), or that the store keeps no writer for yet (score).
+# Seed fields the store keeps no writer for yet (cards, score), that the page obfuscated
+# (e-mail addresses), or that test_seed_000_loyalty_parts compares on its own.
 NOT_YET = {"cardDetails", "slabHistory", "tierUpgradeCriteria", "membershipRetentionCriteria"}
 
 
@@ -69,6 +69,31 @@ async def test_seed_000_examples(client: httpx.AsyncClient, demo: Services, inde
     r = await client.get(f"/v2/customers/{expected['id']}?{query}", headers=demo_auth())
     assert r.status_code == 200, r.text
     assert comparable(r.json()) == comparable(expected)
+
+
+async def test_seed_000_loyalty_parts(client: httpx.AsyncClient, demo: Services) -> None:
+    """565261498's slab history and criteria, derived by the engine from the demo's bill,
+    manual upgrade and redemption. Differences by design (docs/compat/loyalty.md): the tier
+    named in an automatic upgrade's note is the tier's own name, and tiers without an expiry
+    show one a century after the tier began."""
+    expected = seed_examples("000_583bc8b769aac2cc.txt")[1]
+    r = await client.get("/v2/customers/565261498?source=INSTORE&ndncStatus=true"
+                         "&optinStatus=true&slabHistory=true&tierUpgradeCriteria=true"
+                         "&membershipRetentionCriteria=true", headers=demo_auth())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["tierUpgradeCriteria"] == expected["tierUpgradeCriteria"]
+    assert body["membershipRetentionCriteria"] == expected["membershipRetentionCriteria"]
+
+    def same(entry: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in entry.items()
+               if k not in ("fromTierExpiryDate", "toTierExpiryDate")}
+        out["notes"] = out["notes"].replace("Name [points]", "Name [Coral]")
+        return out
+
+    assert [same(e) for e in body["slabHistory"]] == [same(e) for e in expected["slabHistory"]]
+    assert all(e["fromTierExpiryDate"].endswith("T23:59:59Z") for e in body["slabHistory"])
+    assert list(body)[-1] == "warnings"
 
 
 async def test_seed_000_email_is_present_under_the_demo_address(client: httpx.AsyncClient,

@@ -97,7 +97,8 @@ async def test_purchase_earns_by_tier_and_upgrades(client: httpx.AsyncClient,
     assert {"entityType": "USER", "rawAwardedPoints": 100.0, "awardedPoints": 100,
             "type": "points", "programId": 7} in effects
     assert {"entityType": "USER", "type": "slab", "programId": 7, "changeType": "UPGRADE",
-            "fromSlab": "Topaz", "toSlab": "Coral"} in effects
+            "fromSlab": "Topaz", "toSlab": "Coral",
+            "slabExpiryDate": "2126-01-01T23:59:59Z"} in effects
     again = await _buy(client, headers, "B-1", 10)
     assert again.status_code == 400 and again.json()["errors"][0]["code"] == 604
     details = await _details(client, headers, customer_id,

@@ -6,11 +6,15 @@ services (the same paths the APIs use), so the demo shows what the engine really
 from __future__ import annotations
 
 import random
+from importlib import resources
 from typing import Any
 
 from patron.clock import FixedClock, parse_iso
+from patron.commerce.service import Commerce
 from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
 from patron.events.service import Events
+from patron.loyalty.programs import read_program_file
+from patron.loyalty.service import Loyalty
 from patron.services import Services
 
 DEMO_ORG_ID = 100737
@@ -63,7 +67,14 @@ SEED_CUSTOMERS: list[dict[str, Any]] = [
         "created": ("2024-08-27T00:00:00Z", "neeraj.doc"),
         "loyalty_created": ("2024-08-27T00:00:00Z", "neeraj.doc"),
         "modified": ("2026-01-14T10:25:02Z", "divya_doc"),
-        "purchases": [("DEMO-565261498-1", 10_200_000, "2025-03-26T08:00:00Z")],
+        "purchases": [("DEMO-565261498-1", 10_200_000, "2025-03-26T08:26:55Z")],
+        # Seed 000's slab history and criteria, as the engine derives them: the bill's 1,020
+        # points reach Coral; a manual upgrade to Garnet; 1,019 points redeemed, leaving the
+        # 5,999 still needed for Diamond (tierUpgradeCriteria.purchaseValue).
+        "store": "doc123",
+        "tier_adjustment": ("2026-01-13T14:41:26Z", "Garnet",
+                            "Upgraded for achieving 1000 loyalty points"),
+        "redemption": ("2026-01-13T15:02:00Z", 1_019_000),
     },
     {
         "id": 565118794, "first": "Gautam", "last": "Rao",
@@ -104,6 +115,8 @@ async def load_demo(svc: Services, generated: int = GENERATED_CUSTOMERS) -> bool
     for till_id, code, name, till_type in DEMO_TILLS:
         tills[code] = await svc.tenancy.add_till(DEMO_ORG_ID, code, name, till_type,
                                                  till_id=till_id)
+    programs = (resources.files("patron.loyalty") / "demo-programs.yaml").read_text("utf-8")
+    await svc.loyalty.apply_programs(DEMO_ORG_ID, read_program_file(programs))
     for seed in SEED_CUSTOMERS:
         await _seed_customer(svc, seed, tills)
     contacts = await _generated_customers(svc, generated, list(tills.values()))
@@ -196,9 +209,24 @@ async def _seed_customer(svc: Services, seed: dict[str, Any], tills: dict[str, i
         Provenance(tills[created_by], _t(created_at), loyalty_till_id=tills[loyalty_by],
                    loyalty_at_ms=_t(loyalty_at), source_name="instore"),
         customer_id=seed["id"])
+    # The engine stamps what it does with its clock: run it at the seed's own instants.
+    clock = FixedClock(_t(loyalty_at))
+    loyalty = Loyalty(svc.db, clock)
+    commerce = Commerce(svc.db, clock, loyalty)
+    till = tills[seed.get("store", loyalty_by)]
     for bill, amount, billed_at in seed["purchases"]:
-        await svc.commerce.record_purchase(DEMO_ORG_ID, seed["id"], bill, amount, _t(billed_at),
-                                           tills[loyalty_by])
+        clock.value = _t(billed_at)
+        await commerce.record_purchase(DEMO_ORG_ID, seed["id"], bill, amount, _t(billed_at),
+                                       till)
+    if "tier_adjustment" in seed:
+        at, tier, reason = seed["tier_adjustment"]
+        clock.value = _t(at)
+        await loyalty.adjust_tier(DEMO_ORG_ID, seed["id"], None, tier, reason, till)
+    if "redemption" in seed:
+        at, points = seed["redemption"]
+        clock.value = _t(at)
+        await loyalty.redeem(DEMO_ORG_ID, seed["id"], None, points, f"DEMO-R-{seed['id']}",
+                             "demo redemption", till)
     if seed["modified"]:
         modified_at, modified_by = seed["modified"]
         await svc.customers.update(DEMO_ORG_ID, seed["id"], CustomerInput(profiles=[

@@ -30,6 +30,7 @@ from patron.loyalty.rules import (
     points_expiry,
     renewal_gaps,
     renews,
+    shown_tier_expiry,
     tier_expiry,
     tier_reached,
     upgrade_note,
@@ -230,16 +231,19 @@ class Loyalty:
                            to: int, kind: str, at: int, notes: str, till_id: int | None,
                            effects: SideEffects | None) -> None:
         p = program.program
-        from_name, from_expiry = p.tier(m.tier).name, m.tier_expires_at
+        # History keeps the expiry dates as customer details showed them at the time.
+        from_name = p.tier(m.tier).name
+        from_expiry = shown_tier_expiry(m.tier_expires_at, m.tier_since)
         since = at if kind != "RENEWAL" else (m.tier_expires_at or at) + 1
         m.tier, m.tier_since = to, since
         m.tier_expires_at = tier_expiry(p, to, since)
+        to_expiry = shown_tier_expiry(m.tier_expires_at, since)
         await tx.execute(repo.INSERT_TIER_CHANGE, org_id, await next_id(tx), m.customer_id,
-                         program.id, kind, from_name, p.tier(to).name, from_expiry,
-                         m.tier_expires_at, at, notes, till_id)
+                         program.id, kind, from_name, p.tier(to).name, from_expiry, to_expiry,
+                         at, notes, till_id)
         if effects is not None:
             effects.tier_changes.append(TierChange(program.id, kind, from_name, p.tier(to).name,
-                                                   from_expiry, m.tier_expires_at))
+                                                   from_expiry, to_expiry))
 
     async def _maybe_upgrade(self, tx: Queryable, org_id: int, program: ProgramEntry,
                              m: Member, at: int, till_id: int | None,
