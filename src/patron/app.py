@@ -40,15 +40,16 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 
 
 async def _loyalty_jobs(svc: Services) -> None:
-    """`patron loyalty run` on a schedule, in every server worker: the jobs are idempotent and
+    """`patron loyalty run` at start-up and then on a schedule, in every server worker: the
+    jobs are idempotent and
     lock what they change, so workers running them at once only repeat a no-op."""
     while True:
-        await asyncio.sleep(svc.settings.loyalty_jobs_seconds)
         try:
             for org in await svc.tenancy.orgs():
                 await svc.loyalty.run_jobs(org["id"])
         except Exception:  # noqa: BLE001 - logged; the next round tries again
             logging.getLogger("patron.loyalty").exception("scheduled loyalty jobs failed")
+        await asyncio.sleep(svc.settings.loyalty_jobs_seconds)
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None,

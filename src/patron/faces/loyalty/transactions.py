@@ -306,9 +306,11 @@ async def redeem(request: Request, svc: Svc, who: Writer) -> Response:
                 identifier[1]}
         points = _whole_points(body.points_redeemed)
         customer_id = await svc.customers.resolve(who.org_id, *identifier)
+        program = await svc.loyalty.program(
+            who.org_id, _program_id(request.query_params.get("program_id")))
         redemption_id, member = await svc.loyalty.redeem(
-            who.org_id, customer_id, _program_id(request.query_params.get("program_id")),
-            points, body.transaction_number, body.notes, who.till_id)
+            who.org_id, customer_id, program.id, points, body.transaction_number, body.notes,
+            who.till_id)
     except NotFound as exc:
         if exc.reason == "customer_not_found":
             exc = NotFound("Unable to find customer in this organization",
@@ -320,7 +322,9 @@ async def redeem(request: Request, svc: Svc, who: Writer) -> Response:
         "status": {"success": "true", "code": 200, "message": "Success"},
         "responses": {"points": {
             **echo, "user_id": str(customer_id), "redemption_id": str(redemption_id),
-            "points_redeemed": str(points // 1000), "redeemed_value": points_value(points),
+            "points_redeemed": str(points // 1000),
+            "redeemed_value": float(Decimal(points) / 1000
+                                    * program.program.points_to_currency_ratio),
             "balance": points_value(member.points),
             "side_effects": {"effect": []},
             "item_status": {"success": "true", "code": 800, "message": "Points Redeemed"}}}}},
