@@ -1,5 +1,5 @@
-"""`python -m bench generate|run|events|engagement ...`: see bench/generate.py, load.py,
-events.py, engagement.py."""
+"""`python -m bench generate|run|events|engagement|loyalty ...`: see bench/generate.py,
+load.py, events.py, engagement.py, loyalty.py."""
 
 from __future__ import annotations
 
@@ -20,12 +20,17 @@ def main() -> None:
         from bench.engagement import main as engagement
 
         engagement(rest)
+    elif command == "loyalty":
+        from bench.loyalty import main as loyalty
+
+        loyalty(rest)
     elif command == "run":
         from bench.load import main as run
 
         run(rest)
     else:
-        print("usage: python -m bench generate|run|events|engagement [--help]", file=sys.stderr)
+        print("usage: python -m bench generate|run|events|engagement|loyalty [--help]",
+              file=sys.stderr)
         sys.exit(2)
 
 

@@ -37,6 +37,7 @@ from bench.load import (
     Endpoint,
     Measured,
     Server,
+    count_rows,
     ensure_wrk,
     machine,
     machine_line,
@@ -258,22 +259,7 @@ async def ensure_events(engine: str, manifest: Manifest, count: int) -> EventsMa
 
 
 def stored_events(manifest: Manifest) -> int:
-    query = "SELECT count(*) FROM events WHERE org_id = $1"
-    if manifest.engine == "sqlite":
-        path = manifest.database_url.removeprefix("sqlite:///")
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            return int(conn.execute(query.replace("$1", "?"), (manifest.org_id,)).fetchone()[0])
-
-    async def count() -> int:
-        import asyncpg
-
-        conn = await asyncpg.connect(manifest.database_url)
-        try:
-            return int(await conn.fetchval(query, manifest.org_id))
-        finally:
-            await conn.close()
-
-    return asyncio.run(count())
+    return count_rows(manifest, "SELECT count(*) FROM events WHERE org_id = $1", manifest.org_id)
 
 
 def capture_event_body(server: Server, em: EventsManifest, auth: str, target: Path) -> int:

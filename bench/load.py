@@ -320,6 +320,25 @@ def measure(engine: str, server: Server, wrk: str, endpoint: Endpoint, manifest:
         wrk_cpu_pct=100 * wrk_cpu / elapsed, raw=raw)
 
 
+def count_rows(manifest: Manifest, query: str, *args: Any) -> int:
+    """One count (a query with $1, $2 ... placeholders) on the engine's data, read-only."""
+    if manifest.engine == "sqlite":
+        path = manifest.database_url.removeprefix("sqlite:///")
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            return int(conn.execute(re.sub(r"\$\d+", "?", query), args).fetchone()[0])
+
+    async def count() -> int:
+        import asyncpg
+
+        conn = await asyncpg.connect(manifest.database_url)
+        try:
+            return int(await conn.fetchval(query, *args))
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())
+
+
 # -- warm caches -------------------------------------------------------------------------------
 
 
@@ -360,13 +379,18 @@ def till_auth(manifest: Manifest) -> str:
     return "Basic " + base64.b64encode(f"{manifest.till_code}:{md5}".encode()).decode()
 
 
-def capture_static_body(server: Server, manifest: Manifest, auth: str, target: Path) -> int:
-    """The median-sized body of 101 real customer responses becomes the static response."""
+def capture_static_body(server: Server, manifest: Manifest, auth: str, target: Path, *,
+                        path: str = CUSTOMER_PATH, first_id: int | None = None,
+                        count: int | None = None) -> int:
+    """The median-sized body of 101 real customer responses (`path` for random customers in
+    [first_id, first_id + count), by default all of them) becomes the static response."""
     rng = random.Random(20260101)
+    first = manifest.first_id if first_id is None else first_id
+    count = manifest.customers if count is None else count
     bodies = []
     for _ in range(101):
-        customer_id = manifest.first_id + rng.randrange(manifest.customers)
-        status, body = server.get(CUSTOMER_PATH.replace("{id}", str(customer_id)), auth)
+        customer_id = first + rng.randrange(count)
+        status, body = server.get(path.replace("{id}", str(customer_id)), auth)
         if status != 200:
             raise RuntimeError(f"GET customer {customer_id}: {status} {body[:300]!r}")
         bodies.append(body)
@@ -461,8 +485,9 @@ def table(results: list[Measured]) -> str:
     ]
     for r in results:
         workers = " + ".join(f"{w:.0f}" for w in r.rss_workers_mb[:4])
+        ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
         lines.append(
-            f"| {r.engine} | {r.endpoint} | {r.requests_per_s:,.0f} | {r.ratio:.2f} "
+            f"| {r.engine} | {r.endpoint} | {r.requests_per_s:,.0f} | {ratio} "
             f"| {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.max_ms:.0f} | {r.bytes_per_response:,.0f} "
             f"| {r.rss_max_mb:.0f} ({workers}) "
             f"| {r.server_cpu_pct:.0f} ({' + '.join(f'{w:.0f}' for w in r.worker_cpu_pct[:2])})"
