@@ -29,6 +29,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -342,16 +343,33 @@ def count_rows(manifest: Manifest, query: str, *args: Any) -> int:
 # -- warm caches -------------------------------------------------------------------------------
 
 
-def prewarm(manifest: Manifest) -> None:
+def prewarm(manifest: Manifest, tables: Sequence[str] | None = None,
+            indexes: Sequence[str] = ()) -> None:
     """Reads the data set once into the OS page cache, so the run measures a server whose working
     set fits in memory (as it does in production after minutes of traffic), not the first
-    reads of cold pages that a 20 s run over random ids would otherwise be full of."""
+    reads of cold pages that a 20 s run over random ids would otherwise be full of.
+
+    With `tables` (each with its primary key) and `indexes`, only those, right before the run
+    that reads them: the machine of docs/performance.md pages out page-cache pages nobody
+    touched for about a minute (DAMON `pageout`, set up by the host), so a data set that takes
+    longer than that to read (bench/loyalty.py's 12-17 GB) cannot be warmed whole."""
     started = time.perf_counter()
     if manifest.engine == "sqlite":
         path = Path(manifest.database_url.removeprefix("sqlite:///"))
-        with path.open("rb") as f:
-            while f.read(1 << 24):
-                pass
+        if tables is None:
+            with path.open("rb") as f:
+                while f.read(1 << 24):
+                    pass
+        else:
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+                keys = [r[0] for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE "
+                    f"'sqlite_autoindex_%' AND tbl_name IN ({', '.join('?' * len(tables))})",
+                    tables)]
+                for name in (*tables, *keys, *indexes):
+                    # dbstat walks every page of one b-tree, which reads it into the cache.
+                    conn.execute("SELECT sum(pgsize) FROM dbstat WHERE name = ? "
+                                 "AND aggregate = TRUE", (name,)).fetchone()
     else:
         async def warm() -> None:
             import asyncpg
@@ -359,15 +377,25 @@ def prewarm(manifest: Manifest) -> None:
             conn = await asyncpg.connect(manifest.database_url)
             try:
                 await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-                await conn.execute(
-                    "SELECT pg_prewarm(c.oid, 'read') FROM pg_class c "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')")
+                if tables is None:
+                    await conn.execute(
+                        "SELECT pg_prewarm(c.oid, 'read') FROM pg_class c "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')")
+                else:
+                    await conn.execute(
+                        "SELECT pg_prewarm(c.oid, 'read') FROM pg_class c "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = 'public' AND (c.relname = ANY($1::text[]) "
+                        "OR c.oid IN (SELECT i.indexrelid FROM pg_index i JOIN pg_class t "
+                        "ON t.oid = i.indrelid WHERE i.indisprimary "
+                        "AND t.relname = ANY($2::text[])))", [*tables, *indexes], list(tables))
             finally:
                 await conn.close()
 
         asyncio.run(warm())
-    print(f"[load] {manifest.engine}: data read into the page cache in "
+    what = "data" if tables is None else ", ".join((*tables, *indexes))
+    print(f"[load] {manifest.engine}: {what} read into the page cache in "
           f"{time.perf_counter() - started:.0f} s", flush=True)
 
 

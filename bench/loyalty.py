@@ -15,13 +15,17 @@
    engine wrote, ids included (counted from the bill's id);
 2. serves Patron (bench.app, durable commits) and measures with wrk, beside the static ceiling
    of the same run, customer details with `embed=points,mlp`, `tierUpgradeCriteria`,
-   `membershipRetentionCriteria` and `slabHistory` for random, heavy and light customers;
-3. posts bills (`POST /v2/transactions`, customer named by id, unique bill numbers) to random,
-   heavy and light customers, then checks that every acknowledged bill was stored and that the
-   written customers' balances, lots, ledgers, visits and purchases still agree.
+   `membershipRetentionCriteria` and `slabHistory` for random, heavy and light customers. The
+   tables and indexes these reads use are read into the page cache right before (READ_SET; the
+   whole data set is too large to stay there on the bench machine, see load.prewarm);
+3. posts bills (`POST /v2/transactions`, customer named by id, unique bill numbers; WRITE_SET
+   warmed first) to random, heavy and light customers, then checks that every acknowledged
+   bill was stored and that the written customers' balances, lots, ledgers, visits and
+   purchases still agree.
 
-Bills posted by a run stay in the data (the next run's heavy customers have a few hundred bills
-more); `python -m bench loyalty --force` reloads the history.
+Reads and writes use different halves of the heavy and of the light customers: the bills a run
+posts stay in the data (`--force` reloads the history), and must not lengthen the histories the
+next run reads.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ from patron.config import Settings
 from patron.db import schema
 from patron.db.database import open_database
 from patron.db.statement import sql
+from patron.loyalty import repository as loyalty_repo
 from patron.loyalty.programs import Program, read_program_file
 from patron.loyalty.rules import (
     DAY_MS,
@@ -395,13 +400,16 @@ class LoyaltyManifest:
     def write(self) -> None:
         manifest_path(self.engine).write_text(json.dumps(asdict(self), indent=2) + "\n")
 
-    @property
-    def groups(self) -> dict[str, tuple[int, int]]:
-        """The customer groups measured: name -> (first id, count)."""
+    def groups(self, *, writes: bool) -> dict[str, tuple[int, int]]:
+        """The customer groups measured, name -> (first id, count). Reads and writes use
+        different halves of the heavy and light customers, so that the bills a run posts never
+        lengthen the histories the next run reads."""
+        half = (HEAVY // 2, LIGHT // 2) if writes else (0, 0)
         return {"random customers (10-12 bills)": (self.first_id + HEAVY + LIGHT,
                                                    self.customers - HEAVY - LIGHT),
-                f"heavy customers ({HEAVY_BILLS:,} bills)": (self.first_id, HEAVY),
-                "light customers (1 bill)": (self.first_id + HEAVY, LIGHT)}
+                f"heavy customers ({HEAVY_BILLS:,} bills)": (self.first_id + half[0],
+                                                             HEAVY // 2),
+                "light customers (1 bill)": (self.first_id + HEAVY + half[1], LIGHT // 2)}
 
 
 def manifest_path(engine: str) -> Path:
@@ -566,45 +574,66 @@ async def catch_up(manifest: Manifest) -> str:
 
 # -- checks after writing ----------------------------------------------------------------------
 
+# The same agreement `Loyalty.check_ledger` checks, for many members in one query: its lots sum
+# (repository LOTS_SUM) lacks `remaining > 0`, so on SQLite it cannot use the partial index
+# points_lots_member and reads all 22M lots per call.
 MEMBER_FACTS = sql(
-    "SELECT m.program_id, m.visits, m.cumulative_purchases, c.lifetime_purchases, "
+    "SELECT m.program_id, m.points, m.visits, m.cumulative_purchases, c.lifetime_purchases, "
+    "(SELECT COALESCE(SUM(l.points), 0) FROM points_ledger l WHERE l.org_id = m.org_id "
+    "AND l.customer_id = m.customer_id AND l.program_id = m.program_id) AS ledger, "
+    "(SELECT COALESCE(SUM(o.remaining), 0) FROM points_lots o WHERE o.org_id = m.org_id "
+    "AND o.customer_id = m.customer_id AND o.program_id = m.program_id "
+    "AND o.remaining > 0) AS lots, "
     "(SELECT count(*) FROM transactions t WHERE t.org_id = m.org_id "
     "AND t.customer_id = m.customer_id AND t.type = 'REGULAR') AS bills, "
     "(SELECT COALESCE(SUM(t.amount), 0) FROM transactions t WHERE t.org_id = m.org_id "
     "AND t.customer_id = m.customer_id AND t.type = 'REGULAR') AS billed "
     "FROM loyalty_members m JOIN customers c ON c.org_id = m.org_id AND c.id = m.customer_id "
-    "WHERE m.org_id = $1 AND m.customer_id = $2"
+    "WHERE m.org_id = $1 AND m.customer_id = $2 ORDER BY m.program_id"
 )
 
 
 async def check_members(manifest: Manifest, lm: LoyaltyManifest, sample: int = 100) -> str:
-    """Every heavy customer and a sample of the others: balance = open lots = ledger sum, and
-    visits, purchases and lifetime purchases agree with the stored bills."""
+    """Every heavy customer and a sample of each group: points = open lots = ledger sum, the
+    balance rule holds, and visits, purchases and lifetime purchases agree with the stored
+    bills (no returns here)."""
     rng = random.Random(11)
     customers = [lm.first_id + i for i in range(HEAVY)]
-    for first, count in lm.groups.values():
-        customers += [first + rng.randrange(count) for _ in range(sample)]
+    for writes in (False, True):
+        for first, count in lm.groups(writes=writes).values():
+            customers += [first + rng.randrange(count) for _ in range(sample)]
+    customers = sorted(set(customers))
     db = await open_database(manifest.database_url, pg_pool_min=1, pg_pool_max=2)
     try:
-        services = Services.build(Settings(), db)
         members = 0
-        for customer_id in sorted(set(customers)):
-            for row in await db.fetch(MEMBER_FACTS, manifest.org_id, customer_id):
-                await services.loyalty.check_ledger(manifest.org_id, customer_id,
-                                                    row["program_id"])
-                if not (row["visits"] == row["bills"] and row["cumulative_purchases"]
-                        == row["lifetime_purchases"] == row["billed"]):
-                    raise AssertionError(f"customer {customer_id}: {dict(row)}")
+        for customer_id in customers:
+            facts = await db.fetch(MEMBER_FACTS, manifest.org_id, customer_id)
+            rows = await db.fetch(loyalty_repo.MEMBERS, manifest.org_id, customer_id)
+            standing = sorted((Member.of(r) for r in rows), key=lambda m: m.program_id)
+            for f, m in zip(facts, standing, strict=True):
+                if not (f["points"] == f["ledger"] == f["lots"] >= 0 and m.balance_rule_holds()
+                        and f["visits"] == f["bills"] and f["cumulative_purchases"]
+                        == f["lifetime_purchases"] == f["billed"]):
+                    raise AssertionError(f"customer {customer_id}: {dict(f)} {m}")
                 members += 1
     finally:
         await db.close()
-    return (f"{manifest.engine}: {members} members of {len(set(customers))} customers (all "
-            f"{HEAVY} heavy ones): points = open lots = ledger; visits and purchases = bills")
+    return (f"{manifest.engine}: {members} members of {len(customers)} customers (all {HEAVY} "
+            "heavy ones): points = open lots = ledger, balance rule holds, visits and "
+            "purchases = bills")
 
 
 # -- the run -----------------------------------------------------------------------------------
 
 COUNT_BILLS = "SELECT count(*) FROM transactions WHERE org_id = $1"
+# What customer details with the loyalty parts read (tables with their primary keys, then the
+# other indexes), and what a bill reads at random places (it appends everything else): warmed
+# right before the runs over random customers (bench/load.py `prewarm`).
+READ_SET = (("customers", "profiles", "tills", "credentials", "loyalty_programs",
+             "loyalty_members", "points_lots", "tier_changes"),
+            ("points_lots_member", "tier_changes_customer"))
+WRITE_SET = (("customers", "loyalty_members", "transactions"),
+             ("transactions_customer", "points_lots_member", "points_ledger_member"))
 
 
 def run_engine(engine: str, manifest: Manifest, lm: LoyaltyManifest, wrk: str,
@@ -613,11 +642,10 @@ def run_engine(engine: str, manifest: Manifest, lm: LoyaltyManifest, wrk: str,
     static_body = RESULTS_DIR / f"{stamp}-{engine}-loyalty-static.json"
     static_body.write_bytes(b"{}")
     auth = till_auth(manifest)
-    groups = lm.groups
+    groups = lm.groups(writes=False)
     random_first, random_count = next(iter(groups.values()))
     checks = [asyncio.run(catch_up(manifest))]
     _log(checks[0])
-    prewarm(manifest)
     server = Server(manifest, args.workers, static_body,
                     RESULTS_DIR / f"{stamp}-{engine}-loyalty.log")
     try:
@@ -628,14 +656,19 @@ def run_engine(engine: str, manifest: Manifest, lm: LoyaltyManifest, wrk: str,
             Endpoint(f"GET details + loyalty, {name}", DETAILS, auth=True,
                      script_args=(str(first), str(count), DETAILS, auth))
             for name, (first, count) in groups.items()]
-        results = [measure(engine, server, wrk, e, manifest, auth, args) for e in reads]
+        results = []
+        for endpoint in reads:
+            if endpoint is reads[1]:
+                prewarm(manifest, *READ_SET)
+            results.append(measure(engine, server, wrk, endpoint, manifest, auth, args))
         for r in results:
             r.ratio = r.requests_per_s / results[0].requests_per_s
         # Every posted bill is stored and counted: a 1 s warm-up, as many connections as tills.
         writing = argparse.Namespace(**{**vars(args), "warmup": 1,
                                         "connections": args.write_connections,
                                         "duration": args.write_duration})
-        for name, (first, count) in groups.items():
+        prewarm(manifest, *WRITE_SET)
+        for name, (first, count) in lm.groups(writes=True).items():
             endpoint = Endpoint(f"POST /v2/transactions, {name}", "/v2/transactions", auth=True,
                                 script=WRK_TRANSACTIONS,
                                 script_args=(str(first), str(count), auth))
