@@ -108,7 +108,7 @@ LEDGER_SUM = sql(
 )
 LOTS_SUM = sql(
     "SELECT COALESCE(SUM(remaining), 0) FROM points_lots "
-    "WHERE org_id = $1 AND customer_id = $2 AND program_id = $3"
+    "WHERE org_id = $1 AND customer_id = $2 AND program_id = $3 AND remaining > 0"
 )
 EXPIRED_HISTORY = sql(
     "SELECT program_id, at, SUM(-points) AS points FROM points_ledger "

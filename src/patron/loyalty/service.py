@@ -249,6 +249,8 @@ class Loyalty:
                              m: Member, at: int, till_id: int | None,
                              effects: SideEffects) -> None:
         p = program.program
+        if m.tier >= len(p.tiers):
+            return  # already at the top: no threshold left, no tracker window to read
         tracked = await self.tracker_value(tx, org_id, p, m.customer_id, at) \
             if p.upgrade.tracker else 0
         reached = tier_reached(p, upgrade_value(p, m, tracked))
@@ -587,7 +589,7 @@ class Loyalty:
 
     async def check_ledger(self, org_id: int, customer_id: int, program_id: int) -> None:
         """Raises AssertionError unless balance = open lots = ledger sum, and the balance rule
-        holds. For tests and `patron loyalty check`."""
+        holds. For tests and the benchmark."""
         rows = await self.db.fetch(repo.MEMBERS, org_id, customer_id)
         m = next((Member.of(r) for r in rows if r["program_id"] == program_id), None)
         if m is None:
