@@ -224,6 +224,13 @@ async def test_expiry_on_the_day_and_idempotent(client: httpx.AsyncClient, servi
                                             (25.0, "2026-03-01", "PROMOTIONAL")]
     promo = details["promotionalPoints"]["customerPromotionType"][0]
     assert promo["promotionName"] == "Goodwill" and promo["points"] == 25.0
+    for days, value, valid_upto in ((0, 75.0, "2026-01-31"), (40, 25.0, "2026-03-01")):
+        details = await _details(client, headers, customer_id, f"embed=mlp&gapToUpgrade={days}")
+        assert details["loyaltyProgramDetails"][0]["upgradeStrategies"] == [{
+            "upgrade_based_on": "CURRENT_POINTS", "upgradeThreshold": 100.0,
+            "customerUpgradeEntityValues": {"currentValue": value,
+                                            "gapToUpgrade": 100.0 - value,
+                                            "valueValidUpto": valid_upto}}]
     clock.advance(30 * DAY_MS)  # the last day of the lot: not yet expired
     assert (await services.loyalty.run_jobs(org.org_id)).expired_points == 0
     clock.advance(DAY_MS)

@@ -147,10 +147,13 @@ class Commerce:
                 raise ValidationFailed(f"No matching line-item found for return: {unknown[0]}",
                                        reason="return_item_not_found", field="lineItemsV2")
             amount = sum(li.amount for li in data.line_items)
-        if amount <= 0 or amount > left:
+        if amount <= 0:
+            raise ValidationFailed("The return amount must be positive",
+                                   reason="invalid_return_amount", field="billAmount")
+        if amount > left:
             raise ValidationFailed("The return amount is more than the transaction amount left "
-                                   "to return" if amount > 0 else "The return amount must be "
-                                   "positive", reason="invalid_return_amount", field="billAmount")
+                                   "to return", reason="invalid_return_amount",
+                                   field="billAmount")
         return amount
 
     async def transaction(self, org_id: int, transaction_id: int) -> Any:

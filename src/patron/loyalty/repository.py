@@ -75,6 +75,14 @@ DUE_LOTS = sql(
     "WHERE org_id = $1 AND remaining > 0 AND expires_at <= $2 "
     "ORDER BY customer_id, program_id, id LIMIT $3"
 )
+# What of a member's open points expires by a day, and when the next lot after it expires:
+# two range reads on points_lots_member, bounded by those lots rather than by the history.
+LOTS_EXPIRING_BY = sql(
+    "SELECT (SELECT COALESCE(SUM(remaining), 0) FROM points_lots WHERE org_id = $1 "
+    "AND customer_id = $2 AND program_id = $3 AND remaining > 0 AND expires_at <= $4), "
+    "(SELECT MIN(expires_at) FROM points_lots WHERE org_id = $1 AND customer_id = $2 "
+    "AND program_id = $3 AND remaining > 0 AND expires_at > $4)"
+)
 CUSTOMER_OPEN_LOTS = sql(
     "SELECT l.program_id, l.kind, l.points, l.remaining, l.earned_at, l.expires_at, "
     "l.promotion_name, l.promotion_source_type, l.promotion_source_id, t.code AS till_code, "

@@ -74,12 +74,13 @@ class SideEffects:
 class Standing:
     """Everything customer details need of one customer's loyalty, read in a few queries."""
 
+    customer_id: int
     programs: list[ProgramEntry]
     members: dict[int, Member]
     open_lots: list[Any]
 
     def member(self, program_id: int, now_ms: int) -> Member:
-        return self.members.get(program_id) or Member.new(0, program_id, now_ms)
+        return self.members.get(program_id) or Member.new(self.customer_id, program_id, now_ms)
 
 
 @dataclass(frozen=True)
@@ -538,7 +539,7 @@ class Loyalty:
 
     # -- reads --------------------------------------------------------------------------------
 
-    async def upgrade_gap(self, org_id: int, entry: ProgramEntry, m: Member, open_lots: list[Any],
+    async def upgrade_gap(self, org_id: int, entry: ProgramEntry, m: Member,
                           days: int) -> UpgradeGap:
         p = entry.program
         now = self.clock.now_ms()
@@ -547,12 +548,10 @@ class Loyalty:
         nxt = m.tier + 1 if m.tier < len(p.tiers) else None
         valid_upto = None
         if strategy == "CURRENT_POINTS":
-            mine = [lot for lot in open_lots if lot["program_id"] == entry.id]
-            value = m.points - sum(lot["remaining"] for lot in mine
-                                   if lot["expires_at"] is not None and lot["expires_at"] <= at)
-            valid_upto = min((lot["expires_at"] for lot in mine
-                              if lot["expires_at"] is not None and lot["expires_at"] > at),
-                             default=None)
+            row = await self.db.fetchrow(repo.LOTS_EXPIRING_BY, org_id, m.customer_id,
+                                         entry.id, at)
+            expiring, valid_upto = (int(row[0]), row[1]) if row else (0, None)
+            value = m.points - expiring
         elif strategy == "TRACKER_VALUE_BASED" and p.upgrade.tracker is not None:
             window = p.upgrade.tracker.window_days * DAY_MS
             period = await self._period(self.db, org_id, m.customer_id, at - window, now)
@@ -568,12 +567,12 @@ class Loyalty:
     async def standing(self, org_id: int, customer_id: int, *, lots: bool) -> Standing:
         programs = await self.programs(org_id)
         if not programs:
-            return Standing([], {}, [])
+            return Standing(customer_id, [], {}, [])
         members = {r["program_id"]: Member.of(r)
                    for r in await self.db.fetch(repo.MEMBERS, org_id, customer_id)}
         open_lots = await self.db.fetch(repo.CUSTOMER_OPEN_LOTS, org_id, customer_id) \
             if lots else []
-        return Standing(programs, members, open_lots)
+        return Standing(customer_id, programs, members, open_lots)
 
     async def tier_changes(self, org_id: int, customer_id: int) -> list[Any]:
         return await self.db.fetch(repo.TIER_CHANGES, org_id, customer_id, HISTORY_LIMIT)

@@ -45,6 +45,15 @@ ALL_FAILED = "All requests have failed due to errors"
 XML = "application/xml"
 
 
+def legacy_identifier(params: Any) -> tuple[str, str] | None:
+    """v1.1's customer naming (`mobile=`, `email=`, `external_id=`, `user_id=`, ...) as an
+    identifier name and value; the first one given wins."""
+    for key, kind in LEGACY_IDENTIFIERS.items():
+        if params.get(key):
+            return kind, str(params[key])
+    return None
+
+
 class _BadInput(Exception):
     pass
 
@@ -79,10 +88,7 @@ class _Query:
     def __init__(self, params: Any, *, legacy: bool) -> None:
         name, value = params.get("identifierName"), params.get("identifierValue")
         if legacy and not (name and value):
-            for key, kind in LEGACY_IDENTIFIERS.items():
-                if params.get(key):
-                    name, value = kind, params[key]
-                    break
+            name, value = legacy_identifier(params) or (name, value)
         if not name or not value:
             raise _BadInput("identifierName and identifierValue are required")
         self.identifier = (name, value)

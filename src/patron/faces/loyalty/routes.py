@@ -88,13 +88,14 @@ _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 
 @dataclass(frozen=True)
 class DetailsQuery:
-    """The query of the customer-details reads (`source`, `accountId`, `embed` and the three
-    flags), read straight from the query string: FastAPI's per-parameter validation cost more
-    than the database work of this hot path (docs/performance.md)."""
+    """The query of the customer-details reads (`source`, `accountId`, `embed` parsed once, the
+    flags and the gap days), read straight from the query string: FastAPI's per-parameter
+    validation cost more than the database work of this hot path (docs/performance.md)."""
 
     params: Any
     account_id: str | None
-    embed: str | None
+    embeds: list[str]  # as given, for warnings
+    wanted: frozenset[str]  # lower-cased
     only_current_profile: bool
     ndnc_status: bool
     optin_status: bool
@@ -107,7 +108,9 @@ class DetailsQuery:
     @classmethod
     def of(cls, request: Request) -> DetailsQuery:
         params = request.query_params
-        return cls(params, params.get("accountId"), params.get("embed"),
+        embeds = _embeds(params.get("embed"))
+        return cls(params, params.get("accountId"), embeds,
+                   frozenset(e.lower() for e in embeds),
                    _flag(params, "includedOnlyCurrentProfile"), _flag(params, "ndncStatus"),
                    _flag(params, "optinStatus"), _flag(params, "slabHistory"),
                    _flag(params, "tierUpgradeCriteria"),
@@ -117,7 +120,7 @@ class DetailsQuery:
     @property
     def needs_loyalty(self) -> bool:
         return (self.slab_history or self.upgrade_criteria or self.retention_criteria
-                or bool(_LOYALTY_EMBEDS & {e.lower() for e in _embeds(self.embed)}))
+                or bool(_LOYALTY_EMBEDS & self.wanted))
 
 
 _LOYALTY_EMBEDS = frozenset(e.lower() for e in EMBEDS_SERVED) - {"segments", "subscriptions"}
@@ -145,7 +148,6 @@ def _flag(params: Any, name: str) -> bool:
 async def _details(svc: Services, org_id: int, customer_id: int, source: str,
                    query: DetailsQuery) -> Response:
     record = await svc.customers.get(org_id, customer_id)
-    embeds = _embeds(query.embed)
     account_id = query.account_id
     if source != "ALL" and not any(
             p["source"] == source and (account_id is None or p["account_id"] == account_id)
@@ -155,33 +157,30 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
     body = render.customer(record, source=source, account_id=account_id,
                            only_current_profile=query.only_current_profile,
                            ndnc_status=query.ndnc_status, optin_status=query.optin_status,
-                           warnings=_embed_warnings(embeds))
-    wanted = {e.lower() for e in embeds}
-    if "subscriptions" in wanted:
+                           warnings=_embed_warnings(query.embeds))
+    if "subscriptions" in query.wanted:
         body["subscriptionInfo"] = render.subscription_info(
             await svc.engagement.subscriptions(org_id, record.id))
     if query.needs_loyalty:
         warnings = body.pop("warnings")
-        body.update(await _loyalty_parts(svc, org_id, record.id, wanted, query))
+        body.update(await _loyalty_parts(svc, org_id, record.id, query))
         body["warnings"] = warnings
     return ok(body)
 
 
-async def _loyalty_parts(svc: Services, org_id: int, customer_id: int, wanted: set[str],
+async def _loyalty_parts(svc: Services, org_id: int, customer_id: int,
                          query: DetailsQuery) -> dict[str, Any]:
     """The engine's parts of customer details; a customer the programs have not seen yet
     stands in each program's base tier with nothing earned."""
     loyalty = svc.loyalty
-    lots_needed = bool(wanted & {"promotionalpoints", "expiryschedules"}) or \
-        query.gap_to_upgrade is not None or query.upgrade_criteria or "gapdetails" in wanted
-    standing = await loyalty.standing(org_id, customer_id, lots=lots_needed)
+    wanted = query.wanted
+    standing = await loyalty.standing(
+        org_id, customer_id, lots=bool(wanted & {"promotionalpoints", "expiryschedules"}))
     out: dict[str, Any] = {}
     if not standing.programs:
         return out
     now = svc.clock.now_ms()
     members = {p.id: standing.member(p.id, now) for p in standing.programs}
-    for m in members.values():
-        m.customer_id = customer_id
     default = standing.programs[0]
     if "points" in wanted:
         out["pointsSummary"] = render.points_summary(default, members[default.id])
@@ -191,8 +190,7 @@ async def _loyalty_parts(svc: Services, org_id: int, customer_id: int, wanted: s
             m = members[entry.id]
             program_item = render.program_details(entry, m)
             if query.gap_to_upgrade is not None:
-                gap = await loyalty.upgrade_gap(org_id, entry, m, standing.open_lots,
-                                                query.gap_to_upgrade)
+                gap = await loyalty.upgrade_gap(org_id, entry, m, query.gap_to_upgrade)
                 program_item["upgradeStrategies"] = render.upgrade_strategies(gap)
             if query.gap_to_renew is not None and m.tier > 1:
                 program_item["gapToRenewSummary"] = render.gap_to_renew_summary(
@@ -200,12 +198,13 @@ async def _loyalty_parts(svc: Services, org_id: int, customer_id: int, wanted: s
             details.append(program_item)
         out["loyaltyProgramDetails"] = details
     if "gapdetails" in wanted:
-        out["gapDetails"] = [
-            {"programId": entry.id, **render.tier_upgrade_criteria(gap), "nextSlab": (
-                entry.program.tier(gap.next_tier).name if gap.next_tier else "")}
-            for entry in standing.programs
-            for gap in [await loyalty.upgrade_gap(org_id, entry, members[entry.id],
-                                                  standing.open_lots, 0)]]
+        gaps = []
+        for entry in standing.programs:
+            gap = await loyalty.upgrade_gap(org_id, entry, members[entry.id], 0)
+            next_name = entry.program.tier(gap.next_tier).name if gap.next_tier else ""
+            gaps.append({"programId": entry.id, **render.tier_upgrade_criteria(gap),
+                         "nextSlab": next_name})
+        out["gapDetails"] = gaps
     if "promotionalpoints" in wanted:
         out["promotionalPoints"] = render.promotional_points(standing.open_lots)
     if "expiryschedules" in wanted:
@@ -221,7 +220,7 @@ async def _loyalty_parts(svc: Services, org_id: int, customer_id: int, wanted: s
     m = members[default.id]
     if query.upgrade_criteria:
         out["tierUpgradeCriteria"] = render.tier_upgrade_criteria(
-            await loyalty.upgrade_gap(org_id, default, m, standing.open_lots, 0))
+            await loyalty.upgrade_gap(org_id, default, m, 0))
     if query.retention_criteria:
         criteria = render.retention_criteria(default, m)
         if criteria is not None:

@@ -16,12 +16,13 @@ from patron.commerce.service import LineItem, TransactionInput
 from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.faces import Svc
 from patron.faces.loyalty.errors import CODES, item
-from patron.faces.loyalty.interactions import LEGACY_IDENTIFIERS, v11_response, wants_xml
+from patron.faces.loyalty.interactions import legacy_identifier, v11_response, wants_xml
 from patron.faces.loyalty.render import points_value, program_view, tier_change_effect
 from patron.faces.loyalty.routes import Reader, Writer, ok
 from patron.jsonio import loads
 from patron.loyalty.rules import thousandths
 from patron.loyalty.service import SideEffects
+from patron.services import Services
 
 router = APIRouter(tags=["loyalty (Capillary)"])
 
@@ -191,14 +192,6 @@ async def get_transaction(transaction_id: str, request: Request, svc: Svc,
 
 # -- v1.1 points redemption ---------------------------------------------------------------------
 
-def _v11_identifier(source: Any) -> tuple[str, str] | None:
-    for legacy, name in LEGACY_IDENTIFIERS.items():
-        value = source.get(legacy)
-        if value not in (None, ""):
-            return name, str(value)
-    return None
-
-
 def _whole_points(raw: Any) -> int:
     try:
         value = Decimal(str(raw))
@@ -236,7 +229,7 @@ def _points_failure(exc: PatronError, redeemable: bool, echo: dict[str, Any],
 async def is_redeemable(request: Request, svc: Svc, who: Reader) -> Response:
     params = request.query_params
     as_xml = wants_xml(request)
-    identifier = _v11_identifier(params)
+    identifier = legacy_identifier(params)
     echo = {identifier[0] if identifier else "mobile": identifier[1] if identifier else "",
             "points": params.get("points", "")}
     try:
@@ -298,7 +291,7 @@ async def redeem(request: Request, svc: Svc, who: Writer) -> Response:
         except ValidationError:
             raise ValidationFailed("Points you are trying to redeem are invalid",
                                    reason="invalid_points") from None
-        identifier = _v11_identifier(body.customer.model_dump())
+        identifier = legacy_identifier(body.customer.model_dump())
         if identifier is None:
             raise ValidationFailed("Mobile number/email id/external id you have entered is "
                                    "invalid", reason="invalid_points_customer")
@@ -373,11 +366,19 @@ async def get_program(program_id: str, svc: Svc, who: Reader) -> Response:
                "warnings": []})
 
 
-class PromotionBody(BaseModel):
+class MemberBody(BaseModel):
+    """The customer (by identifier) and program a Patron loyalty route acts on."""
+
     model_config = ConfigDict(extra="forbid")
     identifierName: str
     identifierValue: str
     programId: int | None = None
+
+    async def customer_id(self, svc: Services, org_id: int) -> int:
+        return await svc.customers.resolve(org_id, self.identifierName, self.identifierValue)
+
+
+class PromotionBody(MemberBody):
     points: Decimal = Field(gt=0, max_digits=15, decimal_places=3)
     promotionName: str = Field(min_length=1, max_length=200)
     promotionSourceType: str = Field("GOODWILL", max_length=60)
@@ -387,8 +388,7 @@ class PromotionBody(BaseModel):
 
 @router.post("/v2/loyalty/promotionalPoints")
 async def award_promotion(svc: Svc, who: Writer, body: PromotionBody) -> Response:
-    customer_id = await svc.customers.resolve(who.org_id, body.identifierName,
-                                              body.identifierValue)
+    customer_id = await body.customer_id(svc, who.org_id)
     try:
         expires = parse_iso(body.expiryDate) if body.expiryDate else None
     except ValueError:
@@ -400,19 +400,14 @@ async def award_promotion(svc: Svc, who: Writer, body: PromotionBody) -> Respons
     return ok({"customerId": customer_id, "sideEffects": side_effects(effects), "warnings": []})
 
 
-class AdjustmentBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    identifierName: str
-    identifierValue: str
-    programId: int | None = None
+class AdjustmentBody(MemberBody):
     points: Decimal = Field(max_digits=15, decimal_places=3)
     reason: str = Field(min_length=1, max_length=500)
 
 
 @router.post("/v2/loyalty/pointsAdjustments")
 async def adjust_points(svc: Svc, who: Writer, body: AdjustmentBody) -> Response:
-    customer_id = await svc.customers.resolve(who.org_id, body.identifierName,
-                                              body.identifierValue)
+    customer_id = await body.customer_id(svc, who.org_id)
     member = await svc.loyalty.adjust_points(who.org_id, customer_id, body.programId,
                                              thousandths(body.points), body.reason, who.till_id)
     return ok({"customerId": customer_id, "programId": member.program_id,
@@ -420,19 +415,14 @@ async def adjust_points(svc: Svc, who: Writer, body: AdjustmentBody) -> Response
                "adjusted": points_value(member.adjusted_points), "warnings": []})
 
 
-class TierAdjustmentBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    identifierName: str
-    identifierValue: str
-    programId: int | None = None
+class TierAdjustmentBody(MemberBody):
     slabName: str = Field(min_length=1, max_length=100)
     notes: str = Field(min_length=1, max_length=500)
 
 
 @router.post("/v2/loyalty/tierAdjustments")
 async def adjust_tier(svc: Svc, who: Writer, body: TierAdjustmentBody) -> Response:
-    customer_id = await svc.customers.resolve(who.org_id, body.identifierName,
-                                              body.identifierValue)
+    customer_id = await body.customer_id(svc, who.org_id)
     change = await svc.loyalty.adjust_tier(who.org_id, customer_id, body.programId,
                                            body.slabName, body.notes, who.till_id)
     return ok({"customerId": customer_id, "sideEffects": [tier_change_effect(change)],
