@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -49,7 +50,8 @@ GENERATOR_VERSION = 1
 BENCH_DIR = Path(__file__).resolve().parent
 DATA_DIR = BENCH_DIR / "data"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_DATABASE = "patron_bench"
+# Another checkout benchmarking on the same server names its own database.
+PG_DATABASE = os.environ.get("PATRON_BENCH_PG_DATABASE", "patron_bench")
 ORG_NAME = "Patron Bench"
 CREDENTIALS = {
     "till_code": "bench.till",

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Table,
@@ -143,7 +144,10 @@ customers = Table(
     Column("click_id", Text, nullable=True),
     Column("metadata", Text, nullable=False, server_default="{}"),
     Column("image_url", Text, nullable=True),
+    # Fraud status (includedFraudDetails): MARKED | CONFIRMED | RECONFIRMED | NOT_FRAUD | INTERNAL.
     Column("fraud_status", Text, nullable=True),
+    Column("fraud_marked_by", BigInteger, nullable=True),
+    Column("fraud_modified_at", BigInteger, nullable=True),
     # Loyalty enrolment attribution (loyaltyInfo.attributionV2).
     Column("loyalty_created_at", BigInteger, nullable=True),
     Column("loyalty_created_by", BigInteger, nullable=True),
@@ -557,4 +561,188 @@ tier_changes = Table(
     Column("till_id", BigInteger, nullable=True),
     PrimaryKeyConstraint("org_id", "id"),
     Index("tier_changes_customer", "org_id", "customer_id", "changed_at"),
+)
+
+
+# -- cards ------------------------------------------------------------------------------------
+
+card_series = Table(
+    "card_series",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("name", Text, nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("type", Text, nullable=False),  # DIGITAL | PHYSICAL
+    Column("expiry_days", Integer, nullable=True),
+    Column("card_expiry_enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("max_active_cards", Integer, nullable=False, server_default="0"),  # 0: no limit
+    Column("generation_enabled", Boolean, nullable=False, server_default=text("false")),
+    Column("generation_method", Text, nullable=False, server_default="DEFAULT"),
+    Column("prefix", Text, nullable=False, server_default=""),
+    Column("suffix", Text, nullable=False, server_default=""),
+    Column("number_length", Integer, nullable=True),
+    Column("next_number", BigInteger, nullable=False, server_default="1"),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("card_series_code", "org_id", "code", unique=True),
+)
+
+# An organisation's own card status labels; the built-in ones (the statuses' names) are not rows.
+card_labels = Table(
+    "card_labels",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("label", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("card_labels_label", "org_id", "label", unique=True),
+)
+
+cards = Table(
+    "cards",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("series_id", BigInteger, nullable=False),
+    Column("card_number", Text, nullable=False),
+    Column("card_external_id", Text, nullable=True),
+    Column("customer_id", BigInteger, nullable=True),
+    Column("label", Text, nullable=False),
+    Column("status", Text, nullable=False),  # NOT_ISSUED | ACTIVE | SUSPENDED | EXPIRED | DELETED
+    Column("status_log_id", BigInteger, nullable=False),
+    Column("status_reason", Text, nullable=False, server_default=""),
+    Column("status_changed_at", BigInteger, nullable=False),
+    Column("issued_at", BigInteger, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("custom_fields", Text, nullable=False, server_default="{}"),
+    Column("extended_fields", Text, nullable=False, server_default="{}"),
+    Column("mapped_till_id", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("cards_number", "org_id", "card_number", unique=True),
+    Index("cards_external_id", "org_id", "card_external_id", unique=True),
+    Index("cards_customer", "org_id", "customer_id"),
+    Index("cards_expiry", "org_id", "expires_at"),
+)
+
+card_status_log = Table(
+    "card_status_log",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("card_id", BigInteger, nullable=False),
+    Column("label", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("at", BigInteger, nullable=False),
+    Column("till_id", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("card_status_log_card", "org_id", "card_id", "id"),
+)
+
+# -- user groups (group loyalty, Capillary's userGroup2) ---------------------------------------
+
+user_groups = Table(
+    "user_groups",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("external_id", Text, nullable=False),
+    Column("name", Text, nullable=False, server_default=""),
+    Column("max_size", Integer, nullable=False),
+    Column("status", Text, nullable=False, server_default="ACTIVE"),  # ACTIVE | INACTIVE | DELETED
+    Column("extended_fields", Text, nullable=False, server_default="{}"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("user_groups_external_id", "org_id", "external_id", unique=True),
+)
+
+user_group_members = Table(
+    "user_group_members",
+    metadata,
+    _org(),
+    Column("group_id", BigInteger, nullable=False),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("primary_member", Boolean, nullable=False, server_default=text("false")),
+    Column("default_group", Boolean, nullable=False, server_default=text("false")),
+    Column("permissions", Text, nullable=False, server_default="[]"),
+    Column("joined_at", BigInteger, nullable=False),
+    Column("left_at", BigInteger, nullable=True),  # set when the member leaves; a row is kept
+    Column("added_by", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "group_id", "customer_id"),
+    Index("user_group_members_customer", "org_id", "customer_id", "joined_at"),
+)
+
+# -- segments ----------------------------------------------------------------------------------
+
+segments = Table(
+    "segments",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("partitions", Text, nullable=False, server_default="[]"),  # ordered partition names
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("segments_name", "org_id", "name", unique=True),
+)
+
+# A customer is in at most one partition of each segment.
+segment_members = Table(
+    "segment_members",
+    metadata,
+    _org(),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("segment_id", BigInteger, nullable=False),
+    Column("partition", Text, nullable=False),
+    Column("assigned_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "customer_id", "segment_id"),
+    Index("segment_members_partition", "org_id", "segment_id", "partition"),
+)
+
+# -- images ------------------------------------------------------------------------------------
+
+# Customer images (embed=customerImage) and associated card barcode images
+# (embed=associatedImages); the bytes live in the database so that backups hold them.
+customer_images = Table(
+    "customer_images",
+    metadata,
+    _org(),
+    Column("id", BigInteger, nullable=False),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("namespace", Text, nullable=False),  # customerImage | associatedImages
+    Column("handle", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("card_id", BigInteger, nullable=True),
+    Column("content_type", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "id"),
+    Index("customer_images_customer", "org_id", "customer_id", "namespace", "position"),
+    Index("customer_images_handle", "org_id", "handle", unique=True),
+)
+
+# Server-wide secrets that every server must share (the image-URL signing key).
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
