@@ -17,6 +17,7 @@ from patron.db.database import Database, open_database
 from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.faces import registry
 from patron.faces.edge import Edge
+from patron.faces.loyalty.cards import router as cards_router
 from patron.faces.loyalty.events import router as events_router
 from patron.faces.loyalty.interactions import router as interactions_router
 from patron.faces.loyalty.routes import router as loyalty_router
@@ -46,7 +47,7 @@ async def _loyalty_jobs(svc: Services) -> None:
     while True:
         try:
             for org in await svc.tenancy.orgs():
-                await svc.loyalty.run_jobs(org["id"])
+                await svc.run_jobs(org["id"])
         except Exception:  # noqa: BLE001 - logged; the next round tries again
             logging.getLogger("patron.loyalty").exception("scheduled loyalty jobs failed")
         await asyncio.sleep(svc.settings.loyalty_jobs_seconds)
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     app.include_router(interactions_router)
     app.include_router(transactions_router)
+    app.include_router(cards_router)
     app.include_router(loyalty_router)
     app.include_router(events_router)
     app.include_router(marketing_router)

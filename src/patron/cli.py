@@ -123,17 +123,18 @@ def loyalty_run(
     org: Annotated[int | None, typer.Option("--org", help="Organisation id (default: all).")]
     = None,
 ) -> None:
-    """Expire the points due and renew or downgrade the tiers that expired (idempotent)."""
+    """Expire the points due, renew or downgrade the tiers that expired, expire the cards due
+    (idempotent)."""
     _migrate()
 
     async def run(svc: Services) -> Any:
         orgs = [org] if org is not None else [o["id"] for o in await svc.tenancy.orgs()]
-        return [(o, await svc.loyalty.run_jobs(o)) for o in orgs]
+        return [(o, *await svc.run_jobs(o)) for o in orgs]
 
-    for org_id, report in _with_services(run):
+    for org_id, report, cards in _with_services(run):
         console.print(f"org {org_id}: {report.expired_points / 1000:g} points expired from "
                       f"{report.expired_lots} lot(s); {report.renewed} tier(s) renewed, "
-                      f"{report.downgraded} downgraded")
+                      f"{report.downgraded} downgraded; {cards} card(s) expired")
 
 
 @app.command()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from patron.auth.guard import RateLimiter
 from patron.auth.service import AuthService
+from patron.cards.service import Cards
 from patron.clock import Clock
 from patron.commerce.service import Commerce
 from patron.config import Settings
@@ -14,7 +15,7 @@ from patron.customers.service import Customers
 from patron.db.database import Database
 from patron.engagement.service import Engagement
 from patron.events.service import Events
-from patron.loyalty.service import Loyalty
+from patron.loyalty.service import JobReport, Loyalty
 from patron.tenancy.service import Tenancy
 
 
@@ -32,6 +33,7 @@ class Services:
     events: Events
     engagement: Engagement
     loyalty: Loyalty
+    cards: Cards
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -41,9 +43,16 @@ class Services:
         events = Events(db, clock, customers)
         engagement = Engagement(db, clock, customers)
         loyalty = Loyalty(db, clock)
+        cards = Cards(db, clock)
+        customers.cards = cards
         return cls(settings=settings, db=db, clock=clock, auth=auth,
                    limiter=RateLimiter(settings.rate_limit_per_minute),
                    tenancy=Tenancy(db, clock, auth), customers=customers,
                    privacy=PrivacyRequests(db, clock, customers, events, engagement),
                    commerce=Commerce(db, clock, loyalty), events=events,
-                   engagement=engagement, loyalty=loyalty)
+                   engagement=engagement, loyalty=loyalty, cards=cards)
+
+    async def run_jobs(self, org_id: int) -> tuple[JobReport, int]:
+        """The jobs time moves (`patron loyalty run`, and the server's schedule): points that
+        expire, tiers that renew or downgrade, cards that expire. Idempotent."""
+        return await self.loyalty.run_jobs(org_id), await self.cards.expire_due(org_id)

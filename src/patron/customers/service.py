@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from patron.clock import Clock
 from patron.customers import normalize
@@ -59,10 +59,18 @@ class _Resolved:
     channels: list[Channel]
 
 
+class CardIssuer(Protocol):
+    async def issue(self, tx: Queryable, org_id: int, customer_id: int, ident: Identifier,
+                    source: str, account_id: str, till_id: int | None) -> int: ...
+
+
 class Customers:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        # Issues the card a new `cardnumber` identifier names (patron.cards), in the same
+        # transaction as the profile that carries it.
+        self.cards: CardIssuer | None = None
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -425,6 +433,9 @@ class Customers:
                     again = await repo.find_identifier(tx, org_id, ident.type, ident.value)
                     if again is None or int(again["customer_id"]) != customer_id:
                         raise _IdentifierRace()
+                    if ident.type == "cardnumber" and self.cards is not None:
+                        await self.cards.issue(tx, org_id, customer_id, ident, p.source,
+                                               p.account_id, prov.till_id)
                 elif int(hit["customer_id"]) != customer_id:
                     raise _IdentifierRace()
 

@@ -67,6 +67,7 @@ CODES = {
 
 WARNINGS = {
     "joined_other_source": (8050, "Same Customer found in other sources,Combining"),
+    "card_label_unchanged": (3039, "No update in status label"),
     "invalid_email": (8055, "Invalid email id"),
     "invalid_mobile": (8056, "Invalid mobile"),
     "invalid_email_channel": (8057, "Invalid email id in comm channel"),
@@ -76,6 +77,14 @@ WARNINGS = {
 }
 
 AUTH_FAILED = "Authentication failed. Please check username and password."
+
+
+def code_of(exc: PatronError) -> int:
+    """The Capillary code of an error: card rules carry theirs in the reason (`card_3009`)."""
+    reason = exc.reason or ""
+    if reason.startswith("card_"):
+        return int(reason[5:])
+    return CODES.get(reason, exc.status)
 
 
 def item(code: int, message: str) -> dict:
@@ -92,7 +101,7 @@ def render(exc: PatronError) -> Response:
     if status == 409:
         status = 400
     message = AUTH_FAILED if status == 401 else exc.message
-    code = CODES.get(exc.reason, status)
+    code = code_of(exc)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     return Response(dumps({"errors": [item(code, message)], "warnings": []}), status_code=status,
                     media_type=JSON, headers=headers)

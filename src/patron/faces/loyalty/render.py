@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from patron.cards.service import BUILT_IN_LABEL_IDS
 from patron.clock import iso_utc
 from patron.customers.service import CustomerRecord
 from patron.jsonio import loads
@@ -38,7 +39,7 @@ def money(thousandths: int) -> float:
 
 def customer(record: CustomerRecord, *, source: str, account_id: str | None,
              only_current_profile: bool, ndnc_status: bool, optin_status: bool,
-             warnings: list[dict[str, Any]]) -> dict[str, Any]:
+             cards: list[Any], warnings: list[dict[str, Any]]) -> dict[str, Any]:
     row = record.row
     profile_rows = record.profiles
     if only_current_profile and source != "ALL":
@@ -96,9 +97,74 @@ def customer(record: CustomerRecord, *, source: str, account_id: str | None,
         out["optinStatus"] = row["optin_status"]
     if ndnc_status:
         out["ndncStatus"] = row["ndnc_status"]
-    out["cardDetails"] = []
+    out["cardDetails"] = [card(c) for c in cards]
     out["warnings"] = warnings
     return out
+
+
+# -- cards -------------------------------------------------------------------------------------
+
+def card(row: Any) -> dict[str, Any]:
+    """A card as `GET /v2/card` and `cardDetails[]` show it (seed 000's field order)."""
+    status, card_id = row["status"], row["id"]
+    out: dict[str, Any] = {"cardId": card_id}
+    if row["issued_at"] is not None:
+        out["issuedDate"] = iso_utc(row["issued_at"])
+    out.update({
+        "createdDate": day(row["created_at"]), "createdDateTimeISO": iso_utc(row["created_at"]),
+        "expiryDays": row["expiry_days"], "seriesName": row["series_name"],
+        "customerId": row["customer_id"] or 0, "maxActiveCards": row["max_active_cards"]})
+    if row["card_external_id"]:
+        out["cardExternalId"] = row["card_external_id"]
+    extended = loads(row["extended_fields"])
+    if extended:
+        out["extendedFields"] = extended
+    out["customFields"] = loads(row["custom_fields"])
+    if row["mapped_till_code"]:
+        out["mappedEntity"] = {"type": "TILL", "value": row["mapped_till_code"]}
+    out.update({
+        "type": row["series_type"], "cardNumber": row["card_number"],
+        "seriesId": row["series_id"], "seriesCode": row["series_code"],
+        "orgId": row["org_id"], "entityId": row["created_by"] or 0,
+        "statusInfo": {
+            "reason": row["status_reason"], "createdBy": card_id, "actions": [],
+            "autoUpdateTime": day(row["status_changed_at"]),
+            "autoUpdateTimeISO": iso_utc(row["status_changed_at"]),
+            "createdOn": iso_utc(row["status_changed_at"]), "entityId": card_id,
+            "id": row["status_log_id"], "isActive": status == "ACTIVE",
+            "labelId": row["label_id"] or BUILT_IN_LABEL_IDS.get(row["label"], 0),
+            "label": row["label"], "status": status},
+        "id": card_id, "transactionNotAllowed": row["customer_id"] is not None,
+        "activeAndDigital": status == "ACTIVE" and row["series_type"] == "DIGITAL"})
+    if row["expires_at"] is not None:
+        out["expiryDate"] = iso_utc(row["expires_at"])
+    return out
+
+
+def card_series(row: Any, org_id: int) -> dict[str, Any]:
+    """A card series as `GET /v2/card/series/{id}` shows it."""
+    return {
+        "lastUpdatedOn": iso_utc(row["updated_at"]), "trigger": "SERIES_ID",
+        "expiryDays": row["expiry_days"], "cardExpiryEnabled": bool(row["card_expiry_enabled"]),
+        "lastUpdateBy": row["updated_by"] or 0,
+        "maxActiveCardsPerCustomer": row["max_active_cards"],
+        "cardGenerationConfiguration": {
+            "lastUpdatedBy": row["updated_by"] or 0, "orgId": org_id, "seriesId": row["id"],
+            "suffix": row["suffix"], "prefix": row["prefix"], "length": row["number_length"],
+            "offset": row["next_number"], "method": row["generation_method"]},
+        "cardGenerationEnabled": bool(row["generation_enabled"]), "code": row["code"],
+        "createdBy": row["created_by"] or 0, "createdOn": iso_utc(row["created_at"]),
+        "name": row["name"], "description": row["description"], "id": row["id"],
+        "isActive": bool(row["is_active"]), "orgId": org_id, "type": row["type"]}
+
+
+def card_status(row: Any, label_ids: dict[str, int]) -> dict[str, Any]:
+    """One status change of `GET /v2/card/statusLog`."""
+    return {"reason": row["reason"], "createdBy": row["till_id"] or 0, "actions": [],
+            "autoUpdateTime": day(row["at"]), "createdOn": iso_utc(row["at"]),
+            "entityId": row["card_id"], "id": row["id"], "isActive": False,
+            "labelId": label_ids.get(row["label"], 0), "label": row["label"],
+            "status": row["status"]}
 
 
 def subscription_info(rows: list[Any]) -> dict[str, Any]:

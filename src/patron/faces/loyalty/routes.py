@@ -19,7 +19,7 @@ from patron.faces.loyalty.bodies import (
     DeletionRequestBody,
     TokenBody,
 )
-from patron.faces.loyalty.errors import CODES, JSON, item, warning
+from patron.faces.loyalty.errors import JSON, code_of, item, warning
 from patron.jsonio import dumps
 from patron.services import Services
 
@@ -157,6 +157,7 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
     body = render.customer(record, source=source, account_id=account_id,
                            only_current_profile=query.only_current_profile,
                            ndnc_status=query.ndnc_status, optin_status=query.optin_status,
+                           cards=await svc.cards.of_customer(org_id, record.id),
                            warnings=_embed_warnings(query.embeds))
     if "subscriptions" in query.wanted:
         body["subscriptionInfo"] = render.subscription_info(
@@ -323,7 +324,7 @@ async def decide_requests(svc: Svc, who: Writer,
         else:
             failures += 1
             results.append({"entityId": entity, "errors": [
-                item(CODES.get(decision_error.reason, decision_error.status),
+                item(code_of(decision_error),
                      decision_error.message)], "warnings": []})
     status = 200 if failures == 0 else (201 if failures < len(body) else 400)
     return ok({"response": results, "totalCount": len(body), "failureCount": failures}, status)

@@ -15,7 +15,7 @@ from patron.clock import iso_utc, parse_iso
 from patron.commerce.service import LineItem, TransactionInput
 from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.faces import Svc
-from patron.faces.loyalty.errors import CODES, item
+from patron.faces.loyalty.errors import CODES, code_of, item
 from patron.faces.loyalty.interactions import legacy_identifier, v11_response, wants_xml
 from patron.faces.loyalty.render import points_value, program_view, tier_change_effect
 from patron.faces.loyalty.routes import Reader, Writer, ok
@@ -136,7 +136,7 @@ async def add_transactions(svc: Svc, who: Writer,
             entry["errors"] = [item(601, f"Transaction failed: {exc.errors()[0]['msg']}")]
         except PatronError as exc:
             failures += 1
-            entry["errors"] = [item(CODES.get(exc.reason, exc.status), exc.message)]
+            entry["errors"] = [item(code_of(exc), exc.message)]
         results.append(entry)
     status = 200 if failures == 0 else (201 if failures < len(body) else 400)
     return ok({"response": results, "totalCount": len(body), "failureCount": failures}, status)
