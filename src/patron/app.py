@@ -19,6 +19,7 @@ from patron.faces import registry
 from patron.faces.edge import Edge
 from patron.faces.loyalty.cards import router as cards_router
 from patron.faces.loyalty.events import router as events_router
+from patron.faces.loyalty.images import router as images_router
 from patron.faces.loyalty.interactions import router as interactions_router
 from patron.faces.loyalty.routes import router as loyalty_router
 from patron.faces.loyalty.transactions import router as transactions_router
@@ -121,11 +122,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(interactions_router)
     app.include_router(transactions_router)
     app.include_router(cards_router)
+    app.include_router(images_router)
     app.include_router(loyalty_router)
     app.include_router(events_router)
     app.include_router(marketing_router)
     app.include_router(workspace_router)
     app.include_router(native_router)
     app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes,
-                       render_too_large=registry.too_large, log_requests=settings.access_log)
+                       render_too_large=registry.too_large, log_requests=settings.access_log,
+                       max_upload_bytes=settings.max_image_upload_bytes)
     return app

@@ -25,6 +25,11 @@ class Settings:
     pg_pool_min: int = 2
     pg_pool_max: int = 10
     max_body_bytes: int = 1_048_576
+    # Customer images: the largest upload request (all its files), and how long image URLs live.
+    max_image_upload_bytes: int = 10_485_760
+    image_url_seconds: int = 3599
+    # Signs image URLs; unset, a random key kept in the database is shared by every server.
+    signing_key: str = field(default="", repr=False)
     max_page_size: int = 100
     credential_cache_seconds: float = 30.0
     loyalty_token_ttl_seconds: int = 1800
@@ -50,6 +55,9 @@ class Settings:
             pg_pool_min=int(_env("PG_POOL_MIN", "2")),
             pg_pool_max=int(_env("PG_POOL_MAX", "10")),
             max_body_bytes=int(_env("MAX_BODY_BYTES", "1048576")),
+            max_image_upload_bytes=int(_env("MAX_IMAGE_UPLOAD_BYTES", "10485760")),
+            image_url_seconds=int(_env("IMAGE_URL_SECONDS", "3599")),
+            signing_key=_env("SIGNING_KEY", ""),
             max_page_size=int(_env("MAX_PAGE_SIZE", "100")),
             credential_cache_seconds=float(_env("CREDENTIAL_CACHE_SECONDS", "30")),
             loyalty_token_ttl_seconds=int(_env("LOYALTY_TOKEN_TTL_SECONDS", "1800")),

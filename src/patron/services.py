@@ -10,6 +10,7 @@ from patron.cards.service import Cards
 from patron.clock import Clock
 from patron.commerce.service import Commerce
 from patron.config import Settings
+from patron.customers.images import CustomerImages
 from patron.customers.privacy import PrivacyRequests
 from patron.customers.service import Customers
 from patron.db.database import Database
@@ -34,6 +35,7 @@ class Services:
     engagement: Engagement
     loyalty: Loyalty
     cards: Cards
+    images: CustomerImages
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -50,7 +52,8 @@ class Services:
                    tenancy=Tenancy(db, clock, auth), customers=customers,
                    privacy=PrivacyRequests(db, clock, customers, events, engagement),
                    commerce=Commerce(db, clock, loyalty), events=events,
-                   engagement=engagement, loyalty=loyalty, cards=cards)
+                   engagement=engagement, loyalty=loyalty, cards=cards,
+                   images=CustomerImages(db, clock, settings.signing_key))
 
     async def run_jobs(self, org_id: int) -> tuple[JobReport, int]:
         """The jobs time moves (`patron loyalty run`, and the server's schedule): points that

@@ -233,3 +233,37 @@ async def customers_by_identifier(conn: Queryable, org_id: int, kind: str,
 async def active_customers(conn: Queryable, org_id: int, ids: Sequence[int]) -> set[int]:
     rows = await conn.fetch(ACTIVE_CUSTOMERS, org_id, value_list(conn, ids))
     return {int(r["id"]) for r in rows}
+
+# -- images (embed=customerImage, embed=associatedImages) ---------------------------------------
+
+_IMAGE_COLUMNS = (
+    "id, customer_id, namespace, handle, position, card_id, content_type, size, version, "
+    "created_at, created_by"
+)
+IMAGES = sql(
+    f"SELECT {_IMAGE_COLUMNS} FROM customer_images WHERE org_id = $1 AND customer_id = $2 "
+    "AND namespace = $3 ORDER BY position"
+)
+IMAGE_AT = sql(
+    "SELECT id, version FROM customer_images WHERE org_id = $1 AND customer_id = $2 "
+    "AND namespace = $3 AND position = $4"
+)
+INSERT_IMAGE = sql(
+    "INSERT INTO customer_images (org_id, id, customer_id, namespace, handle, position, card_id, "
+    "content_type, size, content, version, created_at, created_by) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+)
+DELETE_IMAGE = sql("DELETE FROM customer_images WHERE org_id = $1 AND id = $2")
+DELETE_IMAGES = sql(
+    "DELETE FROM customer_images WHERE org_id = $1 AND customer_id = $2 AND namespace = $3"
+)
+DELETE_ALL_IMAGES = sql("DELETE FROM customer_images WHERE org_id = $1 AND customer_id = $2")
+IMAGE_CONTENT = sql(
+    "SELECT namespace, customer_id, content_type, content FROM customer_images "
+    "WHERE org_id = $1 AND handle = $2"
+)
+SERVER_SECRET = sql("SELECT value FROM server_secrets WHERE name = $1")
+ADD_SERVER_SECRET = sql(
+    "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) "
+    "ON CONFLICT (name) DO NOTHING"
+)

@@ -275,6 +275,7 @@ class Customers:
         now = self.clock.now_ms()
         await tx.execute(repo.SCRUB_PROFILES, org_id, customer_id, now)
         await tx.execute(repo.DELETE_CUSTOMER_IDENTIFIERS, org_id, customer_id)
+        await tx.execute(repo.DELETE_ALL_IMAGES, org_id, customer_id)
         await tx.execute(repo.SCRUB_CUSTOMER, org_id, customer_id, now)
 
     # -- internals -----------------------------------------------------------------------

@@ -25,9 +25,11 @@ _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 class Edge:
     def __init__(self, app: ASGIApp, max_body_bytes: int,
                  render_too_large: Callable[[str], tuple[int, list, bytes]],
-                 log_requests: bool = True) -> None:
+                 log_requests: bool = True, max_upload_bytes: int = 0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Image uploads (`.../setImage`) may be larger than other bodies.
+        self.max_upload_bytes = max(max_upload_bytes, max_body_bytes)
         self.render_too_large = render_too_large
         self.log_requests = log_requests
 
@@ -53,14 +55,15 @@ class Edge:
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
             await send(message)
 
-        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+        limit = self.max_upload_bytes if scope["path"].endswith("/setImage") \
+            else self.max_body_bytes
+        if length is not None and (not length.isdigit() or int(length) > limit):
             status, headers, body = self.render_too_large(scope["path"])
             await send_with_id({"type": "http.response.start", "status": status,
                                 "headers": headers})
             await send({"type": "http.response.body", "body": body})
         else:
             received = [0]
-            limit = self.max_body_bytes
 
             async def capped_receive() -> dict:
                 message = await receive()

@@ -25,6 +25,7 @@ CODES = {
     "invalid_primary_identifier": 8014,
     "customer_exists_same_source": 8006,
     "identifier_conflict": 8007,
+    "invalid_image": 8084,
     "conflicting_customers": 8053,
     "loyalty_downgrade_not_allowed": 8018,
     "missing_identifier": 11013,

@@ -20,6 +20,7 @@ from patron.faces.loyalty.bodies import (
     TokenBody,
 )
 from patron.faces.loyalty.errors import JSON, code_of, item, warning
+from patron.faces.loyalty.files import base_url, image_items
 from patron.jsonio import dumps
 from patron.services import Services
 
@@ -30,7 +31,8 @@ EMBEDS = ("points", "subscriptions", "mlp", "userGroup", "gapDetails", "promotio
           "associatedImages", "segments")
 # Embeds whose data the store does not hold yet answer with a warning (see docs/compat/loyalty.md).
 EMBEDS_SERVED = ("segments", "subscriptions", "points", "mlp", "gapDetails", "promotionalPoints",
-                 "expirySchedules", "expiredPoints", "returnedPoints")
+                 "expirySchedules", "expiredPoints", "returnedPoints", "customerImage",
+                 "associatedImages")
 _EMBEDS_LOWER = frozenset(e.lower() for e in EMBEDS)
 _SERVED_LOWER = frozenset(e.lower() for e in EMBEDS_SERVED)
 MAX_REQUEST_BATCH = 10
@@ -92,6 +94,7 @@ class DetailsQuery:
     flags and the gap days), read straight from the query string: FastAPI's per-parameter
     validation cost more than the database work of this hot path (docs/performance.md)."""
 
+    request: Request
     params: Any
     account_id: str | None
     embeds: list[str]  # as given, for warnings
@@ -109,7 +112,7 @@ class DetailsQuery:
     def of(cls, request: Request) -> DetailsQuery:
         params = request.query_params
         embeds = _embeds(params.get("embed"))
-        return cls(params, params.get("accountId"), embeds,
+        return cls(request, params, params.get("accountId"), embeds,
                    frozenset(e.lower() for e in embeds),
                    _flag(params, "includedOnlyCurrentProfile"), _flag(params, "ndncStatus"),
                    _flag(params, "optinStatus"), _flag(params, "slabHistory"),
@@ -123,7 +126,8 @@ class DetailsQuery:
                 or bool(_LOYALTY_EMBEDS & self.wanted))
 
 
-_LOYALTY_EMBEDS = frozenset(e.lower() for e in EMBEDS_SERVED) - {"segments", "subscriptions"}
+_LOYALTY_EMBEDS = frozenset(e.lower() for e in EMBEDS_SERVED) - {
+    "segments", "subscriptions", "customerimage", "associatedimages"}
 
 
 def _days(params: Any, name: str) -> int | None:
@@ -162,6 +166,11 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
     if "subscriptions" in query.wanted:
         body["subscriptionInfo"] = render.subscription_info(
             await svc.engagement.subscriptions(org_id, record.id))
+    for namespace in ("customerImage", "associatedImages"):
+        if namespace.lower() in query.wanted:
+            body[namespace] = await image_items(
+                svc, base_url(svc, query.request), org_id,
+                await svc.images.images(org_id, record.id, namespace))
     if query.needs_loyalty:
         warnings = body.pop("warnings")
         body.update(await _loyalty_parts(svc, org_id, record.id, query))
