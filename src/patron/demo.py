@@ -9,6 +9,7 @@ import random
 from importlib import resources
 from typing import Any
 
+from patron.cards.service import CardChange, Cards, SeriesInput
 from patron.clock import FixedClock, parse_iso
 from patron.commerce.service import Commerce
 from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
@@ -37,7 +38,14 @@ DEMO_TILLS = [
     (75152722, "divya_doc", "divya_doc", "TILL"),
     (75155373, "rutuja_capillary", "rutuja_capillary", "TILL"),
     (75128552, "doc123", "DocStore", "STORE"),
+    # Tills seed 000 shows only by id (as the cards' entityId); their codes are the demo's own.
+    (75184878, "card.desk", "Card desk", "TILL"),
+    (75197372, "card.desk2", "Card desk 2", "TILL"),
 ]
+# Seed 000's card series and the cards of customer 566881933 (ids, numbers and instants as the
+# seed shows them): (series id, code, name, max active cards).
+DEMO_CARD_SERIES = [(195, "mtest", "card series create new", 5),
+                    (214, "CardSeries14", "CardSeries14", 1)]
 GENERATED_CUSTOMERS = 2000
 
 
@@ -58,6 +66,21 @@ SEED_CUSTOMERS: list[dict[str, Any]] = [
         "loyalty_created": ("2025-09-23T12:31:51Z", "naman_doc"),
         "modified": ("2026-01-08T10:03:21Z", "george.docdemo"),
         "purchases": [("DEMO-566881933-1", 221_350_000, "2025-10-02T10:00:00Z")],
+        # (card id, series id, number, external id, created, created by, issued, extended
+        # fields, custom fields, mapped till)
+        "cards": [
+            (914258, 195, "mtest00000000067003", None, "2025-09-05T12:25:27Z", "naman_doc",
+             "2025-09-18T12:47:07Z", {"custom_card_name": "TOM", "vehicle_number": "KA01B2020"},
+             {"vehicle_type": "Bike"}, "rutuja_capillary"),
+            (916170, 195, "mtest00000000107003", None, "2025-09-23T12:09:51Z", "card.desk",
+             "2025-09-23T12:10:53Z", {}, {}, None),
+            (916172, 195, "mtest00000000087003", None, "2025-09-23T12:09:51Z", "card.desk",
+             "2025-09-23T12:10:42Z", {}, {}, None),
+            (916173, 195, "mtest00000000077003", None, "2025-09-23T12:09:51Z", "card.desk",
+             "2025-09-23T12:10:29Z", {}, {}, None),
+            (921845, 214, "DS034812BA", "CardExternal2", "2025-11-20T09:50:02Z", "card.desk2",
+             "2025-11-20T10:07:35Z", {}, {}, None),
+        ],
     },
     {
         "id": 565261498, "first": "Tom", "last": "Sawyer",
@@ -117,6 +140,10 @@ async def load_demo(svc: Services, generated: int = GENERATED_CUSTOMERS) -> bool
                                                  till_id=till_id)
     programs = (resources.files("patron.loyalty") / "demo-programs.yaml").read_text("utf-8")
     await svc.loyalty.apply_programs(DEMO_ORG_ID, read_program_file(programs))
+    for series_id, code, name, max_active in DEMO_CARD_SERIES:
+        await svc.cards.add_series(DEMO_ORG_ID, SeriesInput(
+            code=code, type="DIGITAL", name=name, expiry_days=1000,
+            max_active_cards=max_active), tills["naman_doc"], series_id=series_id)
     for seed in SEED_CUSTOMERS:
         await _seed_customer(svc, seed, tills)
     contacts = await _generated_customers(svc, generated, list(tills.values()))
@@ -227,6 +254,18 @@ async def _seed_customer(svc: Services, seed: dict[str, Any], tills: dict[str, i
         clock.value = _t(at)
         await loyalty.redeem(DEMO_ORG_ID, seed["id"], None, points, f"DEMO-R-{seed['id']}",
                              "demo redemption", till)
+    cards = Cards(svc.db, clock)
+    for (card_id, series_id, number, external_id, created, by, issued, extended, custom,
+         mapped) in seed.get("cards", ()):
+        clock.value = _t(created)
+        await cards.add(DEMO_ORG_ID, series_id, number, external_id, "NOT_ISSUED", "", custom,
+                        extended, tills[by], card_id=card_id)
+        clock.value = _t(issued)
+        await cards.change_identifiers(DEMO_ORG_ID, seed["id"], "INSTORE", "",
+                                       [Identifier("cardnumber", number)], [], tills[by])
+        if mapped:
+            await cards.change(DEMO_ORG_ID, CardChange(series_id, "ACTIVE", number,
+                                                       mapped_till_code=mapped), tills[by])
     if seed["modified"]:
         modified_at, modified_by = seed["modified"]
         await svc.customers.update(DEMO_ORG_ID, seed["id"], CustomerInput(profiles=[

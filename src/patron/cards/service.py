@@ -101,12 +101,14 @@ class Cards:
 
     # -- series ---------------------------------------------------------------------------
 
-    async def add_series(self, org_id: int, s: SeriesInput, till_id: int | None) -> int:
+    async def add_series(self, org_id: int, s: SeriesInput, till_id: int | None, *,
+                         series_id: int | None = None) -> int:
+        """A new series; `series_id` is for data carried over (the demo's seed series)."""
         self._check_series(s)
         async with self.db.transaction() as tx:
             if await tx.fetchrow(repo.SERIES_BY_CODE, org_id, s.code) is not None:
                 raise card_error(3002, "Series already exists")
-            series_id = await next_id(tx)
+            series_id = series_id or await next_id(tx)
             await self._check_format(tx, org_id, series_id, s)
             await tx.execute(
                 repo.INSERT_SERIES, org_id, series_id, s.code, s.name, s.description, s.type,
@@ -272,8 +274,10 @@ class Cards:
 
     async def add(self, org_id: int, series_id: int, number: str, external_id: str | None,
                   label: str | None, reason: str, custom_fields: dict[str, Any],
-                  extended_fields: dict[str, Any], till_id: int | None) -> int:
-        """One card added to a series by number (an external or manual card), not issued."""
+                  extended_fields: dict[str, Any], till_id: int | None, *,
+                  card_id: int | None = None) -> int:
+        """One card added to a series by number (an external or manual card), not issued;
+        `card_id` is for data carried over (the demo's seed cards)."""
         self._check_number(number)
         async with self.db.transaction() as tx:
             s = await tx.fetchrow(repo.SERIES, org_id, series_id)
@@ -283,7 +287,7 @@ class Cards:
             if status != "NOT_ISSUED":
                 raise card_error(3018, "Card status label is not mapped to NOT_ISSUED")
             return await self._insert(tx, org_id, s, number, external_id, label, status, reason,
-                                      custom_fields, extended_fields, till_id)
+                                      custom_fields, extended_fields, till_id, card_id=card_id)
 
     @staticmethod
     def _check_number(number: str) -> None:
@@ -297,20 +301,23 @@ class Cards:
     async def _insert(self, tx: Queryable, org_id: int, s: Row, number: str,
                       external_id: str | None, label: str, status: str, reason: str,
                       custom_fields: dict[str, Any], extended_fields: dict[str, Any],
-                      till_id: int | None, customer_id: int | None = None) -> int:
+                      till_id: int | None, card_id: int | None = None) -> int:
         if await tx.fetchrow(repo.CARD_BY_NUMBER, org_id, number) is not None:
             raise card_error(3009, "Card number exists.")
         if external_id and await tx.fetchrow(repo.CARD_BY_EXTERNAL_ID, org_id,
                                              external_id) is not None:
             raise card_error(3045, "Card external id exists")
         now = self.clock.now_ms()
-        card_id, log_id = await next_ids(tx, 2)
+        if card_id is None:
+            card_id, log_id = await next_ids(tx, 2)
+        else:
+            log_id = await next_id(tx)
         expires_at = None
         if s["card_expiry_enabled"] and s["expiry_days"] is not None:
             expires_at = now - now % DAY_MS + s["expiry_days"] * DAY_MS
         await tx.execute(
-            repo.INSERT_CARD, org_id, card_id, s["id"], number, external_id or None, customer_id,
-            label, status, log_id, reason, now, now if customer_id else None, expires_at,
+            repo.INSERT_CARD, org_id, card_id, s["id"], number, external_id or None, None,
+            label, status, log_id, reason, now, None, expires_at,
             dumps_text(custom_fields), dumps_text(extended_fields), None, till_id)
         await tx.execute(repo.INSERT_STATUS_LOG, org_id, log_id, card_id, label, status, reason,
                          now, till_id)
