@@ -22,8 +22,10 @@ def _join_till(alias: str, column: str) -> str:
     return f" LEFT JOIN tills {alias} ON {alias}.org_id = c.org_id AND {alias}.id = c.{column}"
 
 
+# `has_cards`: whether the cards need reading at all (most customers hold none).
 GET_CUSTOMER = sql(
-    "SELECT c.*, a.code AS associated_code, "
+    "SELECT c.*, a.code AS associated_code, EXISTS (SELECT 1 FROM cards k WHERE "
+    "k.org_id = c.org_id AND k.customer_id = c.id) AS has_cards, "
     + _TILL_FULL.format(p="lc") + ", " + _TILL_SHORT.format(p="lm")
     + " FROM customers c" + _join_till("a", "associated_till_id")
     + _join_till("lc", "loyalty_created_by") + _join_till("lm", "loyalty_modified_by")

@@ -161,7 +161,8 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
     body = render.customer(record, source=source, account_id=account_id,
                            only_current_profile=query.only_current_profile,
                            ndnc_status=query.ndnc_status, optin_status=query.optin_status,
-                           cards=await svc.cards.of_customer(org_id, record.id),
+                           cards=await svc.cards.of_customer(org_id, record.id)
+                           if record.row["has_cards"] else [],
                            warnings=_embed_warnings(query.embeds))
     if "subscriptions" in query.wanted:
         body["subscriptionInfo"] = render.subscription_info(
