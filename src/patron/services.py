@@ -9,12 +9,14 @@ from patron.auth.service import AuthService
 from patron.clock import Clock
 from patron.commerce.service import Commerce
 from patron.config import Settings
+from patron.customers.fraud import Fraud
 from patron.customers.privacy import PrivacyRequests
 from patron.customers.service import Customers
 from patron.db.database import Database
 from patron.engagement.service import Engagement
 from patron.events.service import Events
 from patron.loyalty.service import Loyalty
+from patron.segments.service import Segments
 from patron.tenancy.service import Tenancy
 
 
@@ -32,6 +34,8 @@ class Services:
     events: Events
     engagement: Engagement
     loyalty: Loyalty
+    segments: Segments
+    fraud: Fraud
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -41,9 +45,12 @@ class Services:
         events = Events(db, clock, customers)
         engagement = Engagement(db, clock, customers)
         loyalty = Loyalty(db, clock)
+        segments = Segments(db, clock, customers)
+        fraud = Fraud(db, clock)
         return cls(settings=settings, db=db, clock=clock, auth=auth,
                    limiter=RateLimiter(settings.rate_limit_per_minute),
                    tenancy=Tenancy(db, clock, auth), customers=customers,
-                   privacy=PrivacyRequests(db, clock, customers, events, engagement),
+                   privacy=PrivacyRequests(db, clock, customers, events, engagement, segments,
+                                           fraud),
                    commerce=Commerce(db, clock, loyalty), events=events,
-                   engagement=engagement, loyalty=loyalty)
+                   engagement=engagement, loyalty=loyalty, segments=segments, fraud=fraud)
