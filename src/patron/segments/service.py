@@ -131,6 +131,10 @@ class Segments:
         counts = _counts(await self.db.fetch(repo.SEGMENT_MEMBER_COUNTS, org_id, segment_id))
         return Segment.of(row, counts.get(segment_id))
 
+    async def _exists(self, org_id: int, segment_id: int) -> None:
+        if await self.db.fetchrow(repo.GET_SEGMENT, org_id, segment_id) is None:
+            raise segment_not_found()
+
     async def by_name(self, org_id: int, name: str) -> Segment:
         row = await self.db.fetchrow(repo.FIND_SEGMENT_BY_NAME, org_id, name.strip())
         if row is None:
@@ -182,7 +186,7 @@ class Segments:
         if len(rows) > MAX_ASSIGN_BATCH:
             raise ValidationFailed(f"at most {MAX_ASSIGN_BATCH} rows per batch",
                                    reason="batch_too_large")
-        await self.get(org_id, segment_id)  # NotFound before any row is looked at
+        await self._exists(org_id, segment_id)  # NotFound before any row is looked at
         outcomes = [Assignment(row) for row in rows]
         parsed: list[tuple[Assignment, _Parsed]] = []
         for outcome in outcomes:
@@ -247,7 +251,7 @@ class Segments:
     async def remove(self, org_id: int, segment_id: int, customer_id: int) -> str:
         """Take a customer out of the segment; answers the partition it was in. A customer of
         another organisation is not found, exactly as a missing one."""
-        await self.get(org_id, segment_id)
+        await self._exists(org_id, segment_id)
         await self.customers.resolve(org_id, "id", str(customer_id))
         async with self.db.transaction() as tx:
             partition = await tx.fetchval(repo.MEMBER_PARTITION, org_id, segment_id,
