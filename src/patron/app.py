@@ -22,6 +22,7 @@ from patron.faces.loyalty.events import router as events_router
 from patron.faces.loyalty.images import router as images_router
 from patron.faces.loyalty.interactions import router as interactions_router
 from patron.faces.loyalty.routes import router as loyalty_router
+from patron.faces.loyalty.segments import router as segments_router
 from patron.faces.loyalty.transactions import router as transactions_router
 from patron.faces.marketing.routes import router as marketing_router
 from patron.faces.native.routes import router as native_router
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(transactions_router)
     app.include_router(cards_router)
     app.include_router(images_router)
+    app.include_router(segments_router)
     app.include_router(loyalty_router)
     app.include_router(events_router)
     app.include_router(marketing_router)

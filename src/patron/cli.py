@@ -29,10 +29,13 @@ tills_app = typer.Typer(help="Tills and stores (Capillary Basic-auth logins).",
                         no_args_is_help=True)
 loyalty_app = typer.Typer(help="Loyalty programs and the engine's scheduled work.",
                           no_args_is_help=True)
+segments_app = typer.Typer(help="Segments: put customers into partitions from files.",
+                           no_args_is_help=True)
 app.add_typer(org_app, name="org")
 app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tills_app, name="tills")
+app.add_typer(segments_app, name="segments")
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -135,6 +138,39 @@ def loyalty_run(
         console.print(f"org {org_id}: {report.expired_points / 1000:g} points expired from "
                       f"{report.expired_lots} lot(s); {report.renewed} tier(s) renewed, "
                       f"{report.downgraded} downgraded; {cards} card(s) expired")
+
+
+SHOWN_FAILURES = 20
+
+
+@segments_app.command("load")
+def segments_load(
+    path: Annotated[Path, typer.Argument(help="CSV file: a header `user_id|mobile|email|"
+                                         "external_id,value`, then one customer per line.",
+                                         exists=True, dir_okay=False)],
+    org: OrgId,
+    segment: Annotated[str, typer.Option("--segment", help="Segment name.")],
+) -> None:
+    """Assign customers to the segment's partitions, as Capillary's segment upload does. Each
+    row applies on its own; failed rows are listed by line and make the exit status 1."""
+    _migrate()
+
+    async def run(svc: Services) -> Any:
+        await svc.tenancy.org(org)
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return await svc.segments.load(org, segment, handle)
+
+    report = _with_services(run)
+    for line, message in report.failures[:SHOWN_FAILURES]:
+        console.print(f"line {line}: {message}", soft_wrap=True, markup=False)
+    if report.failed > SHOWN_FAILURES:
+        console.print(f"… and {report.failed - SHOWN_FAILURES} more failed rows")
+    counts = ", ".join(f"{p}: {n}" for p, n in report.segment.members.items())
+    console.print(f"segment {report.segment.name!r}: {report.rows} rows, {report.assigned} "
+                  f"assigned, {report.failed} failed; members now {counts}", soft_wrap=True,
+                  markup=False)
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -12,10 +12,12 @@ from typing import Any
 from patron.cards.service import CardChange, Cards, SeriesInput
 from patron.clock import FixedClock, parse_iso
 from patron.commerce.service import Commerce
+from patron.customers.fraud import Fraud
 from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
 from patron.events.service import Events
 from patron.loyalty.programs import read_program_file
 from patron.loyalty.service import Loyalty
+from patron.segments.service import Segments
 from patron.services import Services
 
 DEMO_ORG_ID = 100737
@@ -149,6 +151,7 @@ async def load_demo(svc: Services, generated: int = GENERATED_CUSTOMERS) -> bool
     contacts = await _generated_customers(svc, generated, list(tills.values()))
     await _events(svc, list(contacts))
     await _communications(svc, contacts)
+    await _segments_and_fraud(svc, contacts, tills)
     return True
 
 
@@ -385,3 +388,40 @@ async def _communications(svc: Services, contacts: dict[int, tuple[str, str]]) -
                             "at": start + rng.randrange(500 * 86_400_000) + s})
         await flush()
     await flush(force=True)
+
+
+# The docs' example segment ("Activity segment": "Lapsed"), filled as a segment upload would.
+ACTIVITY_SEGMENT = ("Activity segment", "How recently the customer bought or visited",
+                    ["Active", "At risk", "Lapsed"])
+SEED_SEGMENT_ROWS = [{"user_id": "566881933", "value": "Lapsed"},
+                     {"user_id": "565261498", "value": "Active"},
+                     {"mobile": "919353491050", "value": "At risk"}]
+# (customer, status, marking till or None, when). 566881933 shows the docs' example
+# (`NOT_FRAUD`, `markedBy: {}`); 565118794's CONFIRMED status makes its redemptions answer 618.
+SEED_FRAUD = [(566881933, "NOT_FRAUD", None, "2025-11-02T09:45:00Z"),
+              (565118794, "CONFIRMED", "neeraj.doc", "2026-02-03T11:20:00Z")]
+
+
+async def _segments_and_fraud(svc: Services, contacts: dict[int, tuple[str, str]],
+                              tills: dict[str, int]) -> None:
+    clock = FixedClock(_t("2026-11-01T00:00:00Z"))
+    segments = Segments(svc.db, clock, svc.customers)
+    name, description, partitions = ACTIVITY_SEGMENT
+    segment = await segments.create(DEMO_ORG_ID, name, description, partitions)
+    rng = random.Random(5)
+    rows: list[dict[str, str]] = list(SEED_SEGMENT_ROWS)
+    for mobile, _ in contacts.values():
+        if rng.random() < 0.8:  # some generated customers are in no partition
+            rows.append({"mobile": mobile,
+                         "value": rng.choices(partitions, [55, 20, 25])[0]})
+    for start in range(0, len(rows), 1000):
+        await segments.assign(DEMO_ORG_ID, segment.id, rows[start:start + 1000])
+    fraud = Fraud(svc.db, clock)
+    for customer_id, status, till, at in SEED_FRAUD:
+        clock.value = _t(at)
+        await fraud.set_status(DEMO_ORG_ID, customer_id, status,
+                               tills[till] if till else None)
+    first_generated = next(iter(contacts), None)
+    if first_generated is not None:
+        clock.value = _t("2026-10-20T16:05:00Z")
+        await fraud.set_status(DEMO_ORG_ID, first_generated, "MARKED", tills["george.docdemo"])

@@ -10,6 +10,7 @@ from patron.cards.service import Cards
 from patron.clock import Clock
 from patron.commerce.service import Commerce
 from patron.config import Settings
+from patron.customers.fraud import Fraud
 from patron.customers.images import CustomerImages
 from patron.customers.privacy import PrivacyRequests
 from patron.customers.service import Customers
@@ -17,6 +18,7 @@ from patron.db.database import Database
 from patron.engagement.service import Engagement
 from patron.events.service import Events
 from patron.loyalty.service import JobReport, Loyalty
+from patron.segments.service import Segments
 from patron.tenancy.service import Tenancy
 
 
@@ -36,6 +38,8 @@ class Services:
     loyalty: Loyalty
     cards: Cards
     images: CustomerImages
+    segments: Segments
+    fraud: Fraud
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -47,13 +51,17 @@ class Services:
         loyalty = Loyalty(db, clock)
         cards = Cards(db, clock)
         customers.cards = cards
+        segments = Segments(db, clock, customers)
+        fraud = Fraud(db, clock)
         return cls(settings=settings, db=db, clock=clock, auth=auth,
                    limiter=RateLimiter(settings.rate_limit_per_minute),
                    tenancy=Tenancy(db, clock, auth), customers=customers,
-                   privacy=PrivacyRequests(db, clock, customers, events, engagement),
+                   privacy=PrivacyRequests(db, clock, customers, events, engagement, segments,
+                                           fraud),
                    commerce=Commerce(db, clock, loyalty), events=events,
                    engagement=engagement, loyalty=loyalty, cards=cards,
-                   images=CustomerImages(db, clock, settings.signing_key))
+                   images=CustomerImages(db, clock, settings.signing_key), segments=segments,
+                   fraud=fraud)
 
     async def run_jobs(self, org_id: int) -> tuple[JobReport, int]:
         """The jobs time moves (`patron loyalty run`, and the server's schedule): points that

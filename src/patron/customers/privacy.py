@@ -3,7 +3,7 @@ requests (Capillary's `/v2/requests`) that lead to it.
 
 `erase()` scrubs the customer's personal data in every domain that holds some (profiles,
 identifiers, fields and images; PSI attributes of behavioural events; the contents and
-addresses of messages) in one transaction. A
+addresses of messages; segment memberships and the fraud status) in one transaction. A
 request's approval and the workspace face's DELETE both come here."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from patron.clock import Clock
+from patron.customers.fraud import Fraud
 from patron.customers.service import Customers
 from patron.db.database import Database, Queryable
 from patron.db.ids import next_id
@@ -20,6 +21,7 @@ from patron.engagement.service import Engagement
 from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.events.service import Events
 from patron.jsonio import dumps_text
+from patron.segments.service import Segments
 
 PENDING = "PENDING"
 DECISIONS = ("APPROVED", "REJECTED", "CANCELLED")
@@ -44,17 +46,21 @@ class Decision:
 
 class PrivacyRequests:
     def __init__(self, db: Database, clock: Clock, customers: Customers, events: Events,
-                 engagement: Engagement) -> None:
+                 engagement: Engagement, segments: Segments, fraud: Fraud) -> None:
         self.db = db
         self.clock = clock
         self.customers = customers
         self.events = events
         self.engagement = engagement
+        self.segments = segments
+        self.fraud = fraud
 
     async def erase(self, tx: Queryable, org_id: int, customer_id: int) -> None:
         await self.customers.scrub_pii(tx, org_id, customer_id)
         await self.events.scrub_psi(tx, org_id, customer_id)
         await self.engagement.scrub_pii(tx, org_id, customer_id)
+        await self.segments.scrub(tx, org_id, customer_id)
+        await self.fraud.scrub(tx, org_id, customer_id)
 
     async def delete_customer(self, org_id: int, customer_id: int) -> None:
         """Soft delete with the full PII scrub (the workspace face's DELETE)."""

@@ -269,3 +269,21 @@ ADD_SERVER_SECRET = sql(
     "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) "
     "ON CONFLICT (name) DO NOTHING"
 )
+
+
+# Fraud status (customers/fraud.py). The marking till is read only when a client asks for
+# fraud details, so the customer-details statement above stays as it is.
+SET_FRAUD_STATUS = sql(
+    "UPDATE customers SET fraud_status = $3, fraud_marked_by = $4, fraud_modified_at = $5 "
+    "WHERE org_id = $1 AND id = $2"
+)
+GET_FRAUD_STATUS = sql(
+    "SELECT c.fraud_status, c.fraud_modified_at, " + _TILL_SHORT.format(p="fm")
+    + " FROM customers c" + _join_till("fm", "fraud_marked_by")
+    + " WHERE c.org_id = $1 AND c.id = $2"
+)
+GET_FRAUD_STATE = sql("SELECT fraud_status FROM customers WHERE org_id = $1 AND id = $2")
+CLEAR_FRAUD_STATUS = sql(
+    "UPDATE customers SET fraud_status = NULL, fraud_marked_by = NULL, fraud_modified_at = NULL "
+    "WHERE org_id = $1 AND id = $2"
+)

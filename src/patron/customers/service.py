@@ -6,7 +6,7 @@ normalised and a PII scrub removes the same things whichever API asked.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -110,6 +110,38 @@ class Customers:
             raise NotFound("Customer not found for the given identifiers",
                            reason="customer_not_found")
         return int(hit["customer_id"])
+
+    async def resolve_many(self, org_id: int,
+                           refs: Sequence[tuple[str, str]]) -> list[int | None]:
+        """The batch form of `resolve`: the customer each (identifier name, value) pair names,
+        in order, or None where `resolve` would answer NotFound (a PII-deleted customer is
+        simply not found). One query per identifier type, whatever the batch size."""
+        found: list[int | None] = [None] * len(refs)
+        by_id: list[tuple[int, int]] = []
+        by_kind: dict[str, list[tuple[int, str]]] = {}
+        for index, (name, value) in enumerate(refs):
+            if name.strip().lower() in ("id", "userid", "user_id"):
+                digits = str(value).strip()
+                if digits.isdigit() and len(digits) <= 18:
+                    by_id.append((index, int(digits)))
+                continue
+            kind = normalize.identifier_type(name)
+            try:
+                by_kind.setdefault(kind, []).append(
+                    (index, normalize.identifier_value(kind, value)))
+            except ValidationFailed:
+                continue  # an invalid mobile or email names nobody
+        if by_id:
+            active = await repo.active_customers(self.db, org_id,
+                                                 sorted({c for _, c in by_id}))
+            for index, customer_id in by_id:
+                found[index] = customer_id if customer_id in active else None
+        for kind, pairs in by_kind.items():
+            owners = await repo.customers_by_identifier(self.db, org_id, kind,
+                                                        sorted({v for _, v in pairs}))
+            for index, value in pairs:
+                found[index] = owners.get(value)
+        return found
 
     async def by_external_id(self, org_id: int, external_id: str) -> int:
         found = await self.db.fetchval(repo.FIND_BY_EXTERNAL_ID, org_id, external_id)

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from patron.clock import Clock
+from patron.customers.fraud import ensure_may_redeem
 from patron.db.database import Database, Queryable
 from patron.db.ids import next_id, next_ids
-from patron.errors import NotFound, ValidationFailed
+from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.jsonio import dumps_text, loads
 from patron.loyalty import repository as repo
 from patron.loyalty.programs import Program, ProgramFile, program_from_json, program_json
@@ -366,12 +367,20 @@ class Loyalty:
         return m
 
     async def redeemable(self, org_id: int, customer_id: int, program_id: int | None,
-                         points: int) -> tuple[bool, Member, ProgramEntry]:
+                         points: int) -> tuple[PatronError | None, Member, ProgramEntry]:
+        """Whether `redeem` would take these points now: None, or the error it would raise
+        (a customer marked as fraud, then a short balance)."""
         program = await self.program(org_id, program_id)
         rows = await self.db.fetch(repo.MEMBERS, org_id, customer_id)
         m = next((Member.of(r) for r in rows if r["program_id"] == program.id),
                  Member.new(customer_id, program.id, self.clock.now_ms()))
-        return 0 < points <= m.points, m, program
+        try:
+            await ensure_may_redeem(self.db, org_id, customer_id)
+        except PatronError as refused:
+            return refused, m, program
+        if not 0 < points <= m.points:
+            return _insufficient(), m, program
+        return None, m, program
 
     async def redeem(self, org_id: int, customer_id: int, program_id: int | None, points: int,
                      bill_number: str, notes: str, till_id: int | None) -> tuple[int, Member]:
@@ -384,9 +393,9 @@ class Loyalty:
         async with self.db.transaction() as tx:
             program = await self.program(org_id, program_id, tx)
             m = await self._locked_member(tx, org_id, customer_id, program.id, now)
+            await ensure_may_redeem(tx, org_id, customer_id)
             if points > m.points:
-                raise ValidationFailed("Insufficient points", reason="insufficient_points",
-                                       field="points")
+                raise _insufficient()
             redemption_id = await next_id(tx)
             await tx.execute(repo.INSERT_REDEMPTION, org_id, redemption_id, customer_id,
                              program.id, points, bill_number, notes, now, till_id)
@@ -598,3 +607,7 @@ class Loyalty:
         if not (m.points == ledger == lots and m.points >= 0 and m.balance_rule_holds()):
             raise AssertionError(f"ledger broken for {customer_id}/{program_id}: member "
                                  f"{m.points}, ledger {ledger}, lots {lots}, {m}")
+
+
+def _insufficient() -> ValidationFailed:
+    return ValidationFailed("Insufficient points", reason="insufficient_points", field="points")

@@ -64,6 +64,16 @@ CODES = {
     # tiers: 91011/91012 are Capillary's lowest/highest-slab warnings; the others Patron's own
     "same_tier": 91010,
     "invalid_tier": 91015,
+    # fraud status: 618 is Capillary's; the status check is Patron's own
+    "customer_marked_fraud": 618,
+    "invalid_fraud_status": 92010,
+    # segments: Capillary has no segment API; these codes are Patron's own
+    "segment_not_found": 92001,
+    "segment_exists": 92002,
+    "unknown_partition": 92003,
+    "invalid_segment": 92004,
+    "not_segment_member": 92005,
+    "invalid_segment_row": 92006,
 }
 
 WARNINGS = {

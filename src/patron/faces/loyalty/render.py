@@ -7,11 +7,13 @@ from typing import Any
 
 from patron.cards.service import BUILT_IN_LABEL_IDS
 from patron.clock import iso_utc
+from patron.customers.fraud import FraudStatus
 from patron.customers.service import CustomerRecord
 from patron.jsonio import loads
 from patron.loyalty.programs import program_json
 from patron.loyalty.rules import UPGRADE_DESCRIPTIONS, Member, RenewalGap, shown_tier_expiry
 from patron.loyalty.service import ProgramEntry, TierChange, UpgradeGap
+from patron.segments.service import Segment
 
 
 def till_short(row: Any, p: str) -> dict[str, Any] | None:
@@ -39,7 +41,11 @@ def money(thousandths: int) -> float:
 
 def customer(record: CustomerRecord, *, source: str, account_id: str | None,
              only_current_profile: bool, ndnc_status: bool, optin_status: bool,
-             cards: list[Any], warnings: list[dict[str, Any]]) -> dict[str, Any]:
+             cards: list[Any], warnings: list[dict[str, Any]],
+             segments: dict[str, str] | None = None,
+             fraud: FraudStatus | None = None) -> dict[str, Any]:
+    """The customer-details body. `segments` (embed=segments) fills the `segments` map, `{}`
+    otherwise; `fraud` (includedFraudDetails) adds `fraudDetails` before it."""
     row = record.row
     profile_rows = record.profiles
     if only_current_profile and source != "ALL":
@@ -89,10 +95,12 @@ def customer(record: CustomerRecord, *, source: str, account_id: str | None,
         "id": row["id"],
         "profiles": profiles,
         "loyaltyInfo": loyalty_info,
-        "segments": {},
-        "associatedWith": row["associated_code"] or "",
-        "extendedFields": loads(row["extended_fields"]),
     }
+    if fraud is not None:
+        out["fraudDetails"] = fraud_details(fraud)
+    out["segments"] = segments or {}
+    out["associatedWith"] = row["associated_code"] or ""
+    out["extendedFields"] = loads(row["extended_fields"])
     if optin_status:
         out["optinStatus"] = row["optin_status"]
     if ndnc_status:
@@ -165,6 +173,14 @@ def card_status(row: Any, label_ids: dict[str, int]) -> dict[str, Any]:
             "entityId": row["card_id"], "id": row["id"], "isActive": False,
             "labelId": label_ids.get(row["label"], 0), "label": row["label"],
             "status": row["status"]}
+def fraud_details(fraud: FraudStatus) -> dict[str, Any]:
+    """`fraudDetails` (includedFraudDetails=true), in the docs' example shape. `markedBy` is the
+    marking till as `attribution.createdBy` shows a till, `{}` when none; a customer never
+    marked has `modifiedOn` and `status` null."""
+    marked_by = till_short(fraud.marked_by, "fm") if fraud.marked_by is not None else None
+    return {"markedBy": marked_by or {},
+            "modifiedOn": iso_utc(fraud.modified_at),
+            "status": fraud.status}
 
 
 def subscription_info(rows: list[Any]) -> dict[str, Any]:
@@ -175,6 +191,14 @@ def subscription_info(rows: list[Any]) -> dict[str, Any]:
         "type": r["status"], "orgUnitId": -1, "sourceName": r["source"],
         "lastUpdatedOn": iso_utc(r["changed_at"]),
     } for r in rows]}
+
+
+def segment_view(segment: Segment) -> dict[str, Any]:
+    """A segment as Patron's segment routes show it (docs/compat/loyalty.md, "Segments")."""
+    return {"id": segment.id, "name": segment.name, "description": segment.description,
+            "partitions": list(segment.partitions), "memberCounts": dict(segment.members),
+            "totalMembers": sum(segment.members.values()),
+            "createdOn": iso_utc(segment.created_at), "updatedOn": iso_utc(segment.updated_at)}
 
 
 # -- loyalty engine ----------------------------------------------------------------------------

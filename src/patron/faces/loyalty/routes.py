@@ -107,6 +107,7 @@ class DetailsQuery:
     retention_criteria: bool
     gap_to_upgrade: int | None
     gap_to_renew: int | None
+    fraud_details: bool
 
     @classmethod
     def of(cls, request: Request) -> DetailsQuery:
@@ -118,7 +119,8 @@ class DetailsQuery:
                    _flag(params, "optinStatus"), _flag(params, "slabHistory"),
                    _flag(params, "tierUpgradeCriteria"),
                    _flag(params, "membershipRetentionCriteria"),
-                   _days(params, "gapToUpgrade"), _days(params, "gapToRenew"))
+                   _days(params, "gapToUpgrade"), _days(params, "gapToRenew"),
+                   _flag(params, "includedFraudDetails"))
 
     @property
     def needs_loyalty(self) -> bool:
@@ -158,12 +160,17 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
             for p in record.profiles):
         raise NotFound("No customer found in the given source with the given identifier",
                        reason="customer_not_in_source")
+    # The segment map and the marking till cost a query each, and only when asked for.
+    segments = (await svc.segments.of_customer(org_id, record.id)
+                if "segments" in query.wanted else None)
+    fraud = await svc.fraud.status_of(org_id, record.row) if query.fraud_details else None
     body = render.customer(record, source=source, account_id=account_id,
                            only_current_profile=query.only_current_profile,
                            ndnc_status=query.ndnc_status, optin_status=query.optin_status,
                            cards=await svc.cards.of_customer(org_id, record.id)
                            if record.row["has_cards"] else [],
-                           warnings=_embed_warnings(query.embeds))
+                           warnings=_embed_warnings(query.embeds), segments=segments,
+                           fraud=fraud)
     if "subscriptions" in query.wanted:
         body["subscriptionInfo"] = render.subscription_info(
             await svc.engagement.subscriptions(org_id, record.id))

@@ -238,7 +238,7 @@ async def is_redeemable(request: Request, svc: Svc, who: Reader) -> Response:
                                    "invalid", reason="invalid_points_customer")
         points = _whole_points(params.get("points"))
         customer_id = await svc.customers.resolve(who.org_id, *identifier)
-        can, member, program = await svc.loyalty.redeemable(
+        refusal, member, program = await svc.loyalty.redeemable(
             who.org_id, customer_id, _program_id(params.get("program_id")), points)
     except NotFound as exc:
         if exc.reason == "customer_not_found":
@@ -248,9 +248,15 @@ async def is_redeemable(request: Request, svc: Svc, who: Reader) -> Response:
     except PatronError as exc:
         return _points_failure(exc, True, echo, as_xml)
     ratio = program.program.points_to_currency_ratio
-    status = ({"success": "true", "code": 800, "message": "Points can be redeemed"} if can else
-              {"success": "false", "code": 803, "message": "Unable to redeem. The points you are "
-               "trying to redeem is more than the available points"})
+    can = refusal is None
+    if refusal is None:
+        status = {"success": "true", "code": 800, "message": "Points can be redeemed"}
+    elif refusal.reason == "insufficient_points":
+        status = {"success": "false", "code": 803, "message": "Unable to redeem. The points you "
+                  "are trying to redeem is more than the available points"}
+    else:  # e.g. 618, a customer marked as fraud
+        status = {"success": "false", "code": CODES.get(refusal.reason, 817),
+                  "message": refusal.message}
     return v11_response({"response": {
         "status": {"success": "true", "code": 200, "message": "SUCCESS"},
         "points": {"redeemable": {
