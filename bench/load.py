@@ -197,6 +197,8 @@ class Server:
             "PATRON_WORKERS": str(workers),
             "PATRON_ACCESS_LOG": "false",
             "PATRON_RATE_LIMIT_PER_MINUTE": "0",
+            # The loyalty bench does the jobs' pending work before serving (bench/loyalty.py).
+            "PATRON_LOYALTY_JOBS_SECONDS": "0",
             "PATRON_LOG_LEVEL": "warning",
             "PATRON_BENCH_STATIC_BODY": str(static_body),
             "PYTHONPATH": str(ROOT),
