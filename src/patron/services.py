@@ -14,6 +14,7 @@ from patron.customers.service import Customers
 from patron.db.database import Database
 from patron.engagement.service import Engagement
 from patron.events.service import Events
+from patron.groups.service import Groups
 from patron.loyalty.service import Loyalty
 from patron.tenancy.service import Tenancy
 
@@ -32,6 +33,7 @@ class Services:
     events: Events
     engagement: Engagement
     loyalty: Loyalty
+    groups: Groups
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -41,9 +43,10 @@ class Services:
         events = Events(db, clock, customers)
         engagement = Engagement(db, clock, customers)
         loyalty = Loyalty(db, clock)
+        groups = Groups(db, clock, customers, loyalty)
         return cls(settings=settings, db=db, clock=clock, auth=auth,
                    limiter=RateLimiter(settings.rate_limit_per_minute),
                    tenancy=Tenancy(db, clock, auth), customers=customers,
-                   privacy=PrivacyRequests(db, clock, customers, events, engagement),
+                   privacy=PrivacyRequests(db, clock, customers, events, engagement, groups),
                    commerce=Commerce(db, clock, loyalty), events=events,
-                   engagement=engagement, loyalty=loyalty)
+                   engagement=engagement, loyalty=loyalty, groups=groups)
