@@ -3,7 +3,7 @@ requests (Capillary's `/v2/requests`) that lead to it.
 
 `erase()` scrubs the customer's personal data in every domain that holds some (profiles,
 identifiers, fields and images; PSI attributes of behavioural events; the contents and
-addresses of messages) in one transaction. A
+addresses of messages) and takes the customer out of their user groups, in one transaction. A
 request's approval and the workspace face's DELETE both come here."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from patron.db.statement import sql
 from patron.engagement.service import Engagement
 from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.events.service import Events
+from patron.groups.service import Groups
 from patron.jsonio import dumps_text
 
 PENDING = "PENDING"
@@ -44,17 +45,19 @@ class Decision:
 
 class PrivacyRequests:
     def __init__(self, db: Database, clock: Clock, customers: Customers, events: Events,
-                 engagement: Engagement) -> None:
+                 engagement: Engagement, groups: Groups) -> None:
         self.db = db
         self.clock = clock
         self.customers = customers
         self.events = events
         self.engagement = engagement
+        self.groups = groups
 
     async def erase(self, tx: Queryable, org_id: int, customer_id: int) -> None:
         await self.customers.scrub_pii(tx, org_id, customer_id)
         await self.events.scrub_psi(tx, org_id, customer_id)
         await self.engagement.scrub_pii(tx, org_id, customer_id)
+        await self.groups.remove_customer(tx, org_id, customer_id)
 
     async def delete_customer(self, org_id: int, customer_id: int) -> None:
         """Soft delete with the full PII scrub (the workspace face's DELETE)."""
