@@ -18,6 +18,7 @@ from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.faces import registry
 from patron.faces.edge import Edge
 from patron.faces.loyalty.events import router as events_router
+from patron.faces.loyalty.groups import router as groups_router
 from patron.faces.loyalty.interactions import router as interactions_router
 from patron.faces.loyalty.routes import router as loyalty_router
 from patron.faces.loyalty.transactions import router as transactions_router
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     app.include_router(interactions_router)
     app.include_router(transactions_router)
+    app.include_router(groups_router)
     app.include_router(loyalty_router)
     app.include_router(events_router)
     app.include_router(marketing_router)
