@@ -571,6 +571,8 @@ async def test_customer_details_user_groups(client: httpx.AsyncClient,
     ("ug2Limit=0", "ug2Limit must be a whole number from 1 to 100"),
     ("embed=userGroup&ug2Limit=101", "ug2Limit must be a whole number from 1 to 100"),
     ("embed=userGroup&ug2Offset=-1", "ug2Offset must be a whole number from 0 to 10000000"),
+    ("embed=userGroup&ug2Offset=%C2%B2", "ug2Offset must be a whole number from 0 to 10000000"),
+    ("userGroup2Id=%C2%B2", "userGroup2Id must be a group id"),
     ("embed=userGroup&ug2SortOrder=UP", "ug2SortOrder must be ASC or DESC"),
     ("embed=userGroup&ug2SortBy=Name", "ug2SortBy must be JoinedDate"),
     ("userGroup2Id=abc", "userGroup2Id must be a group id"),
@@ -659,6 +661,12 @@ async def test_bad_input_gets_the_envelope_never_a_500(client: httpx.AsyncClient
         ("POST", f"/v2/userGroup2/join?id={group_id}", b'[{"userId": 1, "permissions": "x"}]'),
         ("POST", f"/v2/userGroup2/join?id={group_id}", b'[{"userId": 99999999999999999999}]'),
         ("GET", "/v2/userGroup2?id=99999999999999999999999", None),
+        ("GET", "/v2/userGroup2?id=%C2%B2", None),
+        ("POST", f"/v2/userGroup2/join?id={group_id}", '[{"userId": "\u00b2"}]'.encode()),
+        ("GET", f"/v2/userGroup2/members?source=INSTORE&identifierName=id"
+                f"&identifierValue={group_id}&limit=%C2%B2", None),
+        ("DELETE", "/v2/userGroup2/%C2%B2/leave?source=INSTORE&identifierName=id"
+                   "&identifierValue=1", None),
         ("DELETE", f"/v2/userGroup2/{group_id}/leave?source=INSTORE&identifierName=shoe"
                    "&identifierValue=1", None),
     ]

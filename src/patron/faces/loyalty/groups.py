@@ -15,7 +15,15 @@ from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.faces import Svc
 from patron.faces.loyalty import render
 from patron.faces.loyalty.errors import CODES, item
-from patron.faces.loyalty.routes import Reader, Writer, _count, _flag, _moment, ok
+from patron.faces.loyalty.routes import (
+    Reader,
+    Writer,
+    _count,
+    _digits,
+    _flag,
+    _moment,
+    ok,
+)
 from patron.groups.service import GroupInput, GroupRef
 from patron.jsonio import loads
 
@@ -59,7 +67,7 @@ def _missing(name: str) -> ValidationFailed:
 def _group_id(raw: Any) -> int:
     """A group id as a request gives it; anything that cannot be one names no group."""
     text = str(raw).strip()
-    if not text.isdigit() or len(text) > 18:
+    if not _digits(text, 18):
         raise NotFound(f"Group id/externalId/primary userId {text} passed is not valid",
                        reason="group_not_found")
     return int(text)
@@ -142,7 +150,7 @@ async def join_group(request: Request, svc: Svc, who: Writer,
             if entry.userId is None or str(entry.userId).strip() == "":
                 raise _missing("userId")
             user_id = str(entry.userId).strip()
-            if not user_id.isdigit() or len(user_id) > 18:
+            if not _digits(user_id, 18):
                 raise NotFound("Customer not found for the given identifiers",
                                reason="customer_not_found")
             joined = await svc.groups.join(

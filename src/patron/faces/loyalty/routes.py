@@ -159,7 +159,7 @@ def _groups_query(params: Any, embeds: list[str]) -> GroupsQuery | None:
     if not asked and UG2_PARAMS.isdisjoint(params.keys()):
         return None
     raw_id = (params.get("userGroup2Id") or "").strip()
-    if raw_id and (not raw_id.isdigit() or len(raw_id) > 18):
+    if raw_id and not _digits(raw_id, 18):
         raise ValidationFailed("userGroup2Id must be a group id", field="userGroup2Id")
     sort_by = (params.get("ug2SortBy") or "JoinedDate").strip()
     if sort_by.lower() != "joineddate":
@@ -195,10 +195,15 @@ def _count(params: Any, name: str, default: int, low: int, high: int) -> int:
     raw = params.get(name)
     if raw is None or raw.strip() == "":
         return default
-    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+    if not _digits(raw.strip(), 18) or not low <= int(raw) <= high:
         raise ValidationFailed(f"{name} must be a whole number from {low} to {high}",
                                field=name)
     return int(raw)
+
+
+def _digits(text: str, most: int) -> bool:
+    """ASCII digits only (`str.isdigit` also takes `²`, which `int` refuses), at most `most`."""
+    return text.isascii() and text.isdigit() and len(text) <= most
 
 
 def _days(params: Any, name: str) -> int | None:
