@@ -189,3 +189,36 @@ async def test_generated_customers_have_message_histories(client: httpx.AsyncCli
         (network,) = r.json()["response"]["customer"]["interactions"]["network"]
         counts += sum(i["count"] for i in network["interaction"])
     assert counts > 10
+
+
+async def test_demo_user_groups(client: httpx.AsyncClient, demo: Services) -> None:
+    """565261498 is the primary member of the Sawyer family (the group seed 004's event names)
+    and a member of the Riverside club."""
+    r = await client.get("/v2/customers/565261498?source=INSTORE&embed=userGroup",
+                         headers=demo_auth())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["warnings"] == []
+    assert body["userGroup2Details"] == [{
+        "userId": 565261498, "groupId": 3854766, "externalId": "sawyer-family",
+        "groupName": "Sawyer family", "groupStatus": "ACTIVE", "maxGroupSize": 6,
+        "defaultGroup": True, "primaryMember": True, "active": True,
+        "permissions": ["allow_points_redemption", "allow_points_transfer"],
+        "joinedDate": "2026-01-15T09:05:00Z"}]
+    r = await client.get("/v2/customers/565261498?source=INSTORE&includedAllUserGroup2=true"
+                         "&ug2PaginationDetails=true", headers=demo_auth())
+    assert [g["externalId"] for g in r.json()["userGroup2Details"]] == [
+        "riverside-club", "sawyer-family"]
+    assert r.json()["ug2Pagination"]["total"] == 2
+    r = await client.get("/v2/userGroup2?id=3854766", headers=demo_auth())
+    group = r.json()
+    assert [u["userId"] for u in group["fleetGroupUsers"]] == [565261498, 565496268]
+    # The family's points in each program are what its members hold there.
+    held = {}
+    for member in (565261498, 565496268):
+        r = await client.get(f"/v2/customers/{member}?source=INSTORE&embed=mlp",
+                             headers=demo_auth())
+        for p in r.json()["loyaltyProgramDetails"]:
+            held[p["programId"]] = held.get(p["programId"], 0.0) + p["loyaltyPoints"]
+    assert {p["programId"]: p["loyaltyPoints"] for p in group["pointsSummaries"]} == held
+    assert held[983] == 1.0  # 1,020 earned, 1,019 redeemed

@@ -19,6 +19,7 @@ from patron.faces import registry
 from patron.faces.edge import Edge
 from patron.faces.loyalty.cards import router as cards_router
 from patron.faces.loyalty.events import router as events_router
+from patron.faces.loyalty.groups import router as groups_router
 from patron.faces.loyalty.images import router as images_router
 from patron.faces.loyalty.interactions import router as interactions_router
 from patron.faces.loyalty.routes import router as loyalty_router
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(cards_router)
     app.include_router(images_router)
     app.include_router(segments_router)
+    app.include_router(groups_router)
     app.include_router(loyalty_router)
     app.include_router(events_router)
     app.include_router(marketing_router)

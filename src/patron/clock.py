@@ -44,3 +44,16 @@ def parse_iso(value: str) -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
+
+
+def parse_bound(value: str, *, end: bool) -> int:
+    """One end of a date range as epoch milliseconds: a day `YYYY-MM-DD` (its first instant, or
+    with `end` its last millisecond, so the day is included), or a date-time
+    (`YYYY-MM-DD HH:MM:SS` or ISO 8601; naive means UTC; with `end` a whole second is included).
+    ValueError when it is neither."""
+    text = value.strip()
+    if len(text) == 10:
+        start = int(datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
+        return start + 86_400_000 - 1 if end else start
+    ms = parse_iso(text)
+    return ms + 999 if end and "." not in text else ms

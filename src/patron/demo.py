@@ -15,6 +15,7 @@ from patron.commerce.service import Commerce
 from patron.customers.fraud import Fraud
 from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
 from patron.events.service import Events
+from patron.groups.service import GroupInput, Groups
 from patron.loyalty.programs import read_program_file
 from patron.loyalty.service import Loyalty
 from patron.segments.service import Segments
@@ -123,6 +124,21 @@ SEED_CUSTOMERS: list[dict[str, Any]] = [
     },
 ]
 
+# User groups of the seed customers. Seed 004's event names group 3854766 (`groupId`): here it is
+# the Sawyer family, whose primary member is seed 000's 565261498. (id, external id, name, maximum
+# size, extended fields, created at, by till; members: customer, primary, joined at, permissions.)
+DEMO_GROUPS: list[dict[str, Any]] = [
+    {"id": 3854766, "externalId": "sawyer-family", "name": "Sawyer family", "maxSize": 6,
+     "extended": {"ug_status": "Active"}, "created": ("2026-01-15T09:00:00Z", "neeraj.doc"),
+     "members": [(565261498, True, "2026-01-15T09:05:00Z",
+                  ["allow_points_redemption", "allow_points_transfer"]),
+                 (565496268, False, "2026-01-16T10:00:00Z", ["allow_points_redemption"])]},
+    {"id": 3854767, "externalId": "riverside-club", "name": "Riverside club", "maxSize": 50,
+     "extended": {}, "created": ("2026-02-01T08:00:00Z", "naman_doc"),
+     "members": [(566881933, True, "2026-02-01T08:00:00Z", []),
+                 (565261498, False, "2026-02-03T12:00:00Z", [])]},
+]
+
 FIRST_NAMES = ["Aarav", "Maya", "Liam", "Sofia", "Noah", "Aisha", "Lucas", "Mei", "Omar", "Zara",
                "Ethan", "Priya", "Mateo", "Hana", "Arjun", "Chloe", "Kenji", "Lena", "Ravi", "Ines"]
 LAST_NAMES = ["Sharma", "Nguyen", "Smith", "Garcia", "Khan", "Tanaka", "Silva", "Müller",
@@ -148,6 +164,7 @@ async def load_demo(svc: Services, generated: int = GENERATED_CUSTOMERS) -> bool
             max_active_cards=max_active), tills["naman_doc"], series_id=series_id)
     for seed in SEED_CUSTOMERS:
         await _seed_customer(svc, seed, tills)
+    await _groups(svc, tills)
     contacts = await _generated_customers(svc, generated, list(tills.values()))
     await _events(svc, list(contacts))
     await _communications(svc, contacts)
@@ -274,6 +291,23 @@ async def _seed_customer(svc: Services, seed: dict[str, Any], tills: dict[str, i
         await svc.customers.update(DEMO_ORG_ID, seed["id"], CustomerInput(profiles=[
             ProfileInput(first_name=seed["first"], last_name=seed["last"])]),
             Provenance(tills[modified_by], _t(modified_at)))
+
+
+async def _groups(svc: Services, tills: dict[str, int]) -> None:
+    """The demo's user groups, created and joined at their own instants."""
+    clock = FixedClock(0)
+    groups = Groups(svc.db, clock, svc.customers, svc.loyalty)
+    for g in DEMO_GROUPS:
+        at, till = g["created"]
+        clock.value = _t(at)
+        await groups.create(DEMO_ORG_ID, GroupInput(g["externalId"], g["name"], g["maxSize"],
+                                                    g["extended"]), tills[till],
+                            group_id=g["id"])
+        for customer_id, primary, joined_at, permissions in g["members"]:
+            clock.value = _t(joined_at)
+            await groups.join(DEMO_ORG_ID, g["id"], customer_id, primary=primary,
+                              default_group=False, permissions=permissions,
+                              till_id=tills[till])
 
 
 async def _generated_customers(svc: Services, count: int,

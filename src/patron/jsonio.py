@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -15,11 +16,19 @@ def _default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default)
+    try:
+        return orjson.dumps(value, default=_default)
+    except orjson.JSONEncodeError as exc:
+        # orjson refuses integers beyond 64 bits, which a client can send and a bulk answer
+        # echoes back; the standard library writes them.
+        if "64-bit" not in str(exc):
+            raise
+        return json.dumps(value, default=_default, ensure_ascii=False,
+                          separators=(",", ":")).encode()
 
 
 def dumps_text(value: Any) -> str:
-    return orjson.dumps(value, default=_default).decode()
+    return dumps(value).decode()
 
 
 def loads(data: str | bytes | None) -> Any:

@@ -17,6 +17,7 @@ from patron.customers.service import Customers
 from patron.db.database import Database
 from patron.engagement.service import Engagement
 from patron.events.service import Events
+from patron.groups.service import Groups
 from patron.loyalty.service import JobReport, Loyalty
 from patron.segments.service import Segments
 from patron.tenancy.service import Tenancy
@@ -40,6 +41,7 @@ class Services:
     images: CustomerImages
     segments: Segments
     fraud: Fraud
+    groups: Groups
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -53,15 +55,16 @@ class Services:
         customers.cards = cards
         segments = Segments(db, clock, customers)
         fraud = Fraud(db, clock)
+        groups = Groups(db, clock, customers, loyalty)
         return cls(settings=settings, db=db, clock=clock, auth=auth,
                    limiter=RateLimiter(settings.rate_limit_per_minute),
                    tenancy=Tenancy(db, clock, auth), customers=customers,
                    privacy=PrivacyRequests(db, clock, customers, events, engagement, segments,
-                                           fraud),
+                                           fraud, groups),
                    commerce=Commerce(db, clock, loyalty), events=events,
                    engagement=engagement, loyalty=loyalty, cards=cards,
                    images=CustomerImages(db, clock, settings.signing_key), segments=segments,
-                   fraud=fraud)
+                   fraud=fraud, groups=groups)
 
     async def run_jobs(self, org_id: int) -> tuple[JobReport, int]:
         """The jobs time moves (`patron loyalty run`, and the server's schedule): points that

@@ -3,7 +3,8 @@ requests (Capillary's `/v2/requests`) that lead to it.
 
 `erase()` scrubs the customer's personal data in every domain that holds some (profiles,
 identifiers, fields and images; PSI attributes of behavioural events; the contents and
-addresses of messages; segment memberships and the fraud status) in one transaction. A
+addresses of messages; segment memberships and the fraud status) and takes the customer out of
+their user groups, in one transaction. A
 request's approval and the workspace face's DELETE both come here."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from patron.db.statement import sql
 from patron.engagement.service import Engagement
 from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.events.service import Events
+from patron.groups.service import Groups
 from patron.jsonio import dumps_text
 from patron.segments.service import Segments
 
@@ -46,7 +48,8 @@ class Decision:
 
 class PrivacyRequests:
     def __init__(self, db: Database, clock: Clock, customers: Customers, events: Events,
-                 engagement: Engagement, segments: Segments, fraud: Fraud) -> None:
+                 engagement: Engagement, segments: Segments, fraud: Fraud,
+                 groups: Groups) -> None:
         self.db = db
         self.clock = clock
         self.customers = customers
@@ -54,6 +57,7 @@ class PrivacyRequests:
         self.engagement = engagement
         self.segments = segments
         self.fraud = fraud
+        self.groups = groups
 
     async def erase(self, tx: Queryable, org_id: int, customer_id: int) -> None:
         await self.customers.scrub_pii(tx, org_id, customer_id)
@@ -61,6 +65,7 @@ class PrivacyRequests:
         await self.engagement.scrub_pii(tx, org_id, customer_id)
         await self.segments.scrub(tx, org_id, customer_id)
         await self.fraud.scrub(tx, org_id, customer_id)
+        await self.groups.remove_customer(tx, org_id, customer_id)
 
     async def delete_customer(self, org_id: int, customer_id: int) -> None:
         """Soft delete with the full PII scrub (the workspace face's DELETE)."""

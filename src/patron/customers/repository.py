@@ -148,12 +148,14 @@ _SHOWN_COLUMNS = (
     + ", sp.first_name AS profile_first_name, sp.last_name AS profile_last_name, "
     "sp.identifiers AS profile_identifiers"
 )
-_SHOWN_FROM = (
-    " FROM customers c LEFT JOIN profiles sp ON sp.org_id = c.org_id AND sp.customer_id = c.id"
+# The join of that profile (as `sp`) to a customer row `c`, for other domains' listings too.
+SHOWN_PROFILE_JOIN = (
+    " LEFT JOIN profiles sp ON sp.org_id = c.org_id AND sp.customer_id = c.id"
     " AND (sp.source, sp.account_id) = (SELECT p.source, p.account_id FROM profiles p"
     " WHERE p.org_id = c.org_id AND p.customer_id = c.id ORDER BY CASE WHEN p.source = 'INSTORE'"
     " AND p.account_id = '' THEN 0 ELSE 1 END, p.created_at, p.source, p.account_id LIMIT 1)"
 )
+_SHOWN_FROM = " FROM customers c" + SHOWN_PROFILE_JOIN
 _SHOWN_WHERE = (
     " WHERE c.org_id = $1 AND c.status = 'active' AND ($2::bigint IS NULL OR c.site_id = $2)"
     " AND ($3::text IS NULL OR c.search_text LIKE $3)"

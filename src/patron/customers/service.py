@@ -231,7 +231,7 @@ class Customers:
         summary = _summary(resolved)
         await tx.execute(
             repo.INSERT_CUSTOMER, org_id, new_id, site_id, summary["external_id"], loyalty_type,
-            assoc, dumps_text(_scalars(data.extended_fields or {}, "extendedFields")),
+            assoc, dumps_text(scalar_fields(data.extended_fields or {}, "extendedFields")),
             summary["name"], summary["email"], summary["mobile"], summary["search_text"],
             data.click_id, dumps_text(data.metadata or {}), data.avatar,
             prov.loyalty_at_ms or prov.at_ms, prov.loyalty_till_id or prov.till_id,
@@ -457,7 +457,7 @@ class Customers:
                 repo.UPSERT_PROFILE, org_id, customer_id, p.source, p.account_id, p.first_name,
                 p.last_name, dumps_text([i.as_json() for i in r.identifiers]),
                 dumps_text([c.as_json() for c in r.channels]),
-                dumps_text(_scalars(p.fields, "fields")), prov.at_ms, prov.till_id)
+                dumps_text(scalar_fields(p.fields, "fields")), prov.at_ms, prov.till_id)
             for ident in r.identifiers:
                 hit = await repo.find_identifier(tx, org_id, ident.type, ident.value)
                 if hit is None:
@@ -488,7 +488,7 @@ class Customers:
             assoc = await self._associated_till(tx, org_id, data.associated_with, prov.till_id)
         extended = loads(row["extended_fields"])
         if data.extended_fields is not None:
-            extended.update(_scalars(data.extended_fields, "extendedFields"))
+            extended.update(scalar_fields(data.extended_fields, "extendedFields"))
         metadata = loads(row["metadata"])
         if data.metadata is not None:
             metadata.update(data.metadata)
@@ -517,7 +517,8 @@ class _IdentifierRace(PatronError):
     """Another transaction registered the same identifier first; the caller retries once."""
 
 
-def _scalars(values: dict[str, Any], what: str) -> dict[str, Any]:
+def scalar_fields(values: dict[str, Any], what: str) -> dict[str, Any]:
+    """Fields and extended fields (of customers, and of user groups) hold scalars only."""
     if not isinstance(values, dict):
         raise ValidationFailed(f"{what} must be an object", field=what)
     for key, value in values.items():

@@ -42,6 +42,14 @@ class Database(Queryable, Protocol):
     async def close(self) -> None: ...
 
 
+def is_unique_violation(exc: BaseException) -> bool:
+    """Whether a write failed on a unique index: a race the caller answers as a conflict (the
+    transaction it happened in is rolled back by then)."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return "UNIQUE" in str(exc)
+    return getattr(exc, "sqlstate", None) == "23505"  # asyncpg's UniqueViolationError
+
+
 CHECKPOINT_SECONDS = 0.5
 WRITE_LOCK_SECONDS = 10.0
 

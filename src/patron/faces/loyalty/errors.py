@@ -74,6 +74,25 @@ CODES = {
     "invalid_segment": 92004,
     "not_segment_member": 92005,
     "invalid_segment_row": 92006,
+    # user groups (userGroup2: 16xx); 403 is Capillary's "Field {x} is mandatory", sent as HTTP 400
+    "group_field_missing": 403,
+    "group_invalid": 1619,
+    "not_group_member": 1620,
+    "group_not_found": 1632,
+    "group_external_id_exists": 1633,
+    "group_external_id_missing": 1634,
+    "group_ref_missing": 1635,
+    "already_group_member": 1636,
+    "primary_member_exists": 1637,
+    "group_full": 1638,
+    "group_size_below_members": 1638,
+    "group_size_over_limit": 1639,
+    "group_size_not_positive": 1640,
+    "invalid_permission": 1641,
+    "primary_in_other_group": 1642,
+    "nothing_to_update": 1643,
+    "group_details_missing": 1644,
+    "group_details_invalid": 1645,
 }
 
 WARNINGS = {

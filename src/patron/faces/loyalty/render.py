@@ -9,6 +9,7 @@ from patron.cards.service import BUILT_IN_LABEL_IDS
 from patron.clock import iso_utc
 from patron.customers.fraud import FraudStatus
 from patron.customers.service import CustomerRecord
+from patron.groups.service import CustomerGroup, GroupDetails, Membership, Pool
 from patron.jsonio import loads
 from patron.loyalty.programs import program_json
 from patron.loyalty.rules import UPGRADE_DESCRIPTIONS, Member, RenewalGap, shown_tier_expiry
@@ -358,3 +359,61 @@ def returned_points(rows: list[Any]) -> list[dict[str, Any]]:
     return [{"points": points_value(r["points"]), "returnedOn": iso_utc(r["at"]),
              "programId": r["program_id"], "transactionId": r["transaction_id"],
              "billNumber": r["bill_number"]} for r in rows]
+
+
+# -- user groups -------------------------------------------------------------------------------
+
+def group_points_summaries(group_id: int, pool: Pool) -> list[dict[str, Any]]:
+    """`pointsSummaries[]`: per program, the points the group's active members hold, summed.
+    A group has no tier of its own, so the tier fields of Capillary's example are absent."""
+    return [{
+        "redeemed": points_value(p.redeemed_points), "expired": points_value(p.expired_points),
+        "returned": points_value(p.returned_points), "adjusted": points_value(p.adjusted_points),
+        "lifetimePoints": points_value(p.lifetime_points),
+        "loyaltyPoints": points_value(p.points), "userGroup2Id": group_id,
+        "programId": p.program.id, "delayedPoints": 0.0, "delayedReturnedPoints": 0.0,
+        "delayedExpiredPoints": 0.0, "totalAvailablePoints": points_value(p.points),
+        "totalReturnedPoints": points_value(p.returned_points), "linkedPartnerPrograms": [],
+        "programTitle": p.program.program.name,
+        "programDescription": p.program.program.description,
+        "programPointsToCurrencyRatio": float(p.program.program.points_to_currency_ratio),
+    } for p in pool.points]
+
+
+def group_pool(group_id: int, pool: Pool) -> dict[str, Any]:
+    return {"lifeTimePurchases": money(pool.lifetime_purchases),
+            "totalActiveMembers": pool.active_members,
+            "totalExitedMembers": pool.exited_members,
+            "pointsSummaries": group_points_summaries(group_id, pool)}
+
+
+def fleet_group_user(m: Membership) -> dict[str, Any]:
+    return {"userId": m.customer_id, "groupId": m.group_id, "defaultGroup": m.default_group,
+            "primaryMember": m.primary_member, "active": m.active}
+
+
+def group_details(d: GroupDetails) -> dict[str, Any]:
+    """`GET /v2/userGroup2`, in the order of Capillary's example."""
+    g = d.group
+    pool = group_pool(g.id, d.pool)
+    return {"id": g.id, "externalId": g.external_id, "groupStatus": g.status,
+            "fleetGroupUsers": [fleet_group_user(m) for m in d.members],
+            "createdBy": g.created_by, "createdOn": iso_utc(g.created_at),
+            "groupName": g.name, "maxGroupSize": g.max_size,
+            "lifeTimePurchases": pool.pop("lifeTimePurchases"), **pool,
+            "extendedFields": g.extended_fields, "warnings": []}
+
+
+def customer_group(cg: CustomerGroup) -> dict[str, Any]:
+    """One group of a customer (`userGroup2Details[]` of customer details): the membership as
+    `fleetGroupUsers[]` shows it with the group's own fields, its permissions and join date, and
+    with `includedUserGroup2LoyaltyDetails` the group's pooled figures."""
+    g, m = cg.group, cg.membership
+    out = {"userId": m.customer_id, "groupId": g.id, "externalId": g.external_id,
+           "groupName": g.name, "groupStatus": g.status, "maxGroupSize": g.max_size,
+           "defaultGroup": m.default_group, "primaryMember": m.primary_member,
+           "active": m.active, "permissions": m.permissions,
+           "joinedDate": iso_utc(m.joined_at)}
+    if cg.pool is not None:
+        out.update(group_pool(g.id, cg.pool))
+    return out

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 
 from patron.auth.guard import admit
 from patron.auth.service import LOYALTY, Principal
+from patron.clock import parse_bound
 from patron.customers.models import READ_SOURCES, Provenance
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
 from patron.faces import Svc
@@ -29,12 +30,7 @@ router = APIRouter(tags=["loyalty (Capillary)"])
 EMBEDS = ("points", "subscriptions", "mlp", "userGroup", "gapDetails", "promotionalPoints",
           "expirySchedules", "expiredPoints", "customerImage", "returnedPoints",
           "associatedImages", "segments")
-# Embeds whose data the store does not hold yet answer with a warning (see docs/compat/loyalty.md).
-EMBEDS_SERVED = ("segments", "subscriptions", "points", "mlp", "gapDetails", "promotionalPoints",
-                 "expirySchedules", "expiredPoints", "returnedPoints", "customerImage",
-                 "associatedImages")
 _EMBEDS_LOWER = frozenset(e.lower() for e in EMBEDS)
-_SERVED_LOWER = frozenset(e.lower() for e in EMBEDS_SERVED)
 MAX_REQUEST_BATCH = 10
 
 
@@ -80,8 +76,6 @@ def _embed_warnings(names: list[str]) -> list[dict[str, Any]]:
     for name in names:
         if name.lower() not in _EMBEDS_LOWER:
             out.append(warning("invalid_embed", f"Invalid embed value: {name}"))
-        elif name.lower() not in _SERVED_LOWER:
-            out.append(warning("embed_unavailable", f"Embed {name} is not available"))
     return out
 
 
@@ -108,6 +102,7 @@ class DetailsQuery:
     gap_to_upgrade: int | None
     gap_to_renew: int | None
     fraud_details: bool
+    groups: GroupsQuery | None  # None: no user-group data asked for
 
     @classmethod
     def of(cls, request: Request) -> DetailsQuery:
@@ -120,7 +115,7 @@ class DetailsQuery:
                    _flag(params, "tierUpgradeCriteria"),
                    _flag(params, "membershipRetentionCriteria"),
                    _days(params, "gapToUpgrade"), _days(params, "gapToRenew"),
-                   _flag(params, "includedFraudDetails"))
+                   _flag(params, "includedFraudDetails"), _groups_query(params, embeds))
 
     @property
     def needs_loyalty(self) -> bool:
@@ -128,8 +123,84 @@ class DetailsQuery:
                 or bool(_LOYALTY_EMBEDS & self.wanted))
 
 
-_LOYALTY_EMBEDS = frozenset(e.lower() for e in EMBEDS_SERVED) - {
-    "segments", "subscriptions", "customerimage", "associatedimages"}
+_LOYALTY_EMBEDS = frozenset(e.lower() for e in EMBEDS) - {
+    "segments", "subscriptions", "customerimage", "associatedimages", "usergroup"}
+
+
+@dataclass(frozen=True)
+class GroupsQuery:
+    """The user-group part of customer details (docs/compat/loyalty.md, "User groups in customer
+    details"): which of the customer's groups, which page, and whether with loyalty details."""
+
+    group_id: int | None  # userGroup2Id
+    all_groups: bool  # includedAllUserGroup2
+    with_loyalty: bool  # includedUserGroup2LoyaltyDetails
+    joined_from: int | None
+    joined_to: int | None
+    descending: bool
+    limit: int
+    offset: int
+    pagination: bool  # ug2PaginationDetails
+
+
+UG2_PARAMS = frozenset({"includedAllUserGroup2", "userGroup2Id", "includedUserGroup2LoyaltyDetails",
+                        "ug2JoinedStartDate", "ug2JoinedEndDate", "ug2Offset", "ug2Limit",
+                        "ug2SortBy", "ug2SortOrder", "ug2PaginationDetails"})
+UG2_DEFAULT_LIMIT, UG2_MAX_LIMIT = 10, 100
+
+
+def _groups_query(params: Any, embeds: list[str]) -> GroupsQuery | None:
+    """Parsed only when a user-group parameter is present: the usual read pays one set test.
+    Given values are checked even when they ask for nothing."""
+    asked = any(e.lower() == "usergroup" for e in embeds)
+    if not asked and UG2_PARAMS.isdisjoint(params.keys()):
+        return None
+    raw_id = (params.get("userGroup2Id") or "").strip()
+    if raw_id and not _digits(raw_id, 18):
+        raise ValidationFailed("userGroup2Id must be a group id", field="userGroup2Id")
+    sort_by = (params.get("ug2SortBy") or "JoinedDate").strip()
+    if sort_by.lower() != "joineddate":
+        raise ValidationFailed("ug2SortBy must be JoinedDate", field="ug2SortBy")
+    order = (params.get("ug2SortOrder") or "DESC").strip().upper()
+    if order not in ("ASC", "DESC"):
+        raise ValidationFailed("ug2SortOrder must be ASC or DESC", field="ug2SortOrder")
+    query = GroupsQuery(
+        int(raw_id) if raw_id else None, _flag(params, "includedAllUserGroup2"),
+        _flag(params, "includedUserGroup2LoyaltyDetails"),
+        _moment(params, "ug2JoinedStartDate", end=False),
+        _moment(params, "ug2JoinedEndDate", end=True), order == "DESC",
+        _count(params, "ug2Limit", UG2_DEFAULT_LIMIT, 1, UG2_MAX_LIMIT),
+        _count(params, "ug2Offset", 0, 0, 10_000_000), _flag(params, "ug2PaginationDetails"))
+    if asked or query.group_id is not None or query.all_groups or query.with_loyalty:
+        return query
+    return None
+
+
+def _moment(params: Any, name: str, *, end: bool) -> int | None:
+    """One end of a date range (`clock.parse_bound`); an end date includes its whole day."""
+    raw = params.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return parse_bound(raw, end=end)
+    except ValueError:
+        raise ValidationFailed(f"{name} must be YYYY-MM-DD, YYYY-MM-DD HH:MM:SS or an ISO 8601 "
+                               "date-time", field=name) from None
+
+
+def _count(params: Any, name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if not _digits(raw.strip(), 18) or not low <= int(raw) <= high:
+        raise ValidationFailed(f"{name} must be a whole number from {low} to {high}",
+                               field=name)
+    return int(raw)
+
+
+def _digits(text: str, most: int) -> bool:
+    """ASCII digits only (`str.isdigit` also takes `²`, which `int` refuses), at most `most`."""
+    return text.isascii() and text.isdigit() and len(text) <= most
 
 
 def _days(params: Any, name: str) -> int | None:
@@ -179,11 +250,30 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
             body[namespace] = await image_items(
                 svc, base_url(svc, query.request), org_id,
                 await svc.images.images(org_id, record.id, namespace))
+    parts: dict[str, Any] = {}
     if query.needs_loyalty:
+        parts.update(await _loyalty_parts(svc, org_id, record.id, query))
+    if query.groups is not None:
+        parts.update(await _group_parts(svc, org_id, record.id, query.groups))
+    if parts:
         warnings = body.pop("warnings")
-        body.update(await _loyalty_parts(svc, org_id, record.id, query))
+        body.update(parts)
         body["warnings"] = warnings
     return ok(body)
+
+
+async def _group_parts(svc: Services, org_id: int, customer_id: int,
+                       q: GroupsQuery) -> dict[str, Any]:
+    found = await svc.groups.of_customer(
+        org_id, customer_id, group_id=q.group_id, all_groups=q.all_groups,
+        joined_from=q.joined_from, joined_to=q.joined_to, descending=q.descending,
+        limit=q.limit, offset=q.offset, with_total=q.pagination, with_pool=q.with_loyalty)
+    out: dict[str, Any] = {"userGroup2Details": [render.customer_group(g) for g in found.groups]}
+    if q.pagination:
+        out["ug2Pagination"] = {"limit": q.limit, "offset": q.offset, "sortBy": "JoinedDate",
+                                "sortOrder": "DESC" if q.descending else "ASC",
+                                "total": found.total}
+    return out
 
 
 async def _loyalty_parts(svc: Services, org_id: int, customer_id: int,
