@@ -242,3 +242,16 @@ async def test_basic_auth_accepts_upper_case_md5_and_rejects_bad(client: httpx.A
         r = await client.get("/v2/customers/1?source=INSTORE", headers={"Authorization": bad})
         assert r.status_code == 401
         assert r.json()["errors"][0]["code"] == 401
+
+
+async def test_non_ascii_digits_are_not_ids(client: httpx.AsyncClient, org: Any) -> None:
+    """`'²'.isdigit()` is true but `int('²')` fails: such ids are missing, not a 500."""
+    h = till_auth(org)
+    r = await client.get("/v2/customers/%C2%B2?source=INSTORE", headers=h)
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == 8015
+    r = await client.get("/v2/transactions/%C2%B2", headers=h)
+    assert r.status_code == 404
+    cid = await add_customer(client, h, identifiers=[{"type": "mobile", "value": "919900000099"}])
+    r = await client.get(f"/v2/customers/{cid}?source=INSTORE&embed=mlp&gapToUpgrade=%C2%B2",
+                         headers=h)
+    assert r.status_code == 400

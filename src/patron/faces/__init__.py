@@ -16,3 +16,9 @@ async def services(request: Request) -> Services:
 
 
 Svc = Annotated[Services, Depends(services)]
+
+
+def digits(text: str, most: int = 18) -> bool:
+    """ASCII digits only, at most `most` of them: `str.isdigit` also takes `²`, which `int`
+    refuses, so every numeric path and query value goes through here before `int()`."""
+    return text.isascii() and text.isdigit() and len(text) <= most

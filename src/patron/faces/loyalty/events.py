@@ -13,6 +13,7 @@ from patron.clock import iso_utc, parse_iso
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
 from patron.events.definitions import Definition
 from patron.events.service import Webhook
+from patron.faces import digits
 from patron.faces.loyalty.errors import JSON, item
 from patron.faces.loyalty.routes import Svc, principal
 from patron.jsonio import dumps, loads
@@ -151,7 +152,7 @@ async def post_event(token: str, request: Request, svc: Svc) -> Response:
         lineage_start = request.headers.get("x-cap-lineage-start", "")
         results = await svc.events.ingest(
             hook, body if batch else [body], lineage_id=request.headers.get("x-cap-lineage-id"),
-            lineage_start=int(lineage_start) if lineage_start.isdigit() else None)
+            lineage_start=int(lineage_start) if digits(lineage_start) else None)
     except ValidationFailed as exc:  # the whole request: answered with the event codes
         return _ok({"errors": [item(_code(exc), exc.message)], "warnings": []}, exc.status)
     answers = []
@@ -217,7 +218,7 @@ async def event_data(svc: Svc, who: EventReader, id: str | None = None) -> Respo
 def _instant(value: str | None, default: int, name: str) -> int:
     if value is None or value == "":
         return default
-    if value.isdigit():
+    if digits(value):
         return int(value)
     try:
         return parse_iso(value)
@@ -236,7 +237,7 @@ async def customer_events(
     limit: int = 10,
     offset: int = 0,
 ) -> Response:
-    if not user_id.isdigit():
+    if not digits(user_id):
         raise NotFound("Customer not found for the given identifiers",
                        reason="customer_not_found")
     if not 1 <= limit <= MAX_PAGE or offset < 0:

@@ -12,14 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from patron.customers.models import SOURCES
 from patron.errors import NotFound, PatronError, ValidationFailed
-from patron.faces import Svc
+from patron.faces import Svc, digits
 from patron.faces.loyalty import render
 from patron.faces.loyalty.errors import CODES, item
 from patron.faces.loyalty.routes import (
     Reader,
     Writer,
     _count,
-    _digits,
     _flag,
     _moment,
     ok,
@@ -67,7 +66,7 @@ def _missing(name: str) -> ValidationFailed:
 def _group_id(raw: Any) -> int:
     """A group id as a request gives it; anything that cannot be one names no group."""
     text = str(raw).strip()
-    if not _digits(text, 18):
+    if not digits(text):
         raise NotFound(f"Group id/externalId/primary userId {text} passed is not valid",
                        reason="group_not_found")
     return int(text)
@@ -150,7 +149,7 @@ async def join_group(request: Request, svc: Svc, who: Writer,
             if entry.userId is None or str(entry.userId).strip() == "":
                 raise _missing("userId")
             user_id = str(entry.userId).strip()
-            if not _digits(user_id, 18):
+            if not digits(user_id):
                 raise NotFound("Customer not found for the given identifiers",
                                reason="customer_not_found")
             joined = await svc.groups.join(

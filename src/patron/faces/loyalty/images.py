@@ -9,7 +9,7 @@ from starlette.datastructures import UploadFile
 
 from patron.customers.images import NAMESPACES, Upload
 from patron.errors import NotFound, ValidationFailed
-from patron.faces import Svc
+from patron.faces import Svc, digits
 from patron.faces.loyalty.files import image_items
 from patron.faces.loyalty.routes import Writer, _customer_id, _source, ok
 from patron.services import Services
@@ -77,7 +77,7 @@ async def image_file(namespace: str, org_id: str, customer_id: str, handle: str,
     """A signed image URL: no credentials, the signature and expiry are the authority."""
     params = request.query_params
     expires, signature = params.get("Expires", ""), params.get("Signature", "")
-    if not (org_id.isdigit() and customer_id.isdigit() and expires.isdigit()):
+    if not (digits(org_id) and digits(customer_id) and digits(expires)):
         raise NotFound("image not found or link expired", reason="image_not_found")
     row = await svc.images.signed_content(f"{namespace}/{org_id}/{customer_id}/{handle}",
                                           int(expires), signature)

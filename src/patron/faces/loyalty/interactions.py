@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from patron.engagement.models import subscription_channel
 from patron.engagement.service import Interactions, message_status
 from patron.errors import NotFound, ValidationFailed
-from patron.faces import Svc
+from patron.faces import Svc, digits
 from patron.faces.loyalty.routes import Reader, Writer, ok
 from patron.services import Services
 
@@ -62,7 +62,7 @@ def _int(params: Any, name: str, default: int, maximum: int) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) > maximum:
+    if not digits(raw) or int(raw) > maximum:
         raise _BadInput(f"{name} must be a whole number from 0 to {maximum}")
     return int(raw)
 
@@ -308,7 +308,7 @@ async def update_subscriptions(customer_id: str, svc: Svc, who: Writer,
                                body: SubscriptionBody) -> Response:
     changes = [{**change.model_dump(), "source": change.sourceName.upper()}
                for change in body.subscriptions]
-    if not customer_id.isdigit() or len(customer_id) > 18:
+    if not digits(customer_id):
         raise NotFound(NOT_FOUND, reason="interaction_customer_not_found")
     try:
         await svc.engagement.update_subscriptions(who.org_id, int(customer_id), changes,

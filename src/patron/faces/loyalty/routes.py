@@ -12,7 +12,7 @@ from patron.auth.service import LOYALTY, Principal
 from patron.clock import parse_bound
 from patron.customers.models import READ_SOURCES, Provenance
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
-from patron.faces import Svc
+from patron.faces import Svc, digits
 from patron.faces.loyalty import render
 from patron.faces.loyalty.bodies import (
     CustomerBody,
@@ -156,7 +156,7 @@ def _groups_query(params: Any, embeds: list[str]) -> GroupsQuery | None:
     if not asked and UG2_PARAMS.isdisjoint(params.keys()):
         return None
     raw_id = (params.get("userGroup2Id") or "").strip()
-    if raw_id and not _digits(raw_id, 18):
+    if raw_id and not digits(raw_id, 18):
         raise ValidationFailed("userGroup2Id must be a group id", field="userGroup2Id")
     sort_by = (params.get("ug2SortBy") or "JoinedDate").strip()
     if sort_by.lower() != "joineddate":
@@ -192,22 +192,19 @@ def _count(params: Any, name: str, default: int, low: int, high: int) -> int:
     raw = params.get(name)
     if raw is None or raw.strip() == "":
         return default
-    if not _digits(raw.strip(), 18) or not low <= int(raw) <= high:
+    if not digits(raw.strip(), 18) or not low <= int(raw) <= high:
         raise ValidationFailed(f"{name} must be a whole number from {low} to {high}",
                                field=name)
     return int(raw)
 
 
-def _digits(text: str, most: int) -> bool:
-    """ASCII digits only (`str.isdigit` also takes `²`, which `int` refuses), at most `most`."""
-    return text.isascii() and text.isdigit() and len(text) <= most
 
 
 def _days(params: Any, name: str) -> int | None:
     raw = params.get(name)
     if raw is None or raw.strip() == "":
         return None
-    if not raw.strip().isdigit() or int(raw) > 3660:
+    if not digits(raw.strip()) or int(raw) > 3660:
         raise ValidationFailed(f"{name} must be a whole number of days from 0 to 3660",
                                field=name)
     return int(raw)
@@ -438,7 +435,7 @@ async def decide_requests(svc: Svc, who: Writer,
 
 
 def _customer_id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 18:
+    if not digits(raw):
         raise NotFound("Customer not found for the given identifiers",
                        reason="customer_not_found")
     return int(raw)

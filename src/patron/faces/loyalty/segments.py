@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from patron.customers.fraud import FraudStatus
 from patron.errors import ValidationFailed
-from patron.faces import Svc
+from patron.faces import Svc, digits
 from patron.faces.loyalty import render
 from patron.faces.loyalty.errors import CODES, item
 from patron.faces.loyalty.routes import Reader, Writer, _customer_id, _source, ok
@@ -37,7 +37,7 @@ class SegmentChangeBody(BaseModel):
 
 
 def _segment_id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 18:
+    if not digits(raw):
         raise segment_not_found()
     return int(raw)
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from patron.clock import iso_utc, parse_iso
 from patron.commerce.service import LineItem, TransactionInput
 from patron.errors import NotFound, PatronError, ValidationFailed
-from patron.faces import Svc
+from patron.faces import Svc, digits
 from patron.faces.loyalty.errors import CODES, code_of, item
 from patron.faces.loyalty.interactions import legacy_identifier, v11_response, wants_xml
 from patron.faces.loyalty.render import points_value, program_view, tier_change_effect
@@ -145,7 +145,7 @@ async def add_transactions(svc: Svc, who: Writer,
 @router.get("/v2/transactions/{transaction_id}")
 async def get_transaction(transaction_id: str, request: Request, svc: Svc,
                           who: Reader) -> Response:
-    if not transaction_id.isdigit():
+    if not digits(transaction_id):
         raise NotFound("Unable to retrieve transaction", reason="transaction_not_found")
     row = await svc.commerce.transaction(who.org_id, int(transaction_id))
     wanted = (request.query_params.get("type") or "REGULAR").upper()
@@ -207,7 +207,7 @@ def _whole_points(raw: Any) -> int:
 def _program_id(raw: str | None) -> int | None:
     if raw in (None, ""):
         return None
-    if not raw.isdigit():
+    if not digits(raw):
         raise NotFound("Invalid loyalty program ID passed", reason="program_not_found")
     return int(raw)
 
@@ -340,7 +340,7 @@ class ReverseBody(BaseModel):
 @router.post("/v2/points/reverse")
 async def reverse_redemption(svc: Svc, who: Writer, body: ReverseBody) -> Response:
     raw_id = str(body.redemptionId)
-    if not raw_id.isdigit():
+    if not digits(raw_id):
         raise NotFound("Redemption ID does not exist", reason="redemption_not_found")
     points = thousandths(body.pointsToBeReversed) if body.pointsToBeReversed else None
     if body.identifier:

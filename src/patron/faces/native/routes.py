@@ -15,7 +15,7 @@ from patron.clock import iso_utc
 from patron.customers.models import Provenance
 from patron.engagement.service import FAILED, Outcome
 from patron.errors import NotFound, ValidationFailed
-from patron.faces import Svc
+from patron.faces import Svc, digits
 from patron.faces.native.errors import JSON, error_object
 from patron.faces.workspace.routes import principal
 from patron.jsonio import dumps, loads
@@ -78,7 +78,7 @@ async def post_records(request: Request, svc: Svc, who: Writer) -> Response:
 @router.get("/customers/{customer_id}/engagement",
             summary="A customer's subscriptions, e-mail state, health and engagement facts")
 async def customer_engagement(customer_id: str, svc: Svc, who: Reader) -> Response:
-    if not customer_id.isdigit() or len(customer_id) > 18:
+    if not digits(customer_id):
         raise NotFound("Customer not found", reason="customer_not_found")
     record = await svc.customers.get(who.org_id, int(customer_id))
     found = await svc.engagement.profile(who.org_id, record.id)
