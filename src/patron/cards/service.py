@@ -15,7 +15,8 @@ from typing import Any
 from patron.cards import repository as repo
 from patron.clock import Clock
 from patron.customers import repository as customers_repo
-from patron.customers.models import STATUS_ACTIVE, Identifier
+from patron.customers.models import Identifier
+from patron.customers.service import active_state
 from patron.db.database import Database, Queryable, Row
 from patron.db.ids import next_id, next_ids
 from patron.errors import Conflict, NotFound, ValidationFailed
@@ -460,10 +461,7 @@ class Cards:
         if len(add) + len(remove) > 1:
             raise card_error(3037, "Multiple cards can not be linked or unlinked at once")
         async with self.db.transaction() as tx:
-            state = await tx.fetchrow(customers_repo.GET_CUSTOMER_STATE, org_id, customer_id)
-            if state is None or state["status"] != STATUS_ACTIVE:
-                raise NotFound("Customer not found for the given identifiers",
-                               reason="customer_not_found")
+            await active_state(tx, org_id, customer_id)
             for ident in add:
                 await self.issue(tx, org_id, customer_id, ident, source, account_id, till_id)
             for number in remove:

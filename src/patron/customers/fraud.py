@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 from patron.clock import Clock
 from patron.customers import repository as repo
-from patron.customers.models import STATUS_DELETED
-from patron.customers.service import CustomerDeleted
+from patron.customers.service import active_state
 from patron.db.database import Database, Queryable, Row
-from patron.errors import NotFound, PatronError, ValidationFailed
+from patron.errors import PatronError, ValidationFailed
 
 # Capillary's statuses (its fraud methodology page), in the API's upper-case spelling.
 STATUSES = ("MARKED", "CONFIRMED", "RECONFIRMED", "NOT_FRAUD", "INTERNAL")
@@ -71,12 +70,7 @@ class Fraud:
         practice of its operators, not a rule of its API."""
         canonical = status_named(status)
         async with self.db.transaction() as tx:
-            state = await tx.fetchrow(repo.GET_CUSTOMER_STATE, org_id, customer_id)
-            if state is None:
-                raise NotFound("Customer not found for the given identifiers",
-                               reason="customer_not_found")
-            if state["status"] == STATUS_DELETED:
-                raise CustomerDeleted("Customer is deleted after PII delete request")
+            await active_state(tx, org_id, customer_id)
             await tx.execute(repo.SET_FRAUD_STATUS, org_id, customer_id, canonical, till_id,
                              self.clock.now_ms())
             return FraudStatus.of(await tx.fetchrow(repo.GET_FRAUD_STATUS, org_id, customer_id))

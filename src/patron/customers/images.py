@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from patron.clock import Clock
 from patron.customers import repository as repo
-from patron.customers.models import STATUS_ACTIVE
+from patron.customers.service import active_state
 from patron.db.database import Database, Row
 from patron.db.ids import next_id
 from patron.errors import NotFound, ValidationFailed
@@ -73,10 +73,7 @@ class CustomerImages:
                 "added.", reason="invalid_image")
         now = self.clock.now_ms()
         async with self.db.transaction() as tx:
-            state = await tx.fetchrow(repo.GET_CUSTOMER_STATE, org_id, customer_id)
-            if state is None or state["status"] != STATUS_ACTIVE:
-                raise NotFound("Customer not found for the given identifiers",
-                               reason="customer_not_found")
+            await active_state(tx, org_id, customer_id)
             for position, (f, kind) in enumerate(zip(files, kinds, strict=True)):
                 old = await tx.fetchrow(repo.IMAGE_AT, org_id, customer_id, namespace, position)
                 version = 1
@@ -94,9 +91,7 @@ class CustomerImages:
 
     async def delete(self, org_id: int, customer_id: int, namespace: str | None) -> None:
         async with self.db.transaction() as tx:
-            if await tx.fetchrow(repo.GET_CUSTOMER_STATE, org_id, customer_id) is None:
-                raise NotFound("Customer not found for the given identifiers",
-                               reason="customer_not_found")
+            await active_state(tx, org_id, customer_id)
             if namespace is None:
                 await tx.execute(repo.DELETE_ALL_IMAGES, org_id, customer_id)
             else:

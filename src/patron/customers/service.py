@@ -40,6 +40,18 @@ class CustomerDeleted(NotFound):
     reason = "customer_pii_deleted"
 
 
+async def active_state(conn: Queryable, org_id: int, customer_id: int) -> Row:
+    """The state row of an active customer: a missing (or merged) one is NotFound, a PII-deleted
+    one CustomerDeleted. Call inside the write's transaction."""
+    state = await conn.fetchrow(repo.GET_CUSTOMER_STATE, org_id, customer_id)
+    if state is not None and state["status"] == STATUS_DELETED:
+        raise CustomerDeleted("Customer is deleted after PII delete request")
+    if state is None or state["status"] != STATUS_ACTIVE:
+        raise NotFound("Customer not found for the given identifiers",
+                       reason="customer_not_found")
+    return state
+
+
 @dataclass
 class CustomerRecord:
     """A customer as the faces read it: the customer row and its profiles (with their tills)."""
@@ -92,12 +104,7 @@ class Customers:
             except ValueError:
                 raise NotFound("Customer not found for the given identifiers",
                                reason="customer_not_found") from None
-            state = await self.db.fetchrow(repo.GET_CUSTOMER_STATE, org_id, customer_id)
-            if state is not None and state["status"] == STATUS_DELETED:
-                raise CustomerDeleted("Customer is deleted after PII delete request")
-            if state is None or state["status"] != STATUS_ACTIVE:
-                raise NotFound("Customer not found for the given identifiers",
-                               reason="customer_not_found")
+            await active_state(self.db, org_id, customer_id)
             return customer_id
         kind = normalize.identifier_type(name)
         try:
@@ -253,12 +260,7 @@ class Customers:
         replace = frozenset(replace_types)
         try:
             async with self.db.transaction() as tx:
-                state = await tx.fetchrow(repo.GET_CUSTOMER_STATE, org_id, customer_id)
-                if state is None:
-                    raise NotFound("Customer not found for the given identifiers",
-                                   reason="customer_not_found")
-                if state["status"] == STATUS_DELETED:
-                    raise CustomerDeleted("Customer is deleted after PII delete request")
+                state = await active_state(tx, org_id, customer_id)
                 await self._held_elsewhere(tx, org_id, customer_id, resolved)
                 if data.loyalty_type == "non_loyalty" and state["loyalty_type"] == "loyalty":
                     raise ValidationFailed("Conversion from loyalty to non-loyalty not allowed",

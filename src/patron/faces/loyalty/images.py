@@ -11,7 +11,7 @@ from patron.customers.images import NAMESPACES, Upload
 from patron.errors import NotFound, ValidationFailed
 from patron.faces import Svc, digits
 from patron.faces.loyalty.files import image_items
-from patron.faces.loyalty.routes import Writer, _customer_id, _source, ok
+from patron.faces.loyalty.routes import Writer, _customer_id, looked_up, ok
 from patron.services import Services
 
 router = APIRouter(tags=["loyalty (Capillary)"])
@@ -49,13 +49,7 @@ async def _upload(request: Request, svc: Services, org_id: int, customer_id: int
 
 @router.post("/v2/customers/lookup/setImage")
 async def set_image_by_identifier(request: Request, svc: Svc, who: Writer) -> Response:
-    params = request.query_params
-    name, value = params.get("identifierName"), params.get("identifierValue")
-    if not name or not value or not params.get("source"):
-        raise ValidationFailed("identifierName, identifierValue, source can not be empty",
-                               reason="missing_identifier")
-    _source(params.get("source"))
-    customer_id = await svc.customers.resolve(who.org_id, name, value)
+    customer_id, _ = await looked_up(svc, who.org_id, request.query_params)
     return await _upload(request, svc, who.org_id, customer_id, who.till_id)
 
 

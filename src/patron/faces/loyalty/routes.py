@@ -361,23 +361,26 @@ async def lookup_customer(
     identifierName: str | None = None,  # noqa: N803
     identifierValue: str | None = None,  # noqa: N803
 ) -> Response:
-    if not identifierName or not identifierValue or not source:
+    customer_id, _ = await looked_up(svc, who.org_id, {
+        "source": source, "identifierName": identifierName, "identifierValue": identifierValue})
+    return ok({"entity": customer_id, "warnings": []})
+
+
+async def looked_up(svc: Services, org_id: int, params: Any) -> tuple[int, str]:
+    """The customer and source of the look-up routes' `source`, `identifierName` and
+    `identifierValue` (all required)."""
+    name, value = params.get("identifierName"), params.get("identifierValue")
+    if not name or not value or not params.get("source"):
         raise ValidationFailed("identifierName, identifierValue, source can not be empty",
                                reason="missing_identifier")
-    _source(source)
-    customer_id = await svc.customers.resolve(who.org_id, identifierName, identifierValue)
-    return ok({"entity": customer_id, "warnings": []})
+    source = _source(params.get("source"))
+    return await svc.customers.resolve(org_id, name, value), source
 
 
 @router.get("/v2/customers/lookup/customerDetails")
 async def lookup_customer_details(request: Request, svc: Svc, who: Reader) -> Response:
     query = DetailsQuery.of(request)
-    name, value = query.params.get("identifierName"), query.params.get("identifierValue")
-    if not name or not value or not query.params.get("source"):
-        raise ValidationFailed("identifierName, identifierValue, source can not be empty",
-                               reason="missing_identifier")
-    source = _source(query.params.get("source"))
-    customer_id = await svc.customers.resolve(who.org_id, name, value)
+    customer_id, source = await looked_up(svc, who.org_id, query.params)
     return await _details(svc, who.org_id, customer_id, source, query)
 
 

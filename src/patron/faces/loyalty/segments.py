@@ -16,7 +16,7 @@ from patron.errors import ValidationFailed
 from patron.faces import Svc, digits
 from patron.faces.loyalty import render
 from patron.faces.loyalty.errors import CODES, item
-from patron.faces.loyalty.routes import Reader, Writer, _customer_id, _source, ok
+from patron.faces.loyalty.routes import Reader, Writer, _customer_id, looked_up, ok
 from patron.segments.service import MAX_ASSIGN_BATCH, segment_not_found
 
 router = APIRouter(tags=["loyalty (Patron)"])
@@ -118,13 +118,7 @@ def _fraud_answer(customer_id: int, fraud: FraudStatus) -> Response:
 @router.put("/v2/customers/lookup/fraudStatus")
 async def set_fraud_status_by_lookup(request: Request, svc: Svc, who: Writer,
                                      body: FraudStatusBody) -> Response:
-    params = request.query_params
-    name, value = params.get("identifierName"), params.get("identifierValue")
-    if not name or not value or not params.get("source"):
-        raise ValidationFailed("identifierName, identifierValue, source can not be empty",
-                               reason="missing_identifier")
-    _source(params.get("source"))
-    customer_id = await svc.customers.resolve(who.org_id, name, value)
+    customer_id, _ = await looked_up(svc, who.org_id, request.query_params)
     return _fraud_answer(customer_id, await svc.fraud.set_status(
         who.org_id, customer_id, body.status, who.till_id))
 
