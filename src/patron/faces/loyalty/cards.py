@@ -16,7 +16,7 @@ from patron.errors import PatronError, ValidationFailed
 from patron.faces import Svc
 from patron.faces.loyalty import render
 from patron.faces.loyalty.errors import code_of, item, warning
-from patron.faces.loyalty.routes import Reader, Writer, _customer_id, _source, ok
+from patron.faces.loyalty.routes import Reader, Writer, _customer_id, _source, bulk_answer, ok
 from patron.jsonio import loads
 
 router = APIRouter(tags=["loyalty (Capillary)"])
@@ -226,8 +226,7 @@ async def update_cards(svc: Svc, who: Writer,
             failures += 1
             results.append({"entityId": raw, "errors": [item(code_of(exc), exc.message)],
                             "warnings": []})
-    status = 200 if failures == 0 else (201 if failures < len(body) else 400)
-    return ok({"response": results, "totalCount": len(body), "failureCount": failures}, status)
+    return bulk_answer(results, failures)
 
 
 @router.get("/v2/card/statusLog")

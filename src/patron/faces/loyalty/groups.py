@@ -21,6 +21,7 @@ from patron.faces.loyalty.routes import (
     _count,
     _flag,
     _moment,
+    bulk_answer,
     ok,
 )
 from patron.groups.service import GroupInput, GroupRef
@@ -165,8 +166,7 @@ async def join_group(request: Request, svc: Svc, who: Writer,
                 "permissions": joined.permissions, "defaultGroup": joined.default_group,
                 "active": joined.active, "primaryMember": joined.primary_member}
         results.append({"entityId": echo, "result": dict(echo), "warnings": []})
-    status = 200 if failures == 0 else (201 if failures < len(body) else 400)
-    return ok({"response": results, "totalCount": len(body), "failureCount": failures}, status)
+    return bulk_answer(results, failures)
 
 
 @router.delete("/v2/userGroup2/{group_id}/leave")

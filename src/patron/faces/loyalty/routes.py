@@ -58,6 +58,14 @@ def ok(body: Any, status: int = 200) -> Response:
     return Response(dumps(body), status_code=status, media_type=JSON)
 
 
+def bulk_answer(results: list[Any], failures: int) -> Response:
+    """Capillary's bulk envelope: 200 when every element succeeded, 201 when some failed, 400
+    when all did."""
+    status = 200 if failures == 0 else (201 if failures < len(results) else 400)
+    return ok({"response": results, "totalCount": len(results), "failureCount": failures},
+              status)
+
+
 def _source(value: str | None) -> str:
     if value is None or value == "":
         raise ValidationFailed("source is required", reason="missing_source")
@@ -433,8 +441,7 @@ async def decide_requests(svc: Svc, who: Writer,
             results.append({"entityId": entity, "errors": [
                 item(code_of(decision_error),
                      decision_error.message)], "warnings": []})
-    status = 200 if failures == 0 else (201 if failures < len(body) else 400)
-    return ok({"response": results, "totalCount": len(body), "failureCount": failures}, status)
+    return bulk_answer(results, failures)
 
 
 def _customer_id(raw: str) -> int:

@@ -16,7 +16,7 @@ from patron.errors import ValidationFailed
 from patron.faces import Svc, digits
 from patron.faces.loyalty import render
 from patron.faces.loyalty.errors import CODES, item
-from patron.faces.loyalty.routes import Reader, Writer, _customer_id, looked_up, ok
+from patron.faces.loyalty.routes import Reader, Writer, _customer_id, bulk_answer, looked_up, ok
 from patron.segments.service import MAX_ASSIGN_BATCH, segment_not_found
 
 router = APIRouter(tags=["loyalty (Patron)"])
@@ -90,8 +90,7 @@ async def assign_members(segment_id: str, svc: Svc, who: Writer,
             results.append({"result": outcome.row, "errors": [
                 item(CODES.get(outcome.error.reason, outcome.error.status),
                      outcome.error.message)], "warnings": []})
-    status = 200 if failures == 0 else (201 if failures < len(body) else 400)
-    return ok({"response": results, "totalCount": len(body), "failureCount": failures}, status)
+    return bulk_answer(results, failures)
 
 
 @router.delete("/v2/segments/{segment_id}/members/{customer_id}")

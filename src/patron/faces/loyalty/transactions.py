@@ -18,7 +18,7 @@ from patron.faces import Svc, digits
 from patron.faces.loyalty.errors import CODES, code_of, item
 from patron.faces.loyalty.interactions import legacy_identifier, v11_response, wants_xml
 from patron.faces.loyalty.render import points_value, program_view, tier_change_effect
-from patron.faces.loyalty.routes import Reader, Writer, ok
+from patron.faces.loyalty.routes import Reader, Writer, bulk_answer, ok
 from patron.jsonio import loads
 from patron.loyalty.rules import thousandths
 from patron.loyalty.service import SideEffects
@@ -138,8 +138,7 @@ async def add_transactions(svc: Svc, who: Writer,
             failures += 1
             entry["errors"] = [item(code_of(exc), exc.message)]
         results.append(entry)
-    status = 200 if failures == 0 else (201 if failures < len(body) else 400)
-    return ok({"response": results, "totalCount": len(body), "failureCount": failures}, status)
+    return bulk_answer(results, failures)
 
 
 @router.get("/v2/transactions/{transaction_id}")
