@@ -42,6 +42,18 @@ MEMBER_FOR_UPDATE = sql(
 MEMBERS = sql(
     f"SELECT {_MEMBER_COLUMNS} FROM loyalty_members WHERE org_id = $1 AND customer_id = $2"
 )
+# The members of customer details, each with the points of its open lots that expire by $3 and
+# the next expiry after it (a CURRENT_POINTS upgrade gap for today), in one statement.
+MEMBERS_WITH_EXPIRING = sql(
+    f"SELECT {_MEMBER_COLUMNS}, "
+    "(SELECT COALESCE(SUM(l.remaining), 0) FROM points_lots l WHERE l.org_id = m.org_id "
+    "AND l.customer_id = m.customer_id AND l.program_id = m.program_id AND l.remaining > 0 "
+    "AND l.expires_at <= $3) AS expiring, "
+    "(SELECT MIN(l.expires_at) FROM points_lots l WHERE l.org_id = m.org_id "
+    "AND l.customer_id = m.customer_id AND l.program_id = m.program_id AND l.remaining > 0 "
+    "AND l.expires_at > $3) AS next_expiry "
+    "FROM loyalty_members m WHERE m.org_id = $1 AND m.customer_id = $2"
+)
 SAVE_MEMBER = sql(
     "UPDATE loyalty_members SET tier = $4, tier_since = $5, tier_expires_at = $6, points = $7, "
     "lifetime_points = $8, promotional_points = $9, redeemed_points = $10, "

@@ -79,6 +79,8 @@ class Standing:
     programs: list[ProgramEntry]
     members: dict[int, Member]
     open_lots: list[Any]
+    # Per program: points of open lots expiring by the end of today, and the next expiry after.
+    expiring_today: dict[int, tuple[int, int | None]] = field(default_factory=dict)
 
     def member(self, program_id: int, now_ms: int) -> Member:
         return self.members.get(program_id) or Member.new(self.customer_id, program_id, now_ms)
@@ -549,7 +551,8 @@ class Loyalty:
     # -- reads --------------------------------------------------------------------------------
 
     async def upgrade_gap(self, org_id: int, entry: ProgramEntry, m: Member,
-                          days: int) -> UpgradeGap:
+                          days: int, standing: Standing | None = None) -> UpgradeGap:
+        """`standing` (read today) saves the expiry query of a CURRENT_POINTS gap for today."""
         p = entry.program
         now = self.clock.now_ms()
         at = end_of_day(now + days * DAY_MS)
@@ -557,9 +560,12 @@ class Loyalty:
         nxt = m.tier + 1 if m.tier < len(p.tiers) else None
         valid_upto = None
         if strategy == "CURRENT_POINTS":
-            row = await self.db.fetchrow(repo.LOTS_EXPIRING_BY, org_id, m.customer_id,
-                                         entry.id, at)
-            expiring, valid_upto = (int(row[0]), row[1]) if row else (0, None)
+            if days == 0 and standing is not None:
+                expiring, valid_upto = standing.expiring_today.get(entry.id, (0, None))
+            else:
+                row = await self.db.fetchrow(repo.LOTS_EXPIRING_BY, org_id, m.customer_id,
+                                             entry.id, at)
+                expiring, valid_upto = (int(row[0]), row[1]) if row else (0, None)
             value = m.points - expiring
         elif strategy == "TRACKER_VALUE_BASED" and p.upgrade.tracker is not None:
             window = p.upgrade.tracker.window_days * DAY_MS
@@ -577,11 +583,13 @@ class Loyalty:
         programs = await self.programs(org_id)
         if not programs:
             return Standing(customer_id, [], {}, [])
-        members = {r["program_id"]: Member.of(r)
-                   for r in await self.db.fetch(repo.MEMBERS, org_id, customer_id)}
+        rows = await self.db.fetch(repo.MEMBERS_WITH_EXPIRING, org_id, customer_id,
+                                   end_of_day(self.clock.now_ms()))
         open_lots = await self.db.fetch(repo.CUSTOMER_OPEN_LOTS, org_id, customer_id) \
             if lots else []
-        return Standing(customer_id, programs, members, open_lots)
+        return Standing(customer_id, programs, {r["program_id"]: Member.of(r) for r in rows},
+                        open_lots, {r["program_id"]: (int(r["expiring"]), r["next_expiry"])
+                                    for r in rows})
 
     async def tier_changes(self, org_id: int, customer_id: int) -> list[Any]:
         return await self.db.fetch(repo.TIER_CHANGES, org_id, customer_id, HISTORY_LIMIT)

@@ -303,7 +303,7 @@ async def _loyalty_parts(svc: Services, org_id: int, customer_id: int,
             m = members[entry.id]
             program_item = render.program_details(entry, m)
             if query.gap_to_upgrade is not None:
-                gap = await loyalty.upgrade_gap(org_id, entry, m, query.gap_to_upgrade)
+                gap = await loyalty.upgrade_gap(org_id, entry, m, query.gap_to_upgrade, standing)
                 program_item["upgradeStrategies"] = render.upgrade_strategies(gap)
             if query.gap_to_renew is not None and m.tier > 1:
                 program_item["gapToRenewSummary"] = render.gap_to_renew_summary(
@@ -313,7 +313,7 @@ async def _loyalty_parts(svc: Services, org_id: int, customer_id: int,
     if "gapdetails" in wanted:
         gaps = []
         for entry in standing.programs:
-            gap = await loyalty.upgrade_gap(org_id, entry, members[entry.id], 0)
+            gap = await loyalty.upgrade_gap(org_id, entry, members[entry.id], 0, standing)
             next_name = entry.program.tier(gap.next_tier).name if gap.next_tier else ""
             gaps.append({"programId": entry.id, **render.tier_upgrade_criteria(gap),
                          "nextSlab": next_name})
@@ -333,7 +333,7 @@ async def _loyalty_parts(svc: Services, org_id: int, customer_id: int,
     m = members[default.id]
     if query.upgrade_criteria:
         out["tierUpgradeCriteria"] = render.tier_upgrade_criteria(
-            await loyalty.upgrade_gap(org_id, default, m, 0))
+            await loyalty.upgrade_gap(org_id, default, m, 0, standing))
     if query.retention_criteria:
         criteria = render.retention_criteria(default, m)
         if criteria is not None:
