@@ -81,6 +81,7 @@ class Standing:
     open_lots: list[Any]
     # Per program: points of open lots expiring by the end of today, and the next expiry after.
     expiring_today: dict[int, tuple[int, int | None]] = field(default_factory=dict)
+    tier_changes: list[Any] = field(default_factory=list)  # newest first, when asked for
 
     def member(self, program_id: int, now_ms: int) -> Member:
         return self.members.get(program_id) or Member.new(self.customer_id, program_id, now_ms)
@@ -579,20 +580,19 @@ class Loyalty:
         """The retention rule's gaps over the current tier period so far (None: no rule)."""
         return await self.renewal_gaps(self.db, org_id, entry.program, m, self.clock.now_ms())
 
-    async def standing(self, org_id: int, customer_id: int, *, lots: bool) -> Standing:
+    async def standing(self, org_id: int, customer_id: int, *, lots: bool,
+                       tier_changes: bool = False) -> Standing:
         programs = await self.programs(org_id)
         if not programs:
             return Standing(customer_id, [], {}, [])
-        rows = await self.db.fetch(repo.MEMBERS_WITH_EXPIRING, org_id, customer_id,
-                                   end_of_day(self.clock.now_ms()))
+        rows, changes = await repo.members_of(self.db, org_id, customer_id,
+                                              end_of_day(self.clock.now_ms()),
+                                              HISTORY_LIMIT if tier_changes else None)
         open_lots = await self.db.fetch(repo.CUSTOMER_OPEN_LOTS, org_id, customer_id) \
             if lots else []
         return Standing(customer_id, programs, {r["program_id"]: Member.of(r) for r in rows},
                         open_lots, {r["program_id"]: (int(r["expiring"]), r["next_expiry"])
-                                    for r in rows})
-
-    async def tier_changes(self, org_id: int, customer_id: int) -> list[Any]:
-        return await self.db.fetch(repo.TIER_CHANGES, org_id, customer_id, HISTORY_LIMIT)
+                                    for r in rows}, changes or [])
 
     async def expired_history(self, org_id: int, customer_id: int) -> list[Any]:
         return await self.db.fetch(repo.EXPIRED_HISTORY, org_id, customer_id, HISTORY_LIMIT)

@@ -288,7 +288,8 @@ async def _loyalty_parts(svc: Services, org_id: int, customer_id: int,
     loyalty = svc.loyalty
     wanted = query.wanted
     standing = await loyalty.standing(
-        org_id, customer_id, lots=bool(wanted & {"promotionalpoints", "expiryschedules"}))
+        org_id, customer_id, lots=bool(wanted & {"promotionalpoints", "expiryschedules"}),
+        tier_changes=query.slab_history)
     out: dict[str, Any] = {}
     if not standing.programs:
         return out
@@ -329,7 +330,7 @@ async def _loyalty_parts(svc: Services, org_id: int, customer_id: int,
         out["returnedPoints"] = render.returned_points(
             await loyalty.returned_history(org_id, customer_id))
     if query.slab_history:
-        out["slabHistory"] = render.slab_history(await loyalty.tier_changes(org_id, customer_id))
+        out["slabHistory"] = render.slab_history(standing.tier_changes)
     m = members[default.id]
     if query.upgrade_criteria:
         out["tierUpgradeCriteria"] = render.tier_upgrade_criteria(
