@@ -423,9 +423,17 @@ async def test_members_list(client: httpx.AsyncClient, loyalty: dict[str, str],
     assert r.json()["pagination"]["total"] == 2
     r = await client.get(f"{base}&toDate=2026-01-01T00:00:00Z", headers=loyalty)
     assert [m["fleetUserId"] for m in r.json()["data"]] == [ids[0]]
+    series = (await client.post("/v2/card/series", headers=loyalty,
+                                json={"code": "GC", "type": "DIGITAL"})).json()["entity"]
+    r = await client.post(f"/v2/customers/{ids[0]}/changeIdentifier?source=INSTORE",
+                          headers=loyalty, json={"add": [{"type": "cardnumber", "value": "GCARD1",
+                                                          "seriesId": series}]})
+    assert r.status_code == 200, r.text
     r = await client.get("/v2/userGroup2/members?source=INSTORE&identifierName=externalId"
                          "&identifierValue=club&includeCardDetails=true", headers=loyalty)
-    assert all(m["cards"] == [] for m in r.json()["data"])
+    cards = {m["fleetUserId"]: [c["cardNumber"] for c in m["cards"]] for m in r.json()["data"]}
+    assert cards[ids[0]] == ["GCARD1"]
+    assert all(numbers == [] for member, numbers in cards.items() if member != ids[0])
 
     for query, code in [("&sortBy=NAME", 400), ("&sortOrder=UP", 400), ("&limit=0", 400),
                         ("&limit=1001", 400), ("&offset=-1", 400), ("&fromDate=yesterday", 400),

@@ -231,7 +231,8 @@ async def group_members(request: Request, svc: Svc, who: Reader) -> Response:
                             for i in loads(r["identifiers"] or "[]")],
             "inActive": True, "primaryMember": primary}
         if with_cards:
-            member["cards"] = []  # Patron holds no cards yet
+            member["cards"] = [render.card(c) for c in
+                               await svc.cards.of_customer(who.org_id, r["customer_id"])]
         data.append(member)
     return ok({"pagination": {"limit": limit, "offset": offset, "sortBy": "IS_PRIMARY",
                               "sortOrder": order, "total": total},
