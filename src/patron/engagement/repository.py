@@ -5,10 +5,13 @@ facts. Batch writes are `executemany` of one statement per kind; every write is 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from patron.db.database import Queryable, Row
-from patron.db.statement import sql, value_list
+from patron.db.statement import Statement, mask_digits_pg, sql, value_list
+from patron.engagement.models import MessageShape
+from patron.jsonio import dumps_text
 
 _MESSAGE_COLUMNS = (
     "org_id, id, record_id, customer_id, direction, channel, network, priority, sender, "
@@ -126,22 +129,112 @@ GET_ENGAGEMENT = sql(
 _RANGE = ("org_id = $1 AND customer_id = $2 AND sent_at >= $3 AND sent_at < $4 "
           "AND ($5::text IS NULL OR network = $5) AND ($6::text IS NULL OR channel = $6) "
           "AND ($7::text IS NULL OR priority = $7)")
+_SUMMARY = ("SELECT network, channel, count(*) AS count, max(sent_at) AS last_at, "
+            "max(CASE WHEN opened_at IS NOT NULL OR clicked_at IS NOT NULL THEN 1 ELSE 0 END) "
+            "AS used, {first} AS first_time, {last} AS last_time "
+            "FROM messages WHERE {range} GROUP BY network, channel")
+# Per (network, channel): the count, last time sent, whether any was opened or clicked, and the
+# earliest and latest time (sent or delivered) that a page of its messages can show.
 INTERACTION_SUMMARY = sql(
-    "SELECT network, channel, count(*) AS count, max(sent_at) AS last_at, "
-    "max(CASE WHEN opened_at IS NOT NULL OR clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS used "
-    f"FROM messages WHERE {_RANGE} GROUP BY network, channel",
-    sqlite="SELECT network, channel, count(*) AS count, max(sent_at) AS last_at, "
-    "max(CASE WHEN opened_at IS NOT NULL OR clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS used "
-    f"FROM messages WHERE {_RANGE.replace('::text', '')} GROUP BY network, channel",
+    _SUMMARY.format(first="min(least(sent_at, delivered_at))",
+                    last="max(greatest(sent_at, delivered_at))", range=_RANGE),
+    sqlite=_SUMMARY.format(first="min(min(sent_at, ifnull(delivered_at, sent_at)))",
+                           last="max(max(sent_at, ifnull(delivered_at, sent_at)))",
+                           range=_RANGE.replace("::text", "")),
 )
-_PAGE = (
-    "SELECT id, direction, channel, network, priority, sender, receiver, subject, body, "
-    "campaign_id, broadcast_id, is_otp, sent_at, delivered_at, opened_at, clicked_at, "
-    "bounced_at, dropped_at FROM messages WHERE org_id = $1 AND customer_id = $2 "
-    "AND network = $3 AND channel = $4 AND sent_at >= $5 AND sent_at < $6 "
-    "AND ($7::text IS NULL OR priority = $7) ORDER BY sent_at DESC, id DESC LIMIT $8 OFFSET $9"
+
+# Pages of messages rendered to JSON by the database, so that no row becomes a Python object:
+# per (network, channel) of $3 (a JSON array of pairs), the messages sent in [$4, $5) (of
+# priority $6 if given), newest first, $7 of them after skipping $8, as a JSON array in a face's
+# MessageShape. $9: whether OTPs are masked. Local times add to UTC the offset $10 when one
+# offset covers every time shown, else the offset of the first of the spans $11 (a JSON array of
+# [first quarter hour, offset in seconds], newest first) that a time falls in.
+_PAGE_COLUMNS = ("id, customer_id, direction, sender, receiver, subject, body, campaign_id, "
+                 "broadcast_id, is_otp, sent_at, delivered_at, opened_at, clicked_at, "
+                 "bounced_at, dropped_at")
+_PAGE_ROWS = (
+    f"SELECT {_PAGE_COLUMNS} FROM messages WHERE org_id = $1 AND customer_id = $2 "
+    "AND network = {network} AND channel = {channel} AND sent_at >= $4 AND sent_at < $5 "
+    "AND ($6::text IS NULL OR priority = $6) ORDER BY sent_at DESC, id DESC LIMIT $7 OFFSET $8"
 )
-INTERACTION_PAGE = sql(_PAGE, sqlite=_PAGE.replace("::text", ""))
+_STATUS = (  # message_status's order: the furthest a message got
+    "CASE WHEN direction = 'INBOUND' THEN 'RECEIVED' WHEN clicked_at IS NOT NULL THEN 'CLICKED' "
+    "WHEN opened_at IS NOT NULL THEN 'OPENED' WHEN delivered_at IS NOT NULL THEN 'DELIVERED' "
+    "WHEN bounced_at IS NOT NULL THEN 'BOUNCED' WHEN dropped_at IS NOT NULL THEN 'DROPPED' "
+    "ELSE 'SENT' END"
+)
+_OFFSET = {
+    "sqlite": "coalesce($10, (SELECT s.value ->> 1 FROM json_each($11) AS s "
+              "WHERE s.value ->> 0 <= {t} / 900000 LIMIT 1))",
+    "postgresql": "coalesce($10::int, (SELECT (s ->> 1)::int FROM json_array_elements($11::json) "
+                  "AS s WHERE (s ->> 0)::bigint <= {t} / 900000 LIMIT 1))",
+}
+# An epoch second {s} as local time (the offset already added), per (dialect, day first). SQLite's
+# datetime() is its strftime('%Y-%m-%d %H:%M:%S'), at a fraction of the cost.
+_LOCAL = {
+    ("sqlite", False): "datetime({s}, 'unixepoch')",
+    ("sqlite", True): "strftime('%d-%m-%Y %H:%M:%S', {s}, 'unixepoch')",
+    ("postgresql", False): "to_char(to_timestamp({s}) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
+    ("postgresql", True): "to_char(to_timestamp({s}) AT TIME ZONE 'UTC', 'DD-MM-YYYY HH24:MI:SS')",
+}
+
+# The quarter hours (sent, delivered) of the messages the same pages show, as JSON arrays.
+INTERACTION_PAGE_QUARTERS = sql(
+    "SELECT (SELECT json_agg(json_build_array(sent_at / 900000, delivered_at / 900000)) FROM ("
+    + _PAGE_ROWS.format(network="g ->> 0", channel="g ->> 1")
+    + ") AS m)::text AS quarters FROM json_array_elements($3::json) AS g",
+    sqlite="SELECT (SELECT json_group_array(json_array(sent_at / 900000, delivered_at / 900000)) "
+    "FROM (" + _PAGE_ROWS.format(network="g.value ->> 0", channel="g.value ->> 1").replace(
+        "::text", "") + ")) AS quarters FROM json_each($3) AS g",
+)
+
+
+def _fact(dialect: str, fact: str, day_first: bool) -> str:
+    """A MESSAGE_FACTS entry as an expression over a page's columns."""
+    if fact in ("subject", "body"):
+        masked = f"mask_digits({fact})" if dialect == "sqlite" else mask_digits_pg(fact)
+        mask = "$9" if dialect == "sqlite" else "$9::boolean"
+        return f"CASE WHEN {mask} AND is_otp THEN {masked} ELSE {fact} END"
+    if fact == "status":
+        return _STATUS
+    if fact == "campaign":
+        return "coalesce(nullif(campaign_id, ''), nullif(broadcast_id, ''), '')"
+    if fact in ("sent_time", "delivered_time"):
+        column = fact.replace("_time", "_at")
+        local = _LOCAL[dialect, day_first].format(
+            s=f"{column} / 1000 + {_OFFSET[dialect].format(t=column)}")
+        return local if fact == "sent_time" else f"coalesce({local}, '')"
+    return fact  # id, sender, receiver, customer_id: columns as they are
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@lru_cache(maxsize=16)
+def interaction_pages(shape: MessageShape) -> Statement:
+    """The statement answering (network, channel, page) per pair of $3, the page a JSON array
+    of messages in `shape` (parameters above); built once per shape."""
+    sqlite_object = "json_object(" + ", ".join(
+        f"{_sql_text(key)}, {_fact('sqlite', fact, shape.day_first)}"
+        for key, fact in shape.fields) + ")"
+    # PostgreSQL's json_build_object spaces its output; the bytes must equal orjson's.
+    pg_object = " || ".join(
+        _sql_text(("{" if i == 0 else ",") + dumps_text(key) + ":")
+        + f" || to_json({_fact('postgresql', fact, shape.day_first)})::text"
+        for i, (key, fact) in enumerate(shape.fields)) + " || '}'"
+    return sql(
+        "SELECT g ->> 0 AS network, g ->> 1 AS channel, (SELECT '[' || coalesce(string_agg("
+        f"{pg_object}, ',' ORDER BY m.sent_at DESC, m.id DESC), '') || ']' FROM ("
+        + _PAGE_ROWS.format(network="g ->> 0", channel="g ->> 1")
+        + ") AS m) AS page FROM json_array_elements($3::json) AS g",
+        sqlite=f"SELECT g.value ->> 0 AS network, g.value ->> 1 AS channel, "
+        f"(SELECT json_group_array({sqlite_object}) FROM ("
+        + _PAGE_ROWS.format(network="g.value ->> 0", channel="g.value ->> 1").replace(
+            "::text", "")
+        + ")) AS page FROM json_each($3) AS g",
+    )
+
 
 # -- PII --------------------------------------------------------------------------------------
 
