@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from patron.db.statement import sql
+from patron.engagement import repository as repo
 from patron.engagement.service import offsets_at, utc_offsets
 from patron.services import Services
 from patron.tenancy.service import OrgCredentials
@@ -246,6 +247,38 @@ async def test_interaction_v2(client: httpx.AsyncClient, org: OrgCredentials) ->
     r = await client.get("/v2/customers/interaction", headers=auth, params={
         "identifierName": "email", "identifierValue": "ghost@example.com"})
     assert r.status_code == 404 and r.json()["errors"][0]["code"] == 1012
+
+
+async def test_kept_summaries_equal_the_messages(client: httpx.AsyncClient,
+                                                 org: OrgCredentials, services: Services) -> None:
+    """The summaries kept on write are those computed from the stored messages (last_time bounds
+    from above: a delivered time an earlier one replaced stays), and the interaction read over
+    the whole history (kept) answers what the read over a range holding it all (computed) does."""
+    cid = await _history(client, org)
+    await _post(client, org, [
+        _message("e3", {"id": cid}, sent=START_MS - DAY, subject="Later"),
+        {"kind": "delivery", "message": "e3", "event": "delivered", "at": START_MS},
+        {"kind": "delivery", "message": "e3", "event": "delivered", "at": START_MS - DAY + 500},
+        {"kind": "delivery", "message": "s1", "event": "clicked", "at": START_MS - DAY + 9},
+        _message("e3", {"id": cid}, sent=START_MS - DAY, subject="Later"),  # a repeat
+    ])
+    read = sql("SELECT customer_id, network, channel, priority, count, last_at, used, first_time, "
+               "last_time FROM message_summaries WHERE org_id = $1 "
+               "ORDER BY customer_id, network, channel, priority")
+    kept = [tuple(r) for r in await services.db.fetch(read, org.org_id)]
+    async with services.db.transaction() as tx:
+        await tx.execute(sql("DELETE FROM message_summaries WHERE org_id = $1"), org.org_id)
+        await tx.execute(repo.SUMMARISE_MESSAGES, org.org_id)
+    computed = [tuple(r) for r in await services.db.fetch(read, org.org_id)]
+    assert [k[:-1] for k in kept] == [c[:-1] for c in computed]
+    assert all(k[-1] >= c[-1] for k, c in zip(kept, computed, strict=True))
+    assert any(k[-1] > c[-1] for k, c in zip(kept, computed, strict=True))  # e3's bound
+    auth = till_auth(org)
+    whole = await client.get("/v1.1/customer/interaction", headers=auth,
+                             params={"user_id": str(cid)})
+    ranged = await client.get("/v1.1/customer/interaction", headers=auth, params={
+        "user_id": str(cid), "start_date": "1970-01-01", "end_date": "2100-01-01"})
+    assert whole.status_code == 200 and whole.content == ranged.content
 
 
 async def test_interaction_local_times_across_summer_time(client: httpx.AsyncClient,

@@ -22,16 +22,15 @@ INSERT_MESSAGE = sql(
     f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
     "$11, $12, $13, $14, $15, $16, $17, $18, $19)"
 )
+_MESSAGE_KEY = "record_id, id, customer_id, network, channel, priority"
 _MESSAGES_BY_RECORD = sql(
-    "SELECT record_id, id, customer_id, channel FROM messages WHERE org_id = $1 "
-    "AND record_id = ANY($2::text[])",
-    sqlite="SELECT record_id, id, customer_id, channel FROM messages WHERE org_id = $1 "
+    f"SELECT {_MESSAGE_KEY} FROM messages WHERE org_id = $1 AND record_id = ANY($2::text[])",
+    sqlite=f"SELECT {_MESSAGE_KEY} FROM messages WHERE org_id = $1 "
     "AND record_id IN (SELECT value FROM json_each($2))",
 )
 _MESSAGES_BY_ID = sql(
-    "SELECT record_id, id, customer_id, channel FROM messages WHERE org_id = $1 "
-    "AND id = ANY($2::bigint[])",
-    sqlite="SELECT record_id, id, customer_id, channel FROM messages WHERE org_id = $1 "
+    f"SELECT {_MESSAGE_KEY} FROM messages WHERE org_id = $1 AND id = ANY($2::bigint[])",
+    sqlite=f"SELECT {_MESSAGE_KEY} FROM messages WHERE org_id = $1 "
     "AND id IN (SELECT value FROM json_each($2))",
 )
 INSERT_MESSAGE_EVENT = sql(
@@ -58,6 +57,44 @@ FIRST_EVENT = {
     "complained": _first_time("complained_at"),
     "unsubscribed": _first_time("unsubscribed_at"),
 }
+
+
+
+def _sql_min_max(text: str) -> Any:
+    """A statement using greatest()/least(), which SQLite spells max()/min() with two values."""
+    return sql(text, sqlite=text.replace("greatest(", "max(").replace("least(", "min("))
+
+
+# The message summaries (schema.message_summaries), kept by every write of a message or of a
+# delivery event. $1..$5: org, customer, network, channel, priority.
+_SUMMARY_KEY = ("org_id = $1 AND customer_id = $2 AND network = $3 AND channel = $4 "
+                "AND priority = $5")
+# $6 messages more, sent at the latest at $7 and at the earliest at $8.
+ADD_TO_SUMMARY = _sql_min_max(
+    "INSERT INTO message_summaries AS s (org_id, customer_id, network, channel, priority, count, "
+    "last_at, used, first_time, last_time) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $7) "
+    "ON CONFLICT (org_id, customer_id, network, channel, priority) DO UPDATE SET "
+    "count = s.count + excluded.count, last_at = greatest(s.last_at, excluded.last_at), "
+    "first_time = least(s.first_time, excluded.first_time), "
+    "last_time = greatest(s.last_time, excluded.last_time)"
+)
+SUMMARY_DELIVERED = _sql_min_max(  # one of them delivered at $6
+    "UPDATE message_summaries SET first_time = least(first_time, $6), "
+    f"last_time = greatest(last_time, $6) WHERE {_SUMMARY_KEY}"
+)
+SUMMARY_USED = sql(  # one of them opened or clicked
+    f"UPDATE message_summaries SET used = 1 WHERE {_SUMMARY_KEY} AND used = 0"
+)
+# The summaries of an organisation's stored messages, computed from them: what the kept ones
+# equal (last_time: bound from above), and how rows loaded in bulk get theirs.
+SUMMARISE_MESSAGES = _sql_min_max(
+    "INSERT INTO message_summaries (org_id, customer_id, network, channel, priority, count, "
+    "last_at, used, first_time, last_time) SELECT org_id, customer_id, network, channel, "
+    "priority, count(*), max(sent_at), max(CASE WHEN opened_at IS NOT NULL OR clicked_at "
+    "IS NOT NULL THEN 1 ELSE 0 END), min(least(sent_at, coalesce(delivered_at, sent_at))), "
+    "max(greatest(sent_at, coalesce(delivered_at, sent_at))) FROM messages WHERE org_id = $1 "
+    "GROUP BY org_id, customer_id, network, channel, priority"
+)
 
 ENSURE_ENGAGEMENT = sql(
     "INSERT INTO customer_engagement (org_id, customer_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
@@ -134,7 +171,20 @@ _SUMMARY = ("SELECT network, channel, count(*) AS count, max(sent_at) AS last_at
             "AS used, {first} AS first_time, {last} AS last_time "
             "FROM messages WHERE {range} GROUP BY network, channel")
 # Per (network, channel): the count, last time sent, whether any was opened or clicked, and the
-# earliest and latest time (sent or delivered) that a page of its messages can show.
+# earliest and latest time (sent or delivered) that a page of its messages can show. Over the
+# whole history from the kept summaries; over a range of time, from the messages.
+KEPT_SUMMARY = sql(
+    "SELECT network, channel, CAST(sum(count) AS BIGINT) AS count, max(last_at) AS last_at, "
+    "max(used) AS used, min(first_time) AS first_time, max(last_time) AS last_time "
+    "FROM message_summaries WHERE org_id = $1 AND customer_id = $2 "
+    "AND ($3::text IS NULL OR network = $3) AND ($4::text IS NULL OR channel = $4) "
+    "AND ($5::text IS NULL OR priority = $5) GROUP BY network, channel",
+    sqlite="SELECT network, channel, CAST(sum(count) AS BIGINT) AS count, max(last_at) AS "
+    "last_at, max(used) AS used, min(first_time) AS first_time, max(last_time) AS last_time "
+    "FROM message_summaries WHERE org_id = $1 AND customer_id = $2 "
+    "AND ($3 IS NULL OR network = $3) AND ($4 IS NULL OR channel = $4) "
+    "AND ($5 IS NULL OR priority = $5) GROUP BY network, channel",
+)
 INTERACTION_SUMMARY = sql(
     _SUMMARY.format(first="min(least(sent_at, delivered_at))",
                     last="max(greatest(sent_at, delivered_at))", range=_RANGE),

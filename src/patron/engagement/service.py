@@ -45,6 +45,7 @@ from patron.jsonio import dumps_text, loads
 from patron.tenancy import repository as tenancy_repo
 
 MAX_BATCH = 1000
+_END_OF_TIME = 253_402_300_800_000  # 10000-01-01T00:00Z: every stored instant is before it
 DAY_MS = 86_400_000
 CREATED, UPDATED, DUPLICATE, APPLIED, FAILED = "created", "updated", "duplicate", "applied", \
     "failed"
@@ -403,6 +404,14 @@ class Engagement:
                 outcomes[item.index].entity_id = outcomes[fresh[item.id].index].entity_id
         if rows:
             await tx.executemany(repo.INSERT_MESSAGE, rows)
+            summaries: dict[tuple[Any, ...], tuple[int, int, int]] = {}
+            for row in rows:  # (org, customer, network, channel, priority): count, last, first
+                key, sent = (org_id, row[3], row[6], row[5], row[7]), row[17]
+                count, last, first = summaries.get(key, (0, sent, sent))
+                summaries[key] = (count + 1, max(last, sent), min(first, sent))
+            # in key order, so that concurrent batches take the rows' locks in one order
+            await tx.executemany(repo.ADD_TO_SUMMARY, [(*key, *kept) for key, kept in sorted(
+                summaries.items())])
 
     async def _deliveries(self, tx: Queryable, org_id: int, items: list[_Item],
                           outcomes: list[Outcome]) -> None:
@@ -413,7 +422,7 @@ class Engagement:
         by_id = await repo.messages_by_id(
             tx, org_id, sorted({i.record.messageId for i in items if i.record.messageId}))
         events, firsts, latest, engaged = [], [], [], set()
-        bounces = []
+        bounces, delivered, used = [], [], set()
         for item in items:
             r: DeliveryRecord = item.record
             message = by_record.get(r.message) if r.message else by_id.get(r.messageId or 0)
@@ -423,6 +432,12 @@ class Engagement:
                 continue
             message_id, customer_id = int(message["id"]), int(message["customer_id"])
             events.append((org_id, message_id, r.event, r.at, r.bounceType))
+            summary = (org_id, customer_id, message["network"], message["channel"],
+                       message["priority"])
+            if r.event == "delivered":
+                delivered.append((*summary, r.at))
+            elif r.event in ("opened", "clicked"):
+                used.add(summary)
             firsts.append((r.event, (org_id, message_id, r.at, r.bounceType)
                            if r.event == "bounced" else (org_id, message_id, r.at)))
             if message["channel"] == "email":
@@ -447,6 +462,10 @@ class Engagement:
                 await tx.executemany(stmt, rows)
         if bounces:
             await tx.executemany(repo.HARD_BOUNCE, bounces)
+        if delivered:
+            await tx.executemany(repo.SUMMARY_DELIVERED, sorted(delivered))
+        if used:
+            await tx.executemany(repo.SUMMARY_USED, sorted(used))
 
     async def _facts(self, tx: Queryable, org_id: int, items: list[_Item],
                      outcomes: list[Outcome]) -> None:
@@ -501,12 +520,19 @@ class Engagement:
 
     async def interactions(self, org_id: int, customer_id: int, view: tuple[ZoneInfo, bool], *,
                            network: str | None, channel: str | None, priority: str | None,
-                           since_ms: int, until_ms: int, limit: int, offset: int,
+                           since_ms: int | None, until_ms: int | None, limit: int, offset: int,
                            shape: MessageShape) -> Interactions:
         """Per (network, channel) the summary of the customer's messages sent in [since_ms,
-        until_ms), and a page of them (`limit` after `offset`, newest first) in `shape`."""
-        rows = await self.db.fetch(repo.INTERACTION_SUMMARY, org_id, customer_id, since_ms,
-                                   until_ms, network, channel, priority)
+        until_ms) (None: unbounded), and a page of them (`limit` after `offset`, newest first)
+        in `shape`."""
+        whole_history = since_ms is None and until_ms is None
+        since_ms, until_ms = since_ms or 0, _END_OF_TIME if until_ms is None else until_ms
+        if whole_history:  # kept as messages are written: no scan of the customer's messages
+            rows = await self.db.fetch(repo.KEPT_SUMMARY, org_id, customer_id, network, channel,
+                                       priority)
+        else:
+            rows = await self.db.fetch(repo.INTERACTION_SUMMARY, org_id, customer_id, since_ms,
+                                       until_ms, network, channel, priority)
         zone, mask_otp = view
         found = Interactions({(r["network"], r["channel"]): r for r in rows}, zone)
         paged = [r for r in rows if r["count"] > offset] if limit > 0 else []

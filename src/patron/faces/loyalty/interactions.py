@@ -40,7 +40,6 @@ LEGACY_IDENTIFIERS = {"mobile": "mobile", "email": "email", "external_id": "exte
                       "card_external_id": "cardExternalId"}
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
-ALL_TIME = (0, 253_402_300_800_000)
 NOT_FOUND = "Cannot find customer for provided mobile/external-id/e-mail/id"
 ALL_FAILED = "All requests have failed due to errors"
 XML = "application/xml"
@@ -126,9 +125,7 @@ class _Query:
         return await svc.engagement.interactions(
             org_id, customer_id, view, network=network, channel=self.channel,
             priority=self.priority,
-            since_ms=ALL_TIME[0] if since is None else since,
-            until_ms=ALL_TIME[1] if until is None else until, limit=self.limit,
-            offset=self.offset, shape=shape)
+            since_ms=since, until_ms=until, limit=self.limit, offset=self.offset, shape=shape)
 
 
 # -- v1.1 -------------------------------------------------------------------------------------
