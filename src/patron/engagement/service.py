@@ -550,7 +550,7 @@ class Engagement:
         fixed, spans = offsets
         pages = await self.db.fetch(repo.interaction_pages(shape), *args, mask_otp, fixed,
                                     None if spans is None else dumps_text(spans))
-        found.pages = {(r["network"], r["channel"]): r["page"] for r in pages}
+        found.pages = {(r["network"], r["channel"]): r["page"] for r in pages if r["page"] != "[]"}
         return found
 
     async def subscriptions(self, org_id: int, customer_id: int) -> list[Row]:
