@@ -196,9 +196,9 @@ INTERACTION_SUMMARY = sql(
 # Pages of messages rendered to JSON by the database, so that no row becomes a Python object:
 # per (network, channel) of $3 (a JSON array of pairs), the messages sent in [$4, $5) (of
 # priority $6 if given), newest first, $7 of them after skipping $8, as a JSON array in a face's
-# MessageShape. $9: whether OTPs are masked. Local times add to UTC the offset $10 when one
-# offset covers every time shown, else the offset of the first of the spans $11 (a JSON array of
-# [first quarter hour, offset in seconds], newest first) that a time falls in.
+# MessageShape. $9: whether OTPs are masked. Local times add to UTC the offset $10 (seconds) when
+# one offset covers every time shown, else the offset of the first of the spans $10 (a JSON
+# array of [first quarter hour, offset in seconds], newest first) that a time falls in.
 _PAGE_COLUMNS = ("id, customer_id, direction, sender, receiver, subject, body, campaign_id, "
                  "broadcast_id, is_otp, sent_at, delivered_at, opened_at, clicked_at, "
                  "bounced_at, dropped_at")
@@ -207,17 +207,19 @@ _PAGE_ROWS = (
     "AND network = {network} AND channel = {channel} AND sent_at >= $4 AND sent_at < $5 "
     "AND ($6::text IS NULL OR priority = $6) ORDER BY sent_at DESC, id DESC LIMIT $7 OFFSET $8"
 )
-_STATUS = (  # message_status's order: the furthest a message got
+_STATUS = (  # the furthest a message got, whatever order its delivery events arrived in
     "CASE WHEN direction = 'INBOUND' THEN 'RECEIVED' WHEN clicked_at IS NOT NULL THEN 'CLICKED' "
     "WHEN opened_at IS NOT NULL THEN 'OPENED' WHEN delivered_at IS NOT NULL THEN 'DELIVERED' "
     "WHEN bounced_at IS NOT NULL THEN 'BOUNCED' WHEN dropped_at IS NOT NULL THEN 'DROPPED' "
     "ELSE 'SENT' END"
 )
-_OFFSET = {
-    "sqlite": "coalesce($10, (SELECT s.value ->> 1 FROM json_each($11) AS s "
-              "WHERE s.value ->> 0 <= {t} / 900000 LIMIT 1))",
-    "postgresql": "coalesce($10::int, (SELECT (s ->> 1)::int FROM json_array_elements($11::json) "
-                  "AS s WHERE (s ->> 0)::bigint <= {t} / 900000 LIMIT 1))",
+_OFFSET = {  # (dialect, spans): the offset of time {t}
+    ("sqlite", False): "$10",
+    ("sqlite", True): "(SELECT s.value ->> 1 FROM json_each($10) AS s "
+                      "WHERE s.value ->> 0 <= {t} / 900000 LIMIT 1)",
+    ("postgresql", False): "$10::int",
+    ("postgresql", True): "(SELECT (s ->> 1)::int FROM json_array_elements($10::json) AS s "
+                          "WHERE (s ->> 0)::bigint <= {t} / 900000 LIMIT 1)",
 }
 # An epoch second {s} as local time (the offset already added), per (dialect, day first). SQLite's
 # datetime() is its strftime('%Y-%m-%d %H:%M:%S'), at a fraction of the cost.
@@ -239,40 +241,48 @@ INTERACTION_PAGE_QUARTERS = sql(
 )
 
 
-def _fact(dialect: str, fact: str, day_first: bool) -> str:
-    """A MESSAGE_FACTS entry as an expression over a page's columns."""
+def _fact(dialect: str, fact: str, shape: MessageShape, spans: bool) -> tuple[str, str]:
+    """A MESSAGE_FACTS entry as an expression over a page's columns, with its JSON type: "text"
+    (escaped when rendered), "word" (text that never needs escaping) or "number"."""
     if fact in ("subject", "body"):
         masked = f"mask_digits({fact})" if dialect == "sqlite" else mask_digits_pg(fact)
         mask = "$9" if dialect == "sqlite" else "$9::boolean"
-        return f"CASE WHEN {mask} AND is_otp THEN {masked} ELSE {fact} END"
+        return f"CASE WHEN {mask} AND is_otp THEN {masked} ELSE {fact} END", "text"
     if fact == "status":
-        return _STATUS
+        return _STATUS, "word"
     if fact == "campaign":
-        return "coalesce(nullif(campaign_id, ''), nullif(broadcast_id, ''), '')"
-    if fact in ("sent_time", "delivered_time"):
+        return "coalesce(nullif(campaign_id, ''), nullif(broadcast_id, ''), '')", "text"
+    if fact in ("sent_time", "delivered_time"):  # digits, '-', ':' and a space
         column = fact.replace("_time", "_at")
-        local = _LOCAL[dialect, day_first].format(
-            s=f"{column} / 1000 + {_OFFSET[dialect].format(t=column)}")
-        return local if fact == "sent_time" else f"coalesce({local}, '')"
-    return fact  # id, sender, receiver, customer_id: columns as they are
+        offset = _OFFSET[dialect, spans].format(t=column)
+        local = _LOCAL[dialect, shape.day_first].format(s=f"{column} / 1000 + {offset}")
+        return (local if fact == "sent_time" else f"coalesce({local}, '')"), "word"
+    return fact, "number" if fact in ("id", "customer_id") else "text"  # columns as they are
 
 
 def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-@lru_cache(maxsize=16)
-def interaction_pages(shape: MessageShape) -> Statement:
+@lru_cache(maxsize=32)
+def interaction_pages(shape: MessageShape, spans: bool) -> Statement:
     """The statement answering (network, channel, page) per pair of $3, the page a JSON array
-    of messages in `shape` (parameters above); built once per shape."""
+    of messages in `shape`, its local times offset by one offset or by spans (parameters
+    above); built once per shape and form of offset."""
     sqlite_object = "json_object(" + ", ".join(
-        f"{_sql_text(key)}, {_fact('sqlite', fact, shape.day_first)}"
+        f"{_sql_text(key)}, {_fact('sqlite', fact, shape, spans)[0]}"
         for key, fact in shape.fields) + ")"
-    # PostgreSQL's json_build_object spaces its output; the bytes must equal orjson's.
-    pg_object = " || ".join(
-        _sql_text(("{" if i == 0 else ",") + dumps_text(key) + ":")
-        + f" || to_json({_fact('postgresql', fact, shape.day_first)})::text"
-        for i, (key, fact) in enumerate(shape.fields)) + " || '}'"
+    # PostgreSQL's json_build_object spaces its output, and its bytes must equal orjson's: the
+    # object is one concat() of the keys and values, only text values escaped (to_json).
+    pieces = []
+    for i, (key, fact) in enumerate(shape.fields):
+        expr, kind = _fact("postgresql", fact, shape, spans)
+        quote = '"' if kind == "word" else ""
+        pieces.append(_sql_text(("{" if i == 0 else ",") + dumps_text(key) + ":" + quote))
+        pieces.append(f"to_json({expr})" if kind == "text" else expr)
+        if quote:
+            pieces.append(_sql_text(quote))
+    pg_object = "concat(" + ", ".join(pieces) + ", '}')"
     return sql(
         "SELECT g ->> 0 AS network, g ->> 1 AS channel, (SELECT '[' || coalesce(string_agg("
         f"{pg_object}, ',' ORDER BY m.sent_at DESC, m.id DESC), '') || ']' FROM ("

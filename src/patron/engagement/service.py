@@ -548,8 +548,8 @@ class Engagement:
                         if q is not None}
             offsets = offsets_at(zone, quarters)
         fixed, spans = offsets
-        pages = await self.db.fetch(repo.interaction_pages(shape), *args, mask_otp, fixed,
-                                    None if spans is None else dumps_text(spans))
+        pages = await self.db.fetch(repo.interaction_pages(shape, spans is not None), *args,
+                                    mask_otp, fixed if spans is None else dumps_text(spans))
         found.pages = {(r["network"], r["channel"]): r["page"] for r in pages if r["page"] != "[]"}
         return found
 
