@@ -386,6 +386,8 @@ message_summaries = Table(
     Column("first_time", BigInteger, nullable=False),
     Column("last_time", BigInteger, nullable=False),
     PrimaryKeyConstraint("org_id", "customer_id", "network", "channel", "priority"),
+    # On SQLite, rows stored in the key's B-tree: each write changes one B-tree, not two.
+    sqlite_with_rowid=False,
 )
 
 # Every delivery event as it arrived; a repeat of the same (message, kind, time) is a no-op.

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("first_time", sa.BigInteger(), nullable=False),
         sa.Column("last_time", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("org_id", "customer_id", "network", "channel", "priority"),
+        sqlite_with_rowid=False,
     )
     # The messages stored so far (the same aggregate as engagement.repository's rebuild).
     least, greatest = (("least", "greatest") if op.get_bind().dialect.name == "postgresql"
