@@ -4,9 +4,10 @@
 
 1. makes sure the customers exist (bench/generate.py) and that N messages (10M by default) with
    their delivery events exist for them, one customer holding 1,000 of them. They are bulk-loaded
-   with the raw drivers; `check_against_service` first proves on a sample that the bulk rows are
-   exactly the rows `Engagement.ingest` writes for the same records (all columns but the
-   message id and the time of writing);
+   with the raw drivers, then summarised (message_summaries); `check_against_service` first
+   proves on a sample that the bulk rows and their summaries are exactly the rows
+   `Engagement.ingest` writes for the same records (all columns but the message id and the time
+   of writing);
 2. serves Patron (bench.app, durable commits) and measures with wrk
    `GET /v1.1/customer/interaction?user_id=<that customer>&format=json` (8 types, 50 newest
    messages of each) beside a static ceiling answering the same bytes from the same server;
@@ -53,8 +54,9 @@ from patron.customers.models import Provenance
 from patron.db import schema
 from patron.db.database import open_database
 from patron.db.statement import sql
+from patron.engagement import repository as engagement_repo
 
-VERSION = 1
+VERSION = 2  # 2: with the message summaries the service keeps
 FROM_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 STEP_MS = 3_000
 HEAVY_MESSAGES = 1_000
@@ -156,6 +158,17 @@ async def check_against_service() -> None:
             if diff or got_events != want_events:
                 raise AssertionError(f"bulk rows differ from the service's: {diff} "
                                      f"{got_events} != {want_events}")
+        # The loaders summarise the messages they load (SUMMARISE_MESSAGES): the same rows as the
+        # service keeps while it writes them.
+        summaries = (f"SELECT * FROM message_summaries WHERE org_id = {org.org_id} "
+                     "ORDER BY customer_id, network, channel, priority")
+        kept = [tuple(r) for r in raw.execute(summaries)]
+        raw.execute("DELETE FROM message_summaries WHERE org_id = ?", (org.org_id,))
+        raw.execute(engagement_repo.SUMMARISE_MESSAGES.sqlite, (org.org_id,))
+        computed = [tuple(r) for r in raw.execute(summaries)]
+        if kept != computed:
+            raise AssertionError(f"summaries of bulk rows differ from the service's: {kept} "
+                                 f"!= {computed}")
 
 
 @dataclass
@@ -200,6 +213,7 @@ def _load_sqlite(manifest: Manifest, count: int) -> int:
         conn.execute("PRAGMA cache_size=-1048576")
         conn.execute("DELETE FROM message_events WHERE org_id = ?", (manifest.org_id,))
         conn.execute("DELETE FROM messages WHERE org_id = ?", (manifest.org_id,))
+        conn.execute("DELETE FROM message_summaries WHERE org_id = ?", (manifest.org_id,))
         first = conn.execute("UPDATE id_counters SET next_value = next_value + ? "
                              "WHERE name = 'patron_ids' RETURNING next_value - ?",
                              (count, count)).fetchone()[0]
@@ -214,8 +228,11 @@ def _load_sqlite(manifest: Manifest, count: int) -> int:
             conn.executemany(insert_e, events)
             conn.execute("COMMIT")
             _progress(done, count, started)
+        _log("summarising the messages")
+        conn.execute(engagement_repo.SUMMARISE_MESSAGES.sqlite, (manifest.org_id,))
         _log("ANALYZE")
         conn.execute("ANALYZE messages")
+        conn.execute("ANALYZE message_summaries")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
@@ -230,6 +247,7 @@ async def _load_postgresql(manifest: Manifest, count: int) -> int:
         await conn.execute("SET synchronous_commit = off")
         await conn.execute("DELETE FROM message_events WHERE org_id = $1", manifest.org_id)
         await conn.execute("DELETE FROM messages WHERE org_id = $1", manifest.org_id)
+        await conn.execute("DELETE FROM message_summaries WHERE org_id = $1", manifest.org_id)
         first = await conn.fetchval("SELECT nextval('patron_ids')")
         await conn.execute("SELECT setval('patron_ids', $1)", first + count)
         started = time.perf_counter()
@@ -239,8 +257,11 @@ async def _load_postgresql(manifest: Manifest, count: int) -> int:
             await conn.copy_records_to_table("message_events", records=events,
                                              columns=list(EVENT_COLUMNS))
             _progress(done, count, started)
+        _log("summarising the messages")
+        await conn.execute(engagement_repo.SUMMARISE_MESSAGES.pg, manifest.org_id)
         _log("VACUUM ANALYZE")
         await conn.execute("VACUUM (ANALYZE) messages")
+        await conn.execute("VACUUM (ANALYZE) message_summaries")
         await conn.execute("VACUUM (ANALYZE) message_events")
     finally:
         await conn.close()

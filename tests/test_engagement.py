@@ -3,11 +3,17 @@ subscription APIs, engagement health, and the PII scrub of messages."""
 
 from __future__ import annotations
 
+import random
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from patron.db.statement import sql
+from patron.engagement import repository as repo
+from patron.engagement.service import offsets_at, utc_offsets
 from patron.services import Services
 from patron.tenancy.service import OrgCredentials
 from tests.conftest import START_MS, add_customer, till_auth, workspace_auth
@@ -241,6 +247,104 @@ async def test_interaction_v2(client: httpx.AsyncClient, org: OrgCredentials) ->
     r = await client.get("/v2/customers/interaction", headers=auth, params={
         "identifierName": "email", "identifierValue": "ghost@example.com"})
     assert r.status_code == 404 and r.json()["errors"][0]["code"] == 1012
+
+
+async def test_kept_summaries_equal_the_messages(client: httpx.AsyncClient,
+                                                 org: OrgCredentials, services: Services) -> None:
+    """The summaries kept on write are those computed from the stored messages (last_time bounds
+    from above: a delivered time an earlier one replaced stays), and the interaction read over
+    the whole history (kept) answers what the read over a range holding it all (computed) does."""
+    cid = await _history(client, org)
+    await _post(client, org, [
+        _message("e3", {"id": cid}, sent=START_MS - DAY, subject="Later"),
+        {"kind": "delivery", "message": "e3", "event": "delivered", "at": START_MS},
+        {"kind": "delivery", "message": "e3", "event": "delivered", "at": START_MS - DAY + 500},
+        {"kind": "delivery", "message": "s1", "event": "clicked", "at": START_MS - DAY + 9},
+        _message("e3", {"id": cid}, sent=START_MS - DAY, subject="Later"),  # a repeat
+    ])
+    read = sql("SELECT customer_id, network, channel, priority, count, last_at, used, first_time, "
+               "last_time FROM message_summaries WHERE org_id = $1 "
+               "ORDER BY customer_id, network, channel, priority")
+    kept = [tuple(r) for r in await services.db.fetch(read, org.org_id)]
+    async with services.db.transaction() as tx:
+        await tx.execute(sql("DELETE FROM message_summaries WHERE org_id = $1"), org.org_id)
+        await tx.execute(repo.SUMMARISE_MESSAGES, org.org_id)
+    computed = [tuple(r) for r in await services.db.fetch(read, org.org_id)]
+    assert [k[:-1] for k in kept] == [c[:-1] for c in computed]
+    assert all(k[-1] >= c[-1] for k, c in zip(kept, computed, strict=True))
+    assert any(k[-1] > c[-1] for k, c in zip(kept, computed, strict=True))  # e3's bound
+    auth = till_auth(org)
+    whole = await client.get("/v1.1/customer/interaction", headers=auth,
+                             params={"user_id": str(cid)})
+    ranged = await client.get("/v1.1/customer/interaction", headers=auth, params={
+        "user_id": str(cid), "start_date": "1970-01-01", "end_date": "2100-01-01"})
+    assert whole.status_code == 200 and whole.content == ranged.content
+
+
+async def test_interaction_local_times_across_summer_time(client: httpx.AsyncClient,
+                                                           org: OrgCredentials,
+                                                           services: Services) -> None:
+    """Times read in the organisation's zone on either side of a change of offset: over a few
+    days (offsets walked from the zone), and over 35 years (offsets of the times shown)."""
+    await services.tenancy.configure(org.org_id, time_zone="Europe/London", otp_masking=True)
+    auth = till_auth(org)
+    cid = await add_customer(client, auth, firstName="Lin",
+                             identifiers=[{"type": "mobile", "value": "919900000031"}])
+    who = {"id": cid}
+    await _post(client, org, [
+        _message("gmt", who, channel="sms", sent=1_743_294_600_000),  # 2025-03-30T00:30Z
+        _message("bst", who, channel="sms", sent=1_743_298_200_000, otp=True,
+                 body="رمز ٤٨٢٩١٣ or 4829"),  # 01:30Z, after the clocks went forward
+        {"kind": "delivery", "message": "bst", "event": "delivered", "at": 1_743_298_260_000},
+        _message("old", who, channel="email", sent=632_404_800_000),  # 1990-01-15T12:00Z
+    ])
+    shown = {"2025-03-30 02:30:00", "2025-03-30 00:30:00"}
+    for params in ({"start_date": "2025-03-29", "end_date": "2025-03-31"}, {}):
+        r = await client.get("/v1.1/customer/interaction", headers=auth,
+                             params={"user_id": str(cid), **params})
+        assert r.status_code == 200, r.text
+        by_type = {i["type"]: i for i in
+                   r.json()["response"]["customer"]["interactions"]["network"][0]["interaction"]}
+        bst, gmt = by_type["sms"]["messages"]["message"]
+        assert {bst["sent_time"], gmt["sent_time"]} == shown
+        assert (bst["delivered_time"], gmt["delivered_time"]) == ("2025-03-30 02:31:00", "")
+        assert bst["message"] == "رمز ****** or ****"  # every script's digits masked
+        assert by_type["sms"]["last_interaction_time"] == "30-03-2025 02:30:00"
+        if params:
+            assert "messages" not in by_type["email"]
+        else:
+            (old,) = by_type["email"]["messages"]["message"]
+            assert old["sent_time"] == "1990-01-15 12:00:00"
+    r = await client.get("/v2/customers/interaction", headers=auth, params={
+        "identifierName": "mobile", "identifierValue": "919900000031", "type": "sms"})
+    (sms,) = r.json()["interaction"]
+    assert [m["sentDate"] for m in sms["messageList"]] == ["30-03-2025 02:30:00",
+                                                           "30-03-2025 00:30:00"]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/London", "America/St_Johns", "Asia/Kathmandu",
+                                  "Australia/Lord_Howe", "Pacific/Apia"])
+def test_utc_offsets_agree_with_the_zone(zone: str) -> None:
+    """The offsets the interaction statements apply (looked up as they do: the first span, newest
+    first, that a quarter hour falls in) are the zone's, for walked and for sampled ranges."""
+    tz = ZoneInfo(zone)
+    rng = random.Random(zone)
+
+    def applied(offsets: tuple[int | None, Any], quarter: int) -> int:
+        fixed, spans = offsets
+        return fixed if fixed is not None else next(o for q, o in spans if q <= quarter)
+
+    for _ in range(40):
+        first = rng.randrange(0, 4_000_000_000_000)
+        last = first + rng.choice([3_600_000, 40 * DAY, 400 * DAY, 5 * 365 * DAY,
+                                   80 * 365 * DAY])
+        quarters = {rng.randrange(first // 900_000, last // 900_000 + 1) for _ in range(50)}
+        quarters |= {first // 900_000, last // 900_000}
+        walked = utc_offsets(tz, first, last)
+        for offsets in ([walked] if walked is not None else []) + [offsets_at(tz, quarters)]:
+            for q in quarters:
+                offset = datetime.fromtimestamp(q * 900, tz).utcoffset()
+                assert offset is not None and applied(offsets, q) == offset.total_seconds()
 
 
 async def test_subscriptions_consent_and_embed(client: httpx.AsyncClient,

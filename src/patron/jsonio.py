@@ -33,3 +33,8 @@ def dumps_text(value: Any) -> str:
 
 def loads(data: str | bytes | None) -> Any:
     return None if data is None else orjson.loads(data)
+
+
+def fragment(text: str | bytes) -> orjson.Fragment:
+    """JSON already rendered (by the database, say), spliced into `dumps` output as it is."""
+    return orjson.Fragment(text)

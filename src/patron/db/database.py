@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from patron.db.statement import Statement
+from patron.db.statement import Statement, mask_digits
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both index by column name
 
@@ -66,6 +66,7 @@ def _sqlite_connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB per connection; the OS caches the rest
     conn.execute("PRAGMA temp_store=MEMORY")
+    conn.create_function("mask_digits", 1, mask_digits, deterministic=True)
     return conn
 
 

@@ -363,7 +363,31 @@ messages = Table(
     Column("created_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("org_id", "id"),
     Index("messages_record", "org_id", "record_id", unique=True),
-    Index("messages_customer", "org_id", "customer_id", "network", "channel", "sent_at"),
+    # A customer's messages per network and channel in the interaction APIs' order (newest
+    # first, ties by id), so that a page is read from the index without sorting.
+    Index("messages_customer", "org_id", "customer_id", "network", "channel", "sent_at", "id"),
+)
+
+# Per customer, network, channel and priority: what the interaction reads summarise, kept as
+# messages and delivery events are written so that reading it costs the same for ten messages as
+# for a million. first_time and last_time bound the times (sent or delivered) its messages show:
+# first_time exactly, last_time from above (a delivered time an earlier one replaced stays).
+message_summaries = Table(
+    "message_summaries",
+    metadata,
+    _org(),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("network", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("priority", Text, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("last_at", BigInteger, nullable=False),  # the latest sent_at
+    Column("used", Integer, nullable=False, server_default="0"),  # 1: one was opened or clicked
+    Column("first_time", BigInteger, nullable=False),
+    Column("last_time", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "customer_id", "network", "channel", "priority"),
+    # On SQLite, rows stored in the key's B-tree: each write changes one B-tree, not two.
+    sqlite_with_rowid=False,
 )
 
 # Every delivery event as it arrived; a repeat of the same (message, kind, time) is a no-op.

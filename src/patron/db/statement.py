@@ -7,7 +7,9 @@ per request; each backend picks its own form.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from patron.jsonio import dumps_text
@@ -46,3 +48,24 @@ def value_list(conn: Any, values: Sequence[Any]) -> Any:
     """A list parameter: an array for PostgreSQL (`= ANY($n::text[])`), JSON text for SQLite
     (`IN (SELECT value FROM json_each(?n))`)."""
     return list(values) if conn.dialect == "postgresql" else dumps_text(list(values))
+
+
+_DIGIT = re.compile(r"\d")
+
+
+def mask_digits(text: str) -> str:
+    """`text` with every decimal digit (any script's, as Python's `\\d`) shown as `*`: the one
+    rule for masking OTPs. SQLite statements call it as `mask_digits(x)` (every connection
+    registers it); PostgreSQL statements use `mask_digits_pg(x)`, the same rule in SQL."""
+    return _DIGIT.sub("*", text)
+
+
+@cache
+def _decimal_digits() -> str:
+    return "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isdecimal())
+
+
+def mask_digits_pg(expr: str) -> str:
+    """`mask_digits` as a PostgreSQL expression (whose own `\\d` knows ASCII digits only)."""
+    digits = _decimal_digits()
+    return f"translate({expr}, '{digits}', '{'*' * len(digits)}')"

@@ -9,6 +9,7 @@ imported twice changes nothing), the `customer` it is about, and the fields of i
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -290,3 +291,26 @@ def record_id(raw: dict[str, Any]) -> str:
     canonical = orjson.dumps({k: v for k, v in raw.items() if k != "id"},
                              option=orjson.OPT_SORT_KEYS)
     return "sha256:" + hashlib.sha256(canonical).hexdigest()[:40]
+
+
+# What the interaction reads can show of a message, in the domain's words: its id, addresses,
+# subject and body (as the organisation lets them be shown: OTPs masked when it says so), the
+# furthest it got (status), the campaign or broadcast it belongs to, its customer, and the times
+# it was sent and delivered in the organisation's time zone ("" when it was not delivered).
+MESSAGE_FACTS = ("id", "sender", "receiver", "subject", "body", "status", "campaign",
+                 "customer_id", "sent_time", "delivered_time")
+
+
+@dataclass(frozen=True)
+class MessageShape:
+    """How a face shows a message: its keys in order, each naming one of MESSAGE_FACTS, and
+    whether its times read `DD-MM-YYYY HH:MM:SS` (day first) or `YYYY-MM-DD HH:MM:SS`. The
+    repository renders messages to JSON in this shape."""
+
+    fields: tuple[tuple[str, str], ...]
+    day_first: bool
+
+    def __post_init__(self) -> None:
+        unknown = [fact for _, fact in self.fields if fact not in MESSAGE_FACTS]
+        if unknown:
+            raise ValueError(f"unknown message facts {unknown}")

@@ -5,10 +5,13 @@ facts. Batch writes are `executemany` of one statement per kind; every write is 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from patron.db.database import Queryable, Row
-from patron.db.statement import sql, value_list
+from patron.db.statement import Statement, mask_digits_pg, sql, value_list
+from patron.engagement.models import MessageShape
+from patron.jsonio import dumps_text
 
 _MESSAGE_COLUMNS = (
     "org_id, id, record_id, customer_id, direction, channel, network, priority, sender, "
@@ -19,16 +22,15 @@ INSERT_MESSAGE = sql(
     f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
     "$11, $12, $13, $14, $15, $16, $17, $18, $19)"
 )
+_MESSAGE_KEY = "record_id, id, customer_id, network, channel, priority"
 _MESSAGES_BY_RECORD = sql(
-    "SELECT record_id, id, customer_id, channel FROM messages WHERE org_id = $1 "
-    "AND record_id = ANY($2::text[])",
-    sqlite="SELECT record_id, id, customer_id, channel FROM messages WHERE org_id = $1 "
+    f"SELECT {_MESSAGE_KEY} FROM messages WHERE org_id = $1 AND record_id = ANY($2::text[])",
+    sqlite=f"SELECT {_MESSAGE_KEY} FROM messages WHERE org_id = $1 "
     "AND record_id IN (SELECT value FROM json_each($2))",
 )
 _MESSAGES_BY_ID = sql(
-    "SELECT record_id, id, customer_id, channel FROM messages WHERE org_id = $1 "
-    "AND id = ANY($2::bigint[])",
-    sqlite="SELECT record_id, id, customer_id, channel FROM messages WHERE org_id = $1 "
+    f"SELECT {_MESSAGE_KEY} FROM messages WHERE org_id = $1 AND id = ANY($2::bigint[])",
+    sqlite=f"SELECT {_MESSAGE_KEY} FROM messages WHERE org_id = $1 "
     "AND id IN (SELECT value FROM json_each($2))",
 )
 INSERT_MESSAGE_EVENT = sql(
@@ -55,6 +57,44 @@ FIRST_EVENT = {
     "complained": _first_time("complained_at"),
     "unsubscribed": _first_time("unsubscribed_at"),
 }
+
+
+
+def _sql_min_max(text: str) -> Any:
+    """A statement using greatest()/least(), which SQLite spells max()/min() with two values."""
+    return sql(text, sqlite=text.replace("greatest(", "max(").replace("least(", "min("))
+
+
+# The message summaries (schema.message_summaries), kept by every write of a message or of a
+# delivery event. $1..$5: org, customer, network, channel, priority.
+_SUMMARY_KEY = ("org_id = $1 AND customer_id = $2 AND network = $3 AND channel = $4 "
+                "AND priority = $5")
+# $6 messages more, sent at the latest at $7 and at the earliest at $8.
+ADD_TO_SUMMARY = _sql_min_max(
+    "INSERT INTO message_summaries AS s (org_id, customer_id, network, channel, priority, count, "
+    "last_at, used, first_time, last_time) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $7) "
+    "ON CONFLICT (org_id, customer_id, network, channel, priority) DO UPDATE SET "
+    "count = s.count + excluded.count, last_at = greatest(s.last_at, excluded.last_at), "
+    "first_time = least(s.first_time, excluded.first_time), "
+    "last_time = greatest(s.last_time, excluded.last_time)"
+)
+SUMMARY_DELIVERED = _sql_min_max(  # one of them delivered at $6
+    "UPDATE message_summaries SET first_time = least(first_time, $6), "
+    f"last_time = greatest(last_time, $6) WHERE {_SUMMARY_KEY}"
+)
+SUMMARY_USED = sql(  # one of them opened or clicked
+    f"UPDATE message_summaries SET used = 1 WHERE {_SUMMARY_KEY} AND used = 0"
+)
+# The summaries of an organisation's stored messages, computed from them: what the kept ones
+# equal (last_time: bound from above), and how rows loaded in bulk get theirs.
+SUMMARISE_MESSAGES = _sql_min_max(
+    "INSERT INTO message_summaries (org_id, customer_id, network, channel, priority, count, "
+    "last_at, used, first_time, last_time) SELECT org_id, customer_id, network, channel, "
+    "priority, count(*), max(sent_at), max(CASE WHEN opened_at IS NOT NULL OR clicked_at "
+    "IS NOT NULL THEN 1 ELSE 0 END), min(least(sent_at, coalesce(delivered_at, sent_at))), "
+    "max(greatest(sent_at, coalesce(delivered_at, sent_at))) FROM messages WHERE org_id = $1 "
+    "GROUP BY org_id, customer_id, network, channel, priority"
+)
 
 ENSURE_ENGAGEMENT = sql(
     "INSERT INTO customer_engagement (org_id, customer_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
@@ -126,22 +166,135 @@ GET_ENGAGEMENT = sql(
 _RANGE = ("org_id = $1 AND customer_id = $2 AND sent_at >= $3 AND sent_at < $4 "
           "AND ($5::text IS NULL OR network = $5) AND ($6::text IS NULL OR channel = $6) "
           "AND ($7::text IS NULL OR priority = $7)")
+_SUMMARY = ("SELECT network, channel, count(*) AS count, max(sent_at) AS last_at, "
+            "max(CASE WHEN opened_at IS NOT NULL OR clicked_at IS NOT NULL THEN 1 ELSE 0 END) "
+            "AS used, {first} AS first_time, {last} AS last_time "
+            "FROM messages WHERE {range} GROUP BY network, channel")
+# Per (network, channel): the count, last time sent, whether any was opened or clicked, and the
+# earliest and latest time (sent or delivered) that a page of its messages can show. Over the
+# whole history from the kept summaries; over a range of time, from the messages.
+KEPT_SUMMARY = sql(
+    "SELECT network, channel, CAST(sum(count) AS BIGINT) AS count, max(last_at) AS last_at, "
+    "max(used) AS used, min(first_time) AS first_time, max(last_time) AS last_time "
+    "FROM message_summaries WHERE org_id = $1 AND customer_id = $2 "
+    "AND ($3::text IS NULL OR network = $3) AND ($4::text IS NULL OR channel = $4) "
+    "AND ($5::text IS NULL OR priority = $5) GROUP BY network, channel",
+    sqlite="SELECT network, channel, CAST(sum(count) AS BIGINT) AS count, max(last_at) AS "
+    "last_at, max(used) AS used, min(first_time) AS first_time, max(last_time) AS last_time "
+    "FROM message_summaries WHERE org_id = $1 AND customer_id = $2 "
+    "AND ($3 IS NULL OR network = $3) AND ($4 IS NULL OR channel = $4) "
+    "AND ($5 IS NULL OR priority = $5) GROUP BY network, channel",
+)
 INTERACTION_SUMMARY = sql(
-    "SELECT network, channel, count(*) AS count, max(sent_at) AS last_at, "
-    "max(CASE WHEN opened_at IS NOT NULL OR clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS used "
-    f"FROM messages WHERE {_RANGE} GROUP BY network, channel",
-    sqlite="SELECT network, channel, count(*) AS count, max(sent_at) AS last_at, "
-    "max(CASE WHEN opened_at IS NOT NULL OR clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS used "
-    f"FROM messages WHERE {_RANGE.replace('::text', '')} GROUP BY network, channel",
+    _SUMMARY.format(first="min(least(sent_at, delivered_at))",
+                    last="max(greatest(sent_at, delivered_at))", range=_RANGE),
+    sqlite=_SUMMARY.format(first="min(min(sent_at, ifnull(delivered_at, sent_at)))",
+                           last="max(max(sent_at, ifnull(delivered_at, sent_at)))",
+                           range=_RANGE.replace("::text", "")),
 )
-_PAGE = (
-    "SELECT id, direction, channel, network, priority, sender, receiver, subject, body, "
-    "campaign_id, broadcast_id, is_otp, sent_at, delivered_at, opened_at, clicked_at, "
-    "bounced_at, dropped_at FROM messages WHERE org_id = $1 AND customer_id = $2 "
-    "AND network = $3 AND channel = $4 AND sent_at >= $5 AND sent_at < $6 "
-    "AND ($7::text IS NULL OR priority = $7) ORDER BY sent_at DESC, id DESC LIMIT $8 OFFSET $9"
+
+# Pages of messages rendered to JSON by the database, so that no row becomes a Python object:
+# per (network, channel) of $3 (a JSON array of pairs), the messages sent in [$4, $5) (of
+# priority $6 if given), newest first, $7 of them after skipping $8, as a JSON array in a face's
+# MessageShape. $9: whether OTPs are masked. Local times add to UTC the offset $10 (seconds) when
+# one offset covers every time shown, else the offset of the first of the spans $10 (a JSON
+# array of [first quarter hour, offset in seconds], newest first) that a time falls in.
+_PAGE_COLUMNS = ("id, customer_id, direction, sender, receiver, subject, body, campaign_id, "
+                 "broadcast_id, is_otp, sent_at, delivered_at, opened_at, clicked_at, "
+                 "bounced_at, dropped_at")
+_PAGE_ROWS = (
+    f"SELECT {_PAGE_COLUMNS} FROM messages WHERE org_id = $1 AND customer_id = $2 "
+    "AND network = {network} AND channel = {channel} AND sent_at >= $4 AND sent_at < $5 "
+    "AND ($6::text IS NULL OR priority = $6) ORDER BY sent_at DESC, id DESC LIMIT $7 OFFSET $8"
 )
-INTERACTION_PAGE = sql(_PAGE, sqlite=_PAGE.replace("::text", ""))
+_STATUS = (  # the furthest a message got, whatever order its delivery events arrived in
+    "CASE WHEN direction = 'INBOUND' THEN 'RECEIVED' WHEN clicked_at IS NOT NULL THEN 'CLICKED' "
+    "WHEN opened_at IS NOT NULL THEN 'OPENED' WHEN delivered_at IS NOT NULL THEN 'DELIVERED' "
+    "WHEN bounced_at IS NOT NULL THEN 'BOUNCED' WHEN dropped_at IS NOT NULL THEN 'DROPPED' "
+    "ELSE 'SENT' END"
+)
+_OFFSET = {  # (dialect, spans): the offset of time {t}
+    ("sqlite", False): "$10",
+    ("sqlite", True): "(SELECT s.value ->> 1 FROM json_each($10) AS s "
+                      "WHERE s.value ->> 0 <= {t} / 900000 LIMIT 1)",
+    ("postgresql", False): "$10::int",
+    ("postgresql", True): "(SELECT (s ->> 1)::int FROM json_array_elements($10::json) AS s "
+                          "WHERE (s ->> 0)::bigint <= {t} / 900000 LIMIT 1)",
+}
+# An epoch second {s} as local time (the offset already added), per (dialect, day first). SQLite's
+# datetime() is its strftime('%Y-%m-%d %H:%M:%S'), at a fraction of the cost.
+_LOCAL = {
+    ("sqlite", False): "datetime({s}, 'unixepoch')",
+    ("sqlite", True): "strftime('%d-%m-%Y %H:%M:%S', {s}, 'unixepoch')",
+    ("postgresql", False): "to_char(to_timestamp({s}) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
+    ("postgresql", True): "to_char(to_timestamp({s}) AT TIME ZONE 'UTC', 'DD-MM-YYYY HH24:MI:SS')",
+}
+
+# The quarter hours (sent, delivered) of the messages the same pages show, as JSON arrays.
+INTERACTION_PAGE_QUARTERS = sql(
+    "SELECT (SELECT json_agg(json_build_array(sent_at / 900000, delivered_at / 900000)) FROM ("
+    + _PAGE_ROWS.format(network="g ->> 0", channel="g ->> 1")
+    + ") AS m)::text AS quarters FROM json_array_elements($3::json) AS g",
+    sqlite="SELECT (SELECT json_group_array(json_array(sent_at / 900000, delivered_at / 900000)) "
+    "FROM (" + _PAGE_ROWS.format(network="g.value ->> 0", channel="g.value ->> 1").replace(
+        "::text", "") + ")) AS quarters FROM json_each($3) AS g",
+)
+
+
+def _fact(dialect: str, fact: str, shape: MessageShape, spans: bool) -> tuple[str, str]:
+    """A MESSAGE_FACTS entry as an expression over a page's columns, with its JSON type: "text"
+    (escaped when rendered), "word" (text that never needs escaping) or "number"."""
+    if fact in ("subject", "body"):
+        masked = f"mask_digits({fact})" if dialect == "sqlite" else mask_digits_pg(fact)
+        mask = "$9" if dialect == "sqlite" else "$9::boolean"
+        return f"CASE WHEN {mask} AND is_otp THEN {masked} ELSE {fact} END", "text"
+    if fact == "status":
+        return _STATUS, "word"
+    if fact == "campaign":
+        return "coalesce(nullif(campaign_id, ''), nullif(broadcast_id, ''), '')", "text"
+    if fact in ("sent_time", "delivered_time"):  # digits, '-', ':' and a space
+        column = fact.replace("_time", "_at")
+        offset = _OFFSET[dialect, spans].format(t=column)
+        local = _LOCAL[dialect, shape.day_first].format(s=f"{column} / 1000 + {offset}")
+        return (local if fact == "sent_time" else f"coalesce({local}, '')"), "word"
+    return fact, "number" if fact in ("id", "customer_id") else "text"  # columns as they are
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@lru_cache(maxsize=32)
+def interaction_pages(shape: MessageShape, spans: bool) -> Statement:
+    """The statement answering (network, channel, page) per pair of $3, the page a JSON array
+    of messages in `shape`, its local times offset by one offset or by spans (parameters
+    above); built once per shape and form of offset."""
+    sqlite_object = "json_object(" + ", ".join(
+        f"{_sql_text(key)}, {_fact('sqlite', fact, shape, spans)[0]}"
+        for key, fact in shape.fields) + ")"
+    # PostgreSQL's json_build_object spaces its output, and its bytes must equal orjson's: the
+    # object is one concat() of the keys and values, only text values escaped (to_json).
+    pieces = []
+    for i, (key, fact) in enumerate(shape.fields):
+        expr, kind = _fact("postgresql", fact, shape, spans)
+        quote = '"' if kind == "word" else ""
+        pieces.append(_sql_text(("{" if i == 0 else ",") + dumps_text(key) + ":" + quote))
+        pieces.append(f"to_json({expr})" if kind == "text" else expr)
+        if quote:
+            pieces.append(_sql_text(quote))
+    pg_object = "concat(" + ", ".join(pieces) + ", '}')"
+    return sql(
+        "SELECT g ->> 0 AS network, g ->> 1 AS channel, (SELECT '[' || coalesce(string_agg("
+        f"{pg_object}, ',' ORDER BY m.sent_at DESC, m.id DESC), '') || ']' FROM ("
+        + _PAGE_ROWS.format(network="g ->> 0", channel="g ->> 1")
+        + ") AS m) AS page FROM json_array_elements($3::json) AS g",
+        sqlite=f"SELECT g.value ->> 0 AS network, g.value ->> 1 AS channel, "
+        f"(SELECT json_group_array({sqlite_object}) FROM ("
+        + _PAGE_ROWS.format(network="g.value ->> 0", channel="g.value ->> 1").replace(
+            "::text", "")
+        + ")) AS page FROM json_each($3) AS g",
+    )
+
 
 # -- PII --------------------------------------------------------------------------------------
 

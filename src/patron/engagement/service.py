@@ -10,7 +10,6 @@ retried in a transaction of its own so that one bad record never takes others do
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,14 +36,16 @@ from patron.engagement.models import (
     EmailSubscriptionRecord,
     FactRecord,
     MessageRecord,
+    MessageShape,
     SubscriptionRecord,
     record_id,
 )
 from patron.errors import Conflict, NotFound, PatronError, ValidationFailed
-from patron.jsonio import loads
+from patron.jsonio import dumps_text, loads
 from patron.tenancy import repository as tenancy_repo
 
 MAX_BATCH = 1000
+_END_OF_TIME = 253_402_300_800_000  # 10000-01-01T00:00Z: every stored instant is before it
 DAY_MS = 86_400_000
 CREATED, UPDATED, DUPLICATE, APPLIED, FAILED = "created", "updated", "duplicate", "applied", \
     "failed"
@@ -76,13 +77,12 @@ class _Item:
 @dataclass
 class Interactions:
     """A customer's messages for the interaction APIs: per (network, channel) the count, the
-    last time, whether any was opened or clicked, and a page of the newest messages; with the
-    organisation's time zone and whether it masks OTPs."""
+    last time, whether any was opened or clicked, and a page of the newest messages (a JSON
+    array in the face's MessageShape); with the organisation's time zone."""
 
     summary: dict[tuple[str, str], Row]
     zone: ZoneInfo
-    mask_otp: bool
-    pages: dict[tuple[str, str], list[Row]] = field(default_factory=dict)
+    pages: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def local(self, ms: int | None, day_first: bool) -> str:
         """An instant in the organisation's time zone: `DD-MM-YYYY HH:MM:SS` (day first) or
@@ -93,31 +93,13 @@ class Interactions:
             "%d-%m-%Y %H:%M:%S" if day_first else "%Y-%m-%d %H:%M:%S",
             time.gmtime(ms // 1000 + _utc_offset(self.zone, ms // _OFFSET_STEP_MS)))
 
-    def shown(self, row: Row, column: str) -> str:
-        """A message's subject or body as the organisation lets it be shown."""
-        text: str = row[column]
-        return _DIGITS.sub(lambda m: "*" * len(m.group()), text) if (
-            self.mask_otp and row["is_otp"]) else text
 
-
-def message_status(row: Row) -> str:
-    """The furthest a message got: CLICKED, OPENED, DELIVERED, BOUNCED, DROPPED, else SENT
-    (RECEIVED for inbound messages). Derived from first times, so order of arrival is moot."""
-    if row["direction"] == "INBOUND":
-        return "RECEIVED"
-    for column, status in _STATUS_ORDER:
-        if row[column] is not None:
-            return status
-    return "SENT"
-
-
-_STATUS_ORDER = (("clicked_at", "CLICKED"), ("opened_at", "OPENED"),
-                 ("delivered_at", "DELIVERED"), ("bounced_at", "BOUNCED"),
-                 ("dropped_at", "DROPPED"))
-_DIGITS = re.compile(r"\d")
 # Time zones change offset on quarter hours at the finest, so one offset per zone and quarter
-# hour is exact (and formatting hundreds of message times costs microseconds each).
+# hour is exact. The interaction statements format local times in SQL, given these offsets.
 _OFFSET_STEP_MS = 900_000
+_DAY_QUARTERS = 96
+_BLOCK_QUARTERS = 2**15  # about 341 days: the unit in which a zone's offset changes are cached
+_LAST_QUARTER = 253_402_300_800_000 // _OFFSET_STEP_MS - 2 * _DAY_QUARTERS  # 9999-12-30
 
 
 @lru_cache(maxsize=65_536)
@@ -125,6 +107,66 @@ def _utc_offset(zone: ZoneInfo, quarter: int) -> int:
     moment = datetime.fromtimestamp(quarter * _OFFSET_STEP_MS / 1000, zone)
     offset = moment.utcoffset()
     return int(offset.total_seconds()) if offset is not None else 0
+
+
+@lru_cache(maxsize=4096)
+def _offset_changes(zone: ZoneInfo, block: int) -> tuple[tuple[int, int], ...]:
+    """The quarter hours of a block at which the zone's offset changes, with the new offset:
+    found by sampling every day and bisecting (no zone changes offset and back within a day)."""
+    changes = []
+    start, end = block * _BLOCK_QUARTERS - 1, min((block + 1) * _BLOCK_QUARTERS - 1, _LAST_QUARTER)
+    at, offset = start, _utc_offset(zone, start)
+    while at < end:
+        probe = min(at + _DAY_QUARTERS, end)
+        if _utc_offset(zone, probe) == offset:
+            at = probe
+            continue
+        low, high = at, probe  # offset at low is `offset`, at high not: find the first change
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if _utc_offset(zone, middle) == offset else (low, middle)
+        at, offset = high, _utc_offset(zone, high)
+        changes.append((at, offset))
+    return tuple(changes)
+
+
+# Over more blocks than this (about 60 years), walking the zone's offset changes costs more than
+# reading the quarter hours a page shows; and over more spans than this, looking a time up in
+# them does (a customer with messages dated decades apart in a zone with summer time).
+_MAX_WALKED_BLOCKS = 64
+_MAX_SPANS = 16
+
+
+def utc_offsets(zone: ZoneInfo, first_ms: int, last_ms: int) -> tuple[int | None, Any] | None:
+    """The zone's offsets from UTC over [first_ms, last_ms], as the interaction statements take
+    them: (the offset in seconds, None) when one covers the whole range, else (None, spans), the
+    spans [first quarter hour, offset] newest first, the oldest open to the past. None when the
+    range has too many to walk or look up: see offsets_at."""
+    first, last = first_ms // _OFFSET_STEP_MS, last_ms // _OFFSET_STEP_MS
+    blocks = range(first // _BLOCK_QUARTERS, last // _BLOCK_QUARTERS + 1)
+    if len(blocks) > _MAX_WALKED_BLOCKS:
+        return None
+    changes = [change for block in blocks for change in _offset_changes(zone, block)
+               if first < change[0] <= last]
+    start = _utc_offset(zone, first)
+    if not changes:
+        return start, None
+    if len(changes) >= _MAX_SPANS:
+        return None
+    return None, [list(change) for change in reversed(changes)] + [[-1, start]]
+
+
+def offsets_at(zone: ZoneInfo, quarters: set[int]) -> tuple[int | None, Any]:
+    """utc_offsets' answer for exactly the quarter hours given (those a page shows)."""
+    spans: list[list[int]] = []
+    for quarter in sorted(quarters):
+        offset = _utc_offset(zone, quarter)
+        if not spans or spans[-1][1] != offset:
+            spans.append([quarter, offset])
+    if len(spans) <= 1:
+        return (spans[0][1] if spans else 0), None
+    spans[0][0] = -1
+    return None, spans[::-1]
 
 
 def engagement_health(row: Row | None, now_ms: int) -> str | None:
@@ -362,6 +404,14 @@ class Engagement:
                 outcomes[item.index].entity_id = outcomes[fresh[item.id].index].entity_id
         if rows:
             await tx.executemany(repo.INSERT_MESSAGE, rows)
+            summaries: dict[tuple[Any, ...], tuple[int, int, int]] = {}
+            for row in rows:  # (org, customer, network, channel, priority): count, last, first
+                key, sent = (org_id, row[3], row[6], row[5], row[7]), row[17]
+                count, last, first = summaries.get(key, (0, sent, sent))
+                summaries[key] = (count + 1, max(last, sent), min(first, sent))
+            # in key order, so that concurrent batches take the rows' locks in one order
+            await tx.executemany(repo.ADD_TO_SUMMARY, [(*key, *kept) for key, kept in sorted(
+                summaries.items())])
 
     async def _deliveries(self, tx: Queryable, org_id: int, items: list[_Item],
                           outcomes: list[Outcome]) -> None:
@@ -372,7 +422,7 @@ class Engagement:
         by_id = await repo.messages_by_id(
             tx, org_id, sorted({i.record.messageId for i in items if i.record.messageId}))
         events, firsts, latest, engaged = [], [], [], set()
-        bounces = []
+        bounces, delivered, used = [], [], set()
         for item in items:
             r: DeliveryRecord = item.record
             message = by_record.get(r.message) if r.message else by_id.get(r.messageId or 0)
@@ -382,6 +432,12 @@ class Engagement:
                 continue
             message_id, customer_id = int(message["id"]), int(message["customer_id"])
             events.append((org_id, message_id, r.event, r.at, r.bounceType))
+            summary = (org_id, customer_id, message["network"], message["channel"],
+                       message["priority"])
+            if r.event == "delivered":
+                delivered.append((*summary, r.at))
+            elif r.event in ("opened", "clicked"):
+                used.add(summary)
             firsts.append((r.event, (org_id, message_id, r.at, r.bounceType)
                            if r.event == "bounced" else (org_id, message_id, r.at)))
             if message["channel"] == "email":
@@ -406,6 +462,10 @@ class Engagement:
                 await tx.executemany(stmt, rows)
         if bounces:
             await tx.executemany(repo.HARD_BOUNCE, bounces)
+        if delivered:
+            await tx.executemany(repo.SUMMARY_DELIVERED, sorted(delivered))
+        if used:
+            await tx.executemany(repo.SUMMARY_USED, sorted(used))
 
     async def _facts(self, tx: Queryable, org_id: int, items: list[_Item],
                      outcomes: list[Outcome]) -> None:
@@ -460,17 +520,37 @@ class Engagement:
 
     async def interactions(self, org_id: int, customer_id: int, view: tuple[ZoneInfo, bool], *,
                            network: str | None, channel: str | None, priority: str | None,
-                           since_ms: int, until_ms: int, limit: int,
-                           offset: int) -> Interactions:
-        rows = await self.db.fetch(repo.INTERACTION_SUMMARY, org_id, customer_id, since_ms,
-                                   until_ms, network, channel, priority)
-        found = Interactions({(r["network"], r["channel"]): r for r in rows}, *view)
-        if limit > 0:
-            for key, row in found.summary.items():
-                if row["count"] > offset:
-                    found.pages[key] = await self.db.fetch(
-                        repo.INTERACTION_PAGE, org_id, customer_id, key[0], key[1], since_ms,
-                        until_ms, priority, limit, offset)
+                           since_ms: int | None, until_ms: int | None, limit: int, offset: int,
+                           shape: MessageShape) -> Interactions:
+        """Per (network, channel) the summary of the customer's messages sent in [since_ms,
+        until_ms) (None: unbounded), and a page of them (`limit` after `offset`, newest first)
+        in `shape`."""
+        whole_history = since_ms is None and until_ms is None
+        since_ms, until_ms = since_ms or 0, _END_OF_TIME if until_ms is None else until_ms
+        if whole_history:  # kept as messages are written: no scan of the customer's messages
+            rows = await self.db.fetch(repo.KEPT_SUMMARY, org_id, customer_id, network, channel,
+                                       priority)
+        else:
+            rows = await self.db.fetch(repo.INTERACTION_SUMMARY, org_id, customer_id, since_ms,
+                                       until_ms, network, channel, priority)
+        zone, mask_otp = view
+        found = Interactions({(r["network"], r["channel"]): r for r in rows}, zone)
+        paged = [r for r in rows if r["count"] > offset] if limit > 0 else []
+        if not paged:
+            return found
+        args = (org_id, customer_id, dumps_text([[r["network"], r["channel"]] for r in paged]),
+                since_ms, until_ms, priority, limit, offset)
+        offsets = utc_offsets(zone, min(r["first_time"] for r in paged),
+                              max(r["last_time"] for r in paged))
+        if offsets is None:
+            quarters = {q for r in await self.db.fetch(repo.INTERACTION_PAGE_QUARTERS, *args)
+                        for pair in loads(r["quarters"] or "[]") for q in pair
+                        if q is not None}
+            offsets = offsets_at(zone, quarters)
+        fixed, spans = offsets
+        pages = await self.db.fetch(repo.interaction_pages(shape, spans is not None), *args,
+                                    mask_otp, fixed if spans is None else dumps_text(spans))
+        found.pages = {(r["network"], r["channel"]): r["page"] for r in pages if r["page"] != "[]"}
         return found
 
     async def subscriptions(self, org_id: int, customer_id: int) -> list[Row]:

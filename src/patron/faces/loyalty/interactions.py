@@ -15,11 +15,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
-from patron.engagement.models import subscription_channel
-from patron.engagement.service import Interactions, message_status
+from patron.engagement.models import MessageShape, subscription_channel
+from patron.engagement.service import Interactions
 from patron.errors import NotFound, ValidationFailed
 from patron.faces import Svc, digits
 from patron.faces.loyalty.routes import Reader, Writer, ok
+from patron.jsonio import fragment, loads
 from patron.services import Services
 
 router = APIRouter(tags=["loyalty (Capillary)"])
@@ -39,10 +40,21 @@ LEGACY_IDENTIFIERS = {"mobile": "mobile", "email": "email", "external_id": "exte
                       "card_external_id": "cardExternalId"}
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
-ALL_TIME = (0, 253_402_300_800_000)
 NOT_FOUND = "Cannot find customer for provided mobile/external-id/e-mail/id"
 ALL_FAILED = "All requests have failed due to errors"
 XML = "application/xml"
+# A message as each API shows it (keys in order, and the facts they carry).
+V11_MESSAGE = MessageShape((
+    ("id", "id"), ("sender", "sender"), ("reciever", "receiver"),  # sic: the API's spelling
+    ("subject", "subject"), ("message", "body"), ("status", "status"),
+    ("sent_time", "sent_time"), ("delivered_time", "delivered_time"),
+    ("campaign_id", "campaign"),
+), day_first=False)
+V2_MESSAGE = MessageShape((
+    ("id", "id"), ("receiver", "receiver"), ("subject", "subject"), ("message", "body"),
+    ("campaignId", "campaign"), ("status", "status"), ("sentDate", "sent_time"),
+    ("deliveredTime", "delivered_time"), ("userId", "customer_id"),
+), day_first=True)
 
 
 def legacy_identifier(params: Any) -> tuple[str, str] | None:
@@ -105,36 +117,27 @@ class _Query:
         self.offset = _int(params, "offset", 0, 10_000_000)
         self.start, self.end = params.get("start_date"), params.get("end_date")
 
-    async def read(self, svc: Services, org_id: int, customer_id: int,
-                   network: str | None) -> Interactions:
+    async def read(self, svc: Services, org_id: int, customer_id: int, network: str | None,
+                   shape: MessageShape) -> Interactions:
         view = await svc.engagement.org_view(org_id)
         since = _date(self.start, "start_date", view[0], end=False)
         until = _date(self.end, "end_date", view[0], end=True)
         return await svc.engagement.interactions(
             org_id, customer_id, view, network=network, channel=self.channel,
             priority=self.priority,
-            since_ms=ALL_TIME[0] if since is None else since,
-            until_ms=ALL_TIME[1] if until is None else until, limit=self.limit,
-            offset=self.offset)
+            since_ms=since, until_ms=until, limit=self.limit, offset=self.offset, shape=shape)
 
 
 # -- v1.1 -------------------------------------------------------------------------------------
 
-def _v11_messages(found: Interactions, rows: list[Any]) -> list[dict[str, Any]]:
-    return [{
-        "id": r["id"],
-        "sender": r["sender"],
-        "reciever": r["receiver"],  # sic: the API's spelling
-        "subject": found.shown(r, "subject"),
-        "message": found.shown(r, "body"),
-        "status": message_status(r),
-        "sent_time": found.local(r["sent_at"], day_first=False),
-        "delivered_time": found.local(r["delivered_at"], day_first=False),
-        "campaign_id": r["campaign_id"] or r["broadcast_id"] or "",
-    } for r in rows]
+def _messages(found: Interactions, key: tuple[str, str], as_xml: bool) -> Any:
+    """A page of messages as the database rendered it: spliced into JSON as it is, or parsed
+    for XML (which is rarely asked for)."""
+    page = found.pages.get(key, "[]")
+    return loads(page) if as_xml else fragment(page)
 
 
-def _v11_networks(found: Interactions, query: _Query) -> list[dict[str, Any]]:
+def _v11_networks(found: Interactions, query: _Query, as_xml: bool) -> list[dict[str, Any]]:
     if query.network is not None:
         names = [query.network]
     else:
@@ -153,9 +156,8 @@ def _v11_networks(found: Interactions, query: _Query) -> list[dict[str, Any]]:
                 "count": int(row["count"]) if row else 0,
                 "type": query.type or channel,
             }
-            page = found.pages.get((name, channel))
-            if page:
-                entry["messages"] = {"message": _v11_messages(found, page)}
+            if (name, channel) in found.pages:
+                entry["messages"] = {"message": _messages(found, (name, channel), as_xml)}
             entries.append(entry)
         out.append({"name": name, "interaction": entries})
     return out
@@ -220,7 +222,7 @@ async def interaction_v11(request: Request, svc: Svc, who: Reader) -> Response:
         query = _Query(request.query_params, legacy=True)
         identifier = query.identifier
         customer_id = await svc.customers.resolve(who.org_id, *query.identifier)
-        found = await query.read(svc, who.org_id, customer_id, query.network)
+        found = await query.read(svc, who.org_id, customer_id, query.network, V11_MESSAGE)
     except _BadInput as exc:
         return _v11_failure(f"Invalid or unsupported inputs passed. {exc}", 500, identifier,
                             as_xml)
@@ -234,7 +236,7 @@ async def interaction_v11(request: Request, svc: Svc, who: Reader) -> Response:
             "mobile": row["mobile"] or "",
             "email": row["email"] or "",
             "external_id": row["external_id"] or "",
-            "interactions": {"network": _v11_networks(found, query)},
+            "interactions": {"network": _v11_networks(found, query, as_xml)},
             "item_status": {"success": "true", "code": 1000,
                             "message": "Customer successfully retrieved"},
         }}}, 200, as_xml)
@@ -254,7 +256,7 @@ async def interaction_v2(request: Request, svc: Svc, who: Reader) -> Response:
         raise NotFound(NOT_FOUND, reason="interaction_customer_not_found") from None
     network = query.network or "capillary"
     try:
-        found = await query.read(svc, who.org_id, customer_id, network)
+        found = await query.read(svc, who.org_id, customer_id, network, V2_MESSAGE)
     except _BadInput as exc:
         raise ValidationFailed(str(exc), reason="invalid_interaction_input") from None
     channels = [query.channel] if query.channel else sorted(c for _, c in found.summary)
@@ -264,17 +266,7 @@ async def interaction_v2(request: Request, svc: Svc, who: Reader) -> Response:
         interactions.append({
             "count": int(row["count"]) if row else 0,
             "name": query.type or channel,
-            "messageList": [{
-                "id": r["id"],
-                "receiver": r["receiver"],
-                "subject": found.shown(r, "subject"),
-                "message": found.shown(r, "body"),
-                "campaignId": r["campaign_id"] or r["broadcast_id"] or "",
-                "status": message_status(r),
-                "sentDate": found.local(r["sent_at"], day_first=True),
-                "deliveredTime": found.local(r["delivered_at"], day_first=True),
-                "userId": customer_id,
-            } for r in found.pages.get((network, channel), [])],
+            "messageList": _messages(found, (network, channel), as_xml=False),
         })
     return ok({"name": network, "interaction": interactions, "warnings": []})
 
