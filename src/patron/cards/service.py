@@ -234,12 +234,6 @@ class Cards:
             raise card_error(3017, "Status label invalid")
         return row["label"], row["status"]
 
-    async def label_id(self, org_id: int, label: str) -> int:
-        if label in BUILT_IN_LABEL_IDS:
-            return BUILT_IN_LABEL_IDS[label]
-        row = await self.db.fetchrow(repo.LABEL, org_id, label)
-        return int(row["id"]) if row else 0
-
     # -- cards ----------------------------------------------------------------------------
 
     async def generate(self, org_id: int, series_id: int, count: int, label: str | None,
@@ -287,6 +281,8 @@ class Cards:
             label, status = await self._label(tx, org_id, label)
             if status != "NOT_ISSUED":
                 raise card_error(3018, "Card status label is not mapped to NOT_ISSUED")
+            if await tx.fetchrow(repo.CARD_BY_NUMBER, org_id, number) is not None:
+                raise card_error(3009, "Card number exists.")
             return await self._insert(tx, org_id, s, number, external_id, label, status, reason,
                                       custom_fields, extended_fields, till_id, card_id=card_id)
 
@@ -303,8 +299,7 @@ class Cards:
                       external_id: str | None, label: str, status: str, reason: str,
                       custom_fields: dict[str, Any], extended_fields: dict[str, Any],
                       till_id: int | None, card_id: int | None = None) -> int:
-        if await tx.fetchrow(repo.CARD_BY_NUMBER, org_id, number) is not None:
-            raise card_error(3009, "Card number exists.")
+        """A new card row and its first status; the caller has seen that the number is free."""
         if external_id and await tx.fetchrow(repo.CARD_BY_EXTERNAL_ID, org_id,
                                              external_id) is not None:
             raise card_error(3045, "Card external id exists")

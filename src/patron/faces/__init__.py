@@ -22,3 +22,8 @@ def digits(text: str, most: int = 18) -> bool:
     """ASCII digits only, at most `most` of them: `str.isdigit` also takes `²`, which `int`
     refuses, so every numeric path and query value goes through here before `int()`."""
     return text.isascii() and text.isdigit() and len(text) <= most
+
+
+def base_url(request: Request, svc: Services) -> str:
+    """The base of the absolute URLs Patron hands out: PATRON_PUBLIC_URL, else the request's."""
+    return svc.settings.public_url or str(request.base_url).rstrip("/")

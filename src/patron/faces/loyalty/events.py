@@ -13,7 +13,7 @@ from patron.clock import iso_utc, parse_iso
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
 from patron.events.definitions import Definition
 from patron.events.service import Webhook
-from patron.faces import digits
+from patron.faces import base_url, digits
 from patron.faces.loyalty.errors import JSON, item
 from patron.faces.loyalty.routes import Svc, principal
 from patron.jsonio import dumps, loads
@@ -110,7 +110,7 @@ async def add_webhook(request: Request, svc: Svc, who: EventWriter) -> Response:
             uniqueness_check=body.get("uniquenessCheckEnabled", False) is True)
     except PatronError as exc:
         return _ok({"errors": [item(_code(exc), exc.message)], "warnings": []}, exc.status)
-    base = svc.settings.public_url or str(request.base_url).rstrip("/")
+    base = base_url(request, svc)
     return _ok({"webHookUri": f"{base}/webhooks/{token}",
                 "transformerType": body.get("transformerType"),
                 "tillCode": body.get("tillCode"), "authEnabled": auth_enabled,

@@ -6,14 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import Request
-
 from patron.customers.images import CustomerImages
 from patron.services import Services
-
-
-def base_url(svc: Services, request: Request) -> str:
-    return svc.settings.public_url or str(request.base_url).rstrip("/")
 
 
 async def image_items(svc: Services, base: str, org_id: int, rows: list[Any],

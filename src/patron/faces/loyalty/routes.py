@@ -12,7 +12,7 @@ from patron.auth.service import LOYALTY, Principal
 from patron.clock import parse_bound
 from patron.customers.models import READ_SOURCES, Provenance
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
-from patron.faces import Svc, digits
+from patron.faces import Svc, base_url, digits
 from patron.faces.loyalty import render
 from patron.faces.loyalty.bodies import (
     CustomerBody,
@@ -21,7 +21,7 @@ from patron.faces.loyalty.bodies import (
     TokenBody,
 )
 from patron.faces.loyalty.errors import JSON, code_of, item, warning
-from patron.faces.loyalty.files import base_url, image_items
+from patron.faces.loyalty.files import image_items
 from patron.jsonio import dumps
 from patron.services import Services
 
@@ -253,7 +253,7 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
     for namespace in ("customerImage", "associatedImages"):
         if namespace.lower() in query.wanted:
             body[namespace] = await image_items(
-                svc, base_url(svc, query.request), org_id,
+                svc, base_url(query.request, svc), org_id,
                 await svc.images.images(org_id, record.id, namespace))
     parts: dict[str, Any] = {}
     if query.needs_loyalty:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from patron.auth.guard import admit
 from patron.auth.service import MARKETING, Principal
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
-from patron.faces import Svc
+from patron.faces import Svc, base_url
 from patron.faces.marketing import params, render
 from patron.faces.marketing.errors import JSONAPI, render_token_error
 from patron.jsonio import dumps, loads
@@ -51,10 +51,6 @@ Reader = Annotated[Principal, Depends(authenticate)]
 
 def ok(body: Any, status: int = 200) -> Response:
     return Response(dumps(body), status_code=status, media_type=JSONAPI)
-
-
-def base_url(request: Request, svc: Services) -> str:
-    return svc.settings.public_url or str(request.base_url).rstrip("/")
 
 
 def _numeric_id(raw: str, message: str, field: str | None = None) -> int:
