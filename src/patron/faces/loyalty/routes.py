@@ -97,7 +97,6 @@ class DetailsQuery:
     validation cost more than the database work of this hot path (docs/performance.md)."""
 
     request: Request
-    params: Any
     account_id: str | None
     embeds: list[str]  # as given, for warnings
     wanted: frozenset[str]  # lower-cased
@@ -116,7 +115,7 @@ class DetailsQuery:
     def of(cls, request: Request) -> DetailsQuery:
         params = request.query_params
         embeds = _embeds(params.get("embed"))
-        return cls(request, params, params.get("accountId"), embeds,
+        return cls(request, params.get("accountId"), embeds,
                    frozenset(e.lower() for e in embeds),
                    _flag(params, "includedOnlyCurrentProfile"), _flag(params, "ndncStatus"),
                    _flag(params, "optinStatus"), _flag(params, "slabHistory"),
@@ -124,6 +123,10 @@ class DetailsQuery:
                    _flag(params, "membershipRetentionCriteria"),
                    _days(params, "gapToUpgrade"), _days(params, "gapToRenew"),
                    _flag(params, "includedFraudDetails"), _groups_query(params, embeds))
+
+    @property
+    def params(self) -> Any:
+        return self.request.query_params
 
     @property
     def needs_loyalty(self) -> bool:
