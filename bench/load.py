@@ -203,6 +203,9 @@ class Server:
             "PATRON_BENCH_STATIC_BODY": str(static_body),
             "PYTHONPATH": str(ROOT),
         })
+        # BENCH_PATRON_X=v sets the server's PATRON_X=v: a setting to compare, e.g. the pool size.
+        env.update({k.removeprefix("BENCH_"): v for k, v in os.environ.items()
+                    if k.startswith("BENCH_PATRON_")})
         self.command = [
             sys.executable, "-m", "uvicorn", "bench.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
