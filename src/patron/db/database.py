@@ -220,6 +220,14 @@ async def _no_session_state(conn: Any) -> None:
     cursors outside a transaction), and asyncpg still rolls back any open transaction."""
 
 
+# Every statement is prepared once per connection (asyncpg's statement cache) and keyed by the
+# organisation and the customer, so one generic plan serves every execution. By default
+# PostgreSQL plans each of the first five executions for its parameters and may keep doing so:
+# the loyalty members statement (points, expiries and tier history in one) was planned anew on
+# every request, 0.4 ms of the database's CPU each (1.0 -> 0.6 ms over random customers).
+SESSION = {"plan_cache_mode": "force_generic_plan"}
+
+
 class PostgresDatabase(_PGConn):
     def __init__(self, url: str, pool: Any) -> None:
         super().__init__(pool)
@@ -231,7 +239,7 @@ class PostgresDatabase(_PGConn):
         import asyncpg
 
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
-                                         reset=_no_session_state)
+                                         reset=_no_session_state, server_settings=SESSION)
         return cls(url, pool)
 
     @asynccontextmanager
