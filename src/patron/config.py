@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from patron.db.database import PG_POOL_MAX, PG_POOL_MIN
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"PATRON_{name}", default)
@@ -22,8 +24,8 @@ class Settings:
     port: int = 8000
     workers: int = 1
     sqlite_synchronous: str = "FULL"
-    pg_pool_min: int = 2
-    pg_pool_max: int = 10
+    pg_pool_min: int = PG_POOL_MIN
+    pg_pool_max: int = PG_POOL_MAX
     max_body_bytes: int = 1_048_576
     # Customer images: the largest upload request (all its files), and how long image URLs live.
     max_image_upload_bytes: int = 10_485_760
@@ -52,8 +54,8 @@ class Settings:
             port=int(_env("PORT", "8000")),
             workers=int(_env("WORKERS", "1")),
             sqlite_synchronous=_env("SQLITE_SYNCHRONOUS", "FULL").upper(),
-            pg_pool_min=int(_env("PG_POOL_MIN", "2")),
-            pg_pool_max=int(_env("PG_POOL_MAX", "10")),
+            pg_pool_min=int(_env("PG_POOL_MIN", str(PG_POOL_MIN))),
+            pg_pool_max=int(_env("PG_POOL_MAX", str(PG_POOL_MAX))),
             max_body_bytes=int(_env("MAX_BODY_BYTES", "1048576")),
             max_image_upload_bytes=int(_env("MAX_IMAGE_UPLOAD_BYTES", "10485760")),
             image_url_seconds=int(_env("IMAGE_URL_SECONDS", "3599")),
