@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from patron.db.database import Database
+from patron.db.statement import sql
 from tests.conftest import add_customer, till_auth, workspace_auth
 
 
@@ -213,3 +214,15 @@ async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
     assert echoed != "bad id with spaces" and len(echoed) == 32
     r = await client.get("/readyz")
     assert r.status_code == 200 and r.json() == {"status": "ready"}
+
+
+async def test_postgresql_sessions_plan_statements_once(db: Database) -> None:
+    """Patron's statements are prepared once per connection and keyed by organisation and
+    customer; its PostgreSQL sessions ask for generic plans so that none is re-planned on every
+    request (docs/performance.md § Loyalty engine)."""
+    if db.dialect != "postgresql":
+        pytest.skip("a PostgreSQL session setting")
+    setting = sql("SELECT current_setting('plan_cache_mode')", sqlite="SELECT ''")
+    assert await db.fetchval(setting) == "force_generic_plan"
+    async with db.transaction() as tx:  # every pooled connection, not only the first
+        assert await tx.fetchval(setting) == "force_generic_plan"
