@@ -121,16 +121,18 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         return Response(dumps({"status": "ready" if ok else "unavailable"}),
                         status_code=200 if ok else 503, media_type="application/json")
 
-    # Routes are matched in order, one pattern after another: the hottest (customer details)
-    # come early. `GET /v2/customers/interaction` must come before `/v2/customers/{id}`.
+    # Routes are matched in order, one pattern after another (twice per request in FastAPI
+    # 0.165): the busiest come first, customer details, then event ingestion and look-ups, then
+    # bills; administration (cards, images, segments, groups) after them.
+    # `GET /v2/customers/interaction` must come before `/v2/customers/{id}`.
     app.include_router(interactions_router)
     app.include_router(loyalty_router)
+    app.include_router(events_router)
     app.include_router(transactions_router)
     app.include_router(cards_router)
     app.include_router(images_router)
     app.include_router(segments_router)
     app.include_router(groups_router)
-    app.include_router(events_router)
     app.include_router(marketing_router)
     app.include_router(workspace_router)
     app.include_router(native_router)
