@@ -30,6 +30,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -364,7 +365,7 @@ def prewarm(manifest: Manifest, tables: Sequence[str] | None = None,
         # Every run starts from the database file alone: a write-heavy run before it (events
         # posted by the thousand) can leave a WAL of gigabytes behind, which the next run's
         # every page read would have to look through.
-        with sqlite3.connect(path) as conn:
+        with closing(sqlite3.connect(path)) as conn:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         if tables is None:
             with path.open("rb") as f:

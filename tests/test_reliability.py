@@ -223,6 +223,9 @@ async def test_postgresql_sessions_plan_statements_once(db: Database) -> None:
     if db.dialect != "postgresql":
         pytest.skip("a PostgreSQL session setting")
     setting = sql("SELECT current_setting('plan_cache_mode')", sqlite="SELECT ''")
-    assert await db.fetchval(setting) == "force_generic_plan"
-    async with db.transaction() as tx:  # every pooled connection, not only the first
-        assert await tx.fetchval(setting) == "force_generic_plan"
+    # Two connections held at once: the setting is the pool's, not one connection's.
+    async with db.transaction() as first, db.transaction() as second:
+        assert await first.fetchval(setting) == "force_generic_plan"
+        assert await second.fetchval(setting) == "force_generic_plan"
+        pid = sql("SELECT pg_backend_pid()", sqlite="SELECT 0")
+        assert await first.fetchval(pid) != await second.fetchval(pid)

@@ -239,7 +239,7 @@ PG_POOL_MIN, PG_POOL_MAX = 2, 4
 # PostgreSQL plans each of the first five executions for its parameters and may keep doing so:
 # the loyalty members statement (points, expiries and tier history in one) was planned anew on
 # every request, 0.4 ms of the database's CPU each (1.0 -> 0.6 ms over random customers).
-SESSION = {"plan_cache_mode": "force_generic_plan"}
+SESSION_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
 
 
 class PostgresDatabase(_PGConn):
@@ -254,7 +254,7 @@ class PostgresDatabase(_PGConn):
         import asyncpg
 
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
-                                         reset=_no_session_state, server_settings=SESSION)
+                                         reset=_no_session_state, server_settings=SESSION_SETTINGS)
         return cls(url, pool)
 
     @asynccontextmanager
