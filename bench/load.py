@@ -509,7 +509,7 @@ def machine_line(facts: dict[str, Any]) -> str:
     return (f"machine: {facts['nproc']} CPUs ({facts['cpu']}), {facts['memory_gb']} GB; "
             f"Python {facts['python']}, SQLite {facts['sqlite']}, "
             f"PostgreSQL {facts['postgresql']} (shared_buffers "
-            f"{facts.get('pg_shared_buffers', '?')}), uvicorn {facts['uvicorn']}, "
+            f"{facts['pg_shared_buffers']}), uvicorn {facts['uvicorn']}, "
             f"FastAPI {facts['fastapi']}, {facts['wrk']}")
 
 

@@ -258,7 +258,7 @@ async def test_postgresql_connections_go_to_the_longest_waiter(db: Database) -> 
 
     pool = await asyncpg.create_pool(db.url, min_size=1, max_size=1,  # type: ignore[attr-defined]
                                      reset=reset, server_settings=SESSION_SETTINGS)
-    database = PostgresDatabase(db.url, pool, 1)  # type: ignore[attr-defined]
+    database = PostgresDatabase(db.url, pool)  # type: ignore[attr-defined]
     try:
         first = asyncio.create_task(request("first"))
         await asyncio.sleep(0)  # first has the connection

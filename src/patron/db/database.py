@@ -248,7 +248,7 @@ SESSION_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
 
 
 class PostgresDatabase(_PGConn):
-    def __init__(self, url: str, pool: Any, size: int) -> None:
+    def __init__(self, url: str, pool: Any) -> None:
         super().__init__(pool)
         self.url = url
         self._pool = pool
@@ -257,7 +257,7 @@ class PostgresDatabase(_PGConn):
         # waiter goes to the back of the queue again: at 16 requests per worker over 4
         # connections, p90 was three times p50 (docs/performance.md). asyncio's Semaphore
         # hands a released turn to the longest waiter, so the pool itself never has one.
-        self._turns = asyncio.Semaphore(size)
+        self._turns = asyncio.Semaphore(pool.get_max_size())
 
     @classmethod
     async def connect(cls, url: str, min_size: int = PG_POOL_MIN,
@@ -266,7 +266,7 @@ class PostgresDatabase(_PGConn):
 
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
                                          reset=_no_session_state, server_settings=SESSION_SETTINGS)
-        return cls(url, pool, max_size)
+        return cls(url, pool)
 
     async def _run(self, method: str, *args: Any) -> Any:
         async with self._turns:
