@@ -40,4 +40,9 @@ def create_app() -> FastAPI:
     async def static_auth(who: Reader) -> Response:
         return Response(static_body(), media_type=JSON)
 
+    # First in the route table: routes are matched in order, and at the end of it each request
+    # would pay for trying every route of the three faces (about 40% of a static answer,
+    # measured with py-spy), a cost the measured routes, near the front, mostly do not pay.
+    routes = app.router.routes
+    routes[:0] = [routes.pop(), routes.pop()][::-1]
     return app
