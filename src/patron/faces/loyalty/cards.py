@@ -6,20 +6,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from patron.cards.service import CardChange, SeriesInput, card_error
 from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
 from patron.customers.normalize import identifier_type
 from patron.errors import PatronError, ValidationFailed
-from patron.faces import Svc
+from patron.faces import FaceRouter, Svc
 from patron.faces.loyalty import render
 from patron.faces.loyalty.errors import code_of, item, warning
 from patron.faces.loyalty.routes import Reader, Writer, _customer_id, _source, bulk_answer, ok
 from patron.jsonio import loads
 
-router = APIRouter(tags=["loyalty (Capillary)"])
+router = FaceRouter(tags=["loyalty (Capillary)"])
 
 MAX_BULK = 200
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from patron.auth.guard import admit
 from patron.auth.service import LOYALTY, Principal
@@ -13,12 +13,12 @@ from patron.clock import iso_utc, parse_iso
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
 from patron.events.definitions import Definition
 from patron.events.service import Webhook
-from patron.faces import base_url, digits
+from patron.faces import FaceRouter, base_url, digits
 from patron.faces.loyalty.errors import JSON, item
 from patron.faces.loyalty.routes import Svc, principal
 from patron.jsonio import dumps, loads
 
-router = APIRouter(tags=["loyalty (Capillary): behavioural events"])
+router = FaceRouter(tags=["loyalty (Capillary): behavioural events"])
 
 EventReader = Annotated[Principal, principal("events:read")]
 EventWriter = Annotated[Principal, principal("events:write")]

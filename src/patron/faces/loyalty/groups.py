@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from patron.customers.models import SOURCES
 from patron.errors import NotFound, PatronError, ValidationFailed
-from patron.faces import Svc, digits
+from patron.faces import FaceRouter, Svc, digits
 from patron.faces.loyalty import render
 from patron.faces.loyalty.errors import CODES, item
 from patron.faces.loyalty.routes import (
@@ -27,7 +27,7 @@ from patron.faces.loyalty.routes import (
 from patron.groups.service import GroupInput, GroupRef
 from patron.jsonio import loads
 
-router = APIRouter(tags=["loyalty (Capillary)"])
+router = FaceRouter(tags=["loyalty (Capillary)"])
 
 MAX_JOIN = 100
 MEMBERS_DEFAULT_LIMIT, MEMBERS_MAX_LIMIT = 20, 1000

@@ -4,17 +4,17 @@ signed URLs that serve the bytes (docs/compat/loyalty.md, "Customer images")."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from starlette.datastructures import UploadFile
 
 from patron.customers.images import NAMESPACES, Upload
 from patron.errors import NotFound, ValidationFailed
-from patron.faces import Svc, digits
+from patron.faces import FaceRouter, Svc, digits
 from patron.faces.loyalty.files import image_items
 from patron.faces.loyalty.routes import Writer, _customer_id, looked_up, ok
 from patron.services import Services
 
-router = APIRouter(tags=["loyalty (Capillary)"])
+router = FaceRouter(tags=["loyalty (Capillary)"])
 
 
 def _namespace(request: Request) -> str:

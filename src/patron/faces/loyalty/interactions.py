@@ -12,18 +12,18 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
 from patron.engagement.models import MessageShape, subscription_channel
 from patron.engagement.service import Interactions
 from patron.errors import NotFound, ValidationFailed
-from patron.faces import Svc, digits
+from patron.faces import FaceRouter, Svc, digits
 from patron.faces.loyalty.routes import Reader, Writer, ok
 from patron.jsonio import fragment, loads
 from patron.services import Services
 
-router = APIRouter(tags=["loyalty (Capillary)"])
+router = FaceRouter(tags=["loyalty (Capillary)"])
 
 # The interaction types v1.1 always lists, in the order of seed 001's example.
 V11_TYPES = ("survey", "whatsapp", "line", "zalo", "phone", "missed_call", "email", "sms")

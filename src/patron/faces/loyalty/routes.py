@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import Body, Depends, Request, Response
 
 from patron.auth.guard import admit
 from patron.auth.service import LOYALTY, Principal
 from patron.clock import parse_bound
 from patron.customers.models import READ_SOURCES, Provenance
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
-from patron.faces import Svc, base_url, digits
+from patron.faces import FaceRouter, Svc, base_url, digits
 from patron.faces.loyalty import render
 from patron.faces.loyalty.bodies import (
     CustomerBody,
@@ -25,7 +25,7 @@ from patron.faces.loyalty.files import image_items
 from patron.jsonio import dumps
 from patron.services import Services
 
-router = APIRouter(tags=["loyalty (Capillary)"])
+router = FaceRouter(tags=["loyalty (Capillary)"])
 
 EMBEDS = ("points", "subscriptions", "mlp", "userGroup", "gapDetails", "promotionalPoints",
           "expirySchedules", "expiredPoints", "customerImage", "returnedPoints",

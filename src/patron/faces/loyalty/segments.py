@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from patron.customers.fraud import FraudStatus
 from patron.errors import ValidationFailed
-from patron.faces import Svc, digits
+from patron.faces import FaceRouter, Svc, digits
 from patron.faces.loyalty import render
 from patron.faces.loyalty.errors import CODES, item
 from patron.faces.loyalty.routes import Reader, Writer, _customer_id, bulk_answer, looked_up, ok
 from patron.segments.service import MAX_ASSIGN_BATCH, segment_not_found
 
-router = APIRouter(tags=["loyalty (Patron)"])
+router = FaceRouter(tags=["loyalty (Patron)"])
 
 
 class SegmentBody(BaseModel):

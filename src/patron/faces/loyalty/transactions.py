@@ -8,13 +8,13 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from patron.clock import iso_utc, parse_iso
 from patron.commerce.service import LineItem, TransactionInput
 from patron.errors import NotFound, PatronError, ValidationFailed
-from patron.faces import Svc, digits
+from patron.faces import FaceRouter, Svc, digits
 from patron.faces.loyalty.errors import CODES, code_of, item
 from patron.faces.loyalty.interactions import legacy_identifier, v11_response, wants_xml
 from patron.faces.loyalty.render import points_value, program_view, tier_change_effect
@@ -24,7 +24,7 @@ from patron.loyalty.rules import thousandths
 from patron.loyalty.service import SideEffects
 from patron.services import Services
 
-router = APIRouter(tags=["loyalty (Capillary)"])
+router = FaceRouter(tags=["loyalty (Capillary)"])
 
 MAX_BULK = 100
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=3)]

@@ -10,19 +10,19 @@ import binascii
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 
 from patron.auth.guard import admit
 from patron.auth.service import MARKETING, Principal
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
-from patron.faces import Svc, base_url
+from patron.faces import FaceRouter, Svc, base_url
 from patron.faces.marketing import params, render
 from patron.faces.marketing.errors import JSONAPI, render_token_error
 from patron.jsonio import dumps, loads
 from patron.services import Services
 from patron.tenancy.site_listing import listed_sites
 
-router = APIRouter(tags=["marketing (Kajabi)"])
+router = FaceRouter(tags=["marketing (Kajabi)"])
 
 API_TITLE = "Patron marketing API (Kajabi API V1 compatible)"
 API_VERSION = "1.1.0"  # the Kajabi OpenAPI version this face follows

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from patron.auth.service import Principal
 from patron.clock import iso_utc
 from patron.customers.models import Provenance
 from patron.engagement.service import FAILED, Outcome
 from patron.errors import NotFound, ValidationFailed
-from patron.faces import Svc, digits
+from patron.faces import FaceRouter, Svc, digits
 from patron.faces.native.errors import JSON, error_object
 from patron.faces.workspace.routes import principal
 from patron.jsonio import dumps, loads
 
-router = APIRouter(prefix="/patron/v1", tags=["native"])
+router = FaceRouter(prefix="/patron/v1", tags=["native"])
 
 Reader = Annotated[Principal, principal("engagement:read")]
 Writer = Annotated[Principal, principal("engagement:write")]

@@ -10,20 +10,20 @@ import math
 from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from patron.auth.guard import admit
 from patron.auth.service import WORKSPACE, Principal
 from patron.customers.models import Provenance
 from patron.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from patron.faces import Svc
+from patron.faces import FaceRouter, Svc
 from patron.faces.workspace import render
 from patron.faces.workspace.bodies import CreateBody, CustomerFields
 from patron.faces.workspace.errors import JSON
 from patron.jsonio import dumps
 from patron.services import Services
 
-router = APIRouter(prefix="/api", tags=["workspace (Linquid)"])
+router = FaceRouter(prefix="/api", tags=["workspace (Linquid)"])
 
 MAX_LIMIT = 100
 MAX_PAGE = 10_000_000  # keeps the offset a bigint
