@@ -18,7 +18,9 @@ class FaceRouter(APIRouter):
     so did any route late in the table: a static answer placed last served half the requests
     per second it did placed first (docs/performance.md). A route's path can only match below
     its literal beginning (up to its first `{`), so a path that starts with none of them is no
-    match for this router, as its own routes would have answered."""
+    match for this router, as its own routes would have answered. The routes' paths are whole
+    paths: give a face router its `prefix` itself, never through `include_router(prefix=...)`,
+    which FastAPI adds outside the router's own paths."""
 
     _starts: tuple[str, ...] = ()
     _starts_of = -1  # len(self.routes) when _starts was made
