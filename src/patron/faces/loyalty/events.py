@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 
 from patron.auth.guard import admit
 from patron.auth.service import LOYALTY, Principal
@@ -13,15 +13,16 @@ from patron.clock import iso_utc, parse_iso
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
 from patron.events.definitions import Definition
 from patron.events.service import Webhook
-from patron.faces import FaceRouter, base_url, digits
+from patron.faces import FaceRouter, base_url, digits, query_parameters
 from patron.faces.loyalty.errors import JSON, item
-from patron.faces.loyalty.routes import Svc, principal
+from patron.faces.loyalty.routes import Svc, authenticator
 from patron.jsonio import dumps, loads
 
 router = FaceRouter(tags=["loyalty (Capillary): behavioural events"])
 
-EventReader = Annotated[Principal, principal("events:read")]
-EventWriter = Annotated[Principal, principal("events:write")]
+event_reader = authenticator("events:read")
+EventReader = Annotated[Principal, Depends(event_reader)]
+EventWriter = Annotated[Principal, Depends(authenticator("events:write"))]
 
 # Patron's codes for event errors (Capillary publishes 1808, 1839 and 1849 only; the rest are
 # ours, in the same range, listed in docs/compat/loyalty.md).
@@ -206,11 +207,13 @@ def _render_event(org_id: int, row: Any) -> dict[str, Any]:
     }
 
 
-@router.get("/v2/events/event_data")
-async def event_data(svc: Svc, who: EventReader, id: str | None = None) -> Response:
+@router.plain_get("/v2/events/event_data", openapi_extra=query_parameters(("id", True)))
+async def event_data(request: Request) -> Response:
+    who = await event_reader(request)
+    id = request.query_params.get("id")  # noqa: A001 - Capillary's parameter name
     if not id:
         raise ValidationFailed("id is required", field="id")
-    row = await svc.events.get(who.org_id, id)
+    row = await request.app.state.services.events.get(who.org_id, id)
     data = [] if row is None else [_render_event(who.org_id, row)]
     return _ok({"data": data, "warnings": [], "errors": []})
 

@@ -18,8 +18,8 @@ from pydantic import AfterValidator, BaseModel, Field
 from patron.engagement.models import MessageShape, subscription_channel
 from patron.engagement.service import Interactions
 from patron.errors import NotFound, ValidationFailed
-from patron.faces import FaceRouter, Svc, digits
-from patron.faces.loyalty.routes import Reader, Writer, ok
+from patron.faces import FaceRouter, Svc, digits, query_parameters
+from patron.faces.loyalty.routes import Reader, Writer, ok, reader
 from patron.jsonio import fragment, loads
 from patron.services import Services
 
@@ -92,6 +92,11 @@ def _date(raw: str | None, name: str, zone: Any, end: bool) -> int | None:
         return int(moment.timestamp() * 1000) + (1000 if end else 0)
     except ValueError:
         raise _BadInput(f"{name} must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS") from None
+
+
+# What _Query reads, for the OpenAPI document of the route that takes it.
+QUERY_PARAMETERS = ("network", "type", "limit", "offset", "start_date", "end_date")
+LEGACY_PARAMETERS = tuple(LEGACY_IDENTIFIERS)
 
 
 class _Query:
@@ -211,8 +216,11 @@ def wants_xml(request: Request) -> bool:
     return "xml" in accept and "json" not in accept
 
 
-@router.get("/v1.1/customer/interaction")
-async def interaction_v11(request: Request, svc: Svc, who: Reader) -> Response:
+@router.plain_get("/v1.1/customer/interaction", openapi_extra=query_parameters(
+    "identifierName", "identifierValue", *LEGACY_PARAMETERS, *QUERY_PARAMETERS, "format"))
+async def interaction_v11(request: Request) -> Response:
+    who = await reader(request)
+    svc: Services = request.app.state.services
     as_xml = wants_xml(request)
     fmt = (request.query_params.get("format") or "json").strip().lower()
     identifier = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from patron.auth.service import LOYALTY, Principal
 from patron.clock import parse_bound
 from patron.customers.models import READ_SOURCES, Provenance
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
-from patron.faces import FaceRouter, Svc, base_url, digits
+from patron.faces import FaceRouter, Svc, base_url, digits, query_parameters
 from patron.faces.loyalty import render
 from patron.faces.loyalty.bodies import (
     CustomerBody,
@@ -34,7 +35,10 @@ _EMBEDS_LOWER = frozenset(e.lower() for e in EMBEDS)
 MAX_REQUEST_BATCH = 10
 
 
-def principal(scope: str) -> Any:
+def authenticator(scope: str) -> Callable[[Request], Awaitable[Principal]]:
+    """The loyalty face's authentication for one scope: an OAuth token
+    (`X-CAP-API-OAUTH-TOKEN`) or a till's Basic login."""
+
     async def authenticate(request: Request) -> Principal:
         svc: Services = request.app.state.services
         token = request.headers.get("x-cap-api-oauth-token")
@@ -47,11 +51,12 @@ def principal(scope: str) -> Any:
             found = await svc.auth.till_basic(header)
         return admit(found, LOYALTY, scope, svc.limiter)
 
-    return Depends(authenticate)
+    return authenticate
 
 
-Reader = Annotated[Principal, principal("customers:read")]
-Writer = Annotated[Principal, principal("customers:write")]
+reader = authenticator("customers:read")
+Reader = Annotated[Principal, Depends(reader)]
+Writer = Annotated[Principal, Depends(authenticator("customers:write"))]
 
 
 def ok(body: Any, status: int = 200) -> Response:
@@ -88,6 +93,14 @@ def _embed_warnings(names: list[str]) -> list[dict[str, Any]]:
 
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+UG2_PARAMS = ("includedAllUserGroup2", "userGroup2Id", "includedUserGroup2LoyaltyDetails",
+              "ug2JoinedStartDate", "ug2JoinedEndDate", "ug2Offset", "ug2Limit", "ug2SortBy",
+              "ug2SortOrder", "ug2PaginationDetails")
+# What DetailsQuery reads, for the OpenAPI document of the routes that take it.
+DETAILS_PARAMETERS = ("accountId", "embed", "includedOnlyCurrentProfile", "ndncStatus",
+                      "optinStatus", "slabHistory", "tierUpgradeCriteria",
+                      "membershipRetentionCriteria", "gapToUpgrade", "gapToRenew",
+                      "includedFraudDetails", *UG2_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -154,17 +167,15 @@ class GroupsQuery:
     pagination: bool  # ug2PaginationDetails
 
 
-UG2_PARAMS = frozenset({"includedAllUserGroup2", "userGroup2Id", "includedUserGroup2LoyaltyDetails",
-                        "ug2JoinedStartDate", "ug2JoinedEndDate", "ug2Offset", "ug2Limit",
-                        "ug2SortBy", "ug2SortOrder", "ug2PaginationDetails"})
 UG2_DEFAULT_LIMIT, UG2_MAX_LIMIT = 10, 100
+_UG2_PARAMS = frozenset(UG2_PARAMS)
 
 
 def _groups_query(params: Any, embeds: list[str]) -> GroupsQuery | None:
     """Parsed only when a user-group parameter is present: the usual read pays one set test.
     Given values are checked even when they ask for nothing."""
     asked = any(e.lower() == "usergroup" for e in embeds)
-    if not asked and UG2_PARAMS.isdisjoint(params.keys()):
+    if not asked and _UG2_PARAMS.isdisjoint(params.keys()):
         return None
     raw_id = (params.get("userGroup2Id") or "").strip()
     if raw_id and not digits(raw_id, 18):
@@ -396,11 +407,14 @@ async def lookup_customer_details(request: Request, svc: Svc, who: Reader) -> Re
     return await _details(svc, who.org_id, customer_id, source, query)
 
 
-@router.get("/v2/customers/{customer_id}")
-async def get_customer(customer_id: str, request: Request, svc: Svc, who: Reader) -> Response:
+@router.plain_get("/v2/customers/{customer_id}", openapi_extra=query_parameters(
+    ("source", True), *DETAILS_PARAMETERS, path=("customer_id",)))
+async def get_customer(request: Request) -> Response:
+    who = await reader(request)
     query = DetailsQuery.of(request)
     source = _source(query.params.get("source"))
-    return await _details(svc, who.org_id, _customer_id(customer_id), source, query)
+    return await _details(request.app.state.services, who.org_id,
+                          _customer_id(request.path_params["customer_id"]), source, query)
 
 
 @router.put("/v2/customers/{customer_id}")
