@@ -15,7 +15,7 @@ from patron.clock import Clock
 from patron.config import Settings
 from patron.db.database import Database, open_database
 from patron.errors import NotFound, PatronError, ValidationFailed
-from patron.faces import registry
+from patron.faces import PlainDispatch, registry
 from patron.faces.edge import Edge
 from patron.faces.loyalty.cards import router as cards_router
 from patron.faces.loyalty.events import router as events_router
@@ -136,6 +136,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(marketing_router)
     app.include_router(workspace_router)
     app.include_router(native_router)
+    app.router.middleware_stack = PlainDispatch(app.router)
     app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes,
                        render_too_large=registry.too_large, log_requests=settings.access_log,
                        max_upload_bytes=settings.max_image_upload_bytes)
