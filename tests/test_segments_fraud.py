@@ -460,7 +460,7 @@ async def test_erasure_removes_memberships_and_fraud_status(client: httpx.AsyncC
     assert segment["memberCounts"] == {"Active": 1, "At risk": 0, "Lapsed": 0}
     row = await services.db.fetchrow(customers_repo.GET_FRAUD_STATUS, org.org_id, customer_id)
     assert row["fraud_status"] is None and row["fraud_modified_at"] is None
-    assert row["fm_id"] is None
+    assert row["fraud_marked_by"] is None
     # Rows naming the erased customer fail like any unknown customer.
     r = await client.post(f"/v2/segments/{segment_id}/members", headers=loyalty, json=[
         {"user_id": str(customer_id), "value": "Lapsed"},

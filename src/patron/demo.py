@@ -450,7 +450,7 @@ async def _segments_and_fraud(svc: Services, contacts: dict[int, tuple[str, str]
                          "value": rng.choices(partitions, [55, 20, 25])[0]})
     for start in range(0, len(rows), 1000):
         await segments.assign(DEMO_ORG_ID, segment.id, rows[start:start + 1000])
-    fraud = Fraud(svc.db, clock)
+    fraud = Fraud(svc.db, clock, svc.customers.tills)
     for customer_id, status, till, at in SEED_FRAUD:
         clock.value = _t(at)
         await fraud.set_status(DEMO_ORG_ID, customer_id, status,

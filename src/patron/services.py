@@ -21,6 +21,7 @@ from patron.groups.service import Groups
 from patron.loyalty.service import JobReport, Loyalty
 from patron.segments.service import Segments
 from patron.tenancy.service import Tenancy
+from patron.tenancy.tills import Tills
 
 
 @dataclass
@@ -47,14 +48,14 @@ class Services:
     def build(cls, settings: Settings, db: Database, clock: Clock | None = None) -> Services:
         clock = clock or Clock()
         auth = AuthService(db, clock, settings.credential_cache_seconds)
-        customers = Customers(db, clock)
+        customers = Customers(db, clock, Tills())
         events = Events(db, clock, customers)
         engagement = Engagement(db, clock, customers)
         loyalty = Loyalty(db, clock)
         cards = Cards(db, clock)
         customers.cards = cards
         segments = Segments(db, clock, customers)
-        fraud = Fraud(db, clock)
+        fraud = Fraud(db, clock, customers.tills)
         groups = Groups(db, clock, customers, loyalty)
         return cls(settings=settings, db=db, clock=clock, auth=auth,
                    limiter=RateLimiter(settings.rate_limit_per_minute),

@@ -15,6 +15,7 @@ from patron.customers import repository as repo
 from patron.customers.service import active_state
 from patron.db.database import Database, Queryable, Row
 from patron.errors import PatronError, ValidationFailed
+from patron.tenancy.tills import Tills
 
 # Capillary's statuses (its fraud methodology page), in the API's upper-case spelling.
 STATUSES = ("MARKED", "CONFIRMED", "RECONFIRMED", "NOT_FRAUD", "INTERNAL")
@@ -29,18 +30,13 @@ class MarkedAsFraud(PatronError):
 
 @dataclass(frozen=True)
 class FraudStatus:
-    """A customer's fraud status; `status` is None when it was never set. `marked_by` is a row
-    with the marking till's `fm_id`, `fm_code`, `fm_name`, `fm_type` (all None without a till)."""
+    """A customer's fraud status; `status` is None when it was never set. `marked_by` is the
+    marking till's row (tenancy/tills.py), None without a till."""
 
     status: str | None
     modified_at: int | None
     marked_by: Row | None
 
-    @classmethod
-    def of(cls, row: Row | None) -> FraudStatus:
-        if row is None or row["fraud_status"] is None:
-            return cls(None, None, None)
-        return cls(row["fraud_status"], row["fraud_modified_at"], row)
 
 
 def status_named(value: str) -> str:
@@ -59,9 +55,19 @@ async def ensure_may_redeem(conn: Queryable, org_id: int, customer_id: int) -> N
 
 
 class Fraud:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, tills: Tills) -> None:
         self.db = db
         self.clock = clock
+        self.tills = tills
+
+    async def _status(self, conn: Queryable, org_id: int, row: Row | None) -> FraudStatus:
+        """The status a customer row (`c.*` or GET_FRAUD_STATUS) holds, with its marking till."""
+        if row is None or row["fraud_status"] is None:
+            return FraudStatus(None, None, None)
+        marked_by = row["fraud_marked_by"]
+        till = None if marked_by is None else \
+            (await self.tills.named(conn, org_id, (marked_by,))).get(marked_by)
+        return FraudStatus(row["fraud_status"], row["fraud_modified_at"], till)
 
     async def set_status(self, org_id: int, customer_id: int, status: str,
                          till_id: int | None) -> FraudStatus:
@@ -73,17 +79,12 @@ class Fraud:
             await active_state(tx, org_id, customer_id)
             await tx.execute(repo.SET_FRAUD_STATUS, org_id, customer_id, canonical, till_id,
                              self.clock.now_ms())
-            return FraudStatus.of(await tx.fetchrow(repo.GET_FRAUD_STATUS, org_id, customer_id))
+            return await self._status(tx, org_id, await tx.fetchrow(repo.GET_FRAUD_STATUS,
+                                                                      org_id, customer_id))
 
     async def status_of(self, org_id: int, customer: Row) -> FraudStatus:
-        """The fraud status of a customer row as customer details read it (`c.*`): the
-        marking till is read only when there is one, so a customer never marked costs nothing."""
-        if customer["fraud_status"] is None:
-            return FraudStatus(None, None, None)
-        if customer["fraud_marked_by"] is None:
-            return FraudStatus(customer["fraud_status"], customer["fraud_modified_at"], None)
-        return FraudStatus.of(await self.db.fetchrow(repo.GET_FRAUD_STATUS, org_id,
-                                                     customer["id"]))
+        """The fraud status of a customer row as customer details read it (`c.*`)."""
+        return await self._status(self.db, org_id, customer)
 
     @staticmethod
     async def scrub(tx: Queryable, org_id: int, customer_id: int) -> None:

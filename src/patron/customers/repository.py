@@ -9,45 +9,25 @@ from patron.db.database import Queryable, Row
 from patron.db.statement import Statement, contains_pattern, sql, value_list
 from patron.jsonio import loads
 
-_TILL_SHORT = "{p}.id AS {p}_id, {p}.code AS {p}_code, {p}.name AS {p}_name, {p}.type AS {p}_type"
-_TILL_FULL = (
-    _TILL_SHORT + ", {p}.description AS {p}_description, {p}.reference_id AS {p}_reference_id, "
-    "{p}.admin_type AS {p}_admin_type, {p}.is_active AS {p}_is_active, "
-    "{p}.is_ou_enabled AS {p}_is_ou_enabled, {p}.time_zone_id AS {p}_time_zone_id, "
-    "{p}.currency_id AS {p}_currency_id, {p}.language_id AS {p}_language_id"
-)
-
-
-def _join_till(alias: str, column: str) -> str:
-    return f" LEFT JOIN tills {alias} ON {alias}.org_id = c.org_id AND {alias}.id = c.{column}"
-
-
-# `has_cards`: whether the cards need reading at all (most customers hold none).
+# The tills a customer row or a profile names are not joined: they come from memory
+# (tenancy/tills.py). `has_cards`: whether the cards need reading at all (most customers hold none).
 GET_CUSTOMER = sql(
-    "SELECT c.*, a.code AS associated_code, EXISTS (SELECT 1 FROM cards k WHERE "
-    "k.org_id = c.org_id AND k.customer_id = c.id) AS has_cards, "
-    + _TILL_FULL.format(p="lc") + ", " + _TILL_SHORT.format(p="lm")
-    + " FROM customers c" + _join_till("a", "associated_till_id")
-    + _join_till("lc", "loyalty_created_by") + _join_till("lm", "loyalty_modified_by")
-    + " WHERE c.org_id = $1 AND c.id = $2"
+    "SELECT c.*, EXISTS (SELECT 1 FROM cards k WHERE k.org_id = c.org_id "
+    "AND k.customer_id = c.id) AS has_cards FROM customers c WHERE c.org_id = $1 AND c.id = $2"
 )
 GET_PROFILES = sql(
-    "SELECT p.*, " + _TILL_SHORT.format(p="cb") + ", " + _TILL_SHORT.format(p="mb")
-    + " FROM profiles p"
-    " LEFT JOIN tills cb ON cb.org_id = p.org_id AND cb.id = p.created_by"
-    " LEFT JOIN tills mb ON mb.org_id = p.org_id AND mb.id = p.modified_by"
-    " WHERE p.org_id = $1 AND p.customer_id = $2 ORDER BY p.created_at, p.source, p.account_id"
+    "SELECT p.* FROM profiles p WHERE p.org_id = $1 AND p.customer_id = $2 "
+    "ORDER BY p.created_at, p.source, p.account_id"
 )
-# PostgreSQL: the customer and its profiles in one round trip (the profiles as a JSON array of
+# PostgreSQL: the customer and its profiles in one statement (`profiles_json`, a JSON array of
 # the GET_PROFILES rows). Each query costs a PostgreSQL backend more than its execution, so the
 # hottest read sends one (docs/performance.md). SQLite reads in-process and keeps two.
 GET_CUSTOMER_WITH_PROFILES = sql(
     GET_CUSTOMER.pg.replace(
         " FROM customers c",
         ", (SELECT coalesce(json_agg(x ORDER BY x.created_at, x.source, x.account_id), '[]')"
-        " FROM ("
-        + GET_PROFILES.pg.replace("$1", "c.org_id").replace("$2", "c.id")
-        + ") x) AS profiles_json FROM customers c", 1),
+        " FROM (SELECT p.* FROM profiles p WHERE p.org_id = c.org_id AND p.customer_id = c.id)"
+        " x) AS profiles_json FROM customers c", 1),
     sqlite="SELECT NULL",  # not used on SQLite
 )
 GET_CUSTOMER_STATE = sql(
@@ -273,16 +253,14 @@ ADD_SERVER_SECRET = sql(
 )
 
 
-# Fraud status (customers/fraud.py). The marking till is read only when a client asks for
-# fraud details, so the customer-details statement above stays as it is.
+# Fraud status (customers/fraud.py).
 SET_FRAUD_STATUS = sql(
     "UPDATE customers SET fraud_status = $3, fraud_marked_by = $4, fraud_modified_at = $5 "
     "WHERE org_id = $1 AND id = $2"
 )
 GET_FRAUD_STATUS = sql(
-    "SELECT c.fraud_status, c.fraud_modified_at, " + _TILL_SHORT.format(p="fm")
-    + " FROM customers c" + _join_till("fm", "fraud_marked_by")
-    + " WHERE c.org_id = $1 AND c.id = $2"
+    "SELECT fraud_status, fraud_modified_at, fraud_marked_by FROM customers "
+    "WHERE org_id = $1 AND id = $2"
 )
 GET_FRAUD_STATE = sql("SELECT fraud_status FROM customers WHERE org_id = $1 AND id = $2")
 CLEAR_FRAUD_STATUS = sql(

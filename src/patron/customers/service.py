@@ -31,6 +31,7 @@ from patron.db.ids import next_id
 from patron.errors import Conflict, NotFound, PatronError, ValidationFailed
 from patron.jsonio import dumps_text, loads
 from patron.tenancy import repository as tenancy_repo
+from patron.tenancy.tills import Tills
 
 MAX_PROFILES = 10
 MAX_IDENTIFIERS = 20
@@ -54,10 +55,13 @@ async def active_state(conn: Queryable, org_id: int, customer_id: int) -> Row:
 
 @dataclass
 class CustomerRecord:
-    """A customer as the faces read it: the customer row and its profiles (with their tills)."""
+    """A customer as the faces read it: the customer row, its profiles, and the tills they
+    name (`associated_till_id`, `loyalty_created_by`, `loyalty_modified_by`, and each profile's
+    `created_by` and `modified_by`), by id."""
 
     row: Row
     profiles: list[Row]
+    tills: dict[int, Row]
 
     @property
     def id(self) -> int:
@@ -77,9 +81,10 @@ class CardIssuer(Protocol):
 
 
 class Customers:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, tills: Tills) -> None:
         self.db = db
         self.clock = clock
+        self.tills = tills
         # Issues the card a new `cardnumber` identifier names (patron.cards), in the same
         # transaction as the profile that carries it.
         self.cards: CardIssuer | None = None
@@ -93,7 +98,10 @@ class Customers:
                            reason="customer_not_found")
         if row["status"] == STATUS_DELETED:
             raise CustomerDeleted("Customer is deleted after PII delete request")
-        return CustomerRecord(row, profiles)
+        return CustomerRecord(row, profiles, await self.tills.named(
+            self.db, org_id, (row["associated_till_id"], row["loyalty_created_by"],
+                              row["loyalty_modified_by"],
+                              *(p[k] for p in profiles for k in ("created_by", "modified_by")))))
 
     async def resolve(self, org_id: int, identifier_name: str, identifier_value: str) -> int:
         """The customer an identifier (or `id`) names, or NotFound."""

@@ -33,6 +33,10 @@ INSERT_TILL = sql(
     "INSERT INTO tills (org_id, id, code, name, type, description, created_at) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7)"
 )
+GET_TILL = sql(
+    "SELECT id, code, name, type, description, reference_id, admin_type, is_active, "
+    "is_ou_enabled, time_zone_id, currency_id, language_id FROM tills WHERE org_id = $1 AND id = $2"
+)
 GET_TILL_BY_CODE = sql("SELECT id, code, name, type FROM tills WHERE org_id = $1 AND code = $2")
 LIST_TILLS = sql(
     "SELECT id, code, name, type, created_at FROM tills WHERE org_id = $1 ORDER BY code"

@@ -17,23 +17,23 @@ from patron.loyalty.service import ProgramEntry, TierChange, UpgradeGap
 from patron.segments.service import Segment
 
 
-def till_short(row: Any, p: str) -> dict[str, Any] | None:
-    if row[f"{p}_id"] is None:
+def till_short(till: Any) -> dict[str, Any] | None:
+    """A till (tenancy/tills.py) as Capillary's attributions show it; None without one."""
+    if till is None:
         return None
-    return {"id": row[f"{p}_id"], "code": row[f"{p}_code"], "name": row[f"{p}_name"],
-            "type": row[f"{p}_type"], "referenceId": -1, "default": False}
+    return {"id": till["id"], "code": till["code"], "name": till["name"],
+            "type": till["type"], "referenceId": -1, "default": False}
 
 
-def till_full(row: Any, p: str) -> dict[str, Any] | None:
-    if row[f"{p}_id"] is None:
+def till_full(till: Any) -> dict[str, Any] | None:
+    if till is None:
         return None
-    return {"id": row[f"{p}_id"], "code": row[f"{p}_code"],
-            "description": row[f"{p}_description"], "name": row[f"{p}_name"],
-            "type": row[f"{p}_type"], "referenceId": row[f"{p}_reference_id"],
-            "adminType": row[f"{p}_admin_type"], "isActive": bool(row[f"{p}_is_active"]),
-            "isOuEnabled": bool(row[f"{p}_is_ou_enabled"]),
-            "timeZoneId": row[f"{p}_time_zone_id"], "currencyId": row[f"{p}_currency_id"],
-            "languageId": row[f"{p}_language_id"], "default": False}
+    return {"id": till["id"], "code": till["code"], "description": till["description"],
+            "name": till["name"], "type": till["type"], "referenceId": till["reference_id"],
+            "adminType": till["admin_type"], "isActive": bool(till["is_active"]),
+            "isOuEnabled": bool(till["is_ou_enabled"]), "timeZoneId": till["time_zone_id"],
+            "currencyId": till["currency_id"], "languageId": till["language_id"],
+            "default": False}
 
 
 def money(thousandths: int) -> float:
@@ -48,6 +48,7 @@ def customer(record: CustomerRecord, *, source: str, account_id: str | None,
     """The customer-details body. `segments` (embed=segments) fills the `segments` map, `{}`
     otherwise; `fraud` (includedFraudDetails) adds `fraudDetails` before it."""
     row = record.row
+    tills = record.tills
     profile_rows = record.profiles
     if only_current_profile and source != "ALL":
         profile_rows = [p for p in profile_rows if p["source"] == source and (
@@ -64,8 +65,8 @@ def customer(record: CustomerRecord, *, source: str, account_id: str | None,
             "lastName": p["last_name"] or "",
             "attribution": {
                 "createDate": iso_utc(p["created_at"]),
-                "createdBy": till_short(p, "cb"),
-                "modifiedBy": till_short(p, "mb"),
+                "createdBy": till_short(tills.get(p["created_by"])),
+                "modifiedBy": till_short(tills.get(p["modified_by"])),
                 "modifiedDate": iso_utc(p["modified_at"]),
             },
             "fields": fields,
@@ -83,8 +84,8 @@ def customer(record: CustomerRecord, *, source: str, account_id: str | None,
         "loyaltyType": row["loyalty_type"],
         "attributionV2": {
             "createDate": iso_utc(row["loyalty_created_at"]),
-            "createdBy": till_full(row, "lc"),
-            "modifiedBy": till_short(row, "lm"),
+            "createdBy": till_full(tills.get(row["loyalty_created_by"])),
+            "modifiedBy": till_short(tills.get(row["loyalty_modified_by"])),
             "modifiedDate": iso_utc(row["loyalty_modified_at"]),
             "createdFromSource": row["created_from_source"],
         },
@@ -100,7 +101,8 @@ def customer(record: CustomerRecord, *, source: str, account_id: str | None,
     if fraud is not None:
         out["fraudDetails"] = fraud_details(fraud)
     out["segments"] = segments or {}
-    out["associatedWith"] = row["associated_code"] or ""
+    associated = tills.get(row["associated_till_id"])
+    out["associatedWith"] = associated["code"] if associated is not None else ""
     out["extendedFields"] = loads(row["extended_fields"])
     if optin_status:
         out["optinStatus"] = row["optin_status"]
@@ -178,7 +180,7 @@ def fraud_details(fraud: FraudStatus) -> dict[str, Any]:
     """`fraudDetails` (includedFraudDetails=true), in the docs' example shape. `markedBy` is the
     marking till as `attribution.createdBy` shows a till, `{}` when none; a customer never
     marked has `modifiedOn` and `status` null."""
-    marked_by = till_short(fraud.marked_by, "fm") if fraud.marked_by is not None else None
+    marked_by = till_short(fraud.marked_by)
     return {"markedBy": marked_by or {},
             "modifiedOn": iso_utc(fraud.modified_at),
             "status": fraud.status}
