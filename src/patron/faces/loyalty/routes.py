@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import Body, Depends, Request, Response
 
@@ -110,6 +111,7 @@ class DetailsQuery:
     validation cost more than the database work of this hot path (docs/performance.md)."""
 
     request: Request
+    params: dict[str, str]  # the query string, the last value of each name (as Starlette's)
     account_id: str | None
     embeds: list[str]  # as given, for warnings
     wanted: frozenset[str]  # lower-cased
@@ -126,9 +128,12 @@ class DetailsQuery:
 
     @classmethod
     def of(cls, request: Request) -> DetailsQuery:
-        params = request.query_params
+        # A plain dict: most of the parameters are absent, and QueryParams.get pays a KeyError
+        # for each of them.
+        params = dict(parse_qsl(request.scope["query_string"].decode("latin-1"),
+                                keep_blank_values=True))
         embeds = _embeds(params.get("embed"))
-        return cls(request, params.get("accountId"), embeds,
+        return cls(request, params, params.get("accountId"), embeds,
                    frozenset(e.lower() for e in embeds),
                    _flag(params, "includedOnlyCurrentProfile"), _flag(params, "ndncStatus"),
                    _flag(params, "optinStatus"), _flag(params, "slabHistory"),
@@ -136,10 +141,6 @@ class DetailsQuery:
                    _flag(params, "membershipRetentionCriteria"),
                    _days(params, "gapToUpgrade"), _days(params, "gapToRenew"),
                    _flag(params, "includedFraudDetails"), _groups_query(params, embeds))
-
-    @property
-    def params(self) -> Any:
-        return self.request.query_params
 
     @property
     def needs_loyalty(self) -> bool:
