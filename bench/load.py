@@ -294,8 +294,9 @@ def measure(engine: str, server: Server, wrk: str, endpoint: Endpoint, manifest:
     print(f"[load] {engine}: {endpoint.name}: {args.duration} s at {args.connections} "
           "connections", flush=True)
     tree = process_tree(server.process.pid)
-    pg = postgres_pids() if engine == "postgresql" else []
-    server_cpu, pg_cpu = cpu_seconds(tree), cpu_seconds(pg)
+    pg_before = {pid: cpu_seconds([pid]) for pid in postgres_pids()} \
+        if engine == "postgresql" else {}
+    server_cpu = cpu_seconds(tree)
     worker_cpu = {pid: cpu_seconds([pid]) for pid in tree if pid != server.process.pid}
     wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     sampler = MemorySampler(server.process.pid)
@@ -311,7 +312,13 @@ def measure(engine: str, server: Server, wrk: str, endpoint: Endpoint, manifest:
     server_cpu = cpu_seconds(tree) - server_cpu
     per_worker = sorted((100 * (cpu_seconds([pid]) - before) / elapsed
                          for pid, before in worker_cpu.items()), reverse=True)
-    pg_cpu = cpu_seconds(pg) - pg_cpu
+    # Per process, so that a backend that exits during the run (a write run's pool recycling
+    # its connections) does not take its whole life's CPU out of the sum: the sum of all the
+    # backends before and after went negative. A backend started during the run counts whole;
+    # one that exited takes its share of the run with it (an undercount, said in the docs).
+    # (max: a backend that exits between the listing and the reading reads as 0.)
+    pg_cpu = sum(max(0.0, cpu_seconds([pid]) - pg_before.get(pid, 0.0))
+                 for pid in (postgres_pids() if engine == "postgresql" else []))
     wrk_cpu = (wrk_after.ru_utime + wrk_after.ru_stime) - (wrk_before.ru_utime
                                                            + wrk_before.ru_stime)
     raw["per_request"] = endpoint.per_request
