@@ -59,9 +59,8 @@ INSERT_EVENT = sql(
 _SELECT_EVENT = (
     "SELECT e.request_id, e.customer_id, e.event_name, e.occurred_at, e.input_offset, "
     "e.received_at, e.lineage_start, e.till_id, e.source, e.attributes, e.psi_fields, "
-    "e.external_event_id, e.is_duplicate, t.code AS till_code FROM events e "
-    "LEFT JOIN tills t ON t.org_id = e.org_id AND t.id = e.till_id "
-)
+    "e.external_event_id, e.is_duplicate FROM events e "
+)  # the till's code comes from memory (tenancy/tills.py)
 GET_EVENT = sql(_SELECT_EVENT + "WHERE e.org_id = $1 AND e.request_id = $2")
 CUSTOMER_EVENTS = sql(
     _SELECT_EVENT + "WHERE e.org_id = $1 AND e.customer_id = $2 AND e.occurred_at >= $3 "

@@ -179,6 +179,14 @@ def _field_value(rule: FieldRule, value: Any) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as the reads give it: its row and the code of the till it came through."""
+
+    row: Row
+    till_code: str | None
+
+
 class Events:
     def __init__(self, db: Database, clock: Clock, customers: Customers) -> None:
         self.db = db
@@ -488,17 +496,23 @@ class Events:
 
     # -- reads ---------------------------------------------------------------------------
 
-    async def get(self, org_id: int, request_id: str) -> Row | None:
-        return await repo.event(self.db, org_id, request_id)
+    async def get(self, org_id: int, request_id: str) -> StoredEvent | None:
+        row = await repo.event(self.db, org_id, request_id)
+        return None if row is None else (await self._with_tills(org_id, [row]))[0]
 
     async def for_customer(self, org_id: int, customer_id: int, *, start: int, end: int,
                            event_name: str | None, include_duplicates: bool, limit: int,
-                           offset: int) -> tuple[list[Row], int]:
+                           offset: int) -> tuple[list[StoredEvent], int]:
         rows = await self.db.fetch(repo.CUSTOMER_EVENTS, org_id, customer_id, start, end,
                                    event_name, include_duplicates, limit, offset)
         total = await self.db.fetchval(repo.COUNT_CUSTOMER_EVENTS, org_id, customer_id, start,
                                        end, event_name, include_duplicates)
-        return rows, int(total)
+        return await self._with_tills(org_id, rows), int(total)
+
+    async def _with_tills(self, org_id: int, rows: list[Row]) -> list[StoredEvent]:
+        tills = await self.customers.tills.named(self.db, org_id, (r["till_id"] for r in rows))
+        return [StoredEvent(r, tills[r["till_id"]]["code"] if r["till_id"] in tills else None)
+                for r in rows]
 
     # -- PII -----------------------------------------------------------------------------
 

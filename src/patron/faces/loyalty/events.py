@@ -12,7 +12,7 @@ from patron.auth.service import LOYALTY, Principal
 from patron.clock import iso_utc, parse_iso
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
 from patron.events.definitions import Definition
-from patron.events.service import Webhook
+from patron.events.service import StoredEvent, Webhook
 from patron.faces import FaceRouter, base_url, digits, query_parameters
 from patron.faces.loyalty.errors import JSON, item
 from patron.faces.loyalty.routes import Svc, authenticator
@@ -168,7 +168,8 @@ async def post_event(token: str, request: Request, svc: Svc) -> Response:
     return _ok(answers if batch else answers[0], status)
 
 
-def _render_event(org_id: int, row: Any) -> dict[str, Any]:
+def _render_event(org_id: int, event: StoredEvent) -> dict[str, Any]:
+    row = event.row
     request_id = row["request_id"]
     stored = loads(row["attributes"])
     attributes = {
@@ -182,7 +183,7 @@ def _render_event(org_id: int, row: Any) -> dict[str, Any]:
         "eventName": row["event_name"],
         "isDuplicate": bool(row["is_duplicate"]),
         "orgId": org_id,
-        "ouTillCode": row["till_code"],
+        "ouTillCode": event.till_code,
         "requestId": request_id,
         "source": row["source"],
         "source_till_id": row["till_id"],
@@ -213,8 +214,8 @@ async def event_data(request: Request) -> Response:
     id = request.query_params.get("id")  # noqa: A001 - Capillary's parameter name
     if not id:
         raise ValidationFailed("id is required", field="id")
-    row = await request.app.state.services.events.get(who.org_id, id)
-    data = [] if row is None else [_render_event(who.org_id, row)]
+    event = await request.app.state.services.events.get(who.org_id, id)
+    data = [] if event is None else [_render_event(who.org_id, event)]
     return _ok({"data": data, "warnings": [], "errors": []})
 
 
@@ -246,10 +247,10 @@ async def customer_events(
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise ValidationFailed(f"limit must be 1..{MAX_PAGE} and offset >= 0", field="limit")
     customer_id = await svc.customers.resolve(who.org_id, "id", user_id)
-    rows, total = await svc.events.for_customer(
+    events, total = await svc.events.for_customer(
         who.org_id, customer_id, start=_instant(startDate, 0, "startDate"),
         end=_instant(endDate, 4_102_444_800_000, "endDate"), event_name=eventName,
         include_duplicates=includeDuplicates, limit=limit, offset=offset)
-    return _ok({"data": [_render_event(who.org_id, r) for r in rows],
+    return _ok({"data": [_render_event(who.org_id, e) for e in events],
                 "pagination": {"limit": limit, "offset": offset, "total": total},
                 "warnings": [], "errors": []})
