@@ -8,6 +8,18 @@ from fastapi import FastAPI, Request, Response
 from patron.faces import FaceRouter, PlainDispatch
 
 
+def _count_tries(router: FaceRouter, tried: list[str]) -> None:
+    """Records in `tried` the path of each of the router's routes a request is matched against."""
+    for route in router.routes:
+        original = route.matches
+
+        def counted(scope, original=original, path=route.path):  # noqa: ANN001, ANN202
+            tried.append(path)
+            return original(scope)
+
+        route.matches = counted  # type: ignore[method-assign]
+
+
 def _app() -> tuple[FastAPI, list[str]]:
     tried: list[str] = []
     app = FastAPI()
@@ -22,14 +34,7 @@ def _app() -> tuple[FastAPI, list[str]]:
         async def add() -> Response:
             return Response("added", status_code=201)
 
-        for route in router.routes:
-            original = route.matches
-
-            def counted(scope, original=original, path=route.path):  # noqa: ANN001, ANN202
-                tried.append(path)
-                return original(scope)
-
-            route.matches = counted  # type: ignore[method-assign]
+        _count_tries(router, tried)
         app.include_router(router)
     return app, tried
 
@@ -103,14 +108,7 @@ def _plain_app() -> tuple[FastAPI, FaceRouter, list[str]]:
 
     app.include_router(router)
     app.router.middleware_stack = PlainDispatch(app.router)
-    for route in router.routes:
-        original = route.matches
-
-        def counted(scope, original=original, path=route.path):  # noqa: ANN001, ANN202
-            tried.append(path)
-            return original(scope)
-
-        route.matches = counted  # type: ignore[method-assign]
+    _count_tries(router, tried)
     return app, router, tried
 
 

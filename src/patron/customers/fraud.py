@@ -38,7 +38,6 @@ class FraudStatus:
     marked_by: Row | None
 
 
-
 def status_named(value: str) -> str:
     """The canonical spelling of a status (`Not_Fraud` -> `NOT_FRAUD`), or ValidationFailed."""
     canonical = value.strip().upper()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -50,7 +50,7 @@ class FaceRouter(APIRouter):
         return register
 
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 class PlainRoute(APIRoute):
@@ -93,8 +93,7 @@ class PlainDispatch:
             if self._top != self.router.routes or self._lengths != list(map(len, self._lists)):
                 self._index()
             hit = self._pattern.match(scope["path"]) if self._pattern else None
-            target = self._targets[hit.lastindex] if hit and hit.lastindex else None
-            if target is not None and hit is not None:
+            if hit is not None and hit.lastindex and (target := self._targets[hit.lastindex]):
                 route, params = target
                 scope["router"] = self.router
                 scope["route"] = route
