@@ -1,16 +1,20 @@
-"""Properties, with hypothesis: normalisation is idempotent, and any JSON body a client could
-send gets a 2xx or the face's own error envelope, never a 500."""
+"""Properties, with hypothesis: normalisation is idempotent, the fast renderings agree with
+what they stand for, and any JSON body a client could send gets a 2xx or the face's own error
+envelope, never a 500."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from patron.clock import iso_utc
 from patron.customers import normalize
 from patron.errors import ValidationFailed
+from patron.jsonio import dumps_text, json_arrays_joined, loads
 from tests.conftest import till_auth, workspace_auth
 from tests.test_reliability import _assert_face_envelope
 
@@ -38,6 +42,19 @@ workspace_body = st.dictionaries(
     st.sampled_from(["externalId", "email", "name", "firstName", "phone", "metadata", "clickId",
                      "avatarUrl", "x"]), json_values | st.text(max_size=30), max_size=6)
 
+
+
+@PROPERTY
+@given(st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))
+def test_iso_utc_is_strftimes_answer(ms: int) -> None:
+    assert iso_utc(ms) == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
+
+
+@PROPERTY
+@given(st.lists(st.lists(json_values, max_size=3), max_size=3))
+def test_json_arrays_joined_holds_every_element_in_order(arrays: list[list[Any]]) -> None:
+    texts = [dumps_text(a) for a in arrays] + ["[ ]", " [\n] "]
+    assert loads(json_arrays_joined(texts)) == [x for a in arrays for x in a]
 
 @settings(derandomize=True, max_examples=300)
 @given(st.text(max_size=40))

@@ -10,7 +10,7 @@ from patron.clock import iso_utc
 from patron.customers.fraud import FraudStatus
 from patron.customers.service import CustomerRecord
 from patron.groups.service import CustomerGroup, GroupDetails, Membership, Pool
-from patron.jsonio import loads
+from patron.jsonio import fragment, json_arrays_joined, loads
 from patron.loyalty.programs import program_json
 from patron.loyalty.rules import UPGRADE_DESCRIPTIONS, Member, RenewalGap, shown_tier_expiry
 from patron.loyalty.service import ProgramEntry, TierChange, UpgradeGap
@@ -53,13 +53,13 @@ def customer(record: CustomerRecord, *, source: str, account_id: str | None,
     if only_current_profile and source != "ALL":
         profile_rows = [p for p in profile_rows if p["source"] == source and (
             account_id is None or p["account_id"] == account_id)]
-    all_identifiers = [i for p in record.profiles for i in loads(p["identifiers"])]
-    all_fields: dict[str, Any] = {}
-    for p in record.profiles:
-        all_fields.update(loads(p["fields"]))
+    # The JSON columns are written by `jsonio.dumps` in the shape shown here, so they go into the
+    # answer as they are stored (fragments) instead of being parsed and written again.
+    all_identifiers = fragment(json_arrays_joined([p["identifiers"] for p in record.profiles]))
+    all_fields: Any = fragment(record.profiles[0]["fields"]) if len(record.profiles) == 1 else {
+        k: v for p in record.profiles for k, v in loads(p["fields"]).items()}
     profiles = []
     for p in profile_rows:
-        fields = loads(p["fields"])
         profiles.append({
             "firstName": p["first_name"] or "",
             "lastName": p["last_name"] or "",
@@ -69,10 +69,10 @@ def customer(record: CustomerRecord, *, source: str, account_id: str | None,
                 "modifiedBy": till_short(tills.get(p["modified_by"])),
                 "modifiedDate": iso_utc(p["modified_at"]),
             },
-            "fields": fields,
+            "fields": fragment(p["fields"]),
             "allFields": all_fields,
-            "identifiers": loads(p["identifiers"]),
-            "commChannels": loads(p["comm_channels"]),
+            "identifiers": fragment(p["identifiers"]),
+            "commChannels": fragment(p["comm_channels"]),
             "source": p["source"],
             "userId": row["id"],
             "accountId": p["account_id"],
@@ -103,7 +103,7 @@ def customer(record: CustomerRecord, *, source: str, account_id: str | None,
     out["segments"] = segments or {}
     associated = tills.get(row["associated_till_id"])
     out["associatedWith"] = associated["code"] if associated is not None else ""
-    out["extendedFields"] = loads(row["extended_fields"])
+    out["extendedFields"] = fragment(row["extended_fields"])
     if optin_status:
         out["optinStatus"] = row["optin_status"]
     if ndnc_status:
