@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -56,6 +57,10 @@ async def _loyalty_jobs(svc: Services) -> None:
         await asyncio.sleep(svc.settings.loyalty_jobs_seconds)
 
 
+# FastAPI's native OpenTelemetry (newer releases) is off unless PATRON_TELEMETRY asks for it.
+_NATIVE_TELEMETRY = "telemetry" in inspect.signature(FastAPI.__init__).parameters
+
+
 def create_app(settings: Settings | None = None, *, database: Database | None = None,
                clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
@@ -80,7 +85,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 await db.close()
 
     app = FastAPI(title="Patron", version="0.1.0", lifespan=lifespan, docs_url="/docs",
-                  redoc_url=None, openapi_url="/openapi.json")
+                  redoc_url=None, openapi_url="/openapi.json",
+                  **({} if settings.telemetry or not _NATIVE_TELEMETRY else {"telemetry": {
+                      "tracing": False, "metrics": False, "logs": False}}))
     if database is not None:  # tests and embedded use: no lifespan needed to serve
         app.state.services = Services.build(settings, database, clock)
 

@@ -7,10 +7,12 @@ headers (which hold credentials).
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +22,26 @@ from patron.jsonio import dumps_text
 ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
 access_log = logging.getLogger("patron.access")
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+
+
+class RequestIds:
+    """New request ids: 32 hex digits, a random half drawn per process and a counter, so they
+    are unique across a server's workers (forked ones too) without a system call per request
+    (uuid4 was 4% of a customer read)."""
+
+    def __init__(self) -> None:
+        self._restart()
+        os.register_at_fork(after_in_child=self._restart)
+
+    def _restart(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> bytes:
+        return f"{self._prefix}{next(self._counter):016x}".encode()
+
+
+new_request_id = RequestIds()
 
 
 class Edge:
@@ -46,7 +68,7 @@ class Edge:
             elif name == b"content-length":
                 length = value
         if not request_id:
-            request_id = uuid.uuid4().hex.encode()
+            request_id = new_request_id()
         status_seen = [500]
 
         async def send_with_id(message: dict) -> None:
