@@ -258,6 +258,12 @@ class PostgresDatabase(_PGConn):
         # connections, p90 was three times p50 (docs/performance.md). asyncio's Semaphore
         # hands a released turn to the longest waiter, so the pool itself never has one.
         self._turns = asyncio.Semaphore(pool.get_max_size())
+        # Connections that ended their last use cleanly, kept here instead of going back to the
+        # pool: asyncpg's acquire and release (timers, holders, the reset) cost the worker more
+        # CPU than the statement of a customer read (docs/performance.md). A use that raises
+        # (or is cancelled) hands its connection to the pool's own release, which waits out a
+        # cancellation, rolls back and replaces a broken connection.
+        self._idle: list[Any] = []
 
     @classmethod
     async def connect(cls, url: str, min_size: int = PG_POOL_MIN,
@@ -268,19 +274,35 @@ class PostgresDatabase(_PGConn):
                                          reset=_no_session_state, server_settings=SESSION_SETTINGS)
         return cls(url, pool)
 
-    async def _run(self, method: str, *args: Any) -> Any:
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
         async with self._turns:
-            return await getattr(self._pool, method)(*args)
+            conn = self._idle.pop() if self._idle else await self._pool.acquire()
+            try:
+                yield conn
+            except BaseException:
+                await self._pool.release(conn)
+                raise
+            if conn.is_closed() or conn.is_in_transaction():
+                await self._pool.release(conn)
+            else:
+                self._idle.append(conn)
+
+    async def _run(self, method: str, *args: Any) -> Any:
+        async with self._connection() as conn:
+            return await getattr(conn, method)(*args)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PGConn]:
-        async with self._turns, self._pool.acquire() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             yield _PGConn(conn)
 
     async def ping(self) -> bool:
-        return await self._pool.fetchval("SELECT 1") == 1
+        return await self._run("fetchval", "SELECT 1") == 1
 
     async def close(self) -> None:
+        while self._idle:
+            await self._pool.release(self._idle.pop())
         await self._pool.close()
 
 
