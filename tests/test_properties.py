@@ -43,7 +43,6 @@ workspace_body = st.dictionaries(
                      "avatarUrl", "x"]), json_values | st.text(max_size=30), max_size=6)
 
 
-
 @PROPERTY
 @given(st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))
 def test_iso_utc_is_strftimes_answer(ms: int) -> None:
@@ -55,6 +54,7 @@ def test_iso_utc_is_strftimes_answer(ms: int) -> None:
 def test_json_arrays_joined_holds_every_element_in_order(arrays: list[list[Any]]) -> None:
     texts = [dumps_text(a) for a in arrays] + ["[ ]", " [\n] "]
     assert loads(json_arrays_joined(texts)) == [x for a in arrays for x in a]
+
 
 @settings(derandomize=True, max_examples=300)
 @given(st.text(max_size=40))
