@@ -237,7 +237,7 @@ async def test_postgresql_connections_go_to_the_longest_waiter(db: Database) -> 
     request often starts between a connection's release and the resumption of the request
     that waited longest; asyncpg's queue then gave the connection to the newcomer and sent the
     waiter to the back (p99 68 ms -> 24 ms on GET /v2/customers/{id}, docs/performance.md).
-    Here the newcomer starts exactly then: from the pool's reset, which runs on release."""
+    Here the newcomer starts exactly then: as the connection is handed back."""
     if db.dialect != "postgresql":
         pytest.skip("the PostgreSQL pool's order")
     import asyncpg
@@ -252,19 +252,22 @@ async def test_postgresql_connections_go_to_the_longest_waiter(db: Database) -> 
         await database.fetchval(one)
         served.append(name)
 
-    async def reset(conn: Any) -> None:  # a request arrives as the connection is released
-        if not newcomers:
-            newcomers.append(asyncio.create_task(request("newcomer")))
+    class HandedBack(list):  # a request arrives as a connection is handed back
+        def append(self, conn: Any) -> None:
+            super().append(conn)
+            if not newcomers:
+                newcomers.append(asyncio.create_task(request("newcomer")))
 
     pool = await asyncpg.create_pool(db.url, min_size=1, max_size=1,  # type: ignore[attr-defined]
-                                     reset=reset, server_settings=SESSION_SETTINGS)
+                                     server_settings=SESSION_SETTINGS)
     database = PostgresDatabase(db.url, pool)  # type: ignore[attr-defined]
+    database._idle = HandedBack()
     try:
         first = asyncio.create_task(request("first"))
         await asyncio.sleep(0)  # first has the connection
         waiters = [asyncio.create_task(request(f"waiter {n}")) for n in range(3)]
-        await asyncio.gather(first, *waiters)
-        await asyncio.gather(*newcomers)
+        await asyncio.wait_for(asyncio.gather(first, *waiters), 10)
+        await asyncio.wait_for(asyncio.gather(*newcomers), 10)
     finally:
-        await pool.close()
+        await asyncio.wait_for(database.close(), 10)
     assert served == ["first", "waiter 0", "waiter 1", "waiter 2", "newcomer"]
