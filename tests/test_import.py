@@ -3,17 +3,22 @@ re-runs, a round trip into another organisation, and the CLI end to end."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 
+from patron.db.database import Database, open_database
+from patron.db.statement import sql
 from patron.engagement.transfer import RecordWriter, export_records, import_records
 from patron.services import Services
 from patron.tenancy.service import OrgCredentials
@@ -114,3 +119,89 @@ def test_cli_import_and_export(tmp_path: Path) -> None:
                    capture_output=True)
     kinds = [json.loads(x)["kind"] for x in out.read_text().splitlines()]
     assert kinds == ["customer", "message"]
+
+
+# -- commits and kills ---------------------------------------------------------------------------
+
+SYNCHRONOUS = sql("SHOW synchronous_commit", sqlite="PRAGMA synchronous")
+
+
+async def test_unflushed_commits_are_what_the_database_is_asked_for(db: Database) -> None:
+    """`patron import` opens the database with flush_commits=False: SQLite's synchronous=NORMAL
+    (1) instead of FULL (2), PostgreSQL's synchronous_commit off."""
+    for flush, want in ((True, {"sqlite": 2, "postgresql": "on"}),
+                        (False, {"sqlite": 1, "postgresql": "off"})):
+        other = await open_database(db.url, flush_commits=flush, pg_pool_min=1, pg_pool_max=1)
+        try:
+            async with other.transaction() as tx:  # on SQLite, the writer's connection
+                assert await tx.fetchval(SYNCHRONOUS) == want[other.dialect]
+        finally:
+            await other.close()
+
+
+STORED = sql(
+    "SELECT (SELECT count(*) FROM messages WHERE org_id = $1), "
+    "(SELECT count(*) FROM message_events WHERE org_id = $1), "
+    "(SELECT count(*) FROM messages WHERE org_id = $1 AND delivered_at IS NOT NULL), "
+    "(SELECT coalesce(sum(count), 0) FROM message_summaries WHERE org_id = $1)"
+)
+
+
+def _kill_file(path: Path, customers: int, messages: int) -> None:
+    """Customers, then messages to them, each message followed by its delivery event."""
+    with path.open("w") as out:
+        for c in range(customers):
+            out.write(orjson.dumps({"kind": "customer", "externalId": f"K-{c}",
+                                    "firstName": "K"}).decode() + "\n")
+        for m in range(messages):
+            out.write(orjson.dumps({
+                "kind": "message", "id": f"km-{m}", "channel": "sms", "body": f"n{m}",
+                "customer": {"identifierName": "externalId",
+                             "identifierValue": f"K-{m % customers}"},
+                "sentAt": 1_760_000_000_000 + m}).decode() + "\n")
+            out.write(orjson.dumps({"kind": "delivery", "message": f"km-{m}", "event": "delivered",
+                                    "at": 1_760_000_000_500 + m}).decode() + "\n")
+
+
+async def test_an_import_killed_midway_keeps_whole_records_and_a_rerun_completes(
+        db: Database, tmp_path: Path) -> None:
+    env = {**os.environ}
+    if db.url.startswith("postgresql"):
+        env["PATRON_DATABASE_URL"] = db.url
+    else:
+        env["PATRON_DATA_DIR"] = str(tmp_path / "data")
+        env.pop("PATRON_DATABASE_URL", None)
+    exe = str(Path(sys.executable).parent / "patron")
+    creds = json.loads(subprocess.run([exe, "org", "create", "--name", "kill", "--json"], env=env,
+                                      capture_output=True, text=True, check=True).stdout)
+    org_id = int(creds["org_id"])
+    source = tmp_path / "many.jsonl"
+    messages = 12_000
+    _kill_file(source, 40, messages)
+    url = db.url if db.url.startswith("postgresql") else \
+        f"sqlite:///{(tmp_path / 'data' / 'patron.db').resolve()}"
+    store = await open_database(url, pg_pool_min=1, pg_pool_max=1)
+    try:
+        proc = subprocess.Popen([exe, "import", str(source), "--org", str(org_id)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while (await store.fetchrow(STORED, org_id))[0] < 1_000:  # some batches in
+                assert proc.poll() is None and time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+            proc.send_signal(signal.SIGKILL)
+            assert proc.wait(10) == -signal.SIGKILL
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        stored, events, delivered, summarised = tuple(await store.fetchrow(STORED, org_id))
+        assert 1_000 <= stored < messages, "the kill came too late to test anything"
+        # Every record whole: each message counted in its summary, each delivery event with
+        # the message's delivered time it sets.
+        assert summarised == stored and events == delivered <= stored
+        again = subprocess.run([exe, "import", str(source), "--org", str(org_id)], env=env,
+                               capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+        assert tuple(await store.fetchrow(STORED, org_id)) == (messages,) * 4
+    finally:
+        await store.close()

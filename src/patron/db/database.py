@@ -266,12 +266,13 @@ class PostgresDatabase(_PGConn):
         self._idle: list[Any] = []
 
     @classmethod
-    async def connect(cls, url: str, min_size: int = PG_POOL_MIN,
-                      max_size: int = PG_POOL_MAX) -> PostgresDatabase:
+    async def connect(cls, url: str, min_size: int = PG_POOL_MIN, max_size: int = PG_POOL_MAX,
+                      settings: dict[str, str] | None = None) -> PostgresDatabase:
         import asyncpg
 
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
-                                         reset=_no_session_state, server_settings=SESSION_SETTINGS)
+                                         reset=_no_session_state,
+                                         server_settings={**SESSION_SETTINGS, **(settings or {})})
         return cls(url, pool)
 
     @asynccontextmanager
@@ -306,10 +307,18 @@ class PostgresDatabase(_PGConn):
         await self._pool.close()
 
 
-async def open_database(url: str, *, sqlite_synchronous: str = "FULL",
+async def open_database(url: str, *, sqlite_synchronous: str = "FULL", flush_commits: bool = True,
                         pg_pool_min: int = PG_POOL_MIN, pg_pool_max: int = PG_POOL_MAX) -> Database:
+    """The database at `url`. With `flush_commits=False` a commit returns before it is flushed to
+    disk (SQLite's synchronous=NORMAL in WAL mode, PostgreSQL's synchronous_commit=off): every
+    committed transaction survives the process being killed and the database stays consistent,
+    but an operating-system crash or power loss may undo the last ones. For work that is simply
+    run again after such a crash, as `patron import` is."""
     if url.startswith(("postgresql://", "postgres://")):
-        return await PostgresDatabase.connect(url, pg_pool_min, pg_pool_max)
+        return await PostgresDatabase.connect(
+            url, pg_pool_min, pg_pool_max,
+            settings=None if flush_commits else {"synchronous_commit": "off"})
     if url.startswith("sqlite:"):
-        return SQLiteDatabase(url, sqlite_synchronous)
+        unflushed = not flush_commits and sqlite_synchronous in ("FULL", "EXTRA")
+        return SQLiteDatabase(url, "NORMAL" if unflushed else sqlite_synchronous)
     raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
