@@ -172,8 +172,10 @@ async def test_an_import_killed_midway_keeps_whole_records_and_a_rerun_completes
         env["PATRON_DATA_DIR"] = str(tmp_path / "data")
         env.pop("PATRON_DATABASE_URL", None)
     exe = str(Path(sys.executable).parent / "patron")
-    creds = json.loads(subprocess.run([exe, "org", "create", "--name", "kill", "--json"], env=env,
-                                      capture_output=True, text=True, check=True).stdout)
+    created = await asyncio.to_thread(subprocess.run, [exe, "org", "create", "--name", "kill",
+                                                       "--json"], env=env, capture_output=True,
+                                      text=True, check=True)
+    creds = json.loads(created.stdout)
     org_id = int(creds["org_id"])
     source = tmp_path / "many.jsonl"
     messages = 12_000
@@ -199,8 +201,9 @@ async def test_an_import_killed_midway_keeps_whole_records_and_a_rerun_completes
         # Every record whole: each message counted in its summary, each delivery event with
         # the message's delivered time it sets.
         assert summarised == stored and events == delivered <= stored
-        again = subprocess.run([exe, "import", str(source), "--org", str(org_id)], env=env,
-                               capture_output=True, text=True, timeout=120)
+        again = await asyncio.to_thread(subprocess.run, [exe, "import", str(source), "--org",
+                                                         str(org_id)], env=env,
+                                        capture_output=True, text=True, timeout=120)
         assert again.returncode == 0, again.stderr
         assert tuple(await store.fetchrow(STORED, org_id)) == (messages,) * 4
     finally:
