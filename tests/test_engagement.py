@@ -221,6 +221,14 @@ async def test_interaction_v11_errors_and_xml(client: httpx.AsyncClient,
         r = await client.get("/v1.1/customer/interaction", headers=auth, params=bad)
         assert r.status_code == 500, bad
         assert r.json()["response"]["customer"]["item_status"]["code"] == 500
+    # An identifier Patron does not know is bad input too: the v1.1 envelope, in XML if asked.
+    r = await client.get("/v1.1/customer/interaction", headers=auth, params={
+        "identifierName": "shoe", "identifierValue": "1", "format": "xml"})
+    assert r.status_code == 500 and r.headers["content-type"].startswith("application/xml")
+    assert b"<code>500</code>" in r.content and b"Invalid or unsupported inputs" in r.content
+    r = await client.get("/v1.1/customer/interaction", headers=auth, params={
+        "identifierName": "shoe", "identifierValue": "1"})
+    assert r.json()["response"]["customer"]["item_status"]["code"] == 500
     r = await client.get("/v1.1/customer/interaction", headers=auth,
                          params={"user_id": str(cid), "format": "xml", "type": "email"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")

@@ -166,6 +166,13 @@ async def test_flags_and_unknown_embeds(client: httpx.AsyncClient,
     body = r.json()
     assert body["ndncStatus"] == "NONE" and body["optinStatus"] == "NONE"
     assert body["warnings"][0]["message"] == "Invalid embed value: bogus"
+    # embed is an array: repeated keys, as generated clients send arrays, add up.
+    r = await client.get(f"/v2/customers/{customer_id}?source=INSTORE&embed=subscriptions"
+                         "&embed=bogus,mlp&embed=tuba", headers=loyalty)
+    body = r.json()
+    assert "subscriptionInfo" in body
+    assert [w["message"] for w in body["warnings"]] == ["Invalid embed value: bogus",
+                                                        "Invalid embed value: tuba"]
     r = await client.get(f"/v2/customers/{customer_id}?source=INSTORE&ndncStatus=maybe",
                          headers=loyalty)
     assert r.status_code == 400 and "errors" in r.json()

@@ -120,6 +120,35 @@ async def test_purchase_earns_by_tier_and_upgrades(client: httpx.AsyncClient,
     assert details["loyaltyInfo"]["lifetimePurchases"] == 1005.5
 
 
+async def test_a_bills_source_is_checked(client: httpx.AsyncClient, services: Services,
+                                         org: Any) -> None:
+    """`source` names the bill's source (INSTORE when absent); any other value is 8003, singly
+    and per element of a bulk add, and nothing is stored for it."""
+    customer_id, headers = await _setup(client, services, org)
+    path = "/v2/transactions?identifierName=mobile&identifierValue=919900000001"
+    bill = {"type": "REGULAR", "billAmount": 100}
+    r = await client.post(path + "&source=BAD", headers=headers, json={**bill, "billNumber": "S-1"})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 8003
+    r = await client.post(path, headers=headers, json={**bill, "billNumber": "S-1"})
+    assert r.status_code == 200, r.text  # absent: INSTORE; S-1 was not taken by the bad one
+    r = await client.post(path + "&source=martjack", headers=headers,
+                          json={**bill, "billNumber": "S-2"})
+    assert r.status_code == 200, r.text
+    r = await client.post("/v2/transactions/bulk", headers=headers, json=[
+        {**bill, "billNumber": "S-3", "source": "BOGUS", "identifierType": "mobile",
+         "identifierValue": "919900000001"},
+        {**bill, "billNumber": "S-4", "source": "INSTORE", "identifierType": "mobile",
+         "identifierValue": "919900000001"}])
+    assert r.status_code == 201, r.text
+    first, second = r.json()["response"]
+    assert first["errors"][0]["code"] == 8003 and second["errors"] == []
+    # embed repeated, as generated clients send an array: both parts come.
+    details = await _details(client, headers, customer_id, "embed=points&embed=mlp")
+    assert details["loyaltyInfo"]["lifetimePurchases"] == 300.0
+    assert details["pointsSummary"]["cumulativePurchases"] == 300.0
+    assert [p["programId"] for p in details["loyaltyProgramDetails"]] == [7, 8]
+
+
 async def test_returns_take_back_the_bills_points(client: httpx.AsyncClient,
                                                   services: Services, org: Any) -> None:
     customer_id, headers = await _setup(client, services, org)
@@ -196,6 +225,14 @@ async def test_redeem_reverse_and_never_overspend(client: httpx.AsyncClient,
     details = await _details(client, headers, customer_id, "embed=points")
     assert details["pointsSummary"]["loyaltyPoints"] == 65.0
     assert details["pointsSummary"]["redeemed"] == 25.0
+    # A body that is not the redemption's JSON fails in v1.1's envelope, never as a crash.
+    for bad in (b"{bad", b'{"a":', b'{"root": "x"}', b"<root><redeem/></root>", b"[1]"):
+        r = await client.post("/v1.1/points/redeem?format=json", content=bad,
+                              headers={**headers, "content-type": "application/json"})
+        assert r.status_code == 500, bad
+        failed = r.json()["response"]
+        assert failed["status"]["success"] == "false"
+        assert failed["responses"]["points"]["item_status"]["success"] == "false"
 
     async def one() -> int:
         return (await client.post("/v1.1/points/redeem", headers=headers, json={

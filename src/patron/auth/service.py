@@ -13,7 +13,7 @@ import base64
 import binascii
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from patron.auth import repository as repo
@@ -57,6 +57,7 @@ class Principal:
     kind: str
     till_id: int | None
     scopes: frozenset[str]
+    expires_at: int | None = None  # epoch ms after which it no longer holds (access tokens)
 
     @property
     def face(self) -> str:
@@ -251,12 +252,16 @@ class AuthService:
         cache_key = "t:" + token_hash
         hit = self._cache.get(cache_key)
         if hit is not None and hit.face == face:
+            if hit.expires_at is not None and hit.expires_at <= self.clock.now_ms():
+                self._cache.drop(cache_key)
+                raise Unauthorized("invalid or expired access token")
             return hit
         row = await self.db.fetchrow(repo.FIND_TOKEN, token_hash)
         if (row is None or row["kind"] != "access" or row["face"] != face
                 or row["expires_at"] <= self.clock.now_ms()):
             raise Unauthorized("invalid or expired access token")
-        principal = _principal(row, row["credential_kind"])
+        principal = replace(_principal(row, row["credential_kind"]),
+                            expires_at=int(row["expires_at"]))
         self._cache.put(cache_key, principal)
         return principal
 

@@ -231,8 +231,9 @@ async def interaction_v11(request: Request) -> Response:
         identifier = query.identifier
         customer_id = await svc.customers.resolve(who.org_id, *query.identifier)
         found = await query.read(svc, who.org_id, customer_id, query.network, V11_MESSAGE)
-    except _BadInput as exc:
-        return _v11_failure(f"Invalid or unsupported inputs passed. {exc}", 500, identifier,
+    except (_BadInput, ValidationFailed) as exc:  # ValidationFailed: an unknown identifier
+        detail = exc.message if isinstance(exc, ValidationFailed) else str(exc)
+        return _v11_failure(f"Invalid or unsupported inputs passed. {detail}", 500, identifier,
                             as_xml)
     except NotFound:
         return _v11_failure(NOT_FOUND, 1012, identifier, as_xml)

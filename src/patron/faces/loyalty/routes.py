@@ -130,9 +130,10 @@ class DetailsQuery:
     def of(cls, request: Request) -> DetailsQuery:
         # A plain dict: most of the parameters are absent, and QueryParams.get pays a KeyError
         # for each of them.
-        params = dict(parse_qsl(request.scope["query_string"].decode("latin-1"),
-                                keep_blank_values=True))
-        embeds = _embeds(params.get("embed"))
+        pairs = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        params = dict(pairs)
+        # `embed` is an array: comma-separated, or repeated as generated clients send arrays.
+        embeds = _embeds(",".join(v for k, v in pairs if k == "embed"))
         return cls(request, params, params.get("accountId"), embeds,
                    frozenset(e.lower() for e in embeds),
                    _flag(params, "includedOnlyCurrentProfile"), _flag(params, "ndncStatus"),

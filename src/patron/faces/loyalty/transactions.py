@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from patron.clock import iso_utc, parse_iso
 from patron.commerce.service import LineItem, TransactionInput
+from patron.customers.models import SOURCES
 from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.faces import FaceRouter, Svc, digits
 from patron.faces.loyalty.errors import CODES, code_of, item
@@ -91,8 +92,13 @@ def side_effects(effects: SideEffects) -> list[dict[str, Any]]:
     return out
 
 
-def _source(value: str | None) -> str:
-    return (value or "INSTORE").upper()
+def _source(value: Any) -> str:
+    """The bill's source: INSTORE unless given; another value than the sources is 8003."""
+    if value is None or value == "":
+        return "INSTORE"
+    if not isinstance(value, str) or value.upper() not in SOURCES:
+        raise ValidationFailed("Invalid source", reason="invalid_source")
+    return value.upper()
 
 
 @router.post("/v2/transactions")
@@ -102,10 +108,10 @@ async def add_transaction(request: Request, svc: Svc, who: Writer,
     name, value = params.get("identifierName"), params.get("identifierValue")
     if not name or not value:
         raise ValidationFailed("Customer identifier is not passed", reason="missing_identifier")
+    source = _source(params.get("source"))
     customer_id = await svc.customers.resolve(who.org_id, name, value)
     outcome = await svc.commerce.add_transaction(
-        who.org_id, customer_id, body.to_input(_source(params.get("source")),
-                                               svc.clock.now_ms()), who.till_id)
+        who.org_id, customer_id, body.to_input(source, svc.clock.now_ms()), who.till_id)
     return ok({"createdId": outcome.id, "warnings": [], "errors": [],
                "sideEffects": side_effects(outcome.effects)})
 
@@ -286,11 +292,16 @@ class _Redeem(BaseModel):
 @router.post("/v1.1/points/redeem")
 async def redeem(request: Request, svc: Svc, who: Writer) -> Response:
     as_xml = wants_xml(request)
-    raw = loads(await request.body() or b"{}")
-    redeem_block = (raw.get("root") or {}).get("redeem") if isinstance(raw, dict) else None
-    entry = redeem_block[0] if isinstance(redeem_block, list) and redeem_block else redeem_block
     echo: dict[str, Any] = {}
     try:
+        try:
+            raw = loads(await request.body() or b"{}")
+        except ValueError:
+            raise ValidationFailed("malformed JSON body", reason="invalid_points") from None
+        root = raw.get("root") if isinstance(raw, dict) else None
+        redeem_block = root.get("redeem") if isinstance(root, dict) else None
+        entry = (redeem_block[0] if isinstance(redeem_block, list) and redeem_block
+                 else redeem_block)
         try:
             body = _Redeem.model_validate(entry)
         except ValidationError:
