@@ -109,6 +109,10 @@ async def test_each_route_needs_its_scope(client: httpx.AsyncClient, services: S
             for method, url, body in requests:
                 r = await client.request(method, url, headers=headers, json=body)
                 assert_error(r, 403, "FORBIDDEN")
+                if body is not None:  # the scope is checked before the body is read
+                    r = await client.request(method, url, headers={
+                        **headers, "content-type": "application/json"}, content=b"{not json")
+                    assert_error(r, 403, "FORBIDDEN")
     # analytics:read alone reads no customers (customer CRUD reads need links:read).
     analytics = await scoped_key(services, org, "analytics:read")
     assert_error(await client.get("/api/customers", headers=analytics), 403, "FORBIDDEN")

@@ -14,7 +14,7 @@ from patron.auth.service import LOYALTY, Principal
 from patron.clock import parse_bound
 from patron.customers.models import READ_SOURCES, Provenance
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
-from patron.faces import FaceRouter, Svc, base_url, digits, query_parameters
+from patron.faces import FaceRouter, Svc, authentication, base_url, digits, query_parameters
 from patron.faces.loyalty import render
 from patron.faces.loyalty.bodies import (
     CustomerBody,
@@ -52,7 +52,7 @@ def authenticator(scope: str) -> Callable[[Request], Awaitable[Principal]]:
             found = await svc.auth.till_basic(header)
         return admit(found, LOYALTY, scope, svc.limiter)
 
-    return authenticate
+    return authentication(authenticate)
 
 
 reader = authenticator("customers:read")

@@ -15,7 +15,7 @@ from fastapi import Depends, Request, Response
 from patron.auth.guard import admit
 from patron.auth.service import MARKETING, Principal
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
-from patron.faces import FaceRouter, Svc, base_url
+from patron.faces import FaceRouter, Svc, authentication, base_url
 from patron.faces.marketing import params, render
 from patron.faces.marketing.errors import JSONAPI, render_token_error
 from patron.jsonio import dumps, loads
@@ -41,6 +41,7 @@ async def _bearer(request: Request) -> Principal:
     return await svc.auth.bearer_token(token, MARKETING)
 
 
+@authentication
 async def authenticate(request: Request) -> Principal:
     svc: Services = request.app.state.services
     return admit(await _bearer(request), MARKETING, "customers:read", svc.limiter)

@@ -16,7 +16,7 @@ from patron.auth.guard import admit
 from patron.auth.service import WORKSPACE, Principal
 from patron.customers.models import Provenance
 from patron.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from patron.faces import FaceRouter, Svc
+from patron.faces import FaceRouter, Svc, authentication
 from patron.faces.workspace import render
 from patron.faces.workspace.bodies import CreateBody, CustomerFields
 from patron.faces.workspace.errors import JSON
@@ -51,7 +51,7 @@ def principal(scope: str) -> Any:
             raise Unauthorized(MISSING_KEY, reason="invalid_api_key")
         return admit(await svc.auth.api_key(key), WORKSPACE, scope, svc.limiter)
 
-    return Depends(authenticate)
+    return Depends(authentication(authenticate))
 
 
 Reader = Annotated[Principal, principal("links:read")]
