@@ -16,7 +16,7 @@ from patron.clock import Clock
 from patron.config import Settings
 from patron.db.database import Database, open_database
 from patron.errors import NotFound, PatronError, ValidationFailed
-from patron.faces import PlainDispatch, registry
+from patron.faces import PlainDispatch, allowed_methods, registry
 from patron.faces.edge import Edge
 from patron.faces.loyalty.cards import router as cards_router
 from patron.faces.loyalty.events import router as events_router
@@ -106,7 +106,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             err: PatronError = NotFound("no such resource")
         else:
             err = PatronError(str(exc.detail), status=exc.status_code)
-        return registry.renderer_for(request.url.path)(err)
+        response = registry.renderer_for(request.url.path)(err)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(
+                allowed_methods(request.app.router.routes, request.url.path))
+        return response
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> Response:

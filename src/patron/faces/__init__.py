@@ -191,6 +191,17 @@ def _flat_routes(routes: Any) -> Any:
             yield context.original_route, context
 
 
+def allowed_methods(routes: Any, path: str) -> list[str]:
+    """Every method some route takes at `path` (a 405's `Allow`: Starlette names only the
+    methods of the first route whose path matched)."""
+    methods: set[str] = set()
+    for _route, matcher in _flat_routes(routes):
+        regex = getattr(matcher, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods.update(getattr(matcher, "methods", None) or ())
+    return sorted(methods)
+
+
 def _included_route_lists(routes: Any) -> Any:
     for route in routes:
         inner = getattr(getattr(route, "original_router", None), "routes", None)

@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from patron.auth.guard import admit
 from patron.auth.service import WORKSPACE, Principal
@@ -67,6 +68,22 @@ def ok(data: Any, status: int = 200, **extra: Any) -> Response:
 
 def _not_found() -> NotFound:
     return NotFound("Customer not found", reason="customer_not_found")
+
+
+class CustomerRef(Convertor[str]):
+    """A customer in a path: its numeric id, or `ext_` and its external id, which may hold
+    slashes (sent as `%2F`, which the server decodes before routing)."""
+
+    regex = "ext_.+|[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("customer_ref", CustomerRef())
 
 
 async def _customer_id(svc: Services, org_id: int, raw: str) -> int:
@@ -133,7 +150,7 @@ async def count_customers(svc: Svc, who: Reader) -> Response:
     return ok({"count": await svc.customers.count(who.org_id)})
 
 
-@router.get("/customers/{customer_id}")
+@router.get("/customers/{customer_id:customer_ref}")
 async def get_customer(customer_id: str, svc: Svc, who: Reader) -> Response:
     found = await _customer_id(svc, who.org_id, customer_id)
     return ok(await _shown(svc, who.org_id, found))
@@ -151,11 +168,11 @@ async def create_customer(svc: Svc, who: Creator, body: CreateBody) -> Response:
               201 if written.created else 200)
 
 
-@router.patch("/customers/{customer_id}")
+@router.patch("/customers/{customer_id:customer_ref}")
 async def update_customer(customer_id: str, svc: Svc, who: Updater,
-                          body: CustomerFields) -> Response:
+                          body: CustomerFields | None = None) -> Response:
     found = await _customer_id(svc, who.org_id, customer_id)
-    write = body.to_write()
+    write = (body or CustomerFields()).to_write()  # no body: nothing changes
     data = write.data
     if (data.profiles or data.click_id is not None or data.avatar is not None
             or data.metadata is not None):
@@ -165,7 +182,7 @@ async def update_customer(customer_id: str, svc: Svc, who: Updater,
     return ok(await _shown(svc, who.org_id, found))
 
 
-@router.delete("/customers/{customer_id}")
+@router.delete("/customers/{customer_id:customer_ref}")
 async def delete_customer(customer_id: str, svc: Svc, who: Deleter) -> Response:
     found = await _customer_id(svc, who.org_id, customer_id)
     await _written(svc.privacy.delete_customer(who.org_id, found))
