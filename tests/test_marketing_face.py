@@ -11,6 +11,7 @@ import pytest
 from patron.app import create_app
 from patron.clock import FixedClock
 from patron.config import Settings
+from patron.customers.models import Provenance
 from patron.db.database import Database
 from patron.db.ids import next_id
 from patron.faces.marketing import params
@@ -624,7 +625,7 @@ async def test_show_customer(client: httpx.AsyncClient, org: OrgCredentials,
     assert list(body) == ["data", "included", "links"]
     assert body["included"] == [{"id": cid, "type": "contacts", "attributes": {
         "name": "Alice Smith", "email": "alice@example.com", "phone_number": "919986000581",
-        "business_number": None, "subscribed": None, "address_line_1": None,
+        "business_number": None, "subscribed": False, "address_line_1": None,
         "address_line_2": None, "address_city": None, "address_state": None,
         "address_country": None, "external_user_id": None, "address_zip": None,
         "created_at": "2026-01-01T00:00:01Z", "updated_at": "2026-01-01T00:00:01Z"}}]
@@ -638,26 +639,65 @@ async def test_show_customer(client: httpx.AsyncClient, org: OrgCredentials,
     r = await client.get(f"/v1/customers/{cid}?include=offers&filter[offers_search]=gold"
                          "&filter[offers_page]=1&filter[offers_per]=10", headers=auth)
     assert r.status_code == 200 and r.json()["included"] == []
-    assert_error(await client.get(f"/v1/customers/{cid}?filter[offers_per]=0", headers=auth),
-                 400, "filter[offers_per]")
-    assert_error(await client.get(f"/v1/customers/{cid}?filter[site_id]=1", headers=auth),
-                 400, "filter[site_id]")
+    assert_error(await client.get(f"/v1/customers/{cid}?include=offers&filter[offers_per]=0",
+                                  headers=auth), 400, "filter[offers_per]")
+    # Without include the show filters are ignored, as the spec says.
+    r = await client.get(f"/v1/customers/{cid}?filter[offers_per]=0&filter[products_page]=x",
+                         headers=auth)
+    assert r.status_code == 200, r.text
+    # filter[site_id], which the spec recommends on every call, names the customer's site.
+    r = await client.get(f"/v1/customers/{cid}?filter[site_id]={org.site_id}", headers=auth)
+    assert r.status_code == 200 and r.json()["data"]["id"] == cid
+    assert_error(await client.get(f"/v1/customers/{cid}?filter[site_id]=999999", headers=auth),
+                 404, "filter[site_id]")
+    assert_error(await client.get(f"/v1/customers/{cid}?filter[colour]=red", headers=auth),
+                 400, "filter[colour]")
     assert_error(await client.get(f"/v1/customers/{cid}?include=tags", headers=auth), 400,
                  "include")
 
 
 async def test_include_contact_on_the_list(client: httpx.AsyncClient, org: OrgCredentials,
-                                           clock: FixedClock) -> None:
+                                           services: Services, clock: FixedClock) -> None:
     loyalty = till_auth(org)
     ids = [await person(client, loyalty, clock, n, "Smith", f"{n}@example.com")
-           for n in ("ann", "ben")]
+           for n in ("ann", "ben", "cy")]
+    # ann subscribed to e-mail; ben subscribed, then unsubscribed; cy never did.
+    prov = Provenance(None, clock.now_ms())
+    outcomes = await services.engagement.ingest(org.org_id, [
+        {"kind": "email_subscription", "customer": {"id": ids[0]}, "action": "subscribed",
+         "at": START_MS},
+        {"kind": "email_subscription", "customer": {"id": ids[1]}, "action": "subscribed",
+         "at": START_MS},
+        {"kind": "email_subscription", "customer": {"id": ids[1]}, "action": "unsubscribed",
+         "at": START_MS + 1}], prov)
+    assert all(o.error is None for o in outcomes)
     auth = await marketing_auth(client, org)
     body = (await client.get("/v1/customers?include=contact", headers=auth)).json()
     assert [c["id"] for c in body["included"]] == [str(i) for i in reversed(ids)]
     assert {c["type"] for c in body["included"]} == {"contacts"}
+    assert [c["attributes"]["subscribed"] for c in body["included"]] == [False, False, True]
     body = (await client.get("/v1/customers?include=offers", headers=auth)).json()
     assert body["included"] == []
     assert "included" not in (await client.get("/v1/customers", headers=auth)).json()
+
+
+async def test_name_and_email_are_always_strings(client: httpx.AsyncClient,
+                                                org: OrgCredentials) -> None:
+    """The spec types both as strings, the name made from the e-mail address when blank; a
+    customer made through another face may have neither."""
+    loyalty = till_auth(org)
+    named_by_email = await add_customer(client, loyalty,
+                                        identifiers=[{"type": "email", "value": "zed@example.com"}])
+    nothing = await add_customer(client, loyalty,
+                                 identifiers=[{"type": "mobile", "value": "919986000999"}])
+    auth = await marketing_auth(client, org)
+    for customer_id, name, email in ((named_by_email, "zed", "zed@example.com"),
+                                     (nothing, "", "")):
+        r = await client.get(f"/v1/customers/{customer_id}?include=contact", headers=auth)
+        attributes = r.json()["data"]["attributes"]
+        assert (attributes["name"], attributes["email"]) == (name, email)
+        contact = r.json()["included"][0]["attributes"]
+        assert (contact["name"], contact["email"]) == (name, email)
 
 
 async def test_missing_and_deleted_customers_are_404(client: httpx.AsyncClient,

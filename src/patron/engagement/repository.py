@@ -316,6 +316,20 @@ async def messages_by_id(conn: Queryable, org_id: int, ids: Sequence[int]) -> di
     return {int(r["id"]): r for r in rows}
 
 
+_ENGAGEMENT_OF = sql(
+    "SELECT * FROM customer_engagement WHERE org_id = $1 AND customer_id = ANY($2::bigint[])",
+    sqlite="SELECT * FROM customer_engagement WHERE org_id = $1 "
+    "AND customer_id IN (SELECT value FROM json_each($2))",
+)
+
+
+async def engagement_of(conn: Queryable, org_id: int,
+                        customer_ids: Sequence[int]) -> dict[int, Row]:
+    """The customer_engagement rows of these customers (those that have one)."""
+    rows = await conn.fetch(_ENGAGEMENT_OF, org_id, value_list(conn, customer_ids))
+    return {int(r["customer_id"]): r for r in rows}
+
+
 async def existing_facts(conn: Queryable, org_id: int, record_ids: Sequence[str]) -> set[str]:
     rows = await conn.fetch(_EXISTING_FACTS, org_id, value_list(conn, record_ids))
     return {r["record_id"] for r in rows}

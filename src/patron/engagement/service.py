@@ -556,6 +556,12 @@ class Engagement:
     async def subscriptions(self, org_id: int, customer_id: int) -> list[Row]:
         return await self.db.fetch(repo.CUSTOMER_SUBSCRIPTIONS, org_id, customer_id)
 
+    async def email_subscribed(self, org_id: int, customer_ids: Sequence[int]) -> set[int]:
+        """Which of these customers are subscribed to e-mail: their latest subscription action
+        is `subscribed` (email_status)."""
+        rows = await repo.engagement_of(self.db, org_id, customer_ids) if customer_ids else {}
+        return {cid for cid, row in rows.items() if email_status(row) == "subscribed"}
+
     async def profile(self, org_id: int, customer_id: int) -> dict[str, Any]:
         """Everything recorded about a customer's engagement, in the domain's words."""
         row = await self.db.fetchrow(repo.GET_ENGAGEMENT, org_id, customer_id)

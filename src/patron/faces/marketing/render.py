@@ -47,12 +47,24 @@ def _pick(values: dict[str, Any], fields: frozenset[str] | None) -> dict[str, An
     return values if fields is None else {k: v for k, v in values.items() if k in fields}
 
 
+def email(row: Row) -> str:
+    """Kajabi's `email` is a string, always: "" for a customer who has none in this store (one
+    made through another face with only a mobile or an external id)."""
+    return row["email"] or ""
+
+
+def name(row: Row) -> str:
+    """Kajabi's `name` is a string, made from the e-mail address when left blank: its part
+    before the `@`."""
+    return row["name"] or (row["email"] or "").split("@", 1)[0]
+
+
 def customer(row: Row, base: str, fields: frozenset[str] | None, *, show: bool) -> dict[str, Any]:
     cid = str(row["id"])
     socials = row["socials"]
     attributes = _pick({
-        "name": row["name"],
-        "email": row["email"],
+        "name": name(row),
+        "email": email(row),
         "avatar": row["avatar"],
         "external_user_id": row["external_id"],
         "public_bio": row["public_bio"],
@@ -81,14 +93,14 @@ def customer(row: Row, base: str, fields: frozenset[str] | None, *, show: bool) 
             "relationships": relationships, "links": {"contact": f"{base}/v1/contacts/{cid}"}}
 
 
-def contact(row: Row, fields: frozenset[str] | None) -> dict[str, Any]:
-    """The contact side of a customer, for `include=contact`."""
+def contact(row: Row, fields: frozenset[str] | None, subscribed: bool) -> dict[str, Any]:
+    """The contact side of a customer, for `include=contact`; `subscribed`: to e-mail."""
     return {"id": str(row["id"]), "type": "contacts", "attributes": _pick({
-        "name": row["name"],
-        "email": row["email"],
+        "name": name(row),
+        "email": email(row),
         "phone_number": row["mobile"],
         "business_number": None,
-        "subscribed": None,  # subscription state is not held yet
+        "subscribed": subscribed,
         "address_line_1": None,
         "address_line_2": None,
         "address_city": None,

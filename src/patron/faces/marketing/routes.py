@@ -242,6 +242,12 @@ async def _site_scope(svc: Services, org_id: int, raw: str | None) -> int | None
     return site_id
 
 
+async def _contacts(svc: Services, org_id: int, rows: list[Any],
+                    fields: frozenset[str] | None) -> list[dict[str, Any]]:
+    subscribed = await svc.engagement.email_subscribed(org_id, [int(r["id"]) for r in rows])
+    return [render.contact(r, fields, int(r["id"]) in subscribed) for r in rows]
+
+
 @router.get("/v1/customers")
 async def list_customers(request: Request, svc: Svc, who: Reader) -> Response:
     query = request.query_params
@@ -259,8 +265,8 @@ async def list_customers(request: Request, svc: Svc, who: Reader) -> Response:
     data = [render.customer(r, base, fields, show=False) for r in rows]
     included = None
     if include:  # offers and products: none are held yet, so only contacts are included
-        included = [render.contact(r, contact_fields) for r in rows] if "contact" in include \
-            else []
+        included = await _contacts(svc, who.org_id, rows, contact_fields) \
+            if "contact" in include else []
     return ok(render.paged(data, base, request.url.path, request.url.query, page.number,
                            page.size, total, included))
 
@@ -271,13 +277,21 @@ async def show_customer(customer_id: str, request: Request, svc: Svc, who: Reade
     fields = params.fields(query, "customers", render.CUSTOMER_FIELDS)
     contact_fields = params.fields(query, "contacts", render.CONTACT_ATTRIBUTES)
     include = params.includes(query, CUSTOMER_INCLUDES)
-    params.filters(query, params.CUSTOMER_SHOW_FILTERS,
-                   paging=params.CUSTOMER_SHOW_PAGING_FILTERS)
+    served = (*params.CUSTOMER_SHOW_FILTERS, "site_id")
+    if include:
+        found = params.filters(query, served, paging=params.CUSTOMER_SHOW_PAGING_FILTERS)
+    else:  # the spec: the show filters are ignored when include is not present
+        found = params.filters(query, (*served, *params.CUSTOMER_SHOW_PAGING_FILTERS))
     row = await svc.customers.get_listed(
         who.org_id, _numeric_id(customer_id, "Customer not found"))
+    if found.get("site_id") is not None:  # a client that always names its site
+        site_id = await _site_scope(svc, who.org_id, found["site_id"])
+        if row["site_id"] != site_id:
+            raise NotFound("Customer not found")
     body: dict[str, Any] = {"data": render.customer(row, base_url(request, svc), fields,
                                                     show=True)}
     if include:
-        body["included"] = [render.contact(row, contact_fields)] if "contact" in include else []
+        body["included"] = await _contacts(svc, who.org_id, [row], contact_fields) \
+            if "contact" in include else []
     body["links"] = _self_links(request, svc)
     return ok(body)
