@@ -86,6 +86,12 @@ async def test_identifier_in_other_source_joins_with_8050(client: httpx.AsyncCli
     body = (await client.get(f"/v2/customers/{customer_id}?source=ALL", headers=loyalty)).json()
     assert [p["source"] for p in body["profiles"]] == ["INSTORE", "WECHAT"]
     assert {"type": "wechat", "value": "wx-tom"} in body["profiles"][0]["identifiersAll"]
+    # The mobile both profiles hold is listed once, in the first profile's place.
+    all_identifiers = body["profiles"][0]["identifiersAll"]
+    assert [i for i in all_identifiers if i["type"] == "mobile"] == [
+        {"type": "mobile", "value": "919986000581"}]
+    assert all_identifiers[-1] == {"type": "wechat", "value": "wx-tom"}
+    assert body["profiles"][1]["identifiersAll"] == all_identifiers
     only = (await client.get(f"/v2/customers/{customer_id}?source=WECHAT&accountId=wx-1"
                              "&includedOnlyCurrentProfile=true", headers=loyalty)).json()
     assert [p["source"] for p in only["profiles"]] == ["WECHAT"]

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from patron.clock import iso_utc
 from patron.customers import normalize
 from patron.errors import ValidationFailed
-from patron.jsonio import dumps_text, json_arrays_joined, loads
+from patron.faces.loyalty.render import identifiers_of_all
+from patron.jsonio import dumps, dumps_text, loads
 from tests.conftest import till_auth, workspace_auth
 from tests.test_reliability import _assert_face_envelope
 
@@ -49,11 +50,21 @@ def test_iso_utc_is_strftimes_answer(ms: int) -> None:
     assert iso_utc(ms) == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
 
 
+identifier = st.fixed_dictionaries({"type": st.sampled_from(["mobile", "email", "wechat"]),
+                                    "value": st.sampled_from(["1", "2", "a@b.co"])})
+
+
 @PROPERTY
-@given(st.lists(st.lists(json_values, max_size=3), max_size=3))
-def test_json_arrays_joined_holds_every_element_in_order(arrays: list[list[Any]]) -> None:
-    texts = [dumps_text(a) for a in arrays] + ["[ ]", " [\n] "]
-    assert loads(json_arrays_joined(texts)) == [x for a in arrays for x in a]
+@given(st.lists(st.lists(identifier, max_size=4), min_size=1, max_size=3))
+def test_identifiers_of_all_lists_each_identifier_once_in_order(
+        profiles: list[list[dict[str, str]]]) -> None:
+    rows = [{"identifiers": dumps_text(p)} for p in profiles]
+    got = loads(dumps(identifiers_of_all(rows)))
+    want: list[dict[str, str]] = []
+    for p in profiles:
+        want.extend(i for i in p if i not in want)
+    # one profile's list is as stored (a profile never holds an identifier twice)
+    assert got == (profiles[0] if len(profiles) == 1 else want)
 
 
 @settings(derandomize=True, max_examples=300)

@@ -38,9 +38,3 @@ def loads(data: str | bytes | None) -> Any:
 def fragment(text: str | bytes) -> orjson.Fragment:
     """JSON already rendered (by the database, say), spliced into `dumps` output as it is."""
     return orjson.Fragment(text)
-
-
-def json_arrays_joined(arrays: list[str]) -> str:
-    """JSON array texts as the text of one array holding all their elements, in order."""
-    items = [inner for a in arrays if (inner := a.strip()[1:-1].strip())]
-    return "[" + ",".join(items) + "]"

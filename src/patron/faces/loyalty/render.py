@@ -10,7 +10,7 @@ from patron.clock import iso_utc
 from patron.customers.fraud import FraudStatus
 from patron.customers.service import CustomerRecord
 from patron.groups.service import CustomerGroup, GroupDetails, Membership, Pool
-from patron.jsonio import fragment, json_arrays_joined, loads
+from patron.jsonio import fragment, loads
 from patron.loyalty.programs import program_json
 from patron.loyalty.rules import UPGRADE_DESCRIPTIONS, Member, RenewalGap, shown_tier_expiry
 from patron.loyalty.service import ProgramEntry, TierChange, UpgradeGap
@@ -40,6 +40,18 @@ def money(thousandths: int) -> float:
     return thousandths / 1000
 
 
+def identifiers_of_all(profiles: list[Any]) -> Any:
+    """`identifiersAll`: every profile's identifiers, each once (a mobile registered in two
+    sources belongs to both profiles), in profile order. One profile's go in as stored."""
+    if len(profiles) == 1:
+        return fragment(profiles[0]["identifiers"])
+    seen: dict[tuple[str, str], Any] = {}
+    for p in profiles:
+        for identifier in loads(p["identifiers"]):
+            seen.setdefault((identifier["type"], identifier["value"]), identifier)
+    return list(seen.values())
+
+
 def customer(record: CustomerRecord, *, source: str, account_id: str | None,
              only_current_profile: bool, ndnc_status: bool, optin_status: bool,
              cards: list[Any], warnings: list[dict[str, Any]],
@@ -55,7 +67,7 @@ def customer(record: CustomerRecord, *, source: str, account_id: str | None,
             account_id is None or p["account_id"] == account_id)]
     # The JSON columns are written by `jsonio.dumps` in the shape shown here, so they go into the
     # answer as they are stored (fragments) instead of being parsed and written again.
-    all_identifiers = fragment(json_arrays_joined([p["identifiers"] for p in record.profiles]))
+    all_identifiers = identifiers_of_all(record.profiles)
     all_fields: Any = fragment(record.profiles[0]["fields"]) if len(record.profiles) == 1 else {
         k: v for p in record.profiles for k, v in loads(p["fields"]).items()}
     profiles = []
