@@ -387,6 +387,15 @@ async def test_subscriptions_consent_and_embed(client: httpx.AsyncClient,
             for s in customer["subscriptionInfo"]["subscriptions"]}
     assert subs == {("EMAIL", "BULK"): "OPTOUT", ("MOBILE", "TRANS"): "OPTIN"}
     assert customer["warnings"] == []
+    # SMS, as the customer-details docs name the channel, is MOBILE.
+    sms = {**body, "subscriptions": [{**body["subscriptions"][1], "channel": "sms",
+                                      "type": "OPTOUT"}]}
+    r = await client.post(f"/v2/customers/{cid}/subscriptions", headers=auth, json=sms)
+    assert r.status_code == 200, r.text
+    r = await client.get(f"/v2/customers/{cid}?source=INSTORE&embed=subscriptions", headers=auth)
+    subs = {(s["channel"], s["priority"]): s["type"]
+            for s in r.json()["subscriptionInfo"]["subscriptions"]}
+    assert subs == {("EMAIL", "BULK"): "OPTOUT", ("MOBILE", "TRANS"): "OPTOUT"}
 
 
 async def test_engagement_health_and_email_state(client: httpx.AsyncClient,

@@ -57,9 +57,15 @@ MAX_BODY = 20_000
 MAX_REF = 200
 
 
+# Other names Capillary's docs give a channel: the customer-details docs list `SMS` where its
+# subscription API says `MOBILE`.
+SUBSCRIPTION_CHANNEL_ALIASES = {"SMS": "MOBILE"}
+
+
 def subscription_channel(value: str) -> str:
-    """A subscription channel in Capillary's spelling (any case accepted)."""
+    """A subscription channel in Capillary's spelling (any case accepted; `SMS` is `MOBILE`)."""
     upper = value.strip().upper()
+    upper = SUBSCRIPTION_CHANNEL_ALIASES.get(upper, upper)
     if upper not in SUBSCRIPTION_CHANNELS:
         raise ValueError(f"must be one of {', '.join(SUBSCRIPTION_CHANNELS)}")
     return upper
