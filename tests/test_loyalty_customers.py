@@ -162,6 +162,28 @@ async def test_lookup_and_lookup_details(client: httpx.AsyncClient,
     assert r.status_code == 404 and r.json()["errors"][0]["code"] == 8015
     r = await client.get("/v2/customers/lookup?source=INSTORE", headers=loyalty)
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == 11013
+    # Dual eligibility: several identifiers, in the same order, all naming the customer.
+    base = "/v2/customers/lookup/customerDetails?source=INSTORE"
+    r = await client.get(f"{base}&identifierName=email,mobile"
+                         "&identifierValue=tom@example.com,919986000581", headers=loyalty)
+    assert r.status_code == 200 and r.json()["id"] == customer_id
+    other = await add_customer(client, loyalty, identifiers=[
+        {"type": "email", "value": "huck@example.com"}])
+    assert other != customer_id
+    for names, values in (("email,mobile", "huck@example.com,919986000581"),
+                          ("email,mobile", "nobody@example.com,919986000581")):
+        r = await client.get(f"{base}&identifierName={names}&identifierValue={values}",
+                             headers=loyalty)
+        assert r.status_code == 404, r.text
+        assert r.json()["errors"][0] == {"status": False, "code": 8015, "message":
+                                         "Customer not found for the given identifiers"}
+    r = await client.get(f"{base}&identifierName=email,mobile&identifierValue=tom@example.com",
+                         headers=loyalty)
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 8013
+    # A source with accounts needs accountId.
+    r = await client.get("/v2/customers/lookup?source=WECHAT&identifierName=mobile"
+                         "&identifierValue=919986000581", headers=loyalty)
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == 8015
 
 
 async def test_flags_and_unknown_embeds(client: httpx.AsyncClient,

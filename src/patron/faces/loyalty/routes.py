@@ -34,6 +34,7 @@ EMBEDS = ("points", "subscriptions", "mlp", "userGroup", "gapDetails", "promotio
           "associatedImages", "segments")
 _EMBEDS_LOWER = frozenset(e.lower() for e in EMBEDS)
 MAX_REQUEST_BATCH = 10
+NOT_FOUND_BY_IDENTIFIERS = "Customer not found for the given identifiers"
 
 
 def authenticator(scope: str) -> Callable[[Request], Awaitable[Principal]]:
@@ -399,7 +400,25 @@ async def looked_up(svc: Services, org_id: int, params: Any) -> tuple[int, str]:
         raise ValidationFailed("identifierName, identifierValue, source can not be empty",
                                reason="missing_identifier")
     source = _source(params.get("source"))
-    return await svc.customers.resolve(org_id, name, value), source
+    if source not in ("INSTORE", "ALL") and not params.get("accountId"):
+        raise NotFound(NOT_FOUND_BY_IDENTIFIERS, reason="customer_not_found")
+    if "," not in name:
+        return await svc.customers.resolve(org_id, name, value), source
+    # Dual eligibility: identifierName=email,mobile&identifierValue=a,b, in the same order; the
+    # customer is the one all of them name.
+    names, values = name.split(","), value.split(",")
+    if len(names) != len(values):
+        raise ValidationFailed("identifierName and identifierValue must list as many entries",
+                               reason="invalid_identifier_type")
+    found = set()
+    for one_name, one_value in zip(names, values, strict=True):
+        try:
+            found.add(await svc.customers.resolve(org_id, one_name.strip(), one_value.strip()))
+        except NotFound:
+            raise NotFound(NOT_FOUND_BY_IDENTIFIERS, reason="customer_not_found") from None
+    if len(found) != 1:
+        raise NotFound(NOT_FOUND_BY_IDENTIFIERS, reason="customer_not_found")
+    return found.pop(), source
 
 
 @router.get("/v2/customers/lookup/customerDetails")
