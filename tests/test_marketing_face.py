@@ -482,7 +482,8 @@ async def test_filters_not_supported_yet_are_refused(client: httpx.AsyncClient,
         assert error["detail"] == f"filter[{name}] is not supported yet"
 
 
-async def test_sort(client: httpx.AsyncClient, org: OrgCredentials, clock: FixedClock) -> None:
+async def test_sort(client: httpx.AsyncClient, org: OrgCredentials, services: Services,
+                    clock: FixedClock) -> None:
     loyalty = till_auth(org)
     bob = await person(client, loyalty, clock, "Bob", "Jones", "zed@example.com")
     alice = await person(client, loyalty, clock, "Alice", "Smith", "yan@example.com")
@@ -505,6 +506,16 @@ async def test_sort(client: httpx.AsyncClient, org: OrgCredentials, clock: Fixed
     # Equal values (no revenue, no requests yet) fall back to the id, in the same direction.
     assert await order("net_revenue") == sorted([bob, alice, carol])
     assert await order("-last_request_at") == sorted([bob, alice, carol], reverse=True)
+    # Case does not order names, and on both engines a missing value comes last going up and
+    # first going down.
+    aaron = await person(client, loyalty, clock, "aaron", "lower", "wu@example.com")
+    prov = Provenance(None, clock.now_ms())
+    await services.engagement.ingest(org.org_id, [
+        {"kind": "sign_in", "customer": {"id": bob}, "at": START_MS}], prov)
+    assert await order("name") == [aaron, alice, bob, carol]
+    assert await order("-name") == [carol, bob, alice, aaron]
+    assert (await order("last_request_at"))[0] == bob
+    assert (await order("-last_request_at"))[-1] == bob
 
 
 async def test_sparse_fieldsets(client: httpx.AsyncClient, org: OrgCredentials,

@@ -105,10 +105,20 @@ _LIST_WHERE_SQLITE = _LIST_WHERE.replace("::bigint", "").replace("::text", "")
 SORT_COLUMNS = ("created_at", "name", "email", "net_revenue", "last_request_at")
 
 
-def _list_statement(column: str, descending: bool) -> Statement:
+def _order_by(column: str, descending: bool, alias: str = "") -> str:
+    """A listing's order, the same on both engines: names and e-mail addresses compared without
+    case, and missing values where PostgreSQL puts them (last going up, first going down;
+    SQLite's default is the other way). `created_at` is never missing, and a NULLS clause would
+    keep SQLite from reading it in the order of its index. id breaks ties so that pages never
+    overlap or skip."""
     direction = "DESC" if descending else "ASC"
-    # id breaks ties so that pages never overlap or skip.
-    order = f" ORDER BY {column} {direction}, id {direction} LIMIT $4 OFFSET $5"
+    key = f"lower({alias}{column})" if column in ("name", "email") else f"{alias}{column}"
+    nulls = "" if column == "created_at" else (" NULLS FIRST" if descending else " NULLS LAST")
+    return f" ORDER BY {key} {direction}{nulls}, {alias}id {direction} LIMIT $4 OFFSET $5"
+
+
+def _list_statement(column: str, descending: bool) -> Statement:
+    order = _order_by(column, descending)
     return sql(f"SELECT {_LIST_COLUMNS}{_LIST_WHERE}{order}",
                sqlite=f"SELECT {_LIST_COLUMNS}{_LIST_WHERE_SQLITE}{order}")
 
@@ -143,8 +153,7 @@ _SHOWN_WHERE = (
 
 
 def _shown_statement(column: str, descending: bool) -> Statement:
-    direction = "DESC" if descending else "ASC"
-    order = f" ORDER BY c.{column} {direction}, c.id {direction} LIMIT $4 OFFSET $5"
+    order = _order_by(column, descending, "c.")
     text = f"SELECT {_SHOWN_COLUMNS}{_SHOWN_FROM}{_SHOWN_WHERE}{order}"
     return sql(text, sqlite=text.replace("::bigint", "").replace("::text", ""))
 
