@@ -260,7 +260,9 @@ async def test_search_matches_identity_fields(client: httpx.AsyncClient,
     for term, expected in (("ann", [ann]), ("ANN@EXAMPLE", [ann]), ("9986000581", [ann]),
                            ("bob-7", [bob]), ("ray", [bob]), ("user-42", [ann]),
                            ("example.com", [ann]), ("nobody", []), ("  ", [bob, ann]),
-                           ("%", []), ("_", []), ("b_b", []), ("bob_7", [])):
+                           ("%", []), ("_", []), ("b_b", []), ("bob_7", []),
+                           # a phone number as it was written, with + and separators
+                           ("+91 99860-00581", [ann]), ("+91 (99860)", [ann]), ("+44", [])):
         r = await client.get("/api/customers", headers=work, params={"search": term})
         assert r.status_code == 200, r.text
         assert [c["id"] for c in r.json()["data"]] == [c["id"] for c in expected], term

@@ -16,6 +16,9 @@ _TYPE_BY_LOWER["card_external_id"] = "cardExternalId"
 MAX_VALUE_LENGTH = 320
 
 
+_PHONE_TERM = re.compile(r"\+[0-9][0-9 ().-]*")
+
+
 def identifier_type(name: str) -> str:
     """The canonical spelling of an identifier type (`external_id` -> `externalId`)."""
     canonical = _TYPE_BY_LOWER.get(name.strip().lower())
@@ -43,6 +46,16 @@ def mobile(value: str) -> str:
         raise ValidationFailed(f"invalid mobile number {value!r}", reason="invalid_mobile",
                                field="mobile")
     return v
+
+
+def search_term(term: str) -> str:
+    """What a customer search looks for. A term written as an international phone number
+    (`+1 234-512`) is looked for as its digits, the way mobiles are stored; any other term as
+    it is."""
+    stripped = term.strip()
+    if stripped.startswith("+") and _PHONE_TERM.fullmatch(stripped):
+        return "".join(ch for ch in stripped if ch.isdigit())
+    return stripped
 
 
 def identifier_value(kind: str, value: object) -> str:

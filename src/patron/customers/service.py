@@ -172,7 +172,7 @@ class Customers:
         `profile_last_name`, `profile_identifiers`): INSTORE without an account, else the oldest."""
         if sort not in repo.SORT_COLUMNS:
             raise ValidationFailed(f"cannot sort by {sort!r}", reason="invalid_sort", field="sort")
-        search = search.strip() or None if search is not None else None
+        search = normalize.search_term(search) or None if search is not None else None
         rows = await repo.listed(self.db, org_id, site_id=site_id, search=search, sort=sort,
                                  descending=descending, limit=limit, offset=offset,
                                  with_profile=with_profile)
