@@ -262,7 +262,7 @@ async def test_me(client: httpx.AsyncClient, services: Services) -> None:
     data = r.json()["data"]
     assert list(data) == ["id", "type", "attributes"]
     assert data["type"] == "users" and data["id"].isdigit()
-    assert data["attributes"] == {"initials": "JS", "name": "Jane Doe Studio", "email": None,
+    assert data["attributes"] == {"initials": "JS", "name": "Jane Doe Studio", "email": "",
                                   "role_level": "OWNER"}
 
 
@@ -272,7 +272,7 @@ async def test_sites_list_and_show(client: httpx.AsyncClient, org: OrgCredential
     assert r.status_code == 200 and r.headers["content-type"] == JSONAPI
     body = r.json()
     assert body["data"] == [{"id": str(org.site_id), "type": "sites", "attributes": {
-        "title": org.name, "subdomain": None, "created_at": "2026-01-01T00:00:00Z",
+        "title": org.name, "subdomain": "", "created_at": "2026-01-01T00:00:00Z",
         "updated_at": "2026-01-01T00:00:00Z"}}]
     assert body["meta"] == {"total_pages": 1, "total_count": 1, "current_page": 1}
     assert body["links"]["self"] == f"{BASE}/v1/sites?page[number]=1&page[size]=20"

@@ -117,7 +117,7 @@ def site(values: dict[str, Any], fields: frozenset[str] | None) -> dict[str, Any
     created = iso_utc(values["created_at"])
     return {"id": str(values["id"]), "type": "sites", "attributes": _pick({
         "title": values["title"],
-        "subdomain": values["subdomain"] or None,
+        "subdomain": values["subdomain"] or "",  # a string, as the spec types it
         "created_at": created,
         "updated_at": created,  # sites are never changed after creation in this store
     }, fields)}

@@ -174,10 +174,11 @@ def _initials(name: str) -> str:
 @router.get("/v1/me")
 async def me(svc: Svc, who: Reader) -> Response:
     # There are no user accounts: the API client acts for its organisation, so "me" is the
-    # credential (its id) named after the organisation; it has no email of its own.
+    # credential (its id) named after the organisation; it has no email of its own ("": the
+    # spec types email as a string).
     org = await svc.tenancy.org(who.org_id)
     return ok({"data": {"id": str(who.credential_id), "type": "users", "attributes": {
-        "initials": _initials(org["name"]), "name": org["name"], "email": None,
+        "initials": _initials(org["name"]), "name": org["name"], "email": "",
         "role_level": "OWNER"}}})
 
 
