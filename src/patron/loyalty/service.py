@@ -234,7 +234,7 @@ class Loyalty:
 
     async def _change_tier(self, tx: Queryable, org_id: int, program: ProgramEntry, m: Member,
                            to: int, kind: str, at: int, notes: str, till_id: int | None,
-                           effects: SideEffects | None) -> None:
+                           effects: SideEffects | None, *, manual: bool = False) -> None:
         p = program.program
         # History keeps the expiry dates as customer details showed them at the time.
         from_name = p.tier(m.tier).name
@@ -243,9 +243,10 @@ class Loyalty:
         m.tier, m.tier_since = to, since
         m.tier_expires_at = tier_expiry(p, to, since)
         to_expiry = shown_tier_expiry(m.tier_expires_at, since)
+        # Capillary's history of a manual adjustment names no expiry of the new tier (seed 000).
         await tx.execute(repo.INSERT_TIER_CHANGE, org_id, await next_id(tx), m.customer_id,
-                         program.id, kind, from_name, p.tier(to).name, from_expiry, to_expiry,
-                         at, notes, till_id)
+                         program.id, kind, from_name, p.tier(to).name, from_expiry,
+                         None if manual else to_expiry, at, notes, till_id)
         if effects is not None:
             effects.tier_changes.append(TierChange(program.id, kind, from_name, p.tier(to).name,
                                                    from_expiry, to_expiry))
@@ -473,7 +474,8 @@ class Loyalty:
                                        reason="same_tier", field="slabName")
             await self._change_tier(tx, org_id, program, m, to,
                                     "UPGRADE" if to > m.tier else "DOWNGRADE", now,
-                                    f"manual slab adjustment reason: {reason}", till_id, effects)
+                                    f"manual slab adjustment reason: {reason}", till_id, effects,
+                                    manual=True)
             await self._save(tx, org_id, m, now)
         return effects.tier_changes[0]
 
