@@ -51,7 +51,8 @@ class CustomerBody(BaseModel):
     def to_input(self) -> CustomerInput:
         return CustomerInput(
             profiles=[ProfileInput(
-                source=p.source, account_id=p.accountId, first_name=p.firstName,
+                source=p.source.strip().upper(),  # any case, as the reads take it
+                account_id=p.accountId, first_name=p.firstName,
                 last_name=p.lastName,
                 identifiers=[Identifier(i.type, str(i.value), dict(i.model_extra or {}))
                              for i in p.identifiers],
