@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from patron.clock import iso_utc
 from patron.customers import normalize
 from patron.errors import ValidationFailed
+from patron.faces.loyalty.interactions import xml_document
 from patron.faces.loyalty.render import identifiers_of_all
 from patron.jsonio import dumps, dumps_text, loads
 from tests.conftest import till_auth, workspace_auth
@@ -29,6 +30,43 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
                                                                 max_size=4),
     max_leaves=20)
+def _element_tree_xml(root: str, value: dict[str, Any]) -> bytes:
+    """How v1.1 XML was written with ElementTree before it was written as text: the oracle."""
+    import xml.etree.ElementTree as ET
+
+    def add(parent: ET.Element, key: str, item: Any) -> None:
+        if isinstance(item, list):
+            for one in item:
+                add(parent, key, one)
+            return
+        node = ET.SubElement(parent, key)
+        if isinstance(item, dict):
+            for k, v in item.items():
+                add(node, k, v)
+        elif isinstance(item, bool):
+            node.text = "true" if item else "false"
+        elif item is not None:
+            node.text = str(item)
+
+    element = ET.Element(root)
+    for key, item in value.items():
+        add(element, key, item)
+    return ET.tostring(element, encoding="utf-8", xml_declaration=True)
+
+
+xml_key = st.from_regex(r"[a-z][a-z_]{0,8}", fullmatch=True)
+xml_scalar = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
+xml_tree = st.recursive(xml_scalar, lambda inner: st.lists(inner, max_size=3)
+                        | st.dictionaries(xml_key, inner, max_size=3), max_leaves=12)
+
+
+@PROPERTY
+@given(st.dictionaries(xml_key, xml_tree, max_size=4))
+def test_v11_xml_is_what_element_tree_wrote(body: dict[str, Any]) -> None:
+    assert xml_document("response", body) == _element_tree_xml("response", body)
+
+
 identifier = st.fixed_dictionaries({
     "type": st.sampled_from(["mobile", "email", "externalId", "wechat", "shoe", ""])
     | st.integers(),

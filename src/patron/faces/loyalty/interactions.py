@@ -8,9 +8,9 @@ HTTP status equal to `status.code`, as Capillary's v1.1 APIs do. Choices: docs/c
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from xml.sax.saxutils import escape
 
 from fastapi import Request, Response
 from pydantic import AfterValidator, BaseModel, Field
@@ -170,28 +170,43 @@ def _v11_networks(found: Interactions, query: _Query, as_xml: bool) -> list[dict
 
 def v11_response(body: dict[str, Any], status: int, as_xml: bool) -> Response:
     if as_xml:
-        root = ET.Element("response")
-        for key, value in body["response"].items():
-            _xml(root, key, value)
-        return Response(ET.tostring(root, encoding="utf-8", xml_declaration=True),
-                        status_code=status, media_type=XML)
+        return Response(xml_document("response", body["response"]), status_code=status,
+                        media_type=XML)
     return ok(body, status)
 
 
-def _xml(parent: ET.Element, key: str, value: Any) -> None:
-    """JSON to XML as Capillary's v1.1 writes it: a list repeats its element."""
+XML_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
+
+
+def xml_document(root: str, value: Any) -> bytes:
+    """JSON to XML as Capillary's v1.1 writes it: a list repeats its element, `true`/`false`
+    for booleans, an empty element for null or "". Byte for byte what ElementTree wrote for the
+    same tree (a property test holds it to that), built as text: ElementTree took 7.5 ms of an
+    8.5 ms answer of 250 messages."""
+    parts = [XML_DECLARATION]
+    _xml(root, value, parts)
+    return "".join(parts).encode()
+
+
+def _xml(key: str, value: Any, out: list[str]) -> None:
     if isinstance(value, list):
         for item in value:
-            _xml(parent, key, item)
-        return
-    node = ET.SubElement(parent, key)
-    if isinstance(value, dict):
+            _xml(key, item, out)
+    elif isinstance(value, dict):
+        start = len(out)
+        out.append(f"<{key}>")
         for k, v in value.items():
-            _xml(node, k, v)
+            _xml(k, v, out)
+        if len(out) == start + 1:  # no child element (empty, or only empty lists)
+            out[start] = f"<{key} />"
+        else:
+            out.append(f"</{key}>")
     elif isinstance(value, bool):
-        node.text = "true" if value else "false"
-    elif value is not None:
-        node.text = str(value)
+        out.append(f"<{key}>{'true' if value else 'false'}</{key}>")
+    elif value is None or value == "":
+        out.append(f"<{key} />")
+    else:
+        out.append(f"<{key}>{escape(str(value))}</{key}>")
 
 
 def _v11_failure(message: str, code: int, identifier: tuple[str, str] | None,
