@@ -14,7 +14,7 @@ from patron.clock import FixedClock
 from patron.loyalty.programs import ProgramFileError, read_program_file
 from patron.loyalty.rules import DAY_MS
 from patron.services import Services
-from tests.conftest import add_customer, till_auth
+from tests.conftest import add_customer, till_auth, workspace_auth
 
 PROGRAMS = """
 programs:
@@ -147,6 +147,38 @@ async def test_a_bills_source_is_checked(client: httpx.AsyncClient, services: Se
     assert details["loyaltyInfo"]["lifetimePurchases"] == 300.0
     assert details["pointsSummary"]["cumulativePurchases"] == 300.0
     assert [p["programId"] for p in details["loyaltyProgramDetails"]] == [7, 8]
+
+
+async def test_an_id_too_long_for_an_id_names_nobody(client: httpx.AsyncClient,
+                                                    services: Services, org: Any) -> None:
+    """`identifierName=id` with more digits than a 64-bit id holds is a customer not found on
+    every route that takes it, never a crash; in a bulk add, that element alone fails."""
+    _, headers = await _setup(client, services, org)
+    huge = "9" * 26
+    r = await client.post(f"/v2/transactions?identifierName=id&identifierValue={huge}",
+                          headers=headers, json={"type": "REGULAR", "billNumber": "H-1",
+                                                 "billAmount": 10})
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == 8015
+    r = await client.post("/v2/transactions/bulk", headers=headers, json=[
+        {"type": "REGULAR", "billNumber": "H-2", "billAmount": 10, "identifierType": "mobile",
+         "identifierValue": "919900000001"},
+        {"type": "REGULAR", "billNumber": "H-3", "billAmount": 10, "identifierType": "id",
+         "identifierValue": huge}])
+    assert r.status_code == 201, r.text
+    assert r.json()["response"][1]["errors"][0]["code"] == 8015
+    r = await client.get(f"/v1.1/points/isredeemable?user_id={huge}&points=1&format=json",
+                         headers=headers)
+    assert r.json()["response"]["points"]["redeemable"]["item_status"]["success"] == "false"
+    r = await client.post("/v1.1/points/redeem?format=json", headers=headers, json={
+        "root": {"redeem": [{"points_redeemed": 1, "customer": {"user_id": huge}}]}})
+    assert r.json()["response"]["responses"]["points"]["item_status"]["success"] == "false"
+    r = await client.post("/v2/points/reverse", headers=headers, json={
+        "redemptionId": 1, "identifier": {"type": "id", "value": huge}})
+    assert r.status_code in (400, 404) and "errors" in r.json()
+    r = await client.post("/patron/v1/records", headers=workspace_auth(org), json={"records": [
+        {"kind": "tag", "customer": {"identifierName": "id", "identifierValue": huge},
+         "ref": "x", "at": 1}]})
+    assert r.status_code == 200 and r.json()["results"][0]["error"]["code"] == "customer_not_found"
 
 
 async def test_returns_take_back_the_bills_points(client: httpx.AsyncClient,

@@ -48,6 +48,15 @@ def mobile(value: str) -> str:
     return v
 
 
+def customer_id(value: object) -> int | None:
+    """A customer id given as text (`identifierName=id`): ASCII digits, at most 18 of them so
+    that it fits a 64-bit integer; None when it cannot name a customer."""
+    text = str(value).strip()
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    return None
+
+
 def search_term(term: str) -> str:
     """What a customer search looks for. A term written as an international phone number
     (`+1 234-512`) is looked for as its digits, the way mobiles are stored; any other term as

@@ -107,11 +107,10 @@ class Customers:
         """The customer an identifier (or `id`) names, or NotFound."""
         name = identifier_name.strip()
         if name.lower() in ("id", "userid", "user_id"):
-            try:
-                customer_id = int(identifier_value)
-            except ValueError:
+            customer_id = normalize.customer_id(identifier_value)
+            if customer_id is None:
                 raise NotFound("Customer not found for the given identifiers",
-                               reason="customer_not_found") from None
+                               reason="customer_not_found")
             await active_state(self.db, org_id, customer_id)
             return customer_id
         kind = normalize.identifier_type(name)
@@ -136,9 +135,9 @@ class Customers:
         by_kind: dict[str, list[tuple[int, str]]] = {}
         for index, (name, value) in enumerate(refs):
             if name.strip().lower() in ("id", "userid", "user_id"):
-                digits = str(value).strip()
-                if digits.isdigit() and len(digits) <= 18:
-                    by_id.append((index, int(digits)))
+                customer_id = normalize.customer_id(value)
+                if customer_id is not None:
+                    by_id.append((index, customer_id))
                 continue
             kind = normalize.identifier_type(name)
             try:

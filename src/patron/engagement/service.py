@@ -315,9 +315,9 @@ class Engagement:
             ref = item.record.customer
             name = (ref.identifierName or "").strip()
             if ref.id is not None or name.lower() in ("id", "userid", "user_id"):
-                value = ref.id if ref.id is not None else ref.identifierValue
-                if str(value).isdigit():
-                    item.customer_id = int(str(value))
+                item.customer_id = normalize.customer_id(
+                    ref.id if ref.id is not None else ref.identifierValue)
+                if item.customer_id is not None:
                     by_id.append(item)
                 continue
             try:

@@ -15,6 +15,7 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from patron.auth.guard import admit
 from patron.auth.service import WORKSPACE, Principal
+from patron.customers import normalize
 from patron.customers.models import Provenance
 from patron.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from patron.faces import FaceRouter, Svc, authentication
@@ -93,9 +94,10 @@ async def _customer_id(svc: Services, org_id: int, raw: str) -> int:
             return await svc.customers.resolve(org_id, "externalId", raw[4:])
         except NotFound:
             raise _not_found() from None
-    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
-        return int(raw)
-    raise _not_found()
+    customer_id = normalize.customer_id(raw)
+    if customer_id is None:
+        raise _not_found()
+    return customer_id
 
 
 async def _shown(svc: Services, org_id: int, customer_id: int) -> dict[str, Any]:
