@@ -265,6 +265,14 @@ async def test_redeem_reverse_and_never_overspend(client: httpx.AsyncClient,
         failed = r.json()["response"]
         assert failed["status"]["success"] == "false"
         assert failed["responses"]["points"]["item_status"]["success"] == "false"
+    # program_id in the body, as the v1.1 docs place it, picks the program debited.
+    r = await client.post("/v1.1/points/redeem?format=json", headers=headers, json={
+        "root": {"redeem": [{"points_redeemed": 2, "program_id": 8,
+                             "customer": {"mobile": "919900000001"}}]}})
+    assert r.status_code == 200, r.text
+    details = await _details(client, headers, customer_id, "embed=mlp")
+    redeemed = {p["programId"]: p["redeemed"] for p in details["loyaltyProgramDetails"]}
+    assert redeemed == {7: 25.0, 8: 2.0}
 
     async def one() -> int:
         return (await client.post("/v1.1/points/redeem", headers=headers, json={

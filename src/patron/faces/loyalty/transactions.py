@@ -287,6 +287,7 @@ class _Redeem(BaseModel):
     transaction_number: str = Field("", max_length=200)
     notes: str = Field("", max_length=1000)
     validation_code: str | None = None
+    program_id: int | str | None = None  # the body's, as the v1.1 docs have it; or the query's
 
 
 @router.post("/v1.1/points/redeem")
@@ -315,8 +316,10 @@ async def redeem(request: Request, svc: Svc, who: Writer) -> Response:
                 identifier[1]}
         points = _whole_points(body.points_redeemed)
         customer_id = await svc.customers.resolve(who.org_id, *identifier)
-        program = await svc.loyalty.program(
-            who.org_id, _program_id(request.query_params.get("program_id")))
+        asked = request.query_params.get("program_id")
+        if asked in (None, "") and body.program_id is not None:
+            asked = str(body.program_id)
+        program = await svc.loyalty.program(who.org_id, _program_id(asked))
         redemption_id, member = await svc.loyalty.redeem(
             who.org_id, customer_id, program.id, points, body.transaction_number, body.notes,
             who.till_id)
