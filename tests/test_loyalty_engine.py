@@ -194,6 +194,14 @@ async def test_returns_take_back_the_bills_points(client: httpx.AsyncClient,
     assert r.status_code == 200, r.text
     assert {"entityType": "USER", "returnedPoints": 20.0, "type": "points",
             "programId": 7} in r.json()["sideEffects"]
+    # An item is returned at most as much as was bought of it, over all returns.
+    for items, code in (([{"itemCode": "sock", "amount": 1}], 626),
+                        ([{"itemCode": "shoe", "amount": 100, "qty": 2}], 626),
+                        ([{"itemCode": "shoe", "amount": 301}], 678)):
+        r = await client.post(base, headers=headers, json={
+            "type": "RETURN", "returnType": "LINE_ITEM", "billNumber": "B-2",
+            "lineItemsV2": items})
+        assert r.status_code == 400 and r.json()["errors"][0]["code"] == code, (items, r.text)
     r = await client.post(base, headers=headers, json={
         "type": "RETURN", "returnType": "AMOUNT", "billNumber": "B-2", "billAmount": 10})
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == 632

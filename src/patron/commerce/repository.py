@@ -18,6 +18,11 @@ BILL_FOR_RETURN = sql(
     sqlite="SELECT id, customer_id, amount, returned_amount, line_items, return_type "
     "FROM transactions WHERE org_id = $1 AND bill_number = $2 AND type = 'REGULAR'",
 )
+# The line items of a bill's earlier returns (LINE_ITEM returns name what they take back).
+RETURNED_ITEMS = sql(
+    "SELECT line_items FROM transactions WHERE org_id = $1 AND original_id = $2 "
+    "AND type = 'RETURN'"
+)
 ADD_RETURNED = sql(
     "UPDATE transactions SET returned_amount = returned_amount + $3, return_type = $4 "
     "WHERE org_id = $1 AND id = $2"

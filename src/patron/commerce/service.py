@@ -57,6 +57,15 @@ class TransactionOutcome:
     effects: SideEffects
 
 
+def _per_item(items: list[dict[str, Any]]) -> dict[str, tuple[float, int]]:
+    """Line items (as stored) summed per item code: (quantity, amount in thousandths)."""
+    out: dict[str, tuple[float, int]] = {}
+    for li in items:
+        qty, amount = out.get(li["itemCode"], (0.0, 0))
+        out[li["itemCode"]] = (qty + float(li.get("qty") or 0), amount + int(li["amount"]))
+    return out
+
+
 class Commerce:
     def __init__(self, db: Database, clock: Clock, loyalty: Loyalty) -> None:
         self.db = db
@@ -114,7 +123,11 @@ class Commerce:
             if bill["return_type"] and len(mixed) == 2:
                 raise Conflict("Cannot mix AMOUNT and LINE_ITEM returns of one transaction",
                                reason="mixed_return_types", field="returnType")
-            returned = self._returned_amount(kind, data, left, loads(bill["line_items"]))
+            earlier = [] if kind != "LINE_ITEM" else [
+                li for r in await tx.fetch(repo.RETURNED_ITEMS, org_id, bill["id"])
+                for li in loads(r["line_items"])]
+            returned = self._returned_amount(kind, data, left, loads(bill["line_items"]),
+                                             earlier)
             return_id = await next_id(tx)
             await tx.execute(
                 repo.INSERT_TRANSACTION, org_id, return_id, customer_id, "RETURN",
@@ -132,7 +145,11 @@ class Commerce:
 
     @staticmethod
     def _returned_amount(kind: str, data: TransactionInput, left: int,
-                         bill_items: list[dict[str, Any]]) -> int:
+                         bill_items: list[dict[str, Any]],
+                         earlier: list[dict[str, Any]]) -> int:
+        """What a return takes back, in thousandths. A LINE_ITEM return takes back its items,
+        each at most what the bill bought of that item less what earlier returns took back of
+        it, in amount and in quantity."""
         if kind in ("FULL", "CANCELLED"):
             return left
         if kind == "AMOUNT":
@@ -141,11 +158,24 @@ class Commerce:
             if not data.line_items:
                 raise ValidationFailed("Please pass line-items that need to be returned",
                                        reason="missing_return_items", field="lineItemsV2")
-            codes = {li["itemCode"] for li in bill_items}
-            unknown = [li.item_code for li in data.line_items if li.item_code not in codes]
+            bought = _per_item(bill_items)
+            unknown = [li.item_code for li in data.line_items if li.item_code not in bought]
             if unknown:
                 raise ValidationFailed(f"No matching line-item found for return: {unknown[0]}",
                                        reason="return_item_not_found", field="lineItemsV2")
+            taken = _per_item(earlier)
+            asked = _per_item([li.as_json() for li in data.line_items])
+            for code, (qty, item_amount) in asked.items():
+                had_qty, had_amount = bought[code]
+                took_qty, took_amount = taken.get(code, (0.0, 0))
+                if qty > had_qty - took_qty:
+                    raise ValidationFailed(
+                        f"Quantity of returned items are more than purchased: {code}",
+                        reason="return_qty_exceeded", field="lineItemsV2")
+                if item_amount > had_amount - took_amount:
+                    raise ValidationFailed(
+                        f"Amount of returned item is more than purchased item: {code}",
+                        reason="return_item_amount_exceeded", field="lineItemsV2")
             amount = sum(li.amount for li in data.line_items)
         if amount <= 0:
             raise ValidationFailed("The return amount must be positive",

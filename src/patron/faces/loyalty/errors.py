@@ -47,6 +47,8 @@ CODES = {
     "mixed_return_types": 632,
     "bill_already_returned": 633,
     "return_item_not_found": 688,
+    "return_qty_exceeded": 626,
+    "return_item_amount_exceeded": 678,
     "invalid_billing_date": 621,
     "invalid_return_type": 1634,
     "missing_return_items": 1635,
