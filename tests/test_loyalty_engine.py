@@ -226,6 +226,14 @@ async def test_returns_take_back_the_bills_points(client: httpx.AsyncClient,
     assert [li["details"]["itemCode"] for li in bill["lineItems"]] == ["shoe", "sock"]
     assert {"programId": 7, "awardedPoints": 50.0, "returnedPoints": 0.0} in \
         bill["pointsDetails"]
+    # A return that takes back no points still says so as a return, not as an award.
+    assert (await _buy(client, headers, "B-tiny", 5)).status_code == 200
+    r = await client.post(base, headers=headers, json={
+        "type": "RETURN", "returnType": "FULL", "billNumber": "B-tiny"})
+    assert r.status_code == 200, r.text
+    points = [e for e in r.json()["sideEffects"] if e["type"] == "points"]
+    assert points and all(e.get("returnedPoints") == 0.0 and "awardedPoints" not in e
+                          for e in points), points
     for program_id in (7, 8):
         await services.loyalty.check_ledger(org.org_id, customer_id, program_id)
 

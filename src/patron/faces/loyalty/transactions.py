@@ -76,12 +76,12 @@ class TransactionBody(BaseModel):
             extended_fields=self.extendedFields)
 
 
-def side_effects(effects: SideEffects) -> list[dict[str, Any]]:
-    """Capillary's `sideEffects`: a `points` entry per program (`returnedPoints` on a return)
-    and Patron's `slab` entry per tier change."""
+def side_effects(effects: SideEffects, *, of_return: bool = False) -> list[dict[str, Any]]:
+    """Capillary's `sideEffects`: a `points` entry per program (`returnedPoints` on a return,
+    0 included) and Patron's `slab` entry per tier change."""
     out: list[dict[str, Any]] = []
     for program_id, points in effects.points.items():
-        if points >= 0:
+        if points > 0 or (points == 0 and not of_return):
             out.append({"entityType": "USER", "rawAwardedPoints": points_value(points),
                         "awardedPoints": points // 1000, "type": "points",
                         "programId": program_id})
@@ -113,7 +113,8 @@ async def add_transaction(request: Request, svc: Svc, who: Writer,
     outcome = await svc.commerce.add_transaction(
         who.org_id, customer_id, body.to_input(source, svc.clock.now_ms()), who.till_id)
     return ok({"createdId": outcome.id, "warnings": [], "errors": [],
-               "sideEffects": side_effects(outcome.effects)})
+               "sideEffects": side_effects(outcome.effects,
+                                           of_return=body.type.upper() == "RETURN")})
 
 
 @router.post("/v2/transactions/bulk")
@@ -135,7 +136,8 @@ async def add_transactions(svc: Svc, who: Writer,
                 who.org_id, customer_id, parsed.to_input(_source(raw.get("source")),
                                                          svc.clock.now_ms()), who.till_id)
             entry = {"entityId": outcome.id,
-                     "result": {**raw, "sideEffects": side_effects(outcome.effects)},
+                     "result": {**raw, "sideEffects": side_effects(
+                         outcome.effects, of_return=parsed.type.upper() == "RETURN")},
                      "errors": [], "warnings": []}
         except ValidationError as exc:
             failures += 1
