@@ -226,6 +226,14 @@ async def test_returns_take_back_the_bills_points(client: httpx.AsyncClient,
     assert [li["details"]["itemCode"] for li in bill["lineItems"]] == ["shoe", "sock"]
     assert {"programId": 7, "awardedPoints": 50.0, "returnedPoints": 0.0} in \
         bill["pointsDetails"]
+    # A bill names its customer (606), and a line's quantity is a number of zero or more.
+    r = await client.post("/v2/transactions?source=INSTORE", headers=headers,
+                          json={"type": "REGULAR", "billNumber": "B-anon", "billAmount": 5})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 606
+    for qty in (-1, "NaN", "Infinity"):
+        r = await _buy(client, headers, f"B-qty{qty}", 5,
+                       lineItemsV2=[{"itemCode": "x", "amount": 5, "qty": qty}])
+        assert r.status_code == 400 and "errors" in r.json(), (qty, r.text)
     # A return that takes back no points still says so as a return, not as an award.
     assert (await _buy(client, headers, "B-tiny", 5)).status_code == 200
     r = await client.post(base, headers=headers, json={

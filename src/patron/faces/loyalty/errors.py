@@ -29,6 +29,7 @@ CODES = {
     "conflicting_customers": 8053,
     "loyalty_downgrade_not_allowed": 8018,
     "missing_identifier": 11013,
+    "missing_bill_customer": 606,
     "request_not_found": 9050,
     "invalid_request_status": 9052,
     "invalid_request_type": 9006,

@@ -35,7 +35,7 @@ class LineItemBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     itemCode: str = Field(min_length=1, max_length=200)
     amount: Amount = Decimal(0)
-    qty: float = 1.0
+    qty: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
     rate: Amount | None = None
     value: Amount | None = None
     discount: Amount = Decimal(0)
@@ -107,7 +107,8 @@ async def add_transaction(request: Request, svc: Svc, who: Writer,
     params = request.query_params
     name, value = params.get("identifierName"), params.get("identifierValue")
     if not name or not value:
-        raise ValidationFailed("Customer identifier is not passed", reason="missing_identifier")
+        raise ValidationFailed("Customer identifier is not passed",
+                               reason="missing_bill_customer")
     source = _source(params.get("source"))
     customer_id = await svc.customers.resolve(who.org_id, name, value)
     outcome = await svc.commerce.add_transaction(
