@@ -14,6 +14,7 @@ import pytest
 from patron.db.statement import sql
 from patron.engagement import repository as repo
 from patron.engagement.service import offsets_at, utc_offsets
+from patron.engagement.transfer import export_records
 from patron.services import Services
 from patron.tenancy.service import OrgCredentials
 from tests.conftest import START_MS, add_customer, till_auth, workspace_auth
@@ -428,12 +429,24 @@ async def test_engagement_health_and_email_state(client: httpx.AsyncClient,
 async def test_pii_deletion_scrubs_messages(client: httpx.AsyncClient, org: OrgCredentials,
                                             services: Services) -> None:
     cid = await _history(client, org)
+    await _post(client, org, [
+        {"kind": "subscription", "customer": {"id": cid}, "channel": "EMAIL",
+         "priority": "BULK", "type": "OPTOUT", "reason": "Hal asked by phone", "at": START_MS}])
     r = await client.delete(f"/api/customers/{cid}", headers=workspace_auth(org))
     assert r.status_code in (200, 204), r.text
     rows = await services.db.fetch(sql(
         "SELECT sender, receiver, subject, body FROM messages WHERE org_id = $1 "
         "AND customer_id = $2"), org.org_id, cid)
     assert rows and all(tuple(r) == ("", "", "", "") for r in rows)
+    reasons = await services.db.fetch(sql(
+        "SELECT reason FROM subscriptions WHERE org_id = $1 AND customer_id = $2"),
+        org.org_id, cid)
+    assert reasons and all(r["reason"] == "" for r in reasons)
+    # An export leaves the erased customer out entirely: none of their records name them.
+    theirs = {"e1", "e2", "s1", "w1", "mc1"}  # their messages' record ids
+    exported = [r async for r in export_records(services.db, org.org_id)]
+    assert not [r for r in exported if r.get("customer") == {"id": cid}
+                or r.get("id") in theirs or r.get("message") in theirs], exported
 
 
 async def test_tenants_do_not_see_each_others_messages(client: httpx.AsyncClient,

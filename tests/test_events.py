@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import orjson
 
+from patron.db.statement import sql
+from patron.services import Services
 from tests.conftest import add_customer, till_auth, workspace_auth
 
 RESERVATION = {
@@ -292,11 +294,14 @@ async def test_authenticated_webhook(client: httpx.AsyncClient, loyalty: dict[st
 
 
 async def test_pii_deletion_scrubs_psi_attributes(client: httpx.AsyncClient,
-                                                  loyalty: dict[str, str]) -> None:
-    await add_customer(client, loyalty, identifiers=[{"type": "mobile", "value": "9933772255"}])
+                                                  loyalty: dict[str, str],
+                                                  services: Services, org: Any) -> None:
+    erased = await add_customer(client, loyalty,
+                                identifiers=[{"type": "mobile", "value": "9933772255"}])
     uri = await _setup(client, loyalty)
-    r = await client.post(uri, json={"customer_id": "9933772255", "eventName": "be_reserved",
-                                     "hotel_name": "H", "age": 33})
+    reservation = {"customer_id": "9933772255", "eventName": "be_reserved", "hotel_name": "H",
+                   "age": 33, "booking_ref": "B-9"}
+    r = await client.post(uri, json=reservation)
     request_id = r.json()["requestId"]
     r = await client.post("/v2/requests", headers=loyalty, json={
         "type": "CUSTOMER", "baseType": "DELETE", "customerIdentificationInfo": {
@@ -309,6 +314,22 @@ async def test_pii_deletion_scrubs_psi_attributes(client: httpx.AsyncClient,
                               headers=loyalty)).json()["data"][0]
     assert "age" not in event["additonalAttributes"]
     assert event["additonalAttributes"]["hotel_name"] == "H"  # not PSI: kept
+    # Nothing keeps the values the person was known by: the events' de-duplication keys and the
+    # identifier the request named are gone, so the released mobile's next owner is not a
+    # duplicate of them.
+    keys = await services.db.fetch(sql(
+        "SELECT dedup_key FROM events WHERE org_id = $1 AND customer_id = $2"),
+        org.org_id, erased)
+    assert keys and all(k["dedup_key"] is None for k in keys)
+    named = await services.db.fetch(sql(
+        "SELECT identification FROM requests WHERE org_id = $1 AND customer_id = $2"),
+        org.org_id, erased)
+    assert [r["identification"] for r in named] == ["{}"]
+    await add_customer(client, loyalty, identifiers=[{"type": "mobile", "value": "9933772255"}])
+    again = (await client.post(uri, json=reservation)).json()["requestId"]
+    event = (await client.get(f"/v2/events/event_data?id={again}",
+                              headers=loyalty)).json()["data"][0]
+    assert event["additonalAttributes"]["isDuplicate"] is False
 
 
 async def test_workspace_delete_scrubs_psi_attributes_too(client: httpx.AsyncClient, org: Any,

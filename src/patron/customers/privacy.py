@@ -2,9 +2,10 @@
 requests (Capillary's `/v2/requests`) that lead to it.
 
 `erase()` scrubs the customer's personal data in every domain that holds some (profiles,
-identifiers, fields and images; PSI attributes of behavioural events; the contents and
-addresses of messages; segment memberships and the fraud status) and takes the customer out of
-their user groups, in one transaction. A
+identifiers, fields and images; PSI attributes and de-duplication keys of behavioural events;
+the contents and addresses of messages and the reasons of subscription changes; segment
+memberships and the fraud status; the identifier deletion requests were made by) and takes the
+customer out of their user groups, in one transaction. A
 request's approval and the workspace face's DELETE both come here."""
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ INSERT_REQUEST = sql(
 )
 GET_REQUEST = sql(
     "SELECT id, type, base_type, status, customer_id FROM requests WHERE org_id = $1 AND id = $2"
+)
+# Once a customer is erased, their requests no longer hold the identifier they were made by.
+FORGET_REQUESTED_IDENTIFIERS = sql(
+    "UPDATE requests SET identification = '{}' WHERE org_id = $1 AND customer_id = $2"
 )
 DECIDE_REQUEST = sql(
     "UPDATE requests SET status = $3, comments = $4, updated_at = $5 WHERE org_id = $1 AND id = $2"
@@ -66,6 +71,7 @@ class PrivacyRequests:
         await self.segments.scrub(tx, org_id, customer_id)
         await self.fraud.scrub(tx, org_id, customer_id)
         await self.groups.remove_customer(tx, org_id, customer_id)
+        await tx.execute(FORGET_REQUESTED_IDENTIFIERS, org_id, customer_id)
 
     async def delete_customer(self, org_id: int, customer_id: int) -> None:
         """Soft delete with the full PII scrub (the workspace face's DELETE)."""

@@ -298,6 +298,9 @@ def interaction_pages(shape: MessageShape, spans: bool) -> Statement:
 
 # -- PII --------------------------------------------------------------------------------------
 
+SCRUB_SUBSCRIPTION_REASONS = sql(  # free text, which may name the person
+    "UPDATE subscriptions SET reason = '' WHERE org_id = $1 AND customer_id = $2"
+)
 SCRUB_MESSAGES = sql(
     "UPDATE messages SET sender = CASE WHEN direction = 'INBOUND' THEN '' ELSE sender END, "
     "receiver = CASE WHEN direction = 'OUTBOUND' THEN '' ELSE receiver END, subject = '', "

@@ -506,8 +506,10 @@ class Engagement:
                                  change["source"], change["accountId"], reason, now)
 
     async def scrub_pii(self, tx: Queryable, org_id: int, customer_id: int) -> None:
-        """Message contents and the customer's own addresses in them (PII deletion)."""
+        """Message contents and the customer's own addresses in them, and the reasons given
+        for subscription changes (PII deletion)."""
         await tx.execute(repo.SCRUB_MESSAGES, org_id, customer_id)
+        await tx.execute(repo.SCRUB_SUBSCRIPTION_REASONS, org_id, customer_id)
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -129,25 +129,29 @@ EXPORT = {
         "WHERE c.org_id = $1 AND c.status = 'active' AND c.id > $2 ORDER BY c.id LIMIT $3"),
     "message": sql(
         f"SELECT m.*, {_WHO} FROM messages m JOIN customers c ON c.org_id = m.org_id "
-        "AND c.id = m.customer_id WHERE m.org_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3"),
+        "AND c.id = m.customer_id WHERE m.org_id = $1 AND c.status = 'active' AND m.id > $2 "
+        "ORDER BY m.id LIMIT $3"),
     # Keyed by more than one column: read after the last row's key.
     "delivery": sql(
         "SELECT e.message_id, e.kind, e.occurred_at, e.bounce_type, m.record_id "
         "FROM message_events e JOIN messages m ON m.org_id = e.org_id AND m.id = e.message_id "
-        "WHERE e.org_id = $1 AND (e.message_id, e.kind, e.occurred_at) > ($2, $3, $4) "
+        "JOIN customers c ON c.org_id = m.org_id AND c.id = m.customer_id "
+        "WHERE e.org_id = $1 AND c.status = 'active' "
+        "AND (e.message_id, e.kind, e.occurred_at) > ($2, $3, $4) "
         "ORDER BY e.message_id, e.kind, e.occurred_at LIMIT $5"),
     "subscription": sql(
         f"SELECT s.*, {_WHO} FROM subscriptions s JOIN customers c "
         "ON c.org_id = s.org_id AND c.id = s.customer_id WHERE s.org_id = $1 "
-        "AND (s.customer_id, s.channel, s.priority) > ($2, $3, $4) "
+        "AND c.status = 'active' AND (s.customer_id, s.channel, s.priority) > ($2, $3, $4) "
         "ORDER BY s.customer_id, s.channel, s.priority LIMIT $5"),
     "email_subscription": sql(
         f"SELECT e.*, {_WHO} FROM customer_engagement e JOIN customers c "
         "ON c.org_id = e.org_id AND c.id = e.customer_id WHERE e.org_id = $1 "
-        "AND e.customer_id > $2 ORDER BY e.customer_id LIMIT $3"),
+        "AND c.status = 'active' AND e.customer_id > $2 ORDER BY e.customer_id LIMIT $3"),
     "fact": sql(
         f"SELECT f.*, {_WHO} FROM engagement_facts f JOIN customers c ON c.org_id = f.org_id "
-        "AND c.id = f.customer_id WHERE f.org_id = $1 AND f.record_id > $2 "
+        "AND c.id = f.customer_id WHERE f.org_id = $1 AND c.status = 'active' "
+        "AND f.record_id > $2 "
         "ORDER BY f.record_id LIMIT $3"),
 }
 EMAIL_ACTIONS = ("subscribed", "unsubscribed", "manually_unsubscribed", "opted_out",

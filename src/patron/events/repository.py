@@ -85,6 +85,13 @@ PSI_EVENTS = sql(
 SCRUB_EVENT = sql(
     "UPDATE events SET attributes = $3 WHERE org_id = $1 AND request_id = $2"
 )
+# An erased customer's events keep no de-duplication key: keys are made of the definition's
+# unique-key values (a mobile, an e-mail address), and a released identifier must not make a
+# new customer's event a duplicate.
+RELEASE_DEDUP_KEYS = sql(
+    "UPDATE events SET dedup_key = NULL WHERE org_id = $1 AND customer_id = $2 "
+    "AND dedup_key IS NOT NULL"
+)
 
 
 async def originals(conn: Queryable, org_id: int, event_name: str,

@@ -517,9 +517,11 @@ class Events:
     # -- PII -----------------------------------------------------------------------------
 
     async def scrub_psi(self, tx: Queryable, org_id: int, customer_id: int) -> None:
-        """Removes the PSI-flagged attributes of a customer's events."""
+        """Removes the PSI-flagged attributes of a customer's events, and their
+        de-duplication keys (made of unique-key values such as a mobile)."""
         for row in await tx.fetch(repo.PSI_EVENTS, org_id, customer_id):
             attributes = loads(row["attributes"])
             for name in loads(row["psi_fields"]):
                 attributes.pop(name, None)
             await tx.execute(repo.SCRUB_EVENT, org_id, row["request_id"], dumps_text(attributes))
+        await tx.execute(repo.RELEASE_DEDUP_KEYS, org_id, customer_id)
