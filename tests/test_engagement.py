@@ -80,6 +80,38 @@ async def test_records_batch_per_record_outcomes(client: httpx.AsyncClient,
     assert body["email"]["health"] == "healthy"
 
 
+async def test_a_record_that_cannot_be_written_fails_alone(client: httpx.AsyncClient,
+                                                           org: OrgCredentials,
+                                                           services: Services,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch that fails as it is written is rolled back, and each record is tried on its own
+    in the order a batch applies them: the others are stored, with outcomes that hold."""
+    cid = await add_customer(client, till_auth(org), firstName="Ann",
+                             identifiers=[{"type": "email", "value": "ann@example.com"}])
+    facts = services.engagement._facts
+
+    async def failing(tx: Any, org_id: int, items: list[Any], outcomes: list[Any]) -> None:
+        if any(i.record.ref == "boom" for i in items):
+            raise RuntimeError("the disk said no")
+        await facts(tx, org_id, items, outcomes)
+
+    monkeypatch.setattr(services.engagement, "_facts", failing)
+    results = await _post(client, org, [
+        {"kind": "delivery", "message": "w-1", "event": "delivered", "at": START_MS},
+        _message("w-1", {"id": cid}),
+        {"kind": "tag", "customer": {"id": cid}, "ref": "boom", "at": START_MS},
+        {"kind": "tag", "customer": {"id": cid}, "ref": "fine", "at": START_MS}])
+    assert [r["status"] for r in results] == ["applied", "created", "failed", "created"]
+    assert "error" not in results[0] and "error" not in results[1]
+    assert results[2]["error"]["code"] == "record_not_stored" and "entityId" not in results[2]
+    # Text PostgreSQL cannot hold is refused before writing, on either database.
+    results = await _post(client, org, [
+        {"kind": "tag", "customer": {"id": cid}, "ref": "nul\u0000tag", "at": START_MS},
+        _message("w-2", {"id": cid}, subject="fine")])
+    assert [r["status"] for r in results] == ["failed", "created"]
+    assert "NUL" in results[0]["error"]["message"]
+
+
 async def test_single_record_status_and_envelope(client: httpx.AsyncClient,
                                                  org: OrgCredentials) -> None:
     cid = await add_customer(client, till_auth(org), firstName="Bo",

@@ -198,6 +198,21 @@ async def test_credentials_are_checked_before_the_body(client: httpx.AsyncClient
         assert r.status_code == 400, (path, r.text)
 
 
+async def test_text_with_a_nul_is_never_a_500(client: httpx.AsyncClient, org: Any) -> None:
+    """U+0000 is valid JSON that PostgreSQL's text cannot hold: stored on SQLite, a 400 in the
+    face's envelope on PostgreSQL, a crash on neither."""
+    cases = [
+        ("/v2/customers", till_auth(org), {"profiles": [{"firstName": "A\u0000", "identifiers": [
+            {"type": "mobile", "value": "919812340001"}]}]}),
+        ("/api/customers", workspace_auth(org), {"externalId": "nul-1", "firstName": "B\u0000"}),
+    ]
+    for path, headers, body in cases:
+        r = await client.post(path, headers=headers, json=body)
+        assert r.status_code < 500, (path, r.text)
+        if r.status_code >= 400:
+            _assert_face_envelope(path, r)
+
+
 async def test_oversized_body_is_413_in_each_face(client: httpx.AsyncClient, org: Any) -> None:
     big = b"[" + b"1," * 600_000 + b"1]"
     r = await client.post("/v2/customers", headers={**till_auth(org),

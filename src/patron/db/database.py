@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from patron.db.statement import Statement, mask_digits
+from patron.errors import ValidationFailed
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both index by column name
 
@@ -48,6 +49,16 @@ def is_unique_violation(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.IntegrityError):
         return "UNIQUE" in str(exc)
     return getattr(exc, "sqlstate", None) == "23505"  # asyncpg's UniqueViolationError
+
+
+def _refused_text(exc: BaseException) -> ValidationFailed | None:
+    """A write that failed on text PostgreSQL cannot store (U+0000, SQLSTATE 22021) is bad input
+    that got past a face's validation (SQLite stores it): a 400 in the face's envelope, its
+    transaction rolled back, instead of a crash."""
+    if getattr(exc, "sqlstate", None) == "22021":
+        return ValidationFailed("text must not contain the NUL character (U+0000)",
+                                reason="unstorable_text")
+    return None
 
 
 CHECKPOINT_SECONDS = 0.5
@@ -207,7 +218,13 @@ class _PGConn:
         self._conn = conn
 
     async def _run(self, method: str, *args: Any) -> Any:
-        return await getattr(self._conn, method)(*args)
+        try:
+            return await getattr(self._conn, method)(*args)
+        except Exception as exc:
+            refused = _refused_text(exc)
+            if refused is not None:
+                raise refused from None
+            raise
 
     async def fetchrow(self, stmt: Statement, *args: Any) -> Row | None:
         return await self._run("fetchrow", stmt.pg, *args)
@@ -291,7 +308,13 @@ class PostgresDatabase(_PGConn):
 
     async def _run(self, method: str, *args: Any) -> Any:
         async with self._connection() as conn:
-            return await getattr(conn, method)(*args)
+            try:
+                return await getattr(conn, method)(*args)
+            except Exception as exc:
+                refused = _refused_text(exc)
+                if refused is not None:
+                    raise refused from None
+                raise
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PGConn]:

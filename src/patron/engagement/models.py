@@ -112,9 +112,28 @@ class CustomerRef(BaseModel):
         return self
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     id: str | None = Field(default=None, min_length=1, max_length=MAX_REF)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL's text cannot hold U+0000: refused here, on either database, so that the
+        # record fails alone and before anything of its batch is written.
+        if _holds_nul(value):
+            raise ValueError("text must not contain the NUL character (U+0000)")
+        return value
 
 
 class _CustomerRecord(_Record):

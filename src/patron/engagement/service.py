@@ -45,6 +45,10 @@ from patron.jsonio import dumps_text, loads
 from patron.tenancy import repository as tenancy_repo
 
 MAX_BATCH = 1000
+# The kinds of record in the order a batch applies them (Engagement._apply): messages before
+# the delivery events that name them.
+APPLY_ORDER = (MessageRecord, DeliveryRecord, SubscriptionRecord, ConsentRecord,
+               EmailSubscriptionRecord, FactRecord)
 _END_OF_TIME = 253_402_300_800_000  # 10000-01-01T00:00Z: every stored instant is before it
 DAY_MS = 86_400_000
 CREATED, UPDATED, DUPLICATE, APPLIED, FAILED = "created", "updated", "duplicate", "applied", \
@@ -262,12 +266,18 @@ class Engagement:
             except PatronError:
                 raise
             except Exception:  # noqa: BLE001 - one record's failure must not fail the others
+                # The batch was rolled back: nothing it answered holds. Each record is tried on
+                # its own, in the order the batch applies them (a message before its events).
                 for item in ready:
+                    outcomes[item.index].status = FAILED
+                    outcomes[item.index].entity_id = None
+                for item in sorted(ready, key=lambda i: APPLY_ORDER.index(type(i.record))):
                     try:
                         async with self.db.transaction() as tx:
                             await self._apply(tx, org_id, [item], outcomes)
                     except Exception:  # noqa: BLE001
                         outcomes[item.index].status = FAILED
+                        outcomes[item.index].entity_id = None
                         outcomes[item.index].error = PatronError(
                             "the record could not be stored", status=500,
                             reason="record_not_stored")
