@@ -93,6 +93,25 @@ async def test_export_imports_into_another_org(client: httpx.AsyncClient, servic
             "46701234567"
 
 
+def test_unreadable_lines_fail_alone_and_a_bom_is_skipped(tmp_path: Path) -> None:
+    """A byte that is not UTF-8 fails its line, not the run; the byte-order mark a spreadsheet
+    writes is not part of the first field; a CSV record is reported by its first line."""
+    from patron.engagement.transfer import NotUtf8, open_records, read_records
+
+    jsonl = tmp_path / "r.jsonl"
+    jsonl.write_bytes(b'\xef\xbb\xbf{"kind": "tag"}\n{"kind": "t\xffg"}\n{"kind": "x"}\n')
+    with open_records(jsonl) as handle:
+        got = list(read_records(handle, "jsonl"))
+    assert got[0] == (1, {"kind": "tag"}) and got[2] == (3, {"kind": "x"})
+    assert got[1][0] == 2 and isinstance(got[1][1], NotUtf8)
+    csv_file = tmp_path / "r.csv"
+    csv_file.write_bytes(b'\xef\xbb\xbfkind,ref\ntag,"two\nlines"\ntag,\xff\n')
+    with open_records(csv_file) as handle:
+        got = list(read_records(handle, "csv"))
+    assert got[0] == (2, {"kind": "tag", "ref": "two\nlines"})
+    assert got[1][0] == 4 and isinstance(got[1][1], NotUtf8)
+
+
 def test_cli_import_and_export(tmp_path: Path) -> None:
     env = {**os.environ, "PATRON_DATA_DIR": str(tmp_path / "data")}
     env.pop("PATRON_DATABASE_URL", None)

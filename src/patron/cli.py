@@ -197,7 +197,7 @@ def import_(
     """Import customers and engagement records; safe to re-run (records apply once)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from patron.engagement.transfer import file_format, import_records
+    from patron.engagement.transfer import file_format, import_records, open_records
 
     fmt = file_format(path, fmt)
     report = report or path.with_name(path.name + ".errors.jsonl")
@@ -205,7 +205,7 @@ def import_(
     size = path.stat().st_size
 
     async def run(svc: Services) -> Any:
-        with (path.open(encoding="utf-8", newline="") as handle,
+        with (open_records(path) as handle,
               report.open("w", encoding="utf-8") as errors,
               Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                        TimeRemainingColumn(), console=console) as bar):

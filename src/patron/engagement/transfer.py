@@ -59,15 +59,49 @@ def _nested(row: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def open_records(path: Path) -> IO[str]:
+    """A file of records to read: UTF-8, a byte-order mark (as spreadsheets write one) skipped,
+    and bytes that are not UTF-8 kept as surrogates so that read_records fails their line
+    alone instead of the whole run."""
+    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+class NotUtf8(ValueError):
+    code = "invalid_text"
+
+    def __init__(self) -> None:
+        super().__init__("not UTF-8 text")
+
+
+def _not_utf8(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def read_records(handle: IO[str], fmt: str) -> Iterator[tuple[int, Any]]:
-    """(line number, record) for every record; a line that is not JSON yields its error."""
+    """(line number, record) for every record; a line that is not JSON or not UTF-8 yields its
+    error. A CSV record is numbered by the line it starts on."""
     if fmt == "csv":
         reader = csv.DictReader(handle)
+        reader.fieldnames  # noqa: B018 - reads the header, so that line_num counts it
+        start = reader.line_num + 1
         for row in reader:
-            yield reader.line_num, _nested(row)
+            if any(_not_utf8(v) for v in (*row.keys(), *row.values()) if isinstance(v, str)):
+                yield start, NotUtf8()
+            else:
+                yield start, _nested(row)
+            start = reader.line_num + 1
         return
     for number, line in enumerate(handle, 1):
         if not line.strip():
+            continue
+        if _not_utf8(line):
+            yield number, NotUtf8()
             continue
         try:
             yield number, orjson.loads(line)
@@ -88,8 +122,8 @@ async def import_records(engagement: Engagement, org_id: int, handle: IO[str], f
         for n, r in batch:
             if isinstance(r, Exception):
                 summary.counts["failed"] += 1
-                failures.append((n, {"line": n, "error": {"code": "invalid_json",
-                                                          "message": str(r)}}))
+                code = getattr(r, "code", "invalid_json")
+                failures.append((n, {"line": n, "error": {"code": code, "message": str(r)}}))
         outcomes = await engagement.ingest(org_id, [r for _, r in valid], prov) if valid else []
         for (n, _), outcome in zip(valid, outcomes, strict=True):
             summary.counts[outcome.status] += 1
