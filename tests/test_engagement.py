@@ -104,6 +104,15 @@ async def test_a_record_that_cannot_be_written_fails_alone(client: httpx.AsyncCl
     assert [r["status"] for r in results] == ["applied", "created", "failed", "created"]
     assert "error" not in results[0] and "error" not in results[1]
     assert results[2]["error"]["code"] == "record_not_stored" and "entityId" not in results[2]
+    # A customer record applies whole: an address that is not one fails it.
+    results = await _post(client, org, [
+        {"kind": "customer", "email": "not-an-email", "mobile": "919800011122"},
+        {"kind": "customer", "email": "ok@example.com", "mobile": "12"}])
+    assert [r["status"] for r in results] == ["failed", "failed"]
+    assert [r["error"]["field"] for r in results] == ["customer.email", "customer.mobile"]
+    r = await client.get("/v2/customers/lookup?source=INSTORE&identifierName=mobile"
+                         "&identifierValue=919800011122", headers=till_auth(org))
+    assert r.status_code == 404
     # Text PostgreSQL cannot hold is refused before writing, on either database.
     results = await _post(client, org, [
         {"kind": "tag", "customer": {"id": cid}, "ref": "nul\u0000tag", "at": START_MS},

@@ -288,6 +288,13 @@ class Engagement:
         r: CustomerRecord = item.record
         identifiers = [Identifier(kind, value) for kind, value in (
             ("mobile", r.mobile), ("email", r.email), ("externalId", r.externalId)) if value]
+        for ident in identifiers:  # a record applies whole: a bad address is not just dropped
+            try:
+                normalize.identifier_value(ident.type, ident.value)
+            except ValidationFailed as exc:
+                outcome.error = ValidationFailed(f"customer.{ident.type}: {exc.message}",
+                                                 field=f"customer.{ident.type}")
+                return
         data = CustomerInput(
             profiles=[ProfileInput(source=r.source, account_id=r.accountId,
                                    first_name=r.firstName, last_name=r.lastName,
