@@ -278,6 +278,13 @@ async def test_redeem_reverse_and_never_overspend(client: httpx.AsyncClient,
     r = await client.post("/v2/points/reverse", headers=headers,
                           json={"redemptionId": redemption_id, "pointsToBeReversed": 26})
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == 901
+    for bad in (0, -2, 0.5):  # whole points only, as the docs type them
+        r = await client.post("/v2/points/reverse", headers=headers,
+                              json={"redemptionId": redemption_id, "pointsToBeReversed": bad})
+        assert r.status_code == 400 and r.json()["errors"][0]["code"] == 901, (bad, r.text)
+    r = await client.post("/v1.1/points/redeem?format=json", headers=headers, json={
+        "root": {"redeem": [{"points_redeemed": True, "customer": {"mobile": "919900000001"}}]}})
+    assert r.json()["response"]["responses"]["points"]["item_status"]["code"] == 801
     details = await _details(client, headers, customer_id, "embed=points")
     assert details["pointsSummary"]["loyaltyPoints"] == 65.0
     assert details["pointsSummary"]["redeemed"] == 25.0

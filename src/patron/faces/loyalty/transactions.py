@@ -201,6 +201,9 @@ async def get_transaction(transaction_id: str, request: Request, svc: Svc,
 # -- v1.1 points redemption ---------------------------------------------------------------------
 
 def _whole_points(raw: Any) -> int:
+    if isinstance(raw, bool):  # JSON true is not a number of points
+        raise ValidationFailed("Points you are trying to redeem are invalid",
+                               reason="invalid_points")
     try:
         value = Decimal(str(raw))
     except (InvalidOperation, ValueError):
@@ -285,7 +288,7 @@ class _RedeemCustomer(BaseModel):
 
 class _Redeem(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    points_redeemed: int | str
+    points_redeemed: Any  # a whole number, or its text: _whole_points
     customer: _RedeemCustomer
     transaction_number: str = Field("", max_length=200)
     notes: str = Field("", max_length=1000)
@@ -349,7 +352,7 @@ async def redeem(request: Request, svc: Svc, who: Writer) -> Response:
 class ReverseBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     redemptionId: str | int
-    pointsToBeReversed: Decimal | None = Field(None, gt=0)
+    pointsToBeReversed: Decimal | None = None  # whole points, as the docs type it (int)
     identifier: dict[str, Any] | None = None
 
 
@@ -358,7 +361,11 @@ async def reverse_redemption(svc: Svc, who: Writer, body: ReverseBody) -> Respon
     raw_id = str(body.redemptionId)
     if not digits(raw_id):
         raise NotFound("Redemption ID does not exist", reason="redemption_not_found")
-    points = thousandths(body.pointsToBeReversed) if body.pointsToBeReversed else None
+    asked = body.pointsToBeReversed
+    if asked is not None and (asked <= 0 or asked != asked.to_integral_value()):
+        raise ValidationFailed("Invalid points", reason="invalid_reversal",
+                               field="pointsToBeReversed")
+    points = thousandths(asked) if asked is not None else None
     if body.identifier:
         named = await svc.customers.resolve(who.org_id, str(body.identifier.get("type", "")),
                                             str(body.identifier.get("value", "")))
