@@ -17,6 +17,10 @@ from patron.jsonio import dumps_text, loads
 from patron.loyalty.service import Loyalty, SideEffects
 
 RETURN_TYPES = ("AMOUNT", "FULL", "LINE_ITEM", "CANCELLED")
+# Where a bill can come from: the sources of Capillary's transaction docs (a wider list than
+# the customer APIs' profile sources).
+TRANSACTION_SOURCES = ("INSTORE", "WECHAT", "MARTJACK", "WEB_ENGAGE", "ECOMMERCE", "JD",
+                       "TAOBAO", "TMALL", "FACEBOOK", "WEBSITE", "OTHERS", "LINE")
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,7 @@ from fastapi import Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from patron.clock import iso_utc, parse_iso
-from patron.commerce.service import LineItem, TransactionInput
-from patron.customers.models import SOURCES
+from patron.commerce.service import TRANSACTION_SOURCES, LineItem, TransactionInput
 from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.faces import FaceRouter, Svc, digits
 from patron.faces.loyalty.errors import CODES, code_of, item
@@ -93,10 +92,11 @@ def side_effects(effects: SideEffects, *, of_return: bool = False) -> list[dict[
 
 
 def _source(value: Any) -> str:
-    """The bill's source: INSTORE unless given; another value than the sources is 8003."""
+    """The bill's source: INSTORE unless given; a value the transaction docs do not list is
+    8003."""
     if value is None or value == "":
         return "INSTORE"
-    if not isinstance(value, str) or value.upper() not in SOURCES:
+    if not isinstance(value, str) or value.upper() not in TRANSACTION_SOURCES:
         raise ValidationFailed("Invalid source", reason="invalid_source")
     return value.upper()
 
