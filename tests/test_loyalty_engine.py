@@ -169,6 +169,8 @@ async def test_an_id_too_long_for_an_id_names_nobody(client: httpx.AsyncClient,
     r = await client.get(f"/v1.1/points/isredeemable?user_id={huge}&points=1&format=json",
                          headers=headers)
     assert r.json()["response"]["points"]["redeemable"]["item_status"]["success"] == "false"
+    # The customer is echoed under the name the request used, as the v1.1 docs show.
+    assert r.json()["response"]["points"]["redeemable"]["user_id"] == huge
     r = await client.post("/v1.1/points/redeem?format=json", headers=headers, json={
         "root": {"redeem": [{"points_redeemed": 1, "customer": {"user_id": huge}}]}})
     assert r.json()["response"]["responses"]["points"]["item_status"]["success"] == "false"

@@ -57,6 +57,12 @@ V2_MESSAGE = MessageShape((
 ), day_first=True)
 
 
+# The v1.1 name of each identifier kind, as its answers echo the customer back.
+LEGACY_NAMES = {"mobile": "mobile", "email": "email", "externalId": "external_id",
+                "id": "user_id", "cardnumber": "card_number",
+                "cardExternalId": "card_external_id"}
+
+
 def legacy_identifier(params: Any) -> tuple[str, str] | None:
     """v1.1's customer naming (`mobile=`, `email=`, `external_id=`, `user_id=`, ...) as an
     identifier name and value; the first one given wins."""

@@ -16,7 +16,12 @@ from patron.commerce.service import TRANSACTION_SOURCES, LineItem, TransactionIn
 from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.faces import FaceRouter, Svc, digits
 from patron.faces.loyalty.errors import CODES, code_of, item
-from patron.faces.loyalty.interactions import legacy_identifier, v11_response, wants_xml
+from patron.faces.loyalty.interactions import (
+    LEGACY_NAMES,
+    legacy_identifier,
+    v11_response,
+    wants_xml,
+)
 from patron.faces.loyalty.render import points_value, program_view, tier_change_effect
 from patron.faces.loyalty.routes import Reader, Writer, bulk_answer, ok
 from patron.jsonio import loads
@@ -241,8 +246,8 @@ async def is_redeemable(request: Request, svc: Svc, who: Reader) -> Response:
     params = request.query_params
     as_xml = wants_xml(request)
     identifier = legacy_identifier(params)
-    echo = {identifier[0] if identifier else "mobile": identifier[1] if identifier else "",
-            "points": params.get("points", "")}
+    echo = {LEGACY_NAMES[identifier[0]] if identifier else "mobile":
+            identifier[1] if identifier else "", "points": params.get("points", "")}
     try:
         if identifier is None:
             raise ValidationFailed("Mobile number/email id/external id you have entered is "
@@ -318,8 +323,7 @@ async def redeem(request: Request, svc: Svc, who: Writer) -> Response:
         if identifier is None:
             raise ValidationFailed("Mobile number/email id/external id you have entered is "
                                    "invalid", reason="invalid_points_customer")
-        echo = {identifier[0] if identifier[0] != "externalId" else "external_id":
-                identifier[1]}
+        echo = {LEGACY_NAMES[identifier[0]]: identifier[1]}
         points = _whole_points(body.points_redeemed)
         customer_id = await svc.customers.resolve(who.org_id, *identifier)
         asked = request.query_params.get("program_id")
