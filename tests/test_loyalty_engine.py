@@ -206,7 +206,7 @@ async def test_returns_take_back_the_bills_points(client: httpx.AsyncClient,
         assert r.status_code == 400 and r.json()["errors"][0]["code"] == code, (items, r.text)
     r = await client.post(base, headers=headers, json={
         "type": "RETURN", "returnType": "AMOUNT", "billNumber": "B-2", "billAmount": 10})
-    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 632
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 635  # AMOUNT after LINE_ITEM
     r = await client.post(base, headers=headers, json={
         "type": "RETURN", "returnType": "FULL", "billNumber": "B-2"})
     assert r.status_code == 200
@@ -236,6 +236,21 @@ async def test_returns_take_back_the_bills_points(client: httpx.AsyncClient,
         r = await _buy(client, headers, f"B-qty{qty}", 5,
                        lineItemsV2=[{"itemCode": "x", "amount": 5, "qty": qty}])
         assert r.status_code == 400 and "errors" in r.json(), (qty, r.text)
+    # Each negative value and each date out of range has the transaction docs' own code.
+    cases = [({"billAmount": -1}, 631), ({"discount": -1}, 666), ({"grossAmount": -1}, 665),
+             ({"lineItemsV2": [{"itemCode": "x", "amount": -1}]}, 661),
+             ({"lineItemsV2": [{"itemCode": "x", "amount": 1, "value": -1}]}, 662),
+             ({"lineItemsV2": [{"itemCode": "x", "amount": 1, "rate": -1}]}, 663),
+             ({"lineItemsV2": [{"itemCode": "x", "amount": 1, "discount": -1}]}, 664),
+             ({"lineItemsV2": [{"itemCode": "x", "amount": 1, "qty": -1}]}, 627),
+             ({"billingDate": "9999-12-31T00:00:00Z"}, 643),
+             ({"billingDate": "0001-01-01T00:00:00Z"}, 644)]
+    for n, (extra, code) in enumerate(cases):
+        r = await client.post(
+            "/v2/transactions?identifierName=mobile&identifierValue=919900000001",
+            headers=headers, json={"type": "REGULAR", "billNumber": f"B-bad-{n}",
+                                   "billAmount": 5, **extra})
+        assert r.status_code == 400 and r.json()["errors"][0]["code"] == code, (extra, r.text)
     # A return that takes back no points still says so as a return, not as an award.
     assert (await _buy(client, headers, "B-tiny", 5)).status_code == 200
     r = await client.post(base, headers=headers, json={

@@ -125,6 +125,10 @@ class Commerce:
                                reason="bill_already_returned", field="billNumber")
             mixed = {bill["return_type"], kind} & {"AMOUNT", "LINE_ITEM"}
             if bill["return_type"] and len(mixed) == 2:
+                if kind == "AMOUNT":
+                    raise Conflict("Cannot return the transaction with the return type AMOUNT "
+                                   "because the type LINE_ITEM has been used for it",
+                                   reason="amount_after_line_item_return", field="returnType")
                 raise Conflict("Cannot mix AMOUNT and LINE_ITEM returns of one transaction",
                                reason="mixed_return_types", field="returnType")
             earlier = [] if kind != "LINE_ITEM" else [
