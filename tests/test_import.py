@@ -70,7 +70,8 @@ async def test_import_reports_errors_and_reruns_idempotently(services: Services,
 async def test_export_imports_into_another_org(client: httpx.AsyncClient, services: Services,
                                                org: OrgCredentials,
                                                other_org: OrgCredentials) -> None:
-    await import_records(services.engagement, org.org_id, io.StringIO(_jsonl(LINES[:6])),
+    lines = [{**LINES[0], "loyaltyType": "non_loyalty"}, *LINES[1:6]]
+    await import_records(services.engagement, org.org_id, io.StringIO(_jsonl(lines)),
                          "jsonl", io.StringIO())
     for fmt in ("jsonl", "csv"):
         out = io.StringIO()
@@ -91,6 +92,9 @@ async def test_export_imports_into_another_org(client: httpx.AsyncClient, servic
         assert message["status"] == "OPENED" and message["subject"] == "Hej", fmt
         assert message["sent_time"] == "2025-11-02 10:00:00" and customer["mobile"] == \
             "46701234567"
+        details = await client.get(f"/v2/customers/{customer['id']}?source=INSTORE",
+                                   headers=till_auth(target))
+        assert details.json()["loyaltyInfo"]["loyaltyType"] == "non_loyalty", fmt
 
 
 def test_unreadable_lines_fail_alone_and_a_bom_is_skipped(tmp_path: Path) -> None:

@@ -162,6 +162,7 @@ class CustomerRecord(_Record):
     externalId: str | None = Field(default=None, max_length=MAX_REF)  # noqa: N815
     extendedFields: dict[str, str | int | float | bool | None] = Field(  # noqa: N815
         default_factory=dict)
+    loyaltyType: Literal["loyalty", "non_loyalty"] | None = None  # noqa: N815 - None: as is
 
     @model_validator(mode="after")
     def _identified(self) -> CustomerRecord:

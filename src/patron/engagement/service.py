@@ -299,7 +299,7 @@ class Engagement:
             profiles=[ProfileInput(source=r.source, account_id=r.accountId,
                                    first_name=r.firstName, last_name=r.lastName,
                                    identifiers=identifiers)],
-            extended_fields=r.extendedFields or None)
+            extended_fields=r.extendedFields or None, loyalty_type=r.loyaltyType)
         try:
             try:
                 written = await self.customers.register(org_id, data, prov)

@@ -157,7 +157,8 @@ _WHO = "c.external_id AS c_external_id, c.email AS c_email, c.mobile AS c_mobile
 EXPORT = {
     "customer": sql(
         "SELECT c.id, c.external_id, c.email, c.mobile, c.extended_fields, c.ndnc_status, "
-        "c.optin_status, p.first_name, p.last_name FROM customers c LEFT JOIN profiles p "
+        "c.optin_status, c.loyalty_type, p.first_name, p.last_name FROM customers c "
+        "LEFT JOIN profiles p "
         "ON p.org_id = c.org_id AND p.customer_id = c.id AND p.source = 'INSTORE' "
         "AND p.account_id = '' "
         "WHERE c.org_id = $1 AND c.status = 'active' AND c.id > $2 ORDER BY c.id LIMIT $3"),
@@ -212,7 +213,7 @@ async def export_records(db: Database, org_id: int) -> AsyncIterator[dict[str, A
             yield _compact({"kind": "customer", "id": f"customer-{r['id']}",
                             "firstName": r["first_name"], "lastName": r["last_name"],
                             "mobile": r["mobile"], "email": r["email"],
-                            "externalId": r["external_id"],
+                            "externalId": r["external_id"], "loyaltyType": r["loyalty_type"],
                             "extendedFields": orjson.loads(r["extended_fields"])})
             if r["ndnc_status"] != "NONE" or r["optin_status"] != "NONE":
                 yield {"kind": "consent", "id": f"consent-{r['id']}",
@@ -274,8 +275,9 @@ def iso_utc_ms(ms: int) -> str:
 
 CSV_COLUMNS = (
     "kind", "id", "customer.id", "customer.identifierName", "customer.identifierValue",
-    "source", "accountId", "firstName", "lastName", "mobile", "email", "externalId", "channel",
-    "direction", "network", "priority", "sender", "receiver", "subject", "body", "campaignId",
+    "source", "accountId", "firstName", "lastName", "mobile", "email", "externalId",
+    "loyaltyType", "channel", "direction", "network", "priority", "sender", "receiver", "subject",
+    "body", "campaignId",
     "broadcastId", "newsletterId", "sequenceId", "otp", "sentAt", "message", "messageId",
     "event", "bounceType", "type", "reason", "ndncStatus", "optinStatus", "action", "ref",
     "state", "at",
