@@ -61,6 +61,47 @@ class TransactionOutcome:
     effects: SideEffects
 
 
+# How far a billing date may lie from now (Capillary's limits are set per organisation): a day
+# ahead, for tills whose clocks run early; nothing before 1970.
+FUTURE_BILL_MS = 86_400_000
+# Per value that cannot be negative: the reason (Capillary's transaction docs give each its own
+# code) and the message.
+NEGATIVE = {
+    "billAmount": ("negative_amount", "Transaction amount cannot be negative"),
+    "discount": ("negative_discount", "Discount cannot be negative"),
+    "grossAmount": ("negative_gross_amount", "Gross amount of the transaction cannot be negative"),
+    "lineItemsV2.amount": ("negative_item_amount", "Amount of the line-item cannot be negative"),
+    "lineItemsV2.value": ("negative_item_value", "Value of a line cannot be negative"),
+    "lineItemsV2.rate": ("negative_item_rate", "Rate of a line-item cannot be negative"),
+    "lineItemsV2.discount": ("negative_item_discount",
+                             "Discount of a line-item cannot be negative"),
+    "lineItemsV2.qty": ("negative_qty", "Quantity cannot be negative"),
+}
+
+
+def _check_values(data: TransactionInput, now_ms: int) -> None:
+    """No value of a bill is negative, and its date lies within the accepted range."""
+    values: list[tuple[str, float | int | None]] = [
+        ("billAmount", data.amount), ("discount", data.discount),
+        ("grossAmount", data.gross_amount)]
+    for li in data.line_items:
+        values += [("lineItemsV2.amount", li.amount), ("lineItemsV2.value", li.value),
+                   ("lineItemsV2.rate", li.rate), ("lineItemsV2.discount", li.discount),
+                   ("lineItemsV2.qty", li.qty)]
+    for name, value in values:
+        if value is not None and value < 0:
+            reason, message = NEGATIVE[name]
+            raise ValidationFailed(message, reason=reason, field=name)
+    if data.billed_at > now_ms + FUTURE_BILL_MS:
+        raise ValidationFailed("Invalid transaction. The transaction date exceeds the accepted "
+                               "future date limit", reason="bill_date_future",
+                               field="billingDate")
+    if data.billed_at < 0:
+        raise ValidationFailed("Invalid transaction. The transaction date cannot be less than "
+                               "the accepted past date limit", reason="bill_date_past",
+                               field="billingDate")
+
+
 def _per_item(items: list[dict[str, Any]]) -> dict[str, tuple[float, int]]:
     """Line items (as stored) summed per item code: (quantity, amount in thousandths)."""
     out: dict[str, tuple[float, int]] = {}
@@ -79,9 +120,7 @@ class Commerce:
     async def add_transaction(self, org_id: int, customer_id: int, data: TransactionInput,
                               till_id: int | None) -> TransactionOutcome:
         """Records a bill or a return and everything that follows from it, all or nothing."""
-        if data.amount < 0 or data.discount < 0 or (data.gross_amount or 0) < 0:
-            raise ValidationFailed("Transaction amount cannot be negative",
-                                   reason="negative_amount", field="billAmount")
+        _check_values(data, self.clock.now_ms())
         if not data.bill_number.strip():
             raise ValidationFailed("Transaction number is invalid", reason="invalid_bill_number",
                                    field="billNumber")

@@ -51,14 +51,17 @@ def is_unique_violation(exc: BaseException) -> bool:
     return getattr(exc, "sqlstate", None) == "23505"  # asyncpg's UniqueViolationError
 
 
-def _refused_text(exc: BaseException) -> ValidationFailed | None:
-    """A write that failed on text PostgreSQL cannot store (U+0000, SQLSTATE 22021) is bad input
-    that got past a face's validation (SQLite stores it): a 400 in the face's envelope, its
-    transaction rolled back, instead of a crash."""
-    if getattr(exc, "sqlstate", None) == "22021":
-        return ValidationFailed("text must not contain the NUL character (U+0000)",
-                                reason="unstorable_text")
-    return None
+async def _pg_call(conn: Any, method: str, *args: Any) -> Any:
+    """An asyncpg call. A write that failed on text PostgreSQL cannot store (U+0000, SQLSTATE
+    22021) is bad input that got past a face's validation (SQLite stores it): a 400 in the
+    face's envelope, its transaction rolled back, instead of a crash."""
+    try:
+        return await getattr(conn, method)(*args)
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) == "22021":
+            raise ValidationFailed("text must not contain the NUL character (U+0000)",
+                                   reason="unstorable_text") from None
+        raise
 
 
 CHECKPOINT_SECONDS = 0.5
@@ -218,13 +221,7 @@ class _PGConn:
         self._conn = conn
 
     async def _run(self, method: str, *args: Any) -> Any:
-        try:
-            return await getattr(self._conn, method)(*args)
-        except Exception as exc:
-            refused = _refused_text(exc)
-            if refused is not None:
-                raise refused from None
-            raise
+        return await _pg_call(self._conn, method, *args)
 
     async def fetchrow(self, stmt: Statement, *args: Any) -> Row | None:
         return await self._run("fetchrow", stmt.pg, *args)
@@ -308,13 +305,7 @@ class PostgresDatabase(_PGConn):
 
     async def _run(self, method: str, *args: Any) -> Any:
         async with self._connection() as conn:
-            try:
-                return await getattr(conn, method)(*args)
-            except Exception as exc:
-                refused = _refused_text(exc)
-                if refused is not None:
-                    raise refused from None
-                raise
+            return await _pg_call(conn, method, *args)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PGConn]:

@@ -45,10 +45,12 @@ from patron.jsonio import dumps_text, loads
 from patron.tenancy import repository as tenancy_repo
 
 MAX_BATCH = 1000
-# The kinds of record in the order a batch applies them (Engagement._apply): messages before
-# the delivery events that name them.
-APPLY_ORDER = (MessageRecord, DeliveryRecord, SubscriptionRecord, ConsentRecord,
-               EmailSubscriptionRecord, FactRecord)
+# The kinds of record in the order a batch writes them, each with the Engagement method that
+# does: messages before the delivery events that name them.
+APPLY_ORDER = ((MessageRecord, "_messages"), (DeliveryRecord, "_deliveries"),
+               (SubscriptionRecord, "_subscriptions"), (ConsentRecord, "_consents"),
+               (EmailSubscriptionRecord, "_email_subscriptions"), (FactRecord, "_facts"))
+_APPLY_RANK: dict[type, int] = {kind: rank for rank, (kind, _) in enumerate(APPLY_ORDER)}
 _END_OF_TIME = 253_402_300_800_000  # 10000-01-01T00:00Z: every stored instant is before it
 DAY_MS = 86_400_000
 CREATED, UPDATED, DUPLICATE, APPLIED, FAILED = "created", "updated", "duplicate", "applied", \
@@ -271,7 +273,7 @@ class Engagement:
                 for item in ready:
                     outcomes[item.index].status = FAILED
                     outcomes[item.index].entity_id = None
-                for item in sorted(ready, key=lambda i: APPLY_ORDER.index(type(i.record))):
+                for item in sorted(ready, key=lambda i: _APPLY_RANK[type(i.record)]):
                     try:
                         async with self.db.transaction() as tx:
                             await self._apply(tx, org_id, [item], outcomes)
@@ -362,30 +364,38 @@ class Engagement:
 
     async def _apply(self, tx: Queryable, org_id: int, items: list[_Item],
                      outcomes: list[Outcome]) -> None:
-        now = self.clock.now_ms()
         by_type: dict[type, list[_Item]] = {}
         for item in items:
             by_type.setdefault(type(item.record), []).append(item)
-        await self._messages(tx, org_id, by_type.get(MessageRecord, []), outcomes, now)
-        await self._deliveries(tx, org_id, by_type.get(DeliveryRecord, []), outcomes)
-        for item in by_type.get(SubscriptionRecord, []):
+        for kind, method in APPLY_ORDER:
+            if kind in by_type:
+                await getattr(self, method)(tx, org_id, by_type[kind], outcomes)
+
+    async def _subscriptions(self, tx: Queryable, org_id: int, items: list[_Item],
+                             outcomes: list[Outcome]) -> None:
+        for item in items:
             r: Any = item.record
             await tx.execute(repo.UPSERT_SUBSCRIPTION, org_id, item.customer_id, r.channel,
                              r.priority, r.type, r.source, r.accountId, r.reason, r.at)
             self._done(outcomes, item, APPLIED)
-        for item in by_type.get(ConsentRecord, []):
-            r = item.record
+
+    async def _consents(self, tx: Queryable, org_id: int, items: list[_Item],
+                        outcomes: list[Outcome]) -> None:
+        for item in items:
+            r: Any = item.record
             if r.ndncStatus is not None:
                 await tx.execute(repo.SET_NDNC, org_id, item.customer_id, r.ndncStatus)
             if r.optinStatus is not None:
                 await tx.execute(repo.SET_OPTIN, org_id, item.customer_id, r.optinStatus)
             self._done(outcomes, item, APPLIED)
-        for item in by_type.get(EmailSubscriptionRecord, []):
-            r = item.record
+
+    async def _email_subscriptions(self, tx: Queryable, org_id: int, items: list[_Item],
+                                   outcomes: list[Outcome]) -> None:
+        for item in items:
+            r: Any = item.record
             await tx.execute(repo.ENSURE_ENGAGEMENT, org_id, item.customer_id)
             await tx.execute(repo.LATEST[f"{r.action}_at"], org_id, item.customer_id, r.at)
             self._done(outcomes, item, APPLIED)
-        await self._facts(tx, org_id, by_type.get(FactRecord, []), outcomes)
 
     @staticmethod
     def _done(outcomes: list[Outcome], item: _Item, status: str,
@@ -395,9 +405,8 @@ class Engagement:
         outcome.entity_id = entity_id if entity_id is not None else item.customer_id
 
     async def _messages(self, tx: Queryable, org_id: int, items: list[_Item],
-                        outcomes: list[Outcome], now: int) -> None:
-        if not items:
-            return
+                        outcomes: list[Outcome]) -> None:
+        now = self.clock.now_ms()
         stored = await repo.messages_by_record(tx, org_id, [i.id for i in items])
         fresh: dict[str, _Item] = {}
         for item in items:
@@ -432,8 +441,6 @@ class Engagement:
 
     async def _deliveries(self, tx: Queryable, org_id: int, items: list[_Item],
                           outcomes: list[Outcome]) -> None:
-        if not items:
-            return
         by_record = await repo.messages_by_record(
             tx, org_id, sorted({i.record.message for i in items if i.record.message}))
         by_id = await repo.messages_by_id(
@@ -486,8 +493,6 @@ class Engagement:
 
     async def _facts(self, tx: Queryable, org_id: int, items: list[_Item],
                      outcomes: list[Outcome]) -> None:
-        if not items:
-            return
         stored = await repo.existing_facts(tx, org_id, [i.id for i in items])
         rows, signed_in, requested, seen = [], [], [], set()
         for item in items:

@@ -47,7 +47,6 @@ CODES = {
     "negative_amount": 631,
     "mixed_return_types": 632,
     "amount_after_line_item_return": 635,
-    "negative_bill_amount": 631,
     "negative_discount": 666,
     "negative_gross_amount": 665,
     "negative_item_amount": 661,

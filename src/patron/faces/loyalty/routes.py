@@ -410,15 +410,13 @@ async def looked_up(svc: Services, org_id: int, params: Any) -> tuple[int, str]:
     if len(names) != len(values):
         raise ValidationFailed("identifierName and identifierValue must list as many entries",
                                reason="invalid_identifier_type")
-    found = set()
-    for one_name, one_value in zip(names, values, strict=True):
-        try:
-            found.add(await svc.customers.resolve(org_id, one_name.strip(), one_value.strip()))
-        except NotFound:
-            raise NotFound(NOT_FOUND_BY_IDENTIFIERS, reason="customer_not_found") from None
-    if len(found) != 1:
+    found = set(await svc.customers.resolve_many(
+        org_id, [(n.strip(), v.strip()) for n, v in zip(names, values, strict=True)]))
+    if None in found or len(found) != 1:
         raise NotFound(NOT_FOUND_BY_IDENTIFIERS, reason="customer_not_found")
-    return found.pop(), source
+    customer_id = found.pop()
+    assert customer_id is not None
+    return customer_id, source
 
 
 @router.get("/v2/customers/lookup/customerDetails")

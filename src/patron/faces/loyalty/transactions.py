@@ -32,32 +32,8 @@ from patron.services import Services
 router = FaceRouter(tags=["loyalty (Capillary)"])
 
 MAX_BULK = 100
-# Amounts may arrive negative: each field's own code says which one was (`_negative`).
+# Amounts may arrive negative: Commerce refuses each with its own code.
 Amount = Annotated[Decimal, Field(max_digits=18, decimal_places=3)]
-# How far a billing date may lie from now (Capillary's limits are set per organisation): a day
-# ahead, for tills whose clocks run early; nothing before 1970.
-FUTURE_BILL_MS = 86_400_000
-
-
-# The codes of Capillary's transaction docs for a negative value, per field.
-NEGATIVE = {
-    "billAmount": ("negative_bill_amount", "Transaction amount cannot be negative"),
-    "discount": ("negative_discount", "Discount cannot be negative"),
-    "grossAmount": ("negative_gross_amount", "Gross amount of the transaction cannot be negative"),
-    "lineItemsV2.amount": ("negative_item_amount", "Amount of the line-item cannot be negative"),
-    "lineItemsV2.value": ("negative_item_value", "Value of a line cannot be negative"),
-    "lineItemsV2.rate": ("negative_item_rate", "Rate of a line-item cannot be negative"),
-    "lineItemsV2.discount": ("negative_item_discount",
-                             "Discount of a line-item cannot be negative"),
-    "lineItemsV2.qty": ("negative_qty", "Quantity cannot be negative"),
-}
-
-
-def _negative(*values: tuple[str, Any]) -> None:
-    for name, value in values:
-        if value is not None and value < 0:
-            reason, message = NEGATIVE[name]
-            raise ValidationFailed(message, reason=reason, field=name)
 
 
 class LineItemBody(BaseModel):
@@ -91,20 +67,6 @@ class TransactionBody(BaseModel):
         except ValueError:
             raise ValidationFailed("Transaction date is invalid", reason="invalid_billing_date",
                                    field="billingDate") from None
-        if billed_at > now_ms + FUTURE_BILL_MS:
-            raise ValidationFailed("Invalid transaction. The transaction date exceeds the "
-                                   "accepted future date limit", reason="bill_date_future",
-                                   field="billingDate")
-        if billed_at < 0:
-            raise ValidationFailed("Invalid transaction. The transaction date cannot be less "
-                                   "than the accepted past date limit", reason="bill_date_past",
-                                   field="billingDate")
-        _negative(("billAmount", self.billAmount), ("discount", self.discount),
-                  ("grossAmount", self.grossAmount))
-        for li in self.lineItemsV2:
-            _negative(("lineItemsV2.amount", li.amount), ("lineItemsV2.value", li.value),
-                      ("lineItemsV2.rate", li.rate), ("lineItemsV2.discount", li.discount),
-                      ("lineItemsV2.qty", li.qty))
         return TransactionInput(
             type=self.type.upper(), bill_number=self.billNumber.strip(),
             amount=thousandths(self.billAmount), billed_at=billed_at, source=source,
