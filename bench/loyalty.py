@@ -107,11 +107,11 @@ TABLES = {t.name: tuple(c.name for c in t.columns) for t in (
 assert TABLES["transactions"] == (
     "org_id", "id", "customer_id", "type", "bill_number", "amount", "billed_at", "till_id",
     "created_at", "source", "return_type", "original_id", "gross_amount", "discount",
-    "line_items", "line_count", "returned_amount", "notes", "extended_fields")
+    "line_items", "line_count", "returned_amount", "notes", "extended_fields", "in_loyalty")
 assert TABLES["points_lots"] == (
     "org_id", "id", "customer_id", "program_id", "kind", "points", "remaining", "earned_at",
     "expires_at", "transaction_id", "promotion_name", "promotion_source_type",
-    "promotion_source_id", "till_id")
+    "promotion_source_id", "till_id", "expired")
 assert TABLES["points_ledger"] == (
     "org_id", "id", "customer_id", "program_id", "kind", "points", "lot_id", "transaction_id",
     "redemption_id", "at", "till_id", "notes")
@@ -245,7 +245,7 @@ def customer_rows(out: Rows, plans: list[Plan], org_id: int, till_id: int, custo
         transaction_id = next(ids)
         t["transactions"].append((org_id, transaction_id, customer_id, "REGULAR", bill, amount,
                                   at, till_id, at, "INSTORE", None, None, None, 0, "[]", 0, 0,
-                                  "", "{}"))
+                                  "", "{}", True))
         total += amount
         for w in windows.values():
             w.add(at, amount)
@@ -259,7 +259,7 @@ def customer_rows(out: Rows, plans: list[Plan], org_id: int, till_id: int, custo
                 lot_id, ledger_id = next(ids), next(ids)
                 t["points_lots"].append((org_id, lot_id, customer_id, plan.id, "REGULAR", points,
                                          points, at, points_expiry(p, at), transaction_id, None,
-                                         None, None, till_id))
+                                         None, None, till_id, 0))
                 t["points_ledger"].append((org_id, ledger_id, customer_id, plan.id, "EARN",
                                            points, lot_id, transaction_id, None, at, till_id, ""))
                 m.points += points

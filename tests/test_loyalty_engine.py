@@ -369,6 +369,139 @@ async def test_expiry_on_the_day_and_idempotent(client: httpx.AsyncClient, servi
     await services.loyalty.check_ledger(org.org_id, customer_id, 7)
 
 
+async def _redeem(client: httpx.AsyncClient, headers: dict[str, str], points: int,
+                  mobile: str = "919900000001") -> httpx.Response:
+    return await client.post("/v1.1/points/redeem?format=json", headers=headers, json={
+        "root": {"redeem": [{"points_redeemed": points, "customer": {"mobile": mobile}}]}})
+
+
+async def _return(client: httpx.AsyncClient, headers: dict[str, str], bill: str,
+                  mobile: str = "919900000001", **extra: Any) -> httpx.Response:
+    return await client.post(
+        f"/v2/transactions?source=INSTORE&identifierName=mobile&identifierValue={mobile}",
+        headers=headers, json={"type": "RETURN", "returnType": "FULL", "billNumber": bill,
+                               **extra})
+
+
+async def test_a_reversal_settles_what_a_return_could_not_take(
+        client: httpx.AsyncClient, services: Services, org: Any) -> None:
+    """Earn 50, spend them, return the bill (nothing left to take), reverse the redemption: the
+    50 points come back to the bill's lot and go straight to its return, not to the customer."""
+    customer_id, headers = await _setup(client, services, org)
+    await _buy(client, headers, "B-spent", 500)
+    r = await _redeem(client, headers, 50)
+    redemption_id = r.json()["response"]["responses"]["points"]["redemption_id"]
+    r = await _return(client, headers, "B-spent")
+    assert r.status_code == 200, r.text
+    assert {"entityType": "USER", "returnedPoints": 0.0, "type": "points",
+            "programId": 7} in r.json()["sideEffects"]
+    await _buy(client, headers, "B-kept", 100)  # 10 points of its own
+    r = await client.post("/v2/points/reverse", headers=headers,
+                          json={"redemptionId": redemption_id})
+    assert r.status_code == 200, r.text
+    assert r.json()["pointsReversed"] == 50.0
+    details = await _details(client, headers, customer_id, "embed=points,returnedPoints")
+    summary = details["pointsSummary"]
+    assert (summary["loyaltyPoints"], summary["redeemed"], summary["returned"]) == (
+        10.0, 0.0, 50.0)
+    assert sum(x["points"] for x in details["returnedPoints"] if x["programId"] == 7) == 50.0
+    # A half-returned bill owes half: a reversal gives back the rest.
+    await _buy(client, headers, "B-half", 400)  # 40 points
+    r = await _redeem(client, headers, 50)
+    redemption_id = r.json()["response"]["responses"]["points"]["redemption_id"]
+    r = await _return(client, headers, "B-half", returnType="AMOUNT", billAmount=200)
+    assert r.status_code == 200, r.text
+    r = await client.post("/v2/points/reverse", headers=headers,
+                          json={"redemptionId": redemption_id})
+    assert r.status_code == 200, r.text
+    summary = (await _details(client, headers, customer_id, "embed=points"))["pointsSummary"]
+    assert (summary["loyaltyPoints"], summary["returned"]) == (30.0, 70.0)
+    for program_id in (7, 8):
+        await services.loyalty.check_ledger(org.org_id, customer_id, program_id)
+
+
+async def test_a_return_after_expiry_takes_nothing_that_expired(
+        client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock) -> None:
+    customer_id, headers = await _setup(client, services, org)
+    await _buy(client, headers, "B-old", 500)  # 50 points, expiring after 30 days
+    clock.advance(31 * DAY_MS)
+    assert (await services.loyalty.run_jobs(org.org_id)).expired_points == 50_000
+    await _buy(client, headers, "B-new", 300)  # 30 points in a lot of their own
+    r = await _return(client, headers, "B-old")
+    assert r.status_code == 200, r.text
+    assert {"entityType": "USER", "returnedPoints": 0.0, "type": "points",
+            "programId": 7} in r.json()["sideEffects"]
+    summary = (await _details(client, headers, customer_id, "embed=points"))["pointsSummary"]
+    assert (summary["loyaltyPoints"], summary["expired"], summary["returned"]) == (
+        30.0, 50.0, 0.0)
+    # Half returned before the rest expired: the second half's return takes nothing more.
+    await _buy(client, headers, "B-split", 200)  # 20 points
+    r = await _return(client, headers, "B-split", returnType="AMOUNT", billAmount=100)
+    assert {"entityType": "USER", "returnedPoints": 10.0, "type": "points",
+            "programId": 7} in r.json()["sideEffects"]
+    clock.advance(31 * DAY_MS)
+    await services.loyalty.run_jobs(org.org_id)
+    r = await _return(client, headers, "B-split")
+    assert {"entityType": "USER", "returnedPoints": 0.0, "type": "points",
+            "programId": 7} in r.json()["sideEffects"]
+    summary = (await _details(client, headers, customer_id, "embed=points"))["pointsSummary"]
+    assert (summary["loyaltyPoints"], summary["expired"], summary["returned"]) == (
+        0.0, 90.0, 10.0)
+    for program_id in (7, 8):
+        await services.loyalty.check_ledger(org.org_id, customer_id, program_id)
+
+
+async def test_non_loyalty_customers_are_outside_the_programs(
+        client: httpx.AsyncClient, services: Services, org: Any) -> None:
+    await services.loyalty.apply_programs(org.org_id, read_program_file(PROGRAMS))
+    headers = till_auth(org)
+    mobile = "919900000077"
+    r = await client.post("/v2/customers", headers=headers, json={
+        "profiles": [{"identifiers": [{"type": "mobile", "value": mobile}]}],
+        "loyaltyInfo": {"loyaltyType": "non_loyalty"}})
+    assert r.status_code == 200, r.text
+    customer_id = r.json()["createdId"]
+    r = await _buy(client, headers, "NL-1", 1000, mobile=mobile)
+    assert r.status_code == 200, r.text
+    assert [e for e in r.json()["sideEffects"] if e["type"] in ("points", "slab")] == []
+    bill_id = r.json()["createdId"]
+    got = await client.get(f"/v2/transactions/{bill_id}?type=NOT_INTERESTED", headers=headers)
+    assert got.status_code == 200 and got.json()["type"] == "NOT_INTERESTED"
+    assert got.json()["pointsDetails"] == []
+    got = await client.get(f"/v2/transactions/{bill_id}", headers=headers)  # type=REGULAR
+    assert got.status_code == 404
+    r = await _return(client, headers, "NL-1", mobile=mobile, returnType="AMOUNT",
+                      billAmount=100)
+    assert r.status_code == 200, r.text
+    got = await client.get(f"/v2/transactions/{r.json()['createdId']}?type=NOT_INTERESTED_RETURN",
+                           headers=headers)
+    assert got.status_code == 200, got.text
+    r = await client.get(f"/v1.1/points/isredeemable?mobile={mobile}&points=1&format=json",
+                         headers=headers)
+    assert r.json()["response"]["points"]["redeemable"]["item_status"]["code"] == 802
+    r = await _redeem(client, headers, 1, mobile=mobile)
+    assert r.json()["response"]["responses"]["points"]["item_status"]["code"] == 802
+    r = await client.post("/v2/loyalty/promotionalPoints", headers=headers, json={
+        "identifierName": "mobile", "identifierValue": mobile, "points": 5,
+        "promotionName": "bonus"})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 802, r.text
+    details = await _details(client, headers, customer_id, "embed=points")
+    assert details["pointsSummary"]["loyaltyPoints"] == 0.0
+    assert details["loyaltyInfo"]["lifetimePurchases"] == 900.0  # purchases still count
+    # Converted to loyalty, its next bill earns; the earlier one stays outside the programs.
+    r = await client.put(f"/v2/customers/{customer_id}?source=INSTORE", headers=headers,
+                         json={"loyaltyInfo": {"loyaltyType": "loyalty"}})
+    assert r.status_code == 200, r.text
+    r = await _buy(client, headers, "NL-2", 100, mobile=mobile)
+    assert {"entityType": "USER", "rawAwardedPoints": 10.0, "awardedPoints": 10,
+            "type": "points", "programId": 7} in r.json()["sideEffects"]
+    r = await _return(client, headers, "NL-1", mobile=mobile)
+    assert r.status_code == 200, r.text
+    summary = (await _details(client, headers, customer_id, "embed=points"))["pointsSummary"]
+    assert (summary["loyaltyPoints"], summary["returned"], summary["cumulativePurchases"]) == (
+        10.0, 0.0, 100.0)
+
+
 async def test_tier_expiry_renews_or_downgrades(client: httpx.AsyncClient, services: Services,
                                                 org: Any, clock: FixedClock) -> None:
     customer_id, headers = await _setup(client, services, org)

@@ -1,7 +1,7 @@
 """The loyalty engine's rules as rules: a hypothesis-drawn state machine over purchases,
-returns, promotions, redemptions, expiries and time, run through the loyalty face against a
-small model of the program. After every step the ledger invariants hold (balance = open lots =
-ledger sum >= 0) and points, totals and tier equal the model's.
+returns, promotions, redemptions and their reversals, expiries and time, run through the
+loyalty face against a small model of the program. After every step the ledger invariants hold
+(balance = open lots = ledger sum >= 0) and points, totals and tier equal the model's.
 
 Hypothesis' RuleBasedStateMachine cannot await, so the machine is drawn step by step with
 `st.data()` inside one async test: each example is one run of the machine on a fresh customer.
@@ -35,6 +35,8 @@ class Lot:
     id: int
     expires: int
     remaining: int
+    expired: int = 0
+    bill: dict[str, Any] | None = None
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Model:
     returned: int = 0
     lots: list[Lot] = field(default_factory=list)
     bills: dict[str, dict[str, Any]] = field(default_factory=dict)
+    redemptions: list[tuple[int, list[tuple[Lot, int]]]] = field(default_factory=list)
     moves: list[tuple[int, int, int]] = field(default_factory=list)  # (at, amount, visits)
     ids: Any = field(default_factory=itertools.count)
 
@@ -66,23 +69,47 @@ class Model:
                 if reached == 3 else None
         return lot
 
-    def debit(self, points: int, first: Lot | None = None) -> int:
+    def debit(self, points: int, first: Lot | None = None) -> list[tuple[Lot, int]]:
+        """Takes points, `first` first, then the earliest expiry; returns what it took of each
+        lot (less than `points` only when the balance is)."""
         order = sorted(self.lots, key=lambda lot: (lot is not first, lot.expires, lot.id))
-        left = points
+        left, took = points, []
         for lot in order:
             take = min(left, lot.remaining)
-            lot.remaining -= take
-            left -= take
-        self.lots = [lot for lot in self.lots if lot.remaining]
+            if take:
+                lot.remaining -= take
+                left -= take
+                took.append((lot, take))
         self.points -= points - left
-        return points - left
+        return took
+
+    @staticmethod
+    def owed(bill: dict[str, Any]) -> int:
+        """What the bill's returns still take back: the returned share of its points that did
+        not expire (all of them once it is wholly returned), less what they took."""
+        kept = bill["earned"] - bill["lot"].expired
+        share = kept if bill["returned"] >= bill["amount"] else \
+            kept * bill["returned"] // bill["amount"]
+        return max(share - bill["taken"], 0)
+
+    def reverse(self, took: list[tuple[Lot, int]]) -> None:
+        """Gives a redemption's points back, each to its lot; a returned bill's lot first pays
+        what the bill's returns could not take."""
+        for lot, give in reversed(took):
+            settle = min(give, self.owed(lot.bill)) if lot.bill and lot.bill["returned"] else 0
+            lot.remaining += give - settle
+            if settle:
+                lot.bill["taken"] += settle
+                self.returned += settle
+            self.points += give - settle
+            self.redeemed -= give
 
     def jobs(self) -> None:
-        for lot in [lot for lot in self.lots if lot.expires <= self.now]:
+        for lot in [lot for lot in self.lots if lot.expires <= self.now and lot.remaining]:
             self.expired += lot.remaining
             self.points -= lot.remaining
+            lot.expired += lot.remaining
             lot.remaining = 0
-        self.lots = [lot for lot in self.lots if lot.remaining]
         if self.tier_expires is not None and self.tier_expires <= self.now:
             inside = [m for m in self.moves if self.tier_since <= m[0] <= self.tier_expires]
             if sum(m[1] for m in inside) >= 1_000_000 and sum(m[2] for m in inside) >= 2:
@@ -96,12 +123,13 @@ steps = st.one_of(
     st.tuples(st.just("buy"), st.integers(1, 5000)),
     st.tuples(st.just("return"), st.integers(0, 20), st.booleans(), st.integers(1, 5000)),
     st.tuples(st.just("redeem"), st.integers(1, 400)),
+    st.tuples(st.just("reverse"), st.integers(0, 5)),
     st.tuples(st.just("promote"), st.integers(1, 150), st.integers(1, 40)),
     st.tuples(st.just("wait"), st.integers(1, 45)),
 )
 
 
-@settings(max_examples=20, deadline=None, derandomize=True,
+@settings(max_examples=30, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(program=st.lists(steps, min_size=5, max_size=25))
 async def test_engine_follows_its_rules(client: httpx.AsyncClient, services: Services, org: Any,
@@ -122,8 +150,8 @@ async def test_engine_follows_its_rules(client: httpx.AsyncClient, services: Ser
             assert r.status_code == 200, r.text
             earned = amount * RATE[model.tier] // 1000 // 1000 * 1000
             lot = model.credit(earned, end_of_day(model.now + EXPIRY_DAYS * DAY_MS))
-            model.bills[f"{mobile}-{n}"] = {"amount": amount, "returned": 0, "earned": earned,
-                                            "taken": 0, "lot": lot}
+            model.bills[f"{mobile}-{n}"] = lot.bill = {
+                "amount": amount, "returned": 0, "earned": earned, "taken": 0, "lot": lot}
             model.moves.append((model.now, amount, 1))
         elif step[0] == "return" and model.bills:
             bill_no = sorted(model.bills)[step[1] % len(model.bills)]
@@ -138,11 +166,9 @@ async def test_engine_follows_its_rules(client: httpx.AsyncClient, services: Ser
                 assert r.status_code == 400 and r.json()["errors"][0]["code"] == 633
                 continue
             assert r.status_code == 200, r.text
-            done = bill["returned"] + amount
-            due = bill["earned"] - bill["taken"] if done >= bill["amount"] else \
-                bill["earned"] * done // bill["amount"] - bill["taken"]
-            taken = model.debit(max(due, 0), bill["lot"])
-            bill["returned"], bill["taken"] = done, bill["taken"] + taken
+            bill["returned"] += amount
+            taken = sum(take for _, take in model.debit(model.owed(bill), bill["lot"]))
+            bill["taken"] += taken
             model.returned += taken
             model.moves.append((model.now, -amount, 0))
         elif step[0] == "redeem":
@@ -154,8 +180,15 @@ async def test_engine_follows_its_rules(client: httpx.AsyncClient, services: Ser
                 assert r.json()["response"]["responses"]["points"]["item_status"]["code"] == 803
             else:
                 assert r.status_code == 200, r.text
-                model.debit(step[1] * 1000)
+                redemption_id = r.json()["response"]["responses"]["points"]["redemption_id"]
+                model.redemptions.append((redemption_id, model.debit(step[1] * 1000)))
                 model.redeemed += step[1] * 1000
+        elif step[0] == "reverse" and model.redemptions:
+            redemption_id, took = model.redemptions.pop(step[1] % len(model.redemptions))
+            r = await client.post("/v2/points/reverse", headers=headers,
+                                  json={"redemptionId": redemption_id})
+            assert r.status_code == 200, r.text
+            model.reverse(took)
         elif step[0] == "promote":
             expires = end_of_day(model.now + step[2] * DAY_MS)
             r = await client.post("/v2/loyalty/promotionalPoints", headers=headers, json={

@@ -7,16 +7,16 @@ from patron.db.statement import sql
 INSERT_TRANSACTION = sql(
     "INSERT INTO transactions (org_id, id, customer_id, type, bill_number, amount, billed_at, "
     "till_id, created_at, source, return_type, original_id, gross_amount, discount, line_items, "
-    "line_count, notes, extended_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-    "$12, $13, $14, $15, $16, $17, $18) "
+    "line_count, notes, extended_fields, in_loyalty) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+    "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
     "ON CONFLICT (org_id, bill_number) WHERE type = 'REGULAR' DO NOTHING RETURNING id"
 )
 # The bill a return names, locked so that two returns of one bill queue behind each other.
 BILL_FOR_RETURN = sql(
-    "SELECT id, customer_id, amount, returned_amount, line_items, return_type FROM transactions "
-    "WHERE org_id = $1 AND bill_number = $2 AND type = 'REGULAR' FOR UPDATE",
-    sqlite="SELECT id, customer_id, amount, returned_amount, line_items, return_type "
-    "FROM transactions WHERE org_id = $1 AND bill_number = $2 AND type = 'REGULAR'",
+    "SELECT id, customer_id, amount, returned_amount, line_items, return_type, in_loyalty "
+    "FROM transactions WHERE org_id = $1 AND bill_number = $2 AND type = 'REGULAR' FOR UPDATE",
+    sqlite="SELECT id, customer_id, amount, returned_amount, line_items, return_type, "
+    "in_loyalty FROM transactions WHERE org_id = $1 AND bill_number = $2 AND type = 'REGULAR'",
 )
 # The line items of a bill's earlier returns (LINE_ITEM returns name what they take back).
 RETURNED_ITEMS = sql(
@@ -29,13 +29,14 @@ ADD_RETURNED = sql(
 )
 ADD_TO_TOTALS = sql(
     "UPDATE customers SET lifetime_purchases = lifetime_purchases + $3, "
-    "net_revenue = net_revenue + $3 WHERE org_id = $1 AND id = $2 RETURNING id"
+    "net_revenue = net_revenue + $3 WHERE org_id = $1 AND id = $2 RETURNING loyalty_type"
 )
 TRANSACTION = sql(
     "SELECT x.id, x.customer_id, x.type, x.bill_number, x.amount, x.billed_at, x.created_at, "
     "x.source, x.return_type, x.original_id, x.gross_amount, x.discount, x.line_items, "
-    "x.returned_amount, x.notes, x.extended_fields, t.id AS till_id, t.code AS till_code, "
-    "t.name AS till_name, t.type AS till_type, o.bill_number AS original_bill_number "
+    "x.returned_amount, x.notes, x.extended_fields, x.in_loyalty, t.id AS till_id, "
+    "t.code AS till_code, t.name AS till_name, t.type AS till_type, "
+    "o.bill_number AS original_bill_number "
     "FROM transactions x LEFT JOIN tills t ON t.org_id = x.org_id AND t.id = x.till_id "
     "LEFT JOIN transactions o ON o.org_id = x.org_id AND o.id = x.original_id "
     "WHERE x.org_id = $1 AND x.id = $2"

@@ -131,20 +131,24 @@ class Commerce:
                                    "are supported.", reason="invalid_transaction_type",
                                    field="type")
         async with self.db.transaction() as tx:
+            loyalty_type = await tx.fetchval(repo.ADD_TO_TOTALS, org_id, customer_id, data.amount)
+            if loyalty_type is None:
+                raise NotFound("Customer not found", reason="customer_not_found")
+            # A non_loyalty customer's bill counts to its purchases and earns nothing.
+            in_loyalty = loyalty_type == "loyalty"
             transaction_id = await next_id(tx)
             inserted = await tx.fetchval(
                 repo.INSERT_TRANSACTION, org_id, transaction_id, customer_id, "REGULAR",
                 data.bill_number, data.amount, data.billed_at, till_id, self.clock.now_ms(),
                 data.source, None, None, data.gross_amount, data.discount,
                 dumps_text([li.as_json() for li in data.line_items]), len(data.line_items),
-                data.notes, dumps_text(data.extended_fields))
+                data.notes, dumps_text(data.extended_fields), in_loyalty)
             if inserted is None:
                 raise Conflict("Transaction number already exists", reason="duplicate_bill",
                                field="billNumber")
-            if await tx.fetchval(repo.ADD_TO_TOTALS, org_id, customer_id, data.amount) is None:
-                raise NotFound("Customer not found", reason="customer_not_found")
-            effects = await self.loyalty.on_purchase(tx, org_id, customer_id, transaction_id,
-                                                     data.amount, data.billed_at, till_id)
+            effects = await self.loyalty.on_purchase(
+                tx, org_id, customer_id, transaction_id, data.amount, data.billed_at,
+                till_id) if in_loyalty else SideEffects()
         return TransactionOutcome(transaction_id, effects)
 
     async def _add_return(self, org_id: int, customer_id: int, data: TransactionInput,
@@ -181,13 +185,13 @@ class Commerce:
                 data.bill_number, returned, data.billed_at, till_id, self.clock.now_ms(),
                 data.source, kind, bill["id"], data.gross_amount, data.discount,
                 dumps_text([li.as_json() for li in data.line_items]), len(data.line_items),
-                data.notes, dumps_text(data.extended_fields))
+                data.notes, dumps_text(data.extended_fields), bill["in_loyalty"])
             await tx.execute(repo.ADD_RETURNED, org_id, bill["id"], returned,
                              kind if kind in ("AMOUNT", "LINE_ITEM") else bill["return_type"])
             await tx.fetchval(repo.ADD_TO_TOTALS, org_id, customer_id, -returned)
             effects = await self.loyalty.on_return(
                 tx, org_id, customer_id, bill["id"], return_id, returned, bill["amount"],
-                bill["returned_amount"], till_id)
+                bill["returned_amount"], till_id) if bill["in_loyalty"] else SideEffects()
         return TransactionOutcome(return_id, effects)
 
     @staticmethod

@@ -231,6 +231,9 @@ transactions = Table(
     Column("returned_amount", BigInteger, nullable=False, server_default="0"),
     Column("notes", Text, nullable=False, server_default=""),
     Column("extended_fields", Text, nullable=False, server_default="{}"),
+    # Whether the bill reached the loyalty programs: false for a non_loyalty customer's bills
+    # (Capillary's NOT_INTERESTED), which earn nothing, and for their returns.
+    Column("in_loyalty", Boolean, nullable=False, server_default=text("true")),
     PrimaryKeyConstraint("org_id", "id"),
     Index("transactions_customer", "org_id", "customer_id", "billed_at"),
     # A bill number is accepted once; its returns carry the same number.
@@ -522,6 +525,8 @@ points_lots = Table(
     Column("promotion_source_type", Text, nullable=True),
     Column("promotion_source_id", Text, nullable=True),
     Column("till_id", BigInteger, nullable=True),
+    # Points of this lot that expired: what a return of its bill no longer takes back.
+    Column("expired", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("org_id", "id"),
     Index("points_lots_member", "org_id", "customer_id", "program_id", "expires_at", "id",
           sqlite_where=text("remaining > 0"), postgresql_where=text("remaining > 0")),

@@ -87,9 +87,19 @@ CREDIT_LOT = sql(
     "UPDATE points_lots SET remaining = remaining + $3 WHERE org_id = $1 AND id = $2"
 )
 DUE_LOTS = sql(
-    "SELECT id, customer_id, program_id, remaining FROM points_lots "
-    "WHERE org_id = $1 AND remaining > 0 AND expires_at <= $2 "
-    "ORDER BY customer_id, program_id, id LIMIT $3"
+    "SELECT customer_id, program_id, COUNT(*) AS lots FROM (SELECT customer_id, program_id "
+    "FROM points_lots WHERE org_id = $1 AND remaining > 0 AND expires_at <= $2 "
+    "ORDER BY customer_id, program_id, id LIMIT $3) AS due GROUP BY customer_id, program_id"
+)
+# A member's lots due to expire, read after the member is locked: nothing takes from them
+# between this read and the update.
+DUE_LOTS_OF_MEMBER = sql(
+    "SELECT id, remaining FROM points_lots WHERE org_id = $1 AND customer_id = $2 "
+    "AND program_id = $3 AND remaining > 0 AND expires_at <= $4 ORDER BY id"
+)
+EXPIRE_LOT = sql(
+    "UPDATE points_lots SET expired = expired + remaining, remaining = 0 "
+    "WHERE org_id = $1 AND id = $2"
 )
 # What of a member's open points expires by a day, and when the next lot after it expires:
 # two range reads on points_lots_member, bounded by those lots rather than by the history.
@@ -113,9 +123,20 @@ INSERT_LEDGER = sql(
     "transaction_id, redemption_id, at, till_id, notes) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 )
+# Only `loyalty` customers are members of the programs (Capillary's loyaltyType).
+LOYALTY_TYPE = sql("SELECT loyalty_type FROM customers WHERE org_id = $1 AND id = $2")
 EARNED_BY_TRANSACTION = sql(
-    "SELECT program_id, lot_id, points FROM points_ledger "
-    "WHERE org_id = $1 AND transaction_id = $2 AND kind = 'EARN'"
+    "SELECT e.program_id, e.lot_id, e.points, l.expired FROM points_ledger e "
+    "JOIN points_lots l ON l.org_id = e.org_id AND l.id = e.lot_id "
+    "WHERE e.org_id = $1 AND e.transaction_id = $2 AND e.kind = 'EARN'"
+)
+# The returned bill whose points a lot holds, and its latest return (a reversal that gives
+# points back to the lot settles what the returns could not take, under that return).
+RETURNED_BILL_OF_LOT = sql(
+    "SELECT b.id, b.amount, b.returned_amount, (SELECT MAX(r.id) FROM transactions r "
+    "WHERE r.org_id = b.org_id AND r.original_id = b.id AND r.type = 'RETURN') AS last_return_id "
+    "FROM points_lots l JOIN transactions b ON b.org_id = l.org_id AND b.id = l.transaction_id "
+    "WHERE l.org_id = $1 AND l.id = $2 AND b.returned_amount > 0"
 )
 RETURNED_FOR_BILL = sql(
     "SELECT l.program_id, COALESCE(SUM(-l.points), 0) AS points FROM points_ledger l "

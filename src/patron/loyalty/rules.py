@@ -70,6 +70,17 @@ def earned_points(program: Program, tier: Tier, amount: int) -> int:
     return int(exact.to_integral_value(_ROUNDING[program.rounding])) * 1000
 
 
+def points_owed_back(earned: int, expired: int, taken_back: int, returned: int,
+                     amount: int) -> int:
+    """What the returns of a bill still take back of the points it earned in one program: the
+    returned share (`returned` of `amount`) of the points that did not expire, all of them once
+    the whole bill is returned, less what its returns took already. Points that expired are
+    gone already; points that were spent are taken from the balance."""
+    kept = max(earned - expired, 0)
+    share = kept if returned >= amount else kept * returned // max(amount, 1)
+    return max(share - taken_back, 0)
+
+
 def end_of_day(ms: int) -> int:
     """The last millisecond of the UTC day `ms` falls in: expiries happen at the end of a day."""
     return ms - ms % DAY_MS + DAY_MS - 1

@@ -29,6 +29,7 @@ from patron.loyalty.rules import (
     end_of_day,
     next_threshold,
     points_expiry,
+    points_owed_back,
     renewal_gaps,
     renews,
     shown_tier_expiry,
@@ -157,6 +158,15 @@ class Loyalty:
         raise NotFound(f"Loyalty program {program_id} not found", reason="program_not_found")
 
     # -- members ------------------------------------------------------------------------------
+
+    @staticmethod
+    async def ensure_enrolled(conn: Queryable, org_id: int, customer_id: int) -> None:
+        """Points and tiers are for loyalty customers: a `non_loyalty` customer's bills earn
+        nothing (Commerce records them outside the programs), and nothing else moves its points
+        or tier until it converts to `loyalty`."""
+        if await conn.fetchval(repo.LOYALTY_TYPE, org_id, customer_id) == "non_loyalty":
+            raise ValidationFailed("The customer is not enrolled in loyalty (loyaltyType "
+                                   "non_loyalty)", reason="not_loyalty_member")
 
     async def _locked_member(self, tx: Queryable, org_id: int, customer_id: int,
                              program_id: int, now: int) -> Member:
@@ -293,26 +303,21 @@ class Loyalty:
                         original_id: int, return_id: int, returned: int, original_amount: int,
                         already_returned: int, till_id: int | None) -> SideEffects:
         """A return of `returned` (thousandths) of a bill: takes back the same share of the
-        points the bill earned, from the bill's own lot first. The last return of a bill takes
-        back exactly what is left of them; points already spent are taken from the balance, and
-        what the balance cannot cover is forgiven. Tiers do not fall on a return: only tier
-        expiry downgrades."""
+        points the bill earned (`points_owed_back`), from the bill's own lot first. The last
+        return of a bill takes back exactly what is left of them. Points that expired are not
+        taken again; points already spent are taken from the balance, and what the balance
+        cannot cover stays owed: a reversal that gives points back to the bill's lot settles it
+        first (`reverse`), and a later return of the bill asks for it again. Tiers do not fall on
+        a return: only tier expiry downgrades."""
         effects = SideEffects()
         now = self.clock.now_ms()
-        earned: dict[int, tuple[int, list[int]]] = {}
-        for r in await tx.fetch(repo.EARNED_BY_TRANSACTION, org_id, original_id):
-            total, lots = earned.get(r["program_id"], (0, []))
-            earned[r["program_id"]] = (total + r["points"], [*lots, r["lot_id"]])
-        taken_back = {r["program_id"]: int(r["points"])
-                      for r in await tx.fetch(repo.RETURNED_FOR_BILL, org_id, original_id)}
-        fully = already_returned + returned >= original_amount
-        for program in await self.programs(org_id, tx):
-            m = await self._locked_member(tx, org_id, customer_id, program.id, now)
-            total, lots = earned.get(program.id, (0, []))
-            before = taken_back.get(program.id, 0)
-            due = total - before if fully else (
-                total * (already_returned + returned) // max(original_amount, 1) - before)
-            due = max(min(due, total - before), 0)
+        members = [(program, await self._locked_member(tx, org_id, customer_id, program.id, now))
+                   for program in await self.programs(org_id, tx)]
+        # Read with the members locked: the expiry job cannot expire the bill's lots meanwhile.
+        owed = await self._owed_back(tx, org_id, original_id, already_returned + returned,
+                                     original_amount)
+        for program, m in members:
+            due, lots = owed.get(program.id, (0, []))
             taken = await self._debit(tx, org_id, m, due, now, ledger_kind="RETURN",
                                       transaction_id=return_id, till_id=till_id,
                                       first_lots=tuple(lots)) if due else 0
@@ -321,6 +326,21 @@ class Loyalty:
             effects.points[program.id] = -taken
             await self._save(tx, org_id, m, now)
         return effects
+
+    async def _owed_back(self, tx: Queryable, org_id: int, bill_id: int, returned: int,
+                         amount: int) -> dict[int, tuple[int, list[int]]]:
+        """Per program: what the bill's returns (`returned` of its `amount` so far) still take
+        back of its points (`points_owed_back`), and the bill's own lots."""
+        earned: dict[int, tuple[int, int, list[int]]] = {}
+        for r in await tx.fetch(repo.EARNED_BY_TRANSACTION, org_id, bill_id):
+            total, expired, lots = earned.get(r["program_id"], (0, 0, []))
+            earned[r["program_id"]] = (total + r["points"], expired + r["expired"],
+                                       [*lots, r["lot_id"]])
+        taken_back = {r["program_id"]: int(r["points"])
+                      for r in await tx.fetch(repo.RETURNED_FOR_BILL, org_id, bill_id)}
+        return {program_id: (points_owed_back(total, expired, taken_back.get(program_id, 0),
+                                              returned, amount), lots)
+                for program_id, (total, expired, lots) in earned.items()}
 
     async def award_promotion(self, org_id: int, customer_id: int, program_id: int | None,
                               points: int, name: str, source_type: str, source_id: str | None,
@@ -333,6 +353,7 @@ class Loyalty:
         effects = SideEffects()
         async with self.db.transaction() as tx:
             program = await self.program(org_id, program_id, tx)
+            await self.ensure_enrolled(tx, org_id, customer_id)
             m = await self._locked_member(tx, org_id, customer_id, program.id, now)
             await self._credit(tx, org_id, m, "PROMOTIONAL", points, now,
                                expires_at if expires_at is not None
@@ -354,6 +375,7 @@ class Loyalty:
         now = self.clock.now_ms()
         async with self.db.transaction() as tx:
             program = await self.program(org_id, program_id, tx)
+            await self.ensure_enrolled(tx, org_id, customer_id)
             m = await self._locked_member(tx, org_id, customer_id, program.id, now)
             if points > 0:
                 await self._credit(tx, org_id, m, "ADJUSTMENT", points, now,
@@ -373,12 +395,13 @@ class Loyalty:
     async def redeemable(self, org_id: int, customer_id: int, program_id: int | None,
                          points: int) -> tuple[PatronError | None, Member, ProgramEntry]:
         """Whether `redeem` would take these points now: None, or the error it would raise
-        (a customer marked as fraud, then a short balance)."""
+        (a non_loyalty customer, a customer marked as fraud, then a short balance)."""
         program = await self.program(org_id, program_id)
         rows = await self.db.fetch(repo.MEMBERS, org_id, customer_id)
         m = next((Member.of(r) for r in rows if r["program_id"] == program.id),
                  Member.new(customer_id, program.id, self.clock.now_ms()))
         try:
+            await self.ensure_enrolled(self.db, org_id, customer_id)
             await ensure_may_redeem(self.db, org_id, customer_id)
         except PatronError as refused:
             return refused, m, program
@@ -396,6 +419,7 @@ class Loyalty:
         now = self.clock.now_ms()
         async with self.db.transaction() as tx:
             program = await self.program(org_id, program_id, tx)
+            await self.ensure_enrolled(tx, org_id, customer_id)
             m = await self._locked_member(tx, org_id, customer_id, program.id, now)
             await ensure_may_redeem(tx, org_id, customer_id)
             if points > m.points:
@@ -413,7 +437,8 @@ class Loyalty:
                       till_id: int | None, *, customer_id: int | None = None
                       ) -> tuple[int, Member]:
         """Gives back redeemed points (all that is left of the redemption when `points` is
-        None) to the lots they came from, latest taken first."""
+        None) to the lots they came from, latest taken first. Points given back to the lot of a
+        returned bill first settle what its returns could not take (`on_return`)."""
         now = self.clock.now_ms()
         async with self.db.transaction() as tx:
             found = await tx.fetchrow(repo.REDEMPTION, org_id, redemption_id)
@@ -434,6 +459,7 @@ class Loyalty:
                 raise ValidationFailed(f"Only {left / 1000:g} points of this redemption can be "
                                        "reversed", reason="invalid_reversal", field="points")
             ledger, remaining = [], points
+            settled: dict[int, int] = {}  # bill id -> points its returns took here
             debits = await tx.fetch(repo.REDEMPTION_DEBITS, org_id, redemption_id)
             reversed_by_lot = await self._reversed_by_lot(tx, org_id, redemption_id)
             for d in debits:
@@ -441,15 +467,27 @@ class Loyalty:
                 if give <= 0:
                     continue
                 remaining -= give
-                await tx.execute(repo.CREDIT_LOT, org_id, d["lot_id"], give)
                 ledger.append(("REDEEM_REVERSAL", give, d["lot_id"], None, redemption_id, now,
                                till_id, ""))
+                bill = await tx.fetchrow(repo.RETURNED_BILL_OF_LOT, org_id, d["lot_id"])
+                settle = 0
+                if bill is not None:
+                    owed = await self._owed_back(tx, org_id, bill["id"],
+                                                 bill["returned_amount"], bill["amount"])
+                    due = owed.get(m.program_id, (0, []))[0] - settled.get(bill["id"], 0)
+                    settle = min(give, max(due, 0))
+                if settle:
+                    settled[bill["id"]] = settled.get(bill["id"], 0) + settle
+                    ledger.append(("RETURN", -settle, d["lot_id"], bill["last_return_id"], None,
+                                   now, till_id, ""))
+                await tx.execute(repo.CREDIT_LOT, org_id, d["lot_id"], give - settle)
                 if remaining == 0:
                     break
             await self._ledger(tx, org_id, m, ledger)
             await tx.execute(repo.ADD_REVERSED, org_id, redemption_id, points)
-            m.points += points
+            m.points += points - sum(settled.values())
             m.redeemed_points -= points
+            m.returned_points += sum(settled.values())
             await self._save(tx, org_id, m, now)
         return points, m
 
@@ -468,6 +506,7 @@ class Loyalty:
             if to is None:
                 raise ValidationFailed(f"No tier named {tier_name} in program {program.id}",
                                        reason="invalid_tier", field="slabName")
+            await self.ensure_enrolled(tx, org_id, customer_id)
             m = await self._locked_member(tx, org_id, customer_id, program.id, now)
             if to == m.tier:
                 raise ValidationFailed(f"The customer is already in {tier_name}",
@@ -487,9 +526,9 @@ class Loyalty:
         now = self.clock.now_ms()
         lots = points = 0
         while True:
-            done, taken = await self._expire_batch(org_id, now)
+            seen, done, taken = await self._expire_batch(org_id, now)
             lots, points = lots + done, points + taken
-            if done < JOB_BATCH:
+            if seen < JOB_BATCH:
                 break
         renewed = downgraded = 0
         while True:
@@ -503,27 +542,29 @@ class Loyalty:
                 break
         return JobReport(lots, points, renewed, downgraded)
 
-    async def _expire_batch(self, org_id: int, now: int) -> tuple[int, int]:
+    async def _expire_batch(self, org_id: int, now: int) -> tuple[int, int, int]:
+        """Expires the due lots of the members that hold the next JOB_BATCH of them: how many
+        lots it looked at, how many it expired, and their points."""
         async with self.db.transaction() as tx:
-            due = await tx.fetch(repo.DUE_LOTS, org_id, now, JOB_BATCH)
-            by_member: dict[tuple[int, int], list[Any]] = {}
-            for lot in due:
-                by_member.setdefault((lot["customer_id"], lot["program_id"]), []).append(lot)
-            total = 0
-            for (customer_id, program_id), member_lots in by_member.items():
-                m = await self._locked_member(tx, org_id, customer_id, program_id, now)
-                ledger = []
-                for lot in member_lots:
-                    ledger.append(("EXPIRE", -lot["remaining"], lot["id"], None, None,
-                                   now, None, ""))
-                    total += lot["remaining"]
-                    m.points -= lot["remaining"]
-                    m.expired_points += lot["remaining"]
-                await tx.executemany(repo.SET_LOT_REMAINING,
-                                     [(org_id, lot["id"], 0) for lot in member_lots])
+            members = await tx.fetch(repo.DUE_LOTS, org_id, now, JOB_BATCH)
+            done = total = 0
+            for member in members:
+                m = await self._locked_member(tx, org_id, member["customer_id"],
+                                              member["program_id"], now)
+                due = await tx.fetch(repo.DUE_LOTS_OF_MEMBER, org_id, m.customer_id,
+                                     m.program_id, now)
+                if not due:
+                    continue  # another run expired them first
+                ledger = [("EXPIRE", -lot["remaining"], lot["id"], None, None, now, None, "")
+                          for lot in due]
+                expired = sum(lot["remaining"] for lot in due)
+                m.points -= expired
+                m.expired_points += expired
+                await tx.executemany(repo.EXPIRE_LOT, [(org_id, lot["id"]) for lot in due])
                 await self._ledger(tx, org_id, m, ledger)
                 await self._save(tx, org_id, m, now)
-        return len(due), total
+                done, total = done + len(due), total + expired
+        return sum(int(member["lots"]) for member in members), done, total
 
     async def _renew_or_downgrade(self, org_id: int, customer_id: int, program_id: int,
                                   now: int) -> str | None:

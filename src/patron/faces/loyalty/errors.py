@@ -69,6 +69,7 @@ CODES = {
     "invalid_points": 801,
     "invalid_points_customer": 802,
     "insufficient_points": 803,
+    "not_loyalty_member": 802,
     "points_customer_not_found": 816,
     "invalid_reversal": 901,
     "redemption_not_found": 902,

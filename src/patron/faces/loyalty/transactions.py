@@ -156,14 +156,19 @@ async def add_transactions(svc: Svc, who: Writer,
     return bulk_answer(results, failures)
 
 
+NOT_INTERESTED = {"REGULAR": "NOT_INTERESTED", "RETURN": "NOT_INTERESTED_RETURN"}
+
+
 @router.get("/v2/transactions/{transaction_id}")
 async def get_transaction(transaction_id: str, request: Request, svc: Svc,
                           who: Reader) -> Response:
     if not digits(transaction_id):
         raise NotFound("Unable to retrieve transaction", reason="transaction_not_found")
     row = await svc.commerce.transaction(who.org_id, int(transaction_id))
+    # A non_loyalty customer's bill and its returns are Capillary's NOT_INTERESTED types.
+    shown_type = row["type"] if row["in_loyalty"] else NOT_INTERESTED[row["type"]]
     wanted = (request.query_params.get("type") or "REGULAR").upper()
-    if row["type"] != wanted:
+    if shown_type != wanted:
         raise NotFound("Unable to retrieve transaction", reason="transaction_not_found")
     points: dict[int, dict[str, float]] = {}
     for r in await svc.loyalty.transaction_points(who.org_id, row["id"]):
@@ -178,7 +183,7 @@ async def get_transaction(transaction_id: str, request: Request, svc: Svc,
         "type": row["till_type"]}
     returned = row["returned_amount"]
     return ok({
-        "id": row["id"], "customerId": row["customer_id"], "type": row["type"],
+        "id": row["id"], "customerId": row["customer_id"], "type": shown_type,
         "billDetails": {
             "amount": row["amount"] / 1000, "billingStore": store,
             "billNumber": row["bill_number"], "billingTime": iso_utc(row["billed_at"]),
