@@ -7,6 +7,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -84,10 +85,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             if database is None:
                 await db.close()
 
+    telemetry: dict[str, Any] = {} if settings.telemetry or not _NATIVE_TELEMETRY else {
+        "telemetry": {"tracing": False, "metrics": False, "logs": False}}
     app = FastAPI(title="Patron", version="0.1.0", lifespan=lifespan, docs_url="/docs",
-                  redoc_url=None, openapi_url="/openapi.json",
-                  **({} if settings.telemetry or not _NATIVE_TELEMETRY else {"telemetry": {
-                      "tracing": False, "metrics": False, "logs": False}}))
+                  redoc_url=None, openapi_url="/openapi.json", **telemetry)
     if database is not None:  # tests and embedded use: no lifespan needed to serve
         app.state.services = Services.build(settings, database, clock)
 

@@ -213,7 +213,9 @@ def import_(
             await svc.tenancy.org(org)
             return await import_records(
                 svc.engagement, org, handle, fmt, errors,
-                progress=lambda: bar.update(task, completed=handle.buffer.tell()))
+                # The file's read position (read ahead of the parsed lines by one buffer).
+                progress=lambda: bar.update(task, completed=os.lseek(handle.fileno(), 0,
+                                                                     os.SEEK_CUR)))
 
     started = time.monotonic()
     # Records apply once, so after an OS crash a re-run restores whatever the last commits lost;

@@ -198,7 +198,7 @@ EVENT_DEFINITIONS = [
          {"name": "visit_ref", "type": "string", "attributes": {"isUniqueKeyField": _flag("true")}},
          {"name": "minutes", "type": "double", "attributes": {}}]},
 ]
-SEED_004_EVENT = {
+SEED_004_EVENT: dict[str, Any] = {
     "request_id": "b26d5065-2177-4a18-a5ae-332682072073",
     "received_at": 1769157601101,
     "lineage_start": 1769157599735,

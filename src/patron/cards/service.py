@@ -408,6 +408,7 @@ class Cards:
                                "NOT_ISSUED", "NOT_ISSUED", "", {},
                                extra.get("extendedFields") or {}, till_id)
             card = await tx.fetchrow(repo.CARD_BY_NUMBER, org_id, ident.value)
+            assert card is not None  # noqa: S101 - inserted just above in this transaction
         elif "seriesId" in extra and str(extra["seriesId"]) != str(card["series_id"]):
             raise card_error(3000, "Invalid card series.")
         if card["customer_id"] == customer_id and card["status"] == "ACTIVE":

@@ -342,7 +342,7 @@ class Customers:
             if len(p.identifiers) > MAX_IDENTIFIERS:
                 raise ValidationFailed(f"at most {MAX_IDENTIFIERS} identifiers",
                                        field="identifiers")
-            idents = []
+            idents: list[Identifier] = []
             for ident in p.identifiers:
                 kind = normalize.identifier_type(ident.type)
                 try:
@@ -474,12 +474,12 @@ class Customers:
                                      customer_id, p.source, p.account_id)
                     again = await repo.find_identifier(tx, org_id, ident.type, ident.value)
                     if again is None or int(again["customer_id"]) != customer_id:
-                        raise _IdentifierRace()
+                        raise _IdentifierRace("another request registered the identifier first")
                     if ident.type == "cardnumber" and self.cards is not None:
                         await self.cards.issue(tx, org_id, customer_id, ident, p.source,
                                                p.account_id, prov.till_id)
                 elif int(hit["customer_id"]) != customer_id:
-                    raise _IdentifierRace()
+                    raise _IdentifierRace("another request registered the identifier first")
 
     async def _refresh_derived(self, tx: Queryable, org_id: int, customer_id: int,
                                data: CustomerInput, prov: Provenance) -> None:

@@ -393,8 +393,10 @@ class Events:
                 p.customer_id = found.get(p.customer_value)
                 if p.customer_id is None and kind is not None and \
                         p.definition.customer_rule.add_customer:
-                    p.customer_id = await self._add_customer(org_id, hook, kind, p, now)
-                    found[p.customer_value] = p.customer_id
+                    added = await self._add_customer(org_id, hook, kind, p, now)
+                    p.customer_id = added
+                    if added is not None:
+                        found[p.customer_value] = added
                 if p.customer_id is None:
                     results[p.index].error = EventRejected(
                         "Cannot find customer for the given identifier",

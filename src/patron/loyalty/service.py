@@ -458,7 +458,8 @@ class Loyalty:
             if points <= 0 or points > left:
                 raise ValidationFailed(f"Only {left / 1000:g} points of this redemption can be "
                                        "reversed", reason="invalid_reversal", field="points")
-            ledger, remaining = [], points
+            ledger: list[tuple[Any, ...]] = []
+            remaining = points
             settled: dict[int, int] = {}  # bill id -> points its returns took here
             debits = await tx.fetch(repo.REDEMPTION_DEBITS, org_id, redemption_id)
             reversed_by_lot = await self._reversed_by_lot(tx, org_id, redemption_id)

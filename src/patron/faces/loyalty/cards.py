@@ -280,7 +280,10 @@ async def change_identifier(customer_id: str, request: Request, svc: Svc, who: W
     params = request.query_params
     source = _source(params.get("source") or "INSTORE")
     account_id = params.get("accountId") or ""
-    cards_add, cards_remove, others_add, others_remove = [], [], [], []
+    cards_add: list[Identifier] = []
+    cards_remove: list[Identifier] = []
+    others_add: list[Identifier] = []
+    others_remove: list[Identifier] = []
     for change, cards, others in ((body.add, cards_add, others_add),
                                   (body.remove, cards_remove, others_remove)):
         for c in change:

@@ -79,7 +79,8 @@ async def assign_members(segment_id: str, svc: Svc, who: Writer,
         raise ValidationFailed(f"Batch limit exceeded: at most {MAX_ASSIGN_BATCH} rows",
                                reason="batch_too_large")
     outcomes = await svc.segments.assign(who.org_id, _segment_id(segment_id), body)
-    results, failures = [], 0
+    results: list[dict[str, Any]] = []
+    failures = 0
     for outcome in outcomes:
         if outcome.error is None:
             results.append({"entityId": outcome.customer_id,
