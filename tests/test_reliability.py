@@ -21,6 +21,7 @@ import pytest
 
 from patron.db.database import Database
 from patron.db.statement import sql
+from patron.errors import ValidationFailed
 from tests.conftest import add_customer, till_auth, workspace_auth
 
 
@@ -152,6 +153,8 @@ async def test_bad_input_gets_the_face_envelope_never_a_500(client: httpx.AsyncC
         ("GET", "/v2/customers/-1?source=INSTORE", loyalty, None),
         ("GET", "/v2/customers/1?source=INSTORE&includedOnlyCurrentProfile=perhaps", loyalty,
          None),
+        ("GET", "/v2/card/series/4531498750041618099732480", loyalty, None),
+        ("PUT", "/v2/card/series/4531498750041618099732480", loyalty, b'{"name": "x"}'),
         ("PUT", "/v2/requests", loyalty, b'{"id": 1}'),
         ("PUT", "/v2/requests", loyalty, json.dumps([{"id": "x", "status": "APPROVED"}] * 11)
          .encode()),
@@ -169,6 +172,19 @@ async def test_bad_input_gets_the_face_envelope_never_a_500(client: httpx.AsyncC
         r = await client.request(method, path, headers={**headers, **json_headers}, content=body)
         _assert_face_envelope(path, r)
         assert r.headers.get("x-request-id")
+
+
+async def test_a_number_out_of_range_is_bad_input_on_both_engines(db: Database) -> None:
+    """Over 64 bits, a number that reaches either driver is a 400 (number_out_of_range), not a
+    crash, and its transaction is rolled back."""
+    wide = sql("SELECT CAST($1 AS BIGINT)")
+    with pytest.raises(ValidationFailed) as caught:
+        await db.fetchval(wide, 2**70)
+    assert caught.value.reason == "number_out_of_range"
+    with pytest.raises(ValidationFailed):
+        async with db.transaction() as tx:
+            await tx.fetchval(wide, -(2**64))
+    assert await db.fetchval(wide, 2**63 - 1) == 2**63 - 1
 
 
 async def test_credentials_are_checked_before_the_body(client: httpx.AsyncClient,

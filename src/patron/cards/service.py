@@ -95,6 +95,10 @@ def _not_found(code: int, message: str) -> NotFound:
     return NotFound(message, reason=f"card_{code}")
 
 
+def series_not_found() -> NotFound:
+    return _not_found(3004, "Series does not exist")
+
+
 class Cards:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
@@ -123,7 +127,7 @@ class Cards:
         async with self.db.transaction() as tx:
             row = await tx.fetchrow(repo.SERIES, org_id, series_id)
             if row is None:
-                raise _not_found(3004, "Series does not exist")
+                raise series_not_found()
             s = SeriesInput(
                 code=row["code"], type=row["type"], name=row["name"],
                 description=row["description"], expiry_days=row["expiry_days"],
@@ -147,7 +151,7 @@ class Cards:
     async def series(self, org_id: int, series_id: int) -> Row:
         row = await self.db.fetchrow(repo.SERIES, org_id, series_id)
         if row is None:
-            raise _not_found(3004, "Series does not exist")
+            raise series_not_found()
         return row
 
     async def all_series(self, org_id: int) -> list[Row]:
@@ -246,7 +250,7 @@ class Cards:
         async with self.db.transaction() as tx:
             s = await tx.fetchrow(repo.SERIES, org_id, series_id)
             if s is None:
-                raise _not_found(3004, "Series does not exist")
+                raise series_not_found()
             if not s["generation_enabled"]:
                 raise card_error(703, "Card number generation disabled")
             label, status = await self._label(tx, org_id, label)

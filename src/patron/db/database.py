@@ -51,16 +51,27 @@ def is_unique_violation(exc: BaseException) -> bool:
     return getattr(exc, "sqlstate", None) == "23505"  # asyncpg's UniqueViolationError
 
 
+def number_out_of_range() -> ValidationFailed:
+    """A number too large for the column it was meant for (64-bit integers): bad input that got
+    past a face's parsing, answered as a 400 in the face's envelope, its transaction rolled
+    back, instead of a crash. Both drivers raise OverflowError for it (asyncpg as the cause of
+    its DataError)."""
+    return ValidationFailed("a number is out of range", reason="number_out_of_range")
+
+
 async def _pg_call(conn: Any, method: str, *args: Any) -> Any:
     """An asyncpg call. A write that failed on text PostgreSQL cannot store (U+0000, SQLSTATE
     22021) is bad input that got past a face's validation (SQLite stores it): a 400 in the
-    face's envelope, its transaction rolled back, instead of a crash."""
+    face's envelope, its transaction rolled back, instead of a crash. So is a number out of
+    range (number_out_of_range)."""
     try:
         return await getattr(conn, method)(*args)
     except Exception as exc:
         if getattr(exc, "sqlstate", None) == "22021":
             raise ValidationFailed("text must not contain the NUL character (U+0000)",
                                    reason="unstorable_text") from None
+        if isinstance(exc.__cause__, OverflowError):
+            raise number_out_of_range() from None
         raise
 
 
@@ -95,9 +106,12 @@ class _SQLiteConn:
         self._executor = executor
 
     async def _run(self, fn: Any, *args: Any) -> Any:
-        if self._executor is None:
-            return fn(*args)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        try:
+            if self._executor is None:
+                return fn(*args)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        except OverflowError:  # "Python int too large to convert to SQLite INTEGER"
+            raise number_out_of_range() from None
 
     async def fetchrow(self, stmt: Statement, *args: Any) -> Row | None:
         return await self._run(lambda: self._conn.execute(stmt.sqlite, args).fetchone())

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from fastapi import Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from patron.cards.service import CardChange, SeriesInput, card_error
+from patron.cards.service import CardChange, SeriesInput, card_error, series_not_found
 from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
 from patron.customers.normalize import identifier_type
 from patron.errors import PatronError, ValidationFailed
-from patron.faces import FaceRouter, Svc
+from patron.faces import FaceRouter, Svc, digits
 from patron.faces.loyalty import render
 from patron.faces.loyalty.errors import code_of, item, warning
 from patron.faces.loyalty.routes import Reader, Writer, _customer_id, _source, bulk_answer, ok
@@ -144,8 +144,16 @@ async def add_series(svc: Svc, who: Writer, body: SeriesBody) -> Response:
     return ok({"entity": series_id, "warnings": []})
 
 
+def _series_id(raw: str) -> int:
+    """A series id from the path; anything that cannot be one (not digits, over 64 bits) names
+    no series."""
+    if not digits(raw):
+        raise series_not_found()
+    return int(raw)
+
+
 @router.put("/v2/card/series/{series_id}")
-async def update_series(series_id: int, svc: Svc, who: Writer,
+async def update_series(series_id: str, svc: Svc, who: Writer,
                         body: Annotated[dict[str, Any], Body()]) -> Response:
     changes: dict[str, Any] = {}
     try:
@@ -164,7 +172,7 @@ async def update_series(series_id: int, svc: Svc, who: Writer,
             if name in generation:
                 value = getattr(parsed.cardGenerationConfiguration, name)
                 changes[attr] = value.upper() if name == "method" else value
-    row = await svc.cards.update_series(who.org_id, series_id, changes, who.till_id)
+    row = await svc.cards.update_series(who.org_id, _series_id(series_id), changes, who.till_id)
     return ok({**render.card_series(row, who.org_id), "warnings": []})
 
 
@@ -176,8 +184,8 @@ async def all_series(svc: Svc, who: Reader) -> Response:
 
 
 @router.get("/v2/card/series/{series_id}")
-async def get_series(series_id: int, svc: Svc, who: Reader) -> Response:
-    row = await svc.cards.series(who.org_id, series_id)
+async def get_series(series_id: str, svc: Svc, who: Reader) -> Response:
+    row = await svc.cards.series(who.org_id, _series_id(series_id))
     return ok({**render.card_series(row, who.org_id), "warnings": []})
 
 

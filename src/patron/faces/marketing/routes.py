@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import Depends, Request, Response
+from starlette.exceptions import HTTPException
 
 from patron.auth.guard import admit
 from patron.auth.service import MARKETING, Principal
@@ -77,7 +78,7 @@ async def _form(request: Request) -> dict[str, str]:
             return {str(k): str(v) for k, v in body.items() if v is not None}
         form = await request.form()
         return {k: v for k, v in form.items() if isinstance(v, str)}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, HTTPException):  # HTTPException: a malformed multipart
         raise _OAuthError("invalid_request") from None
 
 

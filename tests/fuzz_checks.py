@@ -1,0 +1,88 @@
+"""Schemathesis checks for tests/test_fuzz.py, loaded by `st run` through SCHEMATHESIS_HOOKS.
+
+`face_envelope`: whatever a generated request holds, the answer is never a server error, and an
+error answer is in the envelope of the face that served it (docs/compat/*.md):
+
+- loyalty (`/v2/...`, `/v3/...`, `/webhooks/...`): `{"errors": [{"status": false, "code": N,
+  "message"}], ...}`;
+- loyalty v1.1 (`/v1.1/...`): `{"response": {"status": {"success": "false", "code": N,
+  "message"}, ...}}` with the HTTP status equal to `code`, as Capillary's v1.1 answers. Its
+  "All requests have failed" answer is HTTP 500 by design, so there a 500 is allowed in that
+  envelope only. What is refused before the route is reached (credentials, scope, method, body
+  size, rate) has the v2 envelope, as docs/compat/loyalty.md says;
+- loyalty bulk routes: `{"response": [{..., "errors": [...]}], "totalCount", "failureCount"}`,
+  each failed element with the v2 error items;
+- marketing (`/v1/...`): JSON:API `{"errors": [{"status": "400", "title", "detail"}]}`; the
+  OAuth routes answer `{"error": "..."}` themselves and JSON:API before they are reached;
+- workspace (`/api/...`): `{"success": false, "error": {"code", "message"}}`;
+- native (`/patron/...`): `{"error": {"code", "message", ...}}`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import schemathesis
+
+V1_1_ALL_FAILED = "All requests have failed due to errors"
+
+
+def _body(response: Any) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        raise AssertionError(f"error answer is not JSON: {response.content[:200]!r}") from None
+
+
+BEFORE_THE_ROUTE = (401, 403, 405, 413, 429)
+
+
+def _loyalty_errors(errors: Any) -> None:
+    assert errors, "no error items"
+    for error in errors:
+        assert error["status"] is False and isinstance(error["code"], int), error
+        assert isinstance(error["message"], str), error
+
+
+def check_envelope(path: str, status: int, body: Any) -> None:
+    """Raises AssertionError when `body` is not the error envelope of the face serving `path`."""
+    if path.startswith("/v1.1/") and not (status in BEFORE_THE_ROUTE and "errors" in body):
+        state = body["response"]["status"]
+        assert state["success"] == "false" and isinstance(state["message"], str), body
+        assert int(state["code"]) == status or status in (401, 403, 404, 429), body
+        if status >= 500:
+            assert state["message"] == V1_1_ALL_FAILED, body
+        return
+    assert status < 500, f"server error {status}: {body}"
+    if path.startswith("/api/"):
+        assert body["success"] is False and set(body["error"]) == {"code", "message"}, body
+        assert isinstance(body["error"]["code"], str), body
+    elif path.startswith("/patron/"):
+        assert isinstance(body["error"]["code"], str), body
+        assert isinstance(body["error"]["message"], str), body
+    elif path.startswith("/v1/oauth/") and not (status in BEFORE_THE_ROUTE and "errors" in body):
+        assert isinstance(body["error"], str), body
+    elif path.startswith("/v1/"):
+        first = body["errors"][0]
+        assert first["status"] == str(status) and {"title", "detail"} <= set(first), body
+    elif isinstance(body.get("response"), list):
+        assert body["failureCount"] >= 1 and body["totalCount"] == len(body["response"]), body
+        for element in body["response"]:
+            if element["errors"]:
+                _loyalty_errors(element["errors"])
+    else:
+        _loyalty_errors(body["errors"])
+
+
+@schemathesis.check
+def face_envelope(ctx: Any, response: Any, case: Any) -> bool | None:
+    if response.status_code < 400:
+        return None
+    body = _body(response)
+    try:
+        check_envelope(case.operation.path, response.status_code, body)
+    except (KeyError, IndexError, TypeError):
+        raise AssertionError(f"not the face's error envelope: {response.status_code} "
+                             f"{body}") from None
+    return None
