@@ -1,6 +1,6 @@
 """Every operation of the OpenAPI document, fuzzed by schemathesis against a running server on
 each engine: generated paths, parameters and bodies (valid, invalid and edge values) never get a
-server error, and every error answer is in the envelope of its face (tests/fuzz_checks.py).
+server error, and every error answer is in the envelope of its face (tests/fuzz_hooks.py).
 
 The run is seeded, so it is the same run each time; a failure prints schemathesis' report with
 a curl that reproduces it.
@@ -26,10 +26,15 @@ SEED = 20261206
 EXAMPLES = 15
 
 
-def _fuzz(base: str, header: str, paths: str, examples: int = EXAMPLES,
+MOBILE = "919812345670"
+
+
+def _fuzz(base: str, header: str, paths: str, customer: int, examples: int = EXAMPLES,
           phases: str = "coverage,fuzzing") -> tuple[int, str]:
-    """`st run` over the operations whose path matches `paths`, sending `header`."""
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_checks",
+    """`st run` over the operations whose path matches `paths`, sending `header`; half of the
+    requests that name a customer name `customer` (tests/fuzz_hooks.py)."""
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_hooks",
+           "PATRON_FUZZ_CUSTOMER": str(customer), "PATRON_FUZZ_MOBILE": MOBILE,
            "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "st"), "run", f"{base}/openapi.json",
@@ -58,6 +63,11 @@ def test_fuzzed_requests_get_the_face_envelope_never_a_500(db: Database, tmp_pat
         _wait_ready(base, proc)
         md5 = hashlib.md5(creds["till_password"].encode()).hexdigest()
         till = base64.b64encode(f"{creds['till_code']}:{md5}".encode()).decode()
+        created = httpx.post(f"{base}/v2/customers", headers={"Authorization": f"Basic {till}"},
+                             json={"profiles": [{"firstName": "Fuzz", "identifiers": [
+                                 {"type": "mobile", "value": MOBILE},
+                                 {"type": "email", "value": "fuzz@example.com"}]}]})
+        customer = created.json()["createdId"]
         token = httpx.post(f"{base}/v1/oauth/token", data={
             "grant_type": "client_credentials", "client_id": creds["marketing_client_id"],
             "client_secret": creds["marketing_client_secret"]}).json()["access_token"]
@@ -67,12 +77,12 @@ def test_fuzzed_requests_get_the_face_envelope_never_a_500(db: Database, tmp_pat
             (f"X-API-Key: {creds['workspace_key']}", r"^/(api|patron)/"),
         ]
         for header, paths in runs:
-            status, report = _fuzz(base, header, paths)
+            status, report = _fuzz(base, header, paths, customer)
             assert status == 0, f"{paths}:\n{report[-12_000:]}"
             assert "Tested:" in report, report[-2_000:]
         # Without valid credentials: every operation refuses in its face's envelope.
-        status, report = _fuzz(base, "Authorization: Bearer not-a-credential", ".", examples=5,
-                               phases="fuzzing")
+        status, report = _fuzz(base, "Authorization: Bearer not-a-credential", ".", customer,
+                               examples=5, phases="fuzzing")
         assert status == 0, f"without credentials:\n{report[-12_000:]}"
     finally:
         proc.terminate()

@@ -290,3 +290,36 @@ async def test_non_ascii_digits_are_not_ids(client: httpx.AsyncClient, org: Any)
     r = await client.get(f"/v2/customers/{cid}?source=INSTORE&embed=mlp&gapToUpgrade=%C2%B2",
                          headers=h)
     assert r.status_code == 400
+
+
+async def test_openapi_declares_what_customer_details_take(client: httpx.AsyncClient,
+                                                           loyalty: dict[str, str]) -> None:
+    """The OpenAPI document gives customer details' parameters with the values they take
+    (so generated clients and fuzzers send real ones), and the routes take every value it
+    declares."""
+    from patron.customers.models import READ_SOURCES
+    from patron.faces.loyalty.routes import EMBEDS, UG2_PARAMS
+
+    document = (await client.get("/openapi.json")).json()
+    customer_id = await add_customer(client, loyalty, identifiers=[
+        {"type": "mobile", "value": "919845000111"}])
+    for path in ("/v2/customers/{customer_id}", "/v2/customers/lookup/customerDetails"):
+        declared = {p["name"]: p for p in document["paths"][path]["get"]["parameters"]}
+        assert declared["source"]["required"] and \
+            declared["source"]["schema"]["enum"] == list(READ_SOURCES)
+        assert set(UG2_PARAMS) <= set(declared)
+        assert declared["embed"]["schema"]["items"]["enum"] == list(EMBEDS)
+        assert (declared["embed"]["style"], declared["embed"]["explode"]) == ("form", False)
+        where = (f"/v2/customers/{customer_id}" if "{" in path else path)
+        base = {"source": "INSTORE", "identifierName": "mobile",
+                "identifierValue": "919845000111"}
+        flags = [n for n, p in declared.items() if p["schema"].get("type") == "boolean"]
+        assert "ndncStatus" in flags and "includedAllUserGroup2" in flags
+        for value in ("true", "false"):
+            r = await client.get(where, headers=loyalty, params={
+                **base, **dict.fromkeys(flags, value), "embed": ",".join(EMBEDS),
+                "gapToUpgrade": "3660", "gapToRenew": "0", "ug2Limit": "100", "ug2Offset": "0",
+                "ug2SortOrder": "ASC", "ug2SortBy": "JoinedDate",
+                "ug2JoinedStartDate": "2026-01-01", "ug2JoinedEndDate": "2026-12-31"})
+            assert r.status_code == 200, (path, value, r.text)
+            assert r.json()["warnings"] == [], r.text

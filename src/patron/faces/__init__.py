@@ -210,15 +210,21 @@ def _included_route_lists(routes: Any) -> Any:
             yield from _included_route_lists(inner)
 
 
-def query_parameters(*names: str | tuple[str, bool], path: tuple[str, ...] = ()) -> dict[str, Any]:
-    """`openapi_extra` for a `PlainRoute`: its path parameters and its query parameters
-    (`name`, or `(name, required)`), all strings, as the route reads them."""
+def query_parameters(*names: str | tuple[str, bool] | tuple[str, bool, dict[str, Any]],
+                     path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`openapi_extra` for a `PlainRoute`: its path parameters and its query parameters as the
+    route reads them: `name` (a string), `(name, required)`, or `(name, required, schema)`. An
+    array schema is written comma-separated (`style: form`, `explode: false`)."""
     params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
               for name in path]
     for entry in names:
-        name, required = (entry, False) if isinstance(entry, str) else entry
-        params.append({"name": name, "in": "query", "required": required,
-                       "schema": {"type": "string"}})
+        if isinstance(entry, str):
+            entry = (entry, False)
+        name, required, schema = (*entry, {"type": "string"}) if len(entry) == 2 else entry
+        param = {"name": name, "in": "query", "required": required, "schema": schema}
+        if schema.get("type") == "array":
+            param.update(style="form", explode=False)
+        params.append(param)
     return {"parameters": params}
 
 

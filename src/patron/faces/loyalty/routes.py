@@ -98,11 +98,30 @@ _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 UG2_PARAMS = ("includedAllUserGroup2", "userGroup2Id", "includedUserGroup2LoyaltyDetails",
               "ug2JoinedStartDate", "ug2JoinedEndDate", "ug2Offset", "ug2Limit", "ug2SortBy",
               "ug2SortOrder", "ug2PaginationDetails")
-# What DetailsQuery reads, for the OpenAPI document of the routes that take it.
-DETAILS_PARAMETERS = ("accountId", "embed", "includedOnlyCurrentProfile", "ndncStatus",
-                      "optinStatus", "slabHistory", "tierUpgradeCriteria",
-                      "membershipRetentionCriteria", "gapToUpgrade", "gapToRenew",
-                      "includedFraudDetails", *UG2_PARAMS)
+# What DetailsQuery reads, with the values it takes, for the OpenAPI document of the routes
+# that take it. Flags also take 1/0, yes/no and on/off, and `source` any case.
+_FLAG: dict[str, Any] = {"type": "boolean"}
+_DAYS: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": 3660}
+_DATE: dict[str, Any] = {"type": "string", "format": "date", "description": "YYYY-MM-DD; "
+                         "YYYY-MM-DD HH:MM:SS and ISO 8601 date-times are taken too"}
+DETAILS_PARAMETERS: tuple[tuple[str, bool, dict[str, Any]], ...] = (
+    ("accountId", False, {"type": "string"}),
+    ("embed", False, {"type": "array", "items": {"type": "string", "enum": list(EMBEDS)}}),
+    *((name, False, _FLAG) for name in (
+        "includedOnlyCurrentProfile", "ndncStatus", "optinStatus", "slabHistory",
+        "tierUpgradeCriteria", "membershipRetentionCriteria")),
+    ("gapToUpgrade", False, _DAYS), ("gapToRenew", False, _DAYS),
+    ("includedFraudDetails", False, _FLAG), ("includedAllUserGroup2", False, _FLAG),
+    ("userGroup2Id", False, {"type": "integer", "minimum": 1}),
+    ("includedUserGroup2LoyaltyDetails", False, _FLAG),
+    ("ug2JoinedStartDate", False, _DATE), ("ug2JoinedEndDate", False, _DATE),
+    ("ug2Offset", False, {"type": "integer", "minimum": 0, "maximum": 10_000_000}),
+    ("ug2Limit", False, {"type": "integer", "minimum": 1, "maximum": 100}),
+    ("ug2SortBy", False, {"type": "string", "enum": ["JoinedDate"]}),
+    ("ug2SortOrder", False, {"type": "string", "enum": ["ASC", "DESC"]}),
+    ("ug2PaginationDetails", False, _FLAG),
+)
+SOURCE_PARAMETER = ("source", True, {"type": "string", "enum": list(READ_SOURCES)})
 
 
 @dataclass(frozen=True)
@@ -419,7 +438,8 @@ async def looked_up(svc: Services, org_id: int, params: Any) -> tuple[int, str]:
     return customer_id, source
 
 
-@router.get("/v2/customers/lookup/customerDetails")
+@router.get("/v2/customers/lookup/customerDetails", openapi_extra=query_parameters(
+    SOURCE_PARAMETER, ("identifierName", True), ("identifierValue", True), *DETAILS_PARAMETERS))
 async def lookup_customer_details(request: Request, svc: Svc, who: Reader) -> Response:
     query = DetailsQuery.of(request)
     customer_id, source = await looked_up(svc, who.org_id, query.params)
@@ -427,7 +447,7 @@ async def lookup_customer_details(request: Request, svc: Svc, who: Reader) -> Re
 
 
 @router.plain_get("/v2/customers/{customer_id}", openapi_extra=query_parameters(
-    ("source", True), *DETAILS_PARAMETERS, path=("customer_id",)))
+    SOURCE_PARAMETER, *DETAILS_PARAMETERS, path=("customer_id",)))
 async def get_customer(request: Request) -> Response:
     who = await reader(request)
     query = DetailsQuery.of(request)

@@ -1,4 +1,11 @@
-"""Schemathesis checks for tests/test_fuzz.py, loaded by `st run` through SCHEMATHESIS_HOOKS.
+"""Schemathesis hooks and checks for tests/test_fuzz.py, loaded by `st run` through
+SCHEMATHESIS_HOOKS.
+
+Generated ids and identifiers almost never name anything, so most requests would stop at a 404.
+When PATRON_FUZZ_CUSTOMER (a customer id) and PATRON_FUZZ_MOBILE (its mobile) are set, half of
+the generated requests name that customer instead: in the path (`customer_id`, `user_id`) and
+in `identifierName`/`identifierValue` queries, so that the fuzzed bodies and parameters reach
+the code behind the look-up.
 
 `face_envelope`: whatever a generated request holds, the answer is never a server error, and an
 error answer is in the envelope of the face that served it (docs/compat/*.md):
@@ -21,9 +28,15 @@ error answer is in the envelope of the face that served it (docs/compat/*.md):
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import schemathesis
+from hypothesis import strategies as st
+
+CUSTOMER = os.environ.get("PATRON_FUZZ_CUSTOMER")
+MOBILE = os.environ.get("PATRON_FUZZ_MOBILE")
+CUSTOMER_PARAMETERS = ("customer_id", "user_id")
 
 V1_1_ALL_FAILED = "All requests have failed due to errors"
 
@@ -86,3 +99,22 @@ def face_envelope(ctx: Any, response: Any, case: Any) -> bool | None:
         raise AssertionError(f"not the face's error envelope: {response.status_code} "
                              f"{body}") from None
     return None
+
+
+def _sometimes(value: Any, real: Any) -> Any:
+    return st.booleans().map(lambda use_real: real if use_real else value)
+
+
+@schemathesis.hook
+def flatmap_path_parameters(ctx: Any, parameters: Any) -> Any:
+    names = [n for n in CUSTOMER_PARAMETERS if parameters and n in parameters]
+    if CUSTOMER is None or not names:
+        return st.just(parameters)
+    return _sometimes(parameters, {**parameters, **dict.fromkeys(names, CUSTOMER)})
+
+
+@schemathesis.hook
+def flatmap_query(ctx: Any, query: Any) -> Any:
+    if MOBILE is None or not query or "identifierValue" not in query:
+        return st.just(query)
+    return _sometimes(query, {**query, "identifierName": "mobile", "identifierValue": MOBILE})
