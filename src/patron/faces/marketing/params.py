@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.datastructures import QueryParams
 
@@ -51,6 +52,39 @@ CUSTOMER_FILTERS_LATER = (
 CUSTOMER_SHOW_FILTERS = ("products_search", "offers_search")
 CUSTOMER_SHOW_PAGING_FILTERS = ("products_page", "products_per", "offers_page", "offers_per")
 SITE_FILTERS = ("title_cont", "subdomain_cont")
+
+
+# -- the OpenAPI document's description of these parameters (faces.query_parameters entries) --
+
+Parameter = tuple[str, bool, dict[str, Any]]
+
+
+def paging_parameters() -> tuple[Parameter, ...]:
+    return (("page[number]", False, {"type": "integer", "minimum": 1,
+                                     "maximum": MAX_PAGE_NUMBER}),
+            ("page[size]", False, {"type": "integer", "minimum": 1, "description":
+                                   "at most PATRON_MAX_PAGE_SIZE (100 by default); "
+                                   f"{DEFAULT_PAGE_SIZE} when absent"}))
+
+
+def sort_parameter(allowed: Iterable[str]) -> Parameter:
+    names = tuple(allowed)
+    return ("sort", False, {"type": "string", "enum": [*names, *(f"-{n}" for n in names)],
+                            "description": "one field; '-' for descending order"})
+
+
+def fields_parameter(resource_type: str, allowed: Iterable[str]) -> Parameter:
+    return (f"fields[{resource_type}]", False,
+            {"type": "array", "items": {"type": "string", "enum": list(allowed)}})
+
+
+def include_parameter(allowed: Iterable[str]) -> Parameter:
+    return ("include", False, {"type": "array", "items": {"type": "string",
+                                                          "enum": list(allowed)}})
+
+
+def filter_parameters(*names: str) -> tuple[Parameter, ...]:
+    return tuple((f"filter[{name}]", False, {"type": "string"}) for name in names)
 
 
 @dataclass(frozen=True)

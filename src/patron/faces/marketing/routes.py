@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from patron.auth.guard import admit
 from patron.auth.service import MARKETING, Principal
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
-from patron.faces import FaceRouter, Svc, authentication, base_url
+from patron.faces import FaceRouter, Svc, authentication, base_url, query_parameters
 from patron.faces.marketing import params, render
 from patron.faces.marketing.errors import JSONAPI, render_token_error
 from patron.jsonio import dumps, loads
@@ -196,7 +196,10 @@ async def version(request: Request, svc: Svc) -> Response:
                "jsonapi": {"version": "1.0", "specficiation": "https://jsonapi.org/format/1.0/"}})
 
 
-@router.get("/v1/sites")
+@router.get("/v1/sites", openapi_extra=query_parameters(
+    *params.paging_parameters(), params.sort_parameter(SITE_SORTS),
+    params.fields_parameter("sites", render.SITE_ATTRIBUTES),
+    *params.filter_parameters(*params.SITE_FILTERS)))
 async def list_sites(request: Request, svc: Svc, who: Reader) -> Response:
     query = request.query_params
     page = params.page(query, svc.settings.max_page_size)
@@ -212,7 +215,8 @@ async def list_sites(request: Request, svc: Svc, who: Reader) -> Response:
                            page.number, page.size, total))
 
 
-@router.get("/v1/sites/{site_id}")
+@router.get("/v1/sites/{site_id}", openapi_extra=query_parameters(
+    params.fields_parameter("sites", render.SITE_ATTRIBUTES)))
 async def show_site(site_id: str, request: Request, svc: Svc, who: Reader) -> Response:
     fields = params.fields(request.query_params, "sites", render.SITE_ATTRIBUTES)
     found = await svc.tenancy.site(who.org_id, _numeric_id(site_id, "no such site"))
@@ -250,7 +254,12 @@ async def _contacts(svc: Services, org_id: int, rows: list[Any],
     return [render.contact(r, fields, int(r["id"]) in subscribed) for r in rows]
 
 
-@router.get("/v1/customers")
+@router.get("/v1/customers", openapi_extra=query_parameters(
+    *params.paging_parameters(), params.sort_parameter(CUSTOMER_SORTS),
+    params.fields_parameter("customers", render.CUSTOMER_FIELDS),
+    params.fields_parameter("contacts", render.CONTACT_ATTRIBUTES),
+    params.include_parameter(CUSTOMER_INCLUDES),
+    *params.filter_parameters(*params.CUSTOMER_FILTERS)))
 async def list_customers(request: Request, svc: Svc, who: Reader) -> Response:
     query = request.query_params
     page = params.page(query, svc.settings.max_page_size)
@@ -273,7 +282,12 @@ async def list_customers(request: Request, svc: Svc, who: Reader) -> Response:
                            page.size, total, included))
 
 
-@router.get("/v1/customers/{customer_id}")
+@router.get("/v1/customers/{customer_id}", openapi_extra=query_parameters(
+    params.fields_parameter("customers", render.CUSTOMER_FIELDS),
+    params.fields_parameter("contacts", render.CONTACT_ATTRIBUTES),
+    params.include_parameter(CUSTOMER_INCLUDES),
+    *params.filter_parameters("site_id", *params.CUSTOMER_SHOW_FILTERS,
+                              *params.CUSTOMER_SHOW_PAGING_FILTERS)))
 async def show_customer(customer_id: str, request: Request, svc: Svc, who: Reader) -> Response:
     query = request.query_params
     fields = params.fields(query, "customers", render.CUSTOMER_FIELDS)
