@@ -299,6 +299,26 @@ async def test_interaction_v2(client: httpx.AsyncClient, org: OrgCredentials) ->
     assert r.status_code == 404 and r.json()["errors"][0]["code"] == 1012
 
 
+async def test_interaction_parameters_openapi_declares_are_taken(client: httpx.AsyncClient,
+                                                                  org: OrgCredentials) -> None:
+    """Every network, type and format the OpenAPI document lists for the interaction reads is
+    one they take."""
+    auth = till_auth(org)
+    await _history(client, org)
+    document = (await client.get("/openapi.json")).json()
+    who = {"identifierName": "email", "identifierValue": "hal@example.com"}
+    for path in ("/v1.1/customer/interaction", "/v2/customers/interaction"):
+        declared = {p["name"]: p["schema"] for p in document["paths"][path]["get"]["parameters"]}
+        assert declared["limit"]["maximum"] == 1000 and "capillary" in declared["network"]["enum"]
+        values = [("network", v) for v in declared["network"]["enum"]] + \
+            [("type", v) for v in declared["type"]["enum"]] + \
+            [("format", v) for v in declared.get("format", {}).get("enum", [])]
+        for name, value in values:
+            r = await client.get(path, headers=auth, params={**who, name: value, "limit": "1000",
+                                                             "start_date": "2025-01-01"})
+            assert r.status_code == 200, (path, name, value, r.text)
+
+
 async def test_kept_summaries_equal_the_messages(client: httpx.AsyncClient,
                                                  org: OrgCredentials, services: Services) -> None:
     """The summaries kept on write are those computed from the stored messages (last_time bounds

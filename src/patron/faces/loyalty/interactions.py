@@ -101,7 +101,16 @@ def _date(raw: str | None, name: str, zone: Any, end: bool) -> int | None:
 
 
 # What _Query reads, for the OpenAPI document of the route that takes it.
-QUERY_PARAMETERS = ("network", "type", "limit", "offset", "start_date", "end_date")
+# What _Query reads, with the values it takes, for the OpenAPI document (faces.query_parameters).
+_DATE: dict[str, Any] = {"type": "string", "format": "date", "description": "YYYY-MM-DD; "
+                         "YYYY-MM-DD HH:MM:SS is taken too, in the organisation's time zone"}
+QUERY_PARAMETERS: tuple[tuple[str, bool, dict[str, Any]], ...] = (
+    ("network", False, {"type": "string", "enum": list(NETWORKS)}),
+    ("type", False, {"type": "string", "enum": list(TYPE_CHANNEL)}),
+    ("limit", False, {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT,
+                      "default": DEFAULT_LIMIT}),
+    ("offset", False, {"type": "integer", "minimum": 0, "maximum": 10_000_000, "default": 0}),
+    ("start_date", False, _DATE), ("end_date", False, _DATE))
 LEGACY_PARAMETERS = tuple(LEGACY_IDENTIFIERS)
 
 
@@ -238,7 +247,8 @@ def wants_xml(request: Request) -> bool:
 
 
 @router.plain_get("/v1.1/customer/interaction", openapi_extra=query_parameters(
-    "identifierName", "identifierValue", *LEGACY_PARAMETERS, *QUERY_PARAMETERS, "format"))
+    "identifierName", "identifierValue", *LEGACY_PARAMETERS, *QUERY_PARAMETERS,
+    ("format", False, {"type": "string", "enum": ["json", "xml"], "default": "json"})))
 async def interaction_v11(request: Request) -> Response:
     who = await reader(request)
     svc: Services = request.app.state.services
@@ -274,7 +284,8 @@ async def interaction_v11(request: Request) -> Response:
 
 # -- v2 ---------------------------------------------------------------------------------------
 
-@router.get("/v2/customers/interaction")
+@router.get("/v2/customers/interaction", openapi_extra=query_parameters(
+    ("identifierName", True), ("identifierValue", True), *QUERY_PARAMETERS))
 async def interaction_v2(request: Request, svc: Svc, who: Reader) -> Response:
     try:
         query = _Query(request.query_params, legacy=False)
