@@ -13,7 +13,8 @@ error answer is in the envelope of the face that served it (docs/compat/*.md):
 - loyalty (`/v2/...`, `/v3/...`, `/webhooks/...`): `{"errors": [{"status": false, "code": N,
   "message"}], ...}`;
 - loyalty v1.1 (`/v1.1/...`): `{"response": {"status": {"success": "false", "code": N,
-  "message"}, ...}}` with the HTTP status equal to `code`, as Capillary's v1.1 answers. Its
+  "message"}, ...}}`, or the same in XML with `format=xml`, with the HTTP status equal to
+  `code`, as Capillary's v1.1 answers. Its
   "All requests have failed" answer is HTTP 500 by design, so there a 500 is allowed in that
   envelope only. What is refused before the route is reached (credentials, scope, method, body
   size, rate) has the v2 envelope, as docs/compat/loyalty.md says;
@@ -30,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
+from xml.etree import ElementTree
 
 import schemathesis
 from hypothesis import strategies as st
@@ -42,10 +44,21 @@ V1_1_ALL_FAILED = "All requests have failed due to errors"
 
 
 def _body(response: Any) -> Any:
+    """The answer as JSON, or v1.1's XML answer (`format=xml`) as the same nested dict."""
+    content = response.content
+    if content.startswith(b"<?xml"):
+        return {"response": _xml_dict(ElementTree.fromstring(content))}  # noqa: S314 - ours
     try:
-        return json.loads(response.content)
+        return json.loads(content)
     except ValueError:
-        raise AssertionError(f"error answer is not JSON: {response.content[:200]!r}") from None
+        raise AssertionError(f"error answer is neither JSON nor XML: {content[:200]!r}") from None
+
+
+def _xml_dict(element: Any) -> Any:
+    children = list(element)
+    if not children:
+        return element.text or ""
+    return {child.tag: _xml_dict(child) for child in children}
 
 
 BEFORE_THE_ROUTE = (401, 403, 405, 413, 429)
