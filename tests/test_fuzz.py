@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from patron.db.database import Database
-from tests.test_reliability import _free_port, _patron, _wait_ready
+from tests.processes import patron, patron_env, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 20261206
@@ -49,20 +49,10 @@ def _fuzz(base: str, header: str, paths: str, customer: int, examples: int = EXA
 
 
 def test_fuzzed_requests_get_the_face_envelope_never_a_500(db: Database, tmp_path: Path) -> None:
-    env = {**os.environ, "PATRON_ACCESS_LOG": "false", "PATRON_RATE_LIMIT_PER_MINUTE": "0"}
-    if db.url.startswith("postgresql"):
-        env["PATRON_DATABASE_URL"] = db.url
-    else:
-        env["PATRON_DATA_DIR"] = str(tmp_path / "fuzz")
-        env.pop("PATRON_DATABASE_URL", None)
-    creds = json.loads(_patron(env, "org", "create", "--name", "fuzz", "--json").stdout)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "patron"), "serve", "--port",
-                             str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    env = patron_env(db, tmp_path / "fuzz")
+    creds = json.loads(patron(env, "org", "create", "--name", "fuzz", "--json").stdout)
+    proc, base = serve(env)
     try:
-        _wait_ready(base, proc)
         md5 = hashlib.md5(creds["till_password"].encode()).hexdigest()
         till = base64.b64encode(f"{creds['till_code']}:{md5}".encode()).decode()
         created = httpx.post(f"{base}/v2/customers", headers={"Authorization": f"Basic {till}"},

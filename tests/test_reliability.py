@@ -6,11 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,46 +19,13 @@ from patron.db.database import Database
 from patron.db.statement import sql
 from patron.errors import ValidationFailed
 from tests.conftest import add_customer, till_auth, workspace_auth
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _patron(env: dict[str, str], *args: str, **kw: Any) -> Any:
-    exe = str(Path(sys.executable).parent / "patron")
-    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, check=True,
-                          timeout=120, **kw)
-
-
-def _wait_ready(base: str, proc: subprocess.Popen) -> None:
-    for _ in range(200):
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server did not become ready")
+from tests.processes import patron, patron_env, serve
 
 
 async def test_acknowledged_writes_survive_kill_9(db: Database, tmp_path: Path) -> None:
-    env = {**os.environ, "PATRON_ACCESS_LOG": "false", "PATRON_RATE_LIMIT_PER_MINUTE": "0"}
-    if db.url.startswith("postgresql"):
-        env["PATRON_DATABASE_URL"] = db.url
-    else:
-        env["PATRON_DATA_DIR"] = str(tmp_path / "kill9")
-        env.pop("PATRON_DATABASE_URL", None)
-    creds = json.loads(_patron(env, "org", "create", "--name", "kill9", "--json").stdout)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "patron"), "serve", "--port",
-                             str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    env = patron_env(db, tmp_path / "kill9")
+    creds = json.loads(patron(env, "org", "create", "--name", "kill9", "--json").stdout)
+    proc, base = serve(env)
     acknowledged: list[tuple[str, int]] = []
     stop = threading.Event()
     headers = till_auth(type("C", (), {"till_code": creds["till_code"],
@@ -83,7 +46,6 @@ async def test_acknowledged_writes_survive_kill_9(db: Database, tmp_path: Path) 
                     acknowledged.append((mobile, r.json()["createdId"]))
 
     try:
-        _wait_ready(base, proc)
         threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
         for t in threads:
             t.start()
@@ -99,13 +61,8 @@ async def test_acknowledged_writes_survive_kill_9(db: Database, tmp_path: Path) 
             proc.kill()
     assert len(acknowledged) > 10, "too few writes to make the test meaningful"
     # Restart on the same store and check every acknowledged write through the API.
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "patron"), "serve", "--port",
-                             str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc, base = serve(env)
     try:
-        _wait_ready(base, proc)
         with httpx.Client(base_url=base, timeout=5) as c:
             for mobile, customer_id in acknowledged:
                 r = c.get("/v2/customers/lookup", headers=headers, params={
