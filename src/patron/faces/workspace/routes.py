@@ -135,7 +135,8 @@ async def list_customers(
     svc: Svc, who: Reader,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
-    sortOrder: str = "desc",  # noqa: N803 - Linquid's parameter name
+    sortOrder: Annotated[str, Query(  # noqa: N803 - Linquid's parameter name
+        json_schema_extra={"enum": ["asc", "desc"]}, description="any case")] = "desc",
     search: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     descending = _sort_order(sortOrder)
