@@ -47,7 +47,11 @@ def _body(response: Any) -> Any:
     """The answer as JSON, or v1.1's XML answer (`format=xml`) as the same nested dict."""
     content = response.content
     if content.startswith(b"<?xml"):
-        return {"response": _xml_dict(ElementTree.fromstring(content))}  # noqa: S314 - ours
+        try:
+            return {"response": _xml_dict(ElementTree.fromstring(content))}  # noqa: S314 - ours
+        except ElementTree.ParseError as exc:
+            raise AssertionError(f"error answer is not well-formed XML ({exc}): "
+                                 f"{content[:300]!r}") from None
     try:
         return json.loads(content)
     except ValueError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import datetime
 from typing import Any
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -279,6 +280,12 @@ async def test_interaction_v11_errors_and_xml(client: httpx.AsyncClient,
     assert r.content.count(b"<message><id>") == 2
     r = await client.get("/v1.1/customer/interaction", headers={})
     assert r.status_code == 401
+    # A control character (echoed back, or stored in a message) cannot be in XML: it reads as
+    # U+FFFD and the answer stays well-formed (found by tests/test_fuzz.py).
+    r = await client.get("/v1.1/customer/interaction", headers=auth, params={
+        "mobile": "\x01919911111111", "format": "xml"})
+    answer = ElementTree.fromstring(r.content)  # noqa: S314 - Patron's own answer
+    assert answer.findtext("customer/mobile") == "\ufffd919911111111"
 
 
 async def test_interaction_v2(client: httpx.AsyncClient, org: OrgCredentials) -> None:
