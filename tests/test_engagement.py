@@ -286,6 +286,13 @@ async def test_interaction_v11_errors_and_xml(client: httpx.AsyncClient,
         "mobile": "\x01919911111111", "format": "xml"})
     answer = ElementTree.fromstring(r.content)  # noqa: S314 - Patron's own answer
     assert answer.findtext("customer/mobile") == "\ufffd919911111111"
+    await _post(client, org, [_message("bell", {"id": cid}, channel="sms", sent=START_MS,
+                                       body="ring \x07 twice")])
+    r = await client.get("/v1.1/customer/interaction", headers=auth,
+                         params={"user_id": str(cid), "format": "xml", "type": "sms"})
+    answer = ElementTree.fromstring(r.content)  # noqa: S314 - Patron's own answer
+    bodies = [m.findtext("message") for m in answer.iter("message") if m.find("id") is not None]
+    assert "ring \ufffd twice" in bodies
 
 
 async def test_interaction_v2(client: httpx.AsyncClient, org: OrgCredentials) -> None:
