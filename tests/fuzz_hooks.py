@@ -7,6 +7,8 @@ the generated requests name that customer instead: in the path (`customer_id`, `
 in `identifierName`/`identifierValue` queries, so that the fuzzed bodies and parameters reach
 the code behind the look-up.
 
+`no_foreign_data` (the tenancy run): no answer holds PATRON_FUZZ_FOREIGN's text.
+
 `face_envelope`: whatever a generated request holds, the answer is never a server error, and an
 error answer is in the envelope of the face that served it (docs/compat/*.md):
 
@@ -39,6 +41,9 @@ from hypothesis import strategies as st
 CUSTOMER = os.environ.get("PATRON_FUZZ_CUSTOMER")
 MOBILE = os.environ.get("PATRON_FUZZ_MOBILE")
 CUSTOMER_PARAMETERS = ("customer_id", "user_id")
+# Text no answer may hold: another organisation's customer's data (PATRON_FUZZ_FOREIGN, one per
+# line), for the tenancy run.
+FOREIGN = [t.encode() for t in os.environ.get("PATRON_FUZZ_FOREIGN", "").splitlines() if t]
 
 V1_1_ALL_FAILED = "All requests have failed due to errors"
 
@@ -115,6 +120,14 @@ def face_envelope(ctx: Any, response: Any, case: Any) -> bool | None:
     except (KeyError, IndexError, TypeError):
         raise AssertionError(f"not the face's error envelope: {response.status_code} "
                              f"{body}") from None
+    return None
+
+
+@schemathesis.check
+def no_foreign_data(ctx: Any, response: Any, case: Any) -> bool | None:
+    content = response.content.lower()
+    for text in FOREIGN:
+        assert text.lower() not in content, f"an answer holds another organisation's {text!r}"
     return None
 
 
