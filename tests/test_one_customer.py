@@ -1,6 +1,7 @@
-"""One customer, three faces: a hypothesis-drawn run of workspace writes (create or upsert by
-external id, patch, delete with PII scrub) over a few external ids and e-mail addresses, so that
-they collide. After every step, each face answers as a small model says: the workspace face by
+"""One customer, three faces: a hypothesis-drawn run of writes through two faces (the workspace
+face's create or upsert by external id, patch, and delete with PII scrub; the loyalty face's
+registration and approved PII deletion request) over a few external ids and e-mail addresses, so
+that they collide. After every step, each face answers as a small model says: the workspace face by
 external id and in its count, the loyalty face by external id, by e-mail and by customer id, and
 the marketing face by customer id.
 
@@ -49,6 +50,9 @@ steps = st.one_of(
     st.tuples(st.just("patch"), st.sampled_from(EXTERNAL_IDS),
               st.sampled_from((None, "", *EMAILS)), st.sampled_from((None, *NAMES))),
     st.tuples(st.just("delete"), st.sampled_from(EXTERNAL_IDS)),
+    st.tuples(st.just("register"), st.sampled_from(EXTERNAL_IDS),
+              st.sampled_from((None, *EMAILS)), st.sampled_from(NAMES)),
+    st.tuples(st.just("forget"), st.sampled_from(EXTERNAL_IDS)),
 )
 
 
@@ -139,6 +143,33 @@ async def test_one_customer_through_three_faces(client: httpx.AsyncClient, servi
                     person.email = email or None
                 if first_name is not None:
                     person.first_name = first_name
+        elif step[0] == "register":
+            email, first_name = step[2], step[3]
+            identifiers = [{"type": "externalId", "value": ext}] + (
+                [{"type": "email", "value": email}] if email else [])
+            r = await client.post("/v2/customers", headers=loyalty, json={"profiles": [
+                {"firstName": first_name, "identifiers": identifiers}]})
+            if person is not None or model.holder(email) is not None:
+                # every customer here has an INSTORE profile: 8006, or 8053 when the two
+                # identifiers name two customers
+                assert r.status_code == 400, r.text
+                assert r.json()["errors"][0]["code"] in (8006, 8053), r.text
+            else:
+                assert r.status_code == 200, r.text
+                model.live[ext] = Person(r.json()["createdId"], ext, email, first_name)
+        elif step[0] == "forget":
+            r = await client.post("/v2/requests", headers=loyalty, json={
+                "type": "CUSTOMER", "baseType": "DELETE", "customerIdentificationInfo": {
+                    "source": "INSTORE", "identifierType": "externalId",
+                    "identifierValue": ext}})
+            if person is None:
+                assert r.status_code == 404, r.text
+            else:
+                assert r.status_code == 200, r.text
+                r = await client.put("/v2/requests", headers=loyalty, json=[
+                    {"id": str(r.json()["createdId"]), "status": "APPROVED"}])
+                assert r.status_code == 200, r.text
+                model.deleted.append(model.live.pop(ext).id)
         else:
             r = await client.delete(f"/api/customers/ext_{ext}", headers=work)
             if person is None:
