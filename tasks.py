@@ -2,7 +2,7 @@
 """The two commands of the README, needing only Python 3.11+:
 
     python3 tasks.py demo   # set up .venv, then run Patron with demo data on http://127.0.0.1:8000
-    python3 tasks.py test   # set up .venv, then lint (ruff), type-check (mypy) and run the whole test suite
+    python3 tasks.py test   # set up .venv, lint (ruff), type-check (mypy), run the whole suite
 
 `test` runs every API test on SQLite, and on PostgreSQL too when PATRON_TEST_DATABASE_URL is set.
 """
@@ -51,7 +51,7 @@ def main() -> int:
     ensure_venv()
     if command == "demo":
         return run("patron", "demo", *extra)
-    status = run("ruff", "check", "src", "tests", "bench") or run("mypy", "src")
+    status = run("ruff", "check", "src", "tests", "bench", "tasks.py") or run("mypy", "src")
     if status:
         return status
     return run("python", "-m", "pytest", *extra)

@@ -10,17 +10,17 @@ depth mismatch", fixed in later 3.11 releases) now and then.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 
 from patron.db.database import Database
+from tests.conftest import till_auth
 from tests.processes import patron, patron_env, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,8 +57,8 @@ def _fuzz(base: str, header: str, paths: str, customer: int, mobile: str = MOBIL
 
 
 def _till(creds: dict[str, str]) -> str:
-    md5 = hashlib.md5(creds["till_password"].encode()).hexdigest()
-    return "Basic " + base64.b64encode(f"{creds['till_code']}:{md5}".encode()).decode()
+    """The till's Authorization header, from `patron org create --json`'s credentials."""
+    return till_auth(SimpleNamespace(**creds))["Authorization"]
 
 
 def _customer(base: str, creds: dict[str, str], first_name: str, mobile: str,

@@ -6,6 +6,8 @@ from typing import Any
 
 import httpx
 
+from patron.customers.models import READ_SOURCES
+from patron.faces.loyalty.routes import EMBEDS, UG2_PARAMS
 from tests.conftest import add_customer, till_auth
 
 TOM = {
@@ -297,9 +299,6 @@ async def test_openapi_declares_what_customer_details_take(client: httpx.AsyncCl
     """The OpenAPI document gives customer details' parameters with the values they take
     (so generated clients and fuzzers send real ones), and the routes take every value it
     declares."""
-    from patron.customers.models import READ_SOURCES
-    from patron.faces.loyalty.routes import EMBEDS, UG2_PARAMS
-
     document = (await client.get("/openapi.json")).json()
     customer_id = await add_customer(client, loyalty, identifiers=[
         {"type": "mobile", "value": "919845000111"}])

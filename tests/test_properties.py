@@ -18,7 +18,7 @@ from patron.faces.loyalty.interactions import xml_document
 from patron.faces.loyalty.render import identifiers_of_all
 from patron.jsonio import dumps, dumps_text, loads
 from tests.conftest import till_auth, workspace_auth
-from tests.test_reliability import _assert_face_envelope
+from tests.envelopes import assert_face_envelope
 
 # Derandomized: CI sees the same examples every run (raise max_examples locally to explore).
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
@@ -137,7 +137,7 @@ async def test_any_customer_body_gets_an_answer_in_the_loyalty_envelope(
         client: httpx.AsyncClient, org: Any, body: dict[str, Any]) -> None:
     r = await client.post("/v2/customers", headers=till_auth(org), json=body)
     if r.status_code != 200:
-        _assert_face_envelope("/v2/customers", r)
+        assert_face_envelope("/v2/customers", r)
 
 
 @PROPERTY
@@ -146,6 +146,6 @@ async def test_any_customer_body_gets_an_answer_in_the_workspace_envelope(
         client: httpx.AsyncClient, org: Any, body: dict[str, Any]) -> None:
     r = await client.post("/api/customers", headers=workspace_auth(org), json=body)
     if r.status_code >= 300:
-        _assert_face_envelope("/api/customers", r)
+        assert_face_envelope("/api/customers", r)
     else:
         assert r.json()["success"] is True

@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from patron.db.database import Database
 from patron.db.statement import sql
 from patron.errors import ValidationFailed
 from tests.conftest import add_customer, till_auth, workspace_auth
+from tests.envelopes import assert_face_envelope
 from tests.processes import patron, patron_env, serve
 
 
@@ -28,8 +30,7 @@ async def test_acknowledged_writes_survive_kill_9(db: Database, tmp_path: Path) 
     proc, base = serve(env)
     acknowledged: list[tuple[str, int]] = []
     stop = threading.Event()
-    headers = till_auth(type("C", (), {"till_code": creds["till_code"],
-                                       "till_password": creds["till_password"]})())
+    headers = till_auth(SimpleNamespace(**creds))
 
     def writer(n: int) -> None:
         with httpx.Client(base_url=base, timeout=5) as c:
@@ -74,21 +75,6 @@ async def test_acknowledged_writes_survive_kill_9(db: Database, tmp_path: Path) 
         proc.wait(10)
 
 
-LOYALTY_ENVELOPE = ("errors", "warnings")
-
-
-def _assert_face_envelope(path: str, r: httpx.Response) -> None:
-    assert r.status_code < 500, (path, r.status_code, r.text)
-    body = r.json()
-    if path.startswith("/api/"):
-        assert body["success"] is False and set(body["error"]) == {"code", "message"}
-    elif path.startswith("/v1/"):
-        assert isinstance(body["errors"][0]["status"], str)
-        assert {"status", "title", "detail"} <= set(body["errors"][0])
-    else:
-        assert body["errors"][0]["status"] is False and isinstance(body["errors"][0]["code"], int)
-
-
 async def test_bad_input_gets_the_face_envelope_never_a_500(client: httpx.AsyncClient,
                                                             org: Any) -> None:
     loyalty = till_auth(org)
@@ -127,7 +113,7 @@ async def test_bad_input_gets_the_face_envelope_never_a_500(client: httpx.AsyncC
     ]
     for method, path, headers, body in cases:
         r = await client.request(method, path, headers={**headers, **json_headers}, content=body)
-        _assert_face_envelope(path, r)
+        assert_face_envelope(path, r)
         assert r.headers.get("x-request-id")
 
 
@@ -164,8 +150,7 @@ async def test_credentials_are_checked_before_the_body(client: httpx.AsyncClient
         r = await client.request(method, path, headers={**json_headers, **stranger},
                                  content=malformed)
         assert r.status_code == 401, (path, r.text)
-        if not path.startswith("/patron/"):  # the native face has its own envelope
-            _assert_face_envelope(path, r)
+        assert_face_envelope(path, r)
         r = await client.request(method, path, headers={**json_headers, **member},
                                  content=malformed)
         assert r.status_code == 400, (path, r.text)
@@ -183,7 +168,7 @@ async def test_text_with_a_nul_is_never_a_500(client: httpx.AsyncClient, org: An
         r = await client.post(path, headers=headers, json=body)
         assert r.status_code < 500, (path, r.text)
         if r.status_code >= 400:
-            _assert_face_envelope(path, r)
+            assert_face_envelope(path, r)
 
 
 async def test_oversized_body_is_413_in_each_face(client: httpx.AsyncClient, org: Any) -> None:

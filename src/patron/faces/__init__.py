@@ -210,7 +210,11 @@ def _included_route_lists(routes: Any) -> Any:
             yield from _included_route_lists(inner)
 
 
-def query_parameters(*names: str | tuple[str, bool] | tuple[str, bool, dict[str, Any]],
+# A query parameter as the OpenAPI document gives it: (name, required, JSON schema).
+QueryParameter = tuple[str, bool, dict[str, Any]]
+
+
+def query_parameters(*names: str | tuple[str, bool] | QueryParameter,
                      path: tuple[str, ...] = ()) -> dict[str, Any]:
     """`openapi_extra` for a `PlainRoute`: its path parameters and its query parameters as the
     route reads them: `name` (a string), `(name, required)`, or `(name, required, schema)`. An
@@ -241,6 +245,14 @@ def digits(text: str, most: int = 18) -> bool:
     """ASCII digits only, at most `most` of them: `str.isdigit` also takes `²`, which `int`
     refuses, so every numeric path and query value goes through here before `int()`."""
     return text.isascii() and text.isdigit() and len(text) <= most
+
+
+def path_id(raw: str, missing: Callable[[], Exception]) -> int:
+    """An id from a path. Anything that cannot be one (not `digits`, so also over 64 bits)
+    names nothing and raises `missing()`, the error of an id that is not there."""
+    if not digits(raw):
+        raise missing()
+    return int(raw)
 
 
 def base_url(request: Request, svc: Services) -> str:

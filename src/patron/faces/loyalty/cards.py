@@ -13,7 +13,7 @@ from patron.cards.service import CardChange, SeriesInput, card_error, series_not
 from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
 from patron.customers.normalize import identifier_type
 from patron.errors import PatronError, ValidationFailed
-from patron.faces import FaceRouter, Svc, digits
+from patron.faces import FaceRouter, Svc, path_id
 from patron.faces.loyalty import render
 from patron.faces.loyalty.errors import code_of, item, warning
 from patron.faces.loyalty.routes import Reader, Writer, _customer_id, _source, bulk_answer, ok
@@ -144,14 +144,6 @@ async def add_series(svc: Svc, who: Writer, body: SeriesBody) -> Response:
     return ok({"entity": series_id, "warnings": []})
 
 
-def _series_id(raw: str) -> int:
-    """A series id from the path; anything that cannot be one (not digits, over 64 bits) names
-    no series."""
-    if not digits(raw):
-        raise series_not_found()
-    return int(raw)
-
-
 @router.put("/v2/card/series/{series_id}")
 async def update_series(series_id: str, svc: Svc, who: Writer,
                         body: Annotated[dict[str, Any], Body()]) -> Response:
@@ -172,7 +164,8 @@ async def update_series(series_id: str, svc: Svc, who: Writer,
             if name in generation:
                 value = getattr(parsed.cardGenerationConfiguration, name)
                 changes[attr] = value.upper() if name == "method" else value
-    row = await svc.cards.update_series(who.org_id, _series_id(series_id), changes, who.till_id)
+    row = await svc.cards.update_series(who.org_id, path_id(series_id, series_not_found),
+                                        changes, who.till_id)
     return ok({**render.card_series(row, who.org_id), "warnings": []})
 
 
@@ -185,7 +178,7 @@ async def all_series(svc: Svc, who: Reader) -> Response:
 
 @router.get("/v2/card/series/{series_id}")
 async def get_series(series_id: str, svc: Svc, who: Reader) -> Response:
-    row = await svc.cards.series(who.org_id, _series_id(series_id))
+    row = await svc.cards.series(who.org_id, path_id(series_id, series_not_found))
     return ok({**render.card_series(row, who.org_id), "warnings": []})
 
 

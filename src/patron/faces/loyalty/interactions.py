@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from patron.engagement.models import MessageShape, subscription_channel
 from patron.engagement.service import Interactions
 from patron.errors import NotFound, ValidationFailed
-from patron.faces import FaceRouter, Svc, digits, query_parameters
+from patron.faces import FaceRouter, QueryParameter, Svc, digits, query_parameters
 from patron.faces.loyalty.routes import Reader, Writer, ok, reader
 from patron.jsonio import fragment, loads
 from patron.services import Services
@@ -101,11 +101,10 @@ def _date(raw: str | None, name: str, zone: Any, end: bool) -> int | None:
         raise _BadInput(f"{name} must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS") from None
 
 
-# What _Query reads, for the OpenAPI document of the route that takes it.
 # What _Query reads, with the values it takes, for the OpenAPI document (faces.query_parameters).
 _DATE: dict[str, Any] = {"type": "string", "format": "date", "description": "YYYY-MM-DD; "
                          "YYYY-MM-DD HH:MM:SS is taken too, in the organisation's time zone"}
-QUERY_PARAMETERS: tuple[tuple[str, bool, dict[str, Any]], ...] = (
+QUERY_PARAMETERS: tuple[QueryParameter, ...] = (
     ("network", False, {"type": "string", "enum": list(NETWORKS)}),
     ("type", False, {"type": "string", "enum": list(TYPE_CHANNEL)}),
     ("limit", False, {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT,

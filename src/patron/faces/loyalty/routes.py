@@ -14,7 +14,16 @@ from patron.auth.service import LOYALTY, Principal
 from patron.clock import parse_bound
 from patron.customers.models import READ_SOURCES, Provenance
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
-from patron.faces import FaceRouter, Svc, authentication, base_url, digits, query_parameters
+from patron.faces import (
+    FaceRouter,
+    QueryParameter,
+    Svc,
+    authentication,
+    base_url,
+    digits,
+    path_id,
+    query_parameters,
+)
 from patron.faces.loyalty import render
 from patron.faces.loyalty.bodies import (
     CustomerBody,
@@ -95,33 +104,34 @@ def _embed_warnings(names: list[str]) -> list[dict[str, Any]]:
 
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
-UG2_PARAMS = ("includedAllUserGroup2", "userGroup2Id", "includedUserGroup2LoyaltyDetails",
-              "ug2JoinedStartDate", "ug2JoinedEndDate", "ug2Offset", "ug2Limit", "ug2SortBy",
-              "ug2SortOrder", "ug2PaginationDetails")
 # What DetailsQuery reads, with the values it takes, for the OpenAPI document of the routes
 # that take it. Flags also take 1/0, yes/no and on/off, and `source` any case.
 _FLAG: dict[str, Any] = {"type": "boolean"}
 _DAYS: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": 3660}
 _DATE: dict[str, Any] = {"type": "string", "format": "date", "description": "YYYY-MM-DD; "
                          "YYYY-MM-DD HH:MM:SS and ISO 8601 date-times are taken too"}
-DETAILS_PARAMETERS: tuple[tuple[str, bool, dict[str, Any]], ...] = (
+_UG2_SCHEMAS: dict[str, dict[str, Any]] = {
+    "includedAllUserGroup2": _FLAG, "userGroup2Id": {"type": "integer", "minimum": 1},
+    "includedUserGroup2LoyaltyDetails": _FLAG,
+    "ug2JoinedStartDate": _DATE, "ug2JoinedEndDate": _DATE,
+    "ug2Offset": {"type": "integer", "minimum": 0, "maximum": 10_000_000},
+    "ug2Limit": {"type": "integer", "minimum": 1, "maximum": 100},
+    "ug2SortBy": {"type": "string", "enum": ["JoinedDate"]},
+    "ug2SortOrder": {"type": "string", "enum": ["ASC", "DESC"]},
+    "ug2PaginationDetails": _FLAG,
+}
+UG2_PARAMS = tuple(_UG2_SCHEMAS)
+DETAILS_PARAMETERS: tuple[QueryParameter, ...] = (
     ("accountId", False, {"type": "string"}),
     ("embed", False, {"type": "array", "items": {"type": "string", "enum": list(EMBEDS)}}),
     *((name, False, _FLAG) for name in (
         "includedOnlyCurrentProfile", "ndncStatus", "optinStatus", "slabHistory",
         "tierUpgradeCriteria", "membershipRetentionCriteria")),
     ("gapToUpgrade", False, _DAYS), ("gapToRenew", False, _DAYS),
-    ("includedFraudDetails", False, _FLAG), ("includedAllUserGroup2", False, _FLAG),
-    ("userGroup2Id", False, {"type": "integer", "minimum": 1}),
-    ("includedUserGroup2LoyaltyDetails", False, _FLAG),
-    ("ug2JoinedStartDate", False, _DATE), ("ug2JoinedEndDate", False, _DATE),
-    ("ug2Offset", False, {"type": "integer", "minimum": 0, "maximum": 10_000_000}),
-    ("ug2Limit", False, {"type": "integer", "minimum": 1, "maximum": 100}),
-    ("ug2SortBy", False, {"type": "string", "enum": ["JoinedDate"]}),
-    ("ug2SortOrder", False, {"type": "string", "enum": ["ASC", "DESC"]}),
-    ("ug2PaginationDetails", False, _FLAG),
+    ("includedFraudDetails", False, _FLAG),
+    *((name, False, schema) for name, schema in _UG2_SCHEMAS.items()),
 )
-SOURCE_PARAMETER = ("source", True, {"type": "string", "enum": list(READ_SOURCES)})
+SOURCE_PARAMETER: QueryParameter = ("source", True, {"type": "string", "enum": list(READ_SOURCES)})
 
 
 @dataclass(frozen=True)
@@ -501,9 +511,10 @@ async def decide_requests(svc: Svc, who: Writer,
     return bulk_answer(results, failures)
 
 
+def _customer_missing() -> NotFound:
+    return NotFound("Customer not found for the given identifiers", reason="customer_not_found")
+
+
 def _customer_id(raw: str) -> int:
-    if not digits(raw):
-        raise NotFound("Customer not found for the given identifiers",
-                       reason="customer_not_found")
-    return int(raw)
+    return path_id(raw, _customer_missing)
 

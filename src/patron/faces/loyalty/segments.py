@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from patron.customers.fraud import FraudStatus
 from patron.errors import ValidationFailed
-from patron.faces import FaceRouter, Svc, digits
+from patron.faces import FaceRouter, Svc, path_id
 from patron.faces.loyalty import render
 from patron.faces.loyalty.errors import CODES, item
 from patron.faces.loyalty.routes import Reader, Writer, _customer_id, bulk_answer, looked_up, ok
@@ -37,9 +37,7 @@ class SegmentChangeBody(BaseModel):
 
 
 def _segment_id(raw: str) -> int:
-    if not digits(raw):
-        raise segment_not_found()
-    return int(raw)
+    return path_id(raw, segment_not_found)
 
 
 @router.post("/v2/segments")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.datastructures import QueryParams
 
 from patron.errors import ValidationFailed
+from patron.faces import QueryParameter
 
 DEFAULT_PAGE_SIZE = 20  # the spec states 20 (max 100) for contact notes and nothing elsewhere
 MAX_PAGE_NUMBER = 2**31 - 1
@@ -56,10 +56,8 @@ SITE_FILTERS = ("title_cont", "subdomain_cont")
 
 # -- the OpenAPI document's description of these parameters (faces.query_parameters entries) --
 
-Parameter = tuple[str, bool, dict[str, Any]]
 
-
-def paging_parameters() -> tuple[Parameter, ...]:
+def paging_parameters() -> tuple[QueryParameter, ...]:
     return (("page[number]", False, {"type": "integer", "minimum": 1,
                                      "maximum": MAX_PAGE_NUMBER}),
             ("page[size]", False, {"type": "integer", "minimum": 1, "description":
@@ -67,23 +65,23 @@ def paging_parameters() -> tuple[Parameter, ...]:
                                    f"{DEFAULT_PAGE_SIZE} when absent"}))
 
 
-def sort_parameter(allowed: Iterable[str]) -> Parameter:
+def sort_parameter(allowed: Iterable[str]) -> QueryParameter:
     names = tuple(allowed)
     return ("sort", False, {"type": "string", "enum": [*names, *(f"-{n}" for n in names)],
                             "description": "one field; '-' for descending order"})
 
 
-def fields_parameter(resource_type: str, allowed: Iterable[str]) -> Parameter:
+def fields_parameter(resource_type: str, allowed: Iterable[str]) -> QueryParameter:
     return (f"fields[{resource_type}]", False,
             {"type": "array", "items": {"type": "string", "enum": list(allowed)}})
 
 
-def include_parameter(allowed: Iterable[str]) -> Parameter:
+def include_parameter(allowed: Iterable[str]) -> QueryParameter:
     return ("include", False, {"type": "array", "items": {"type": "string",
                                                           "enum": list(allowed)}})
 
 
-def filter_parameters(*names: str) -> tuple[Parameter, ...]:
+def filter_parameters(*names: str) -> tuple[QueryParameter, ...]:
     return tuple((f"filter[{name}]", False, {"type": "string"}) for name in names)
 
 
