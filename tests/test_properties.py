@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from patron.clock import iso_utc
 from patron.customers import normalize
+from patron.engagement.models import holds_nul
 from patron.errors import ValidationFailed
 from patron.faces.loyalty.interactions import xml_document
 from patron.faces.loyalty.render import identifiers_of_all
@@ -80,6 +81,28 @@ def test_v11_xml_is_well_formed_whatever_the_text(text: str) -> None:
                    or c >= "\U00010000" else "\ufffd" for c in text)
     # An XML parser reads a line end (\r\n or \r) as \n.
     assert (parsed.findtext("message") or "") == kept.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# Text near the NUL check's edge: U+0000 itself, and the escape orjson writes for it as text.
+nul_text = st.lists(st.sampled_from(["\x00", "\\u0000", "\\", "u0000", "a", "\udc80"]),
+                    max_size=4).map("".join)
+nul_values = st.recursive(
+    st.none() | st.integers(min_value=-(2**70), max_value=2**70) | nul_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(nul_text, inner, max_size=3),
+    max_leaves=8)
+
+
+@PROPERTY
+@given(nul_values)
+def test_nul_check_finds_exactly_the_values_holding_nul(value: Any) -> None:
+    def walk(v: Any) -> bool:
+        if isinstance(v, str):
+            return "\x00" in v
+        if isinstance(v, dict):
+            return any(walk(k) or walk(x) for k, x in v.items())
+        return isinstance(v, list) and any(walk(x) for x in v)
+
+    assert holds_nul(value) == walk(value)
 
 
 identifier = st.fixed_dictionaries({

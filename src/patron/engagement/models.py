@@ -112,13 +112,27 @@ class CustomerRef(BaseModel):
         return self
 
 
-def _holds_nul(value: Any) -> bool:
+def holds_nul(value: Any) -> bool:
+    """Whether any text in a JSON value, keys included, holds U+0000. orjson writes that
+    character as the escape `\\u0000`, so where its output lacks the escape the value lacks the
+    character: one pass in C instead of a walk in Python, which was 9% of an import's time. Where
+    the escape is there, it may be a backslash written before `u0000`, so the walk decides; as it
+    does for what orjson does not write (integers over 64 bits, lone surrogates)."""
+    try:
+        if b"\\u0000" not in orjson.dumps(value):
+            return False
+    except orjson.JSONEncodeError:
+        pass
+    return _walk_holds_nul(value)
+
+
+def _walk_holds_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+        return any(_walk_holds_nul(k) or _walk_holds_nul(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
+        return any(_walk_holds_nul(v) for v in value)
     return False
 
 
@@ -131,7 +145,7 @@ class _Record(BaseModel):
     def _no_nul(cls, value: Any) -> Any:
         # PostgreSQL's text cannot hold U+0000: refused here, on either database, so that the
         # record fails alone and before anything of its batch is written.
-        if _holds_nul(value):
+        if holds_nul(value):
             raise ValueError("text must not contain the NUL character (U+0000)")
         return value
 
