@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from patron.clock import FixedClock, iso_utc
@@ -22,6 +22,7 @@ from patron.loyalty.programs import read_program_file
 from patron.loyalty.rules import DAY_MS, end_of_day
 from patron.services import Services
 from tests.conftest import add_customer, till_auth
+from tests.exploring import examples
 from tests.test_loyalty_engine import PROGRAMS
 
 RATE = {1: 100, 2: 100, 3: 200}  # points per 1,000 currency units, by tier
@@ -129,8 +130,7 @@ steps = st.one_of(
 )
 
 
-@settings(max_examples=30, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@examples(30, HealthCheck.too_slow)
 @given(program=st.lists(steps, min_size=5, max_size=25))
 async def test_engine_follows_its_rules(client: httpx.AsyncClient, services: Services, org: Any,
                                         clock: FixedClock, program: list[tuple]) -> None:

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from patron.services import Services
 from tests.conftest import marketing_auth, till_auth, workspace_auth
+from tests.exploring import examples
 
 EXTERNAL_IDS = ("x0", "x1", "x2")
 EMAILS = ("a@one.test", "b@one.test", "c@one.test")
@@ -102,8 +103,7 @@ async def _check(client: httpx.AsyncClient, model: Model, work: dict[str, str],
                                  headers=marketing)).status_code == 404
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@examples(25, HealthCheck.too_slow)
 @given(program=st.lists(steps, min_size=3, max_size=14))
 async def test_one_customer_through_three_faces(client: httpx.AsyncClient, services: Services,
                                                 program: list[tuple]) -> None:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from patron.clock import iso_utc
@@ -20,10 +20,9 @@ from patron.faces.loyalty.render import identifiers_of_all
 from patron.jsonio import dumps, dumps_text, loads
 from tests.conftest import till_auth, workspace_auth
 from tests.envelopes import assert_face_envelope
+from tests.exploring import examples
 
-# Derandomized: CI sees the same examples every run (raise max_examples locally to explore).
-PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY = examples(60)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers()
@@ -143,7 +142,7 @@ def test_identifiers_of_all_lists_each_identifier_once_in_order(
     assert got == (profiles[0] if len(profiles) == 1 else want)
 
 
-@settings(derandomize=True, max_examples=300)
+@examples(300)
 @given(st.text(max_size=40))
 def test_normalised_email_and_mobile_are_fixed_points(value: str) -> None:
     for normal in (normalize.email, normalize.mobile):
