@@ -4,11 +4,14 @@ holds, with the new columns derived from it."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from alembic import command
 
-from patron.db.migrate import alembic_config, migrate
+from patron.db.database import Database
+from patron.db.migrate import HEAD, alembic_config, migrate, stored_revision
 
 
 def test_lots_that_expired_before_0008_know_how_much(tmp_path: Path) -> None:
@@ -35,3 +38,27 @@ def test_lots_that_expired_before_0008_know_how_much(tmp_path: Path) -> None:
         (100, 30000), (101, 0)]
     assert conn.execute("SELECT in_loyalty FROM transactions").fetchall() == [(1,)]
     conn.close()
+
+
+def test_head_is_the_newest_migration() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() == HEAD
+
+
+def test_a_store_at_the_newest_schema_is_checked_without_alembic(db: Database) -> None:
+    """Every `patron` command checks the schema first: on a store that is already at HEAD that
+    costs a read, not the second it takes to import Alembic and SQLAlchemy."""
+    check = ("import sys; from patron.db.migrate import migrate; migrate(sys.argv[1]); "
+             "print(sorted(m for m in ('alembic', 'sqlalchemy') if m in sys.modules))")
+    ran = subprocess.run([sys.executable, "-c", check, db.url], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert ran.stdout.strip() == "[]"
+    assert stored_revision(db.url) == HEAD
+
+
+def test_a_store_without_a_schema_is_migrated(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new' / 'patron.db'}"
+    assert stored_revision(url) is None
+    migrate(url)
+    assert stored_revision(url) == HEAD
