@@ -42,22 +42,25 @@ def patron(env: dict[str, str], *args: str, **kw: Any) -> Any:
                           timeout=120, **kw)
 
 
-def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """`patron serve` on a free port, once it is ready: the process and its base URL."""
+def serve(env: dict[str, str], command: str = "serve",
+          seconds: float = 20) -> tuple[subprocess.Popen, str]:
+    """`patron serve` (or `patron demo`) on a free port, once it is ready within `seconds`: the
+    process and its base URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([PATRON, "serve", "--port", str(port)], env=env,
+    proc = subprocess.Popen([PATRON, command, "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        wait_ready(base, proc)
+        wait_ready(base, proc, seconds)
     except BaseException:
         proc.kill()
         raise
     return proc, base
 
 
-def wait_ready(base: str, proc: subprocess.Popen) -> None:
-    for _ in range(200):
+def wait_ready(base: str, proc: subprocess.Popen, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
         try:
