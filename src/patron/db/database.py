@@ -80,7 +80,8 @@ WAL_RESTART_FRAMES = 16_384  # 64 MiB of 4 KiB pages
 WRITE_LOCK_SECONDS = 10.0
 
 
-def _sqlite_path(url: str) -> Path:
+def sqlite_path(url: str) -> Path:
+    """The file of a `sqlite:///PATH` URL."""
     return Path(url.removeprefix("sqlite:///").removeprefix("sqlite://"))
 
 
@@ -133,7 +134,7 @@ class _SQLiteConn:
 class SQLiteDatabase(_SQLiteConn):
     def __init__(self, url: str, synchronous: str = "FULL") -> None:
         self.url = url
-        path = _sqlite_path(url)
+        path = sqlite_path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(_sqlite_connect(path, synchronous), None)
         self._writer = _sqlite_connect(path, synchronous)
@@ -206,7 +207,7 @@ class SQLiteDatabase(_SQLiteConn):
 
     async def run_in_thread(self, fn: Any, *args: Any) -> Any:
         """Long reads (exports, analytics) on a thread with a connection of their own."""
-        path = _sqlite_path(self.url)
+        path = sqlite_path(self.url)
 
         def call() -> Any:
             conn = _sqlite_connect(path, "NORMAL")

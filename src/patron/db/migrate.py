@@ -12,6 +12,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from patron.db.database import sqlite_path
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision: a new migration changes it (tests/test_migrations.py fails
 # until it does).
@@ -25,10 +27,6 @@ def alembic_config(url: str) -> Any:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url)
     return cfg
-
-
-def _sqlite_file(url: str) -> Path:
-    return Path(url.removeprefix("sqlite:///"))
 
 
 async def _pg_revision(url: str) -> str | None:
@@ -46,9 +44,9 @@ def stored_revision(url: str) -> str | None:
     read here (Alembic then decides, and reports what is wrong)."""
     try:
         if url.startswith("sqlite:"):
-            if not _sqlite_file(url).exists():
+            if not sqlite_path(url).exists():
                 return None
-            conn = sqlite3.connect(_sqlite_file(url))
+            conn = sqlite3.connect(sqlite_path(url))
             try:
                 row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
             finally:
@@ -66,5 +64,5 @@ def migrate(url: str) -> None:
     from alembic import command
 
     if url.startswith("sqlite:"):
-        _sqlite_file(url).parent.mkdir(parents=True, exist_ok=True)
+        sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
