@@ -30,6 +30,8 @@ from patron.tenancy.service import OrgCredentials
 PG_URL = os.environ.get("PATRON_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+# An image as Patron knows one: by its leading bytes (customers/images.py).
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -12,9 +12,8 @@ import httpx
 from patron.clock import FixedClock
 from patron.db.statement import sql
 from patron.services import Services
-from tests.conftest import add_customer, till_auth, workspace_auth
+from tests.conftest import PNG, add_customer, till_auth, workspace_auth
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 64
 
 

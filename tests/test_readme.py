@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
+from tests.conftest import PNG
 from tests.processes import serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,16 +34,6 @@ def tour() -> str:
     return "\n".join(re.findall(r"```sh\n(.*?)```", section, re.S))
 
 
-def png() -> bytes:
-    """A one-pixel PNG: what the tour's `photo.png` stands for."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
-
-
 def test_the_readme_tour_runs_against_the_demo(tmp_path: Path) -> None:
     script = tour()
     assert TOUR_BASE in script and script.count("curl -s") >= 40
@@ -54,7 +43,7 @@ def test_the_readme_tour_runs_against_the_demo(tmp_path: Path) -> None:
     env.pop("PATRON_DATABASE_URL", None)
     # The tour's relative paths: the virtual environment, and a photo of the reader's own.
     (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
-    (tmp_path / "photo.png").write_bytes(png())
+    (tmp_path / "photo.png").write_bytes(PNG)
     proc, base = serve(env, "demo", seconds=180)
     try:
         ran = subprocess.run(

@@ -1,0 +1,101 @@
+"""A PII deletion leaves nothing of what it promises to remove: a customer known everywhere the
+store can know someone (profile, identifiers, channels, extended fields, an image, messages, a
+subscription change, a behavioural event, a bill, a redemption, a segment, a group, the deletion
+request itself) is erased, and then no column of any table holds their name, e-mail, mobile or
+external id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from patron.db.statement import sql
+from patron.loyalty.programs import read_program_file
+from patron.services import Services
+from tests.conftest import PNG, add_customer, workspace_auth
+from tests.test_events import _setup
+from tests.test_loyalty_engine import PROGRAMS, _buy
+
+FIRST, LAST = "Zebulonia", "Quixotesque"
+MOBILE, EMAIL, EXTERNAL = "919811122233", "zebulonia.q@example.com", "zq-ext-77"
+PERSONAL = (FIRST, LAST, MOBILE, EMAIL, EXTERNAL)
+
+
+async def _tables(services: Services) -> list[str]:
+    db = services.db
+    if db.dialect == "sqlite":
+        rows = await db.fetch(sql("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                  "AND name NOT LIKE 'sqlite_%'"))
+    else:
+        rows = await db.fetch(sql("SELECT table_name AS name FROM information_schema.tables "
+                                  "WHERE table_schema = current_schema()"))
+    return sorted(r["name"] for r in rows)
+
+
+async def _holding(services: Services, needles: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(table, needle) for every table with a row whose text holds a needle (any case)."""
+    found = []
+    for table in await _tables(services):
+        for row in await services.db.fetch(sql(f'SELECT * FROM "{table}"')):  # noqa: S608
+            text = " ".join(str(v) for v in tuple(row)).lower()
+            found += [(table, n) for n in needles if n.lower() in text]
+    return sorted(set(found))
+
+
+async def test_erasure_leaves_no_personal_data_in_any_table(
+        client: httpx.AsyncClient, loyalty: dict[str, str], services: Services, org: Any) -> None:
+    await services.loyalty.apply_programs(org.org_id, read_program_file(PROGRAMS))
+    customer_id = await add_customer(
+        client, loyalty, firstName=FIRST, lastName=LAST, extendedFields={"city": "Pune"},
+        identifiers=[{"type": "mobile", "value": MOBILE}, {"type": "email", "value": EMAIL},
+                     {"type": "externalId", "value": EXTERNAL}])
+    work = workspace_auth(org)
+    r = await client.patch(f"/api/customers/{customer_id}", headers=work,
+                           json={"name": f"{FIRST} {LAST}", "metadata": {"nick": FIRST}})
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/v2/customers/{customer_id}/setImage", headers=loyalty,
+                          files={"file": ("me.png", PNG, "image/png")})
+    assert r.status_code == 200, r.text
+    r = await client.post("/patron/v1/records", headers=work, json={"records": [
+        {"kind": "message", "id": "zq-1", "channel": "email", "subject": f"Hello {FIRST}",
+         "body": f"Dear {FIRST} {LAST}, your code", "receiver": EMAIL,
+         "customer": {"id": customer_id}, "sentAt": "2026-01-02T09:00:00Z"},
+        {"kind": "message", "id": "zq-2", "channel": "sms", "body": f"Hi {FIRST}",
+         "receiver": MOBILE, "customer": {"identifierName": "mobile", "identifierValue": MOBILE},
+         "sentAt": "2026-01-02T09:00:00Z"},
+        {"kind": "delivery", "message": "zq-1", "event": "opened", "at": "2026-01-02T10:00:00Z"},
+        {"kind": "subscription", "customer": {"id": customer_id}, "channel": "EMAIL",
+         "priority": "BULK", "type": "OPTOUT", "reason": f"{FIRST} asked by {EMAIL}",
+         "at": "2026-01-02T10:00:00Z"}]})
+    assert r.status_code == 200 and all(
+        o["status"] != "failed" for o in r.json()["results"]), r.text
+    uri = await _setup(client, loyalty)
+    r = await client.post(uri, json={"customer_id": MOBILE, "eventName": "be_reserved",
+                                     "hotel_name": "H", "age": 33, "booking_ref": "B-9"})
+    assert r.status_code == 200, r.text
+    assert (await _buy(client, loyalty, "zq-bill", 2000, mobile=MOBILE)).status_code == 200
+    r = await client.post("/v1.1/points/redeem?format=json", headers=loyalty, json={
+        "root": {"redeem": [{"points_redeemed": 10, "customer": {"mobile": MOBILE}}]}})
+    assert r.json()["response"]["status"]["code"] == 200, r.text
+    r = await client.post("/v2/userGroup2", headers=loyalty,
+                          json={"externalId": "zq-family", "groupName": "Family",
+                                "maxGroupSize": 4})
+    assert r.status_code == 200, r.text
+    r = await client.post("/v2/userGroup2/join?externalId=zq-family", headers=loyalty,
+                          json=[{"userId": customer_id, "primaryMember": True}])
+    assert r.status_code == 200, r.text
+    # Before: the search finds them where they were written.
+    assert {t for t, _ in await _holding(services, PERSONAL)} >= {
+        "customers", "profiles", "identifiers", "messages", "subscriptions"}
+
+    r = await client.post("/v2/requests", headers=loyalty, json={
+        "type": "CUSTOMER", "baseType": "DELETE", "comments": "asked in store",
+        "customerIdentificationInfo": {"source": "INSTORE", "identifierType": "email",
+                                       "identifierValue": EMAIL}})
+    assert r.status_code == 200, r.text
+    r = await client.put("/v2/requests", headers=loyalty, json=[
+        {"type": "CUSTOMER", "baseType": "DELETE", "id": str(r.json()["createdId"]),
+         "status": "APPROVED"}])
+    assert r.json()["failureCount"] == 0, r.text
+    assert await _holding(services, PERSONAL) == []
