@@ -1,11 +1,16 @@
-"""A PII deletion leaves nothing of what it promises to remove: a customer known everywhere the
-store can know someone (profile, identifiers, channels, extended fields, an image, messages, a
-subscription change, a behavioural event, a bill, a redemption, a segment, a group, the deletion
-request itself) is erased, and then no column of any table holds their name, e-mail, mobile or
-external id."""
+"""Sweeps of the whole store, every column of every table, for what must not be there.
+
+- A PII deletion leaves nothing of what it promises to remove: a customer known everywhere the
+  store can know someone (profile, identifiers, channels, extended fields, an image, messages, a
+  subscription change, a behavioural event, a bill, a redemption, a group, a deletion request)
+  is erased, and then no column holds their name, e-mail, mobile or external id.
+- Secrets are never stored as given: no till password (nor the MD5 a till sends), API secret,
+  API key or issued token appears anywhere.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
@@ -14,7 +19,7 @@ import pytest
 from patron.db.statement import sql
 from patron.loyalty.programs import read_program_file
 from patron.services import Services
-from tests.conftest import PNG, add_customer, workspace_auth
+from tests.conftest import PNG, add_customer, till_auth, workspace_auth
 from tests.test_events import _setup
 from tests.test_loyalty_engine import PROGRAMS, _buy
 
@@ -107,3 +112,30 @@ async def test_erasure_leaves_no_personal_data_in_any_table(
         r = await client.delete(f"/api/customers/ext_{EXTERNAL}", headers=work)
         assert r.status_code == 200, r.text
     assert await _holding(services, PERSONAL) == []
+
+
+async def test_no_secret_is_stored_as_given(client: httpx.AsyncClient, services: Services,
+                                            org: Any) -> None:
+    md5 = hashlib.md5(org.till_password.encode()).hexdigest()  # noqa: S324 - Capillary's scheme
+    r = await client.post("/v3/oauth/token/generate",
+                          json={"key": org.loyalty_key, "secret": org.loyalty_secret})
+    loyalty_token = r.json()["data"]["accessToken"]
+    r = await client.post("/v1/oauth/token", data={
+        "grant_type": "client_credentials", "client_id": org.marketing_client_id,
+        "client_secret": org.marketing_client_secret})
+    marketing = r.json()
+    r = await client.post("/v1/oauth/token", data={
+        "grant_type": "refresh_token", "refresh_token": marketing["refresh_token"]})
+    refreshed = r.json()
+    secrets = (org.till_password, md5, md5.upper(), org.loyalty_secret, loyalty_token,
+               org.marketing_client_secret, marketing["access_token"],
+               marketing["refresh_token"], refreshed["access_token"],
+               refreshed["refresh_token"], org.workspace_key)
+    # Each one works, so each was really issued; and none is kept as it was given.
+    assert (await client.get("/v2/customers/lookup?source=INSTORE&identifierName=mobile"
+                             "&identifierValue=1", headers=till_auth(org))).status_code == 404
+    assert (await client.get("/v1/me", headers={
+        "Authorization": f"Bearer {refreshed['access_token']}"})).status_code == 200
+    assert (await client.get("/api/customers/count",
+                             headers=workspace_auth(org))).status_code == 200
+    assert await _holding(services, secrets) == []
