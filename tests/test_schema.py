@@ -1,0 +1,54 @@
+"""The schema's tenancy rule (DESIGN.md): every table carries `org_id` and every primary key and
+index leads with it, so that queries stay within one organisation and PostgreSQL can be
+distributed by it (docs/operations.md, Citus). The few exceptions find the organisation from
+what a request presents; the operations guide makes them Citus reference tables."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from patron.db.schema import metadata
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Tables looked up without knowing the organisation, and why.
+FOUND_WITHOUT_ORG = {
+    "orgs": "the organisations themselves",
+    "credentials": "a presented key or till login names its organisation",
+    "oauth_tokens": "a presented token names its organisation",
+    "event_webhooks": "a webhook's URL token names its organisation",
+    "id_counters": "ids are unique across organisations",
+    "server_secrets": "secrets of the server, such as the image URL signing key",
+}
+
+
+def _leads_with_org(table: str) -> list[str]:
+    """What of the table does not lead with org_id: its columns, primary key or indexes."""
+    t = metadata.tables[table]
+    wrong = [] if "org_id" in t.columns else ["no org_id column"]
+    key = [c.name for c in t.primary_key.columns]
+    if key[:1] != ["org_id"]:
+        wrong.append(f"primary key {key}")
+    wrong += [f"index {ix.name}" for ix in t.indexes
+              if [c.name for c in ix.columns][:1] != ["org_id"]]
+    return wrong
+
+
+def test_every_table_and_index_leads_with_org_id() -> None:
+    breaking = {name: _leads_with_org(name) for name in metadata.tables}
+    assert {name for name, wrong in breaking.items() if wrong} == set(FOUND_WITHOUT_ORG), breaking
+
+
+def test_the_citus_guide_places_every_table() -> None:
+    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    block = guide.split("CREATE EXTENSION citus;", 1)[1].split("```", 1)[0]
+    reference = re.search(r"create_reference_table\(t\)\s+FROM unnest\(ARRAY\[(.*?)\]\)",
+                          block, re.S)
+    distributed = re.search(r"colocate_with => 'customers'\)\s+FROM unnest\(ARRAY\[(.*?)\]\)",
+                            block, re.S)
+    assert reference and distributed and "create_distributed_table('customers'" in block
+    names = {"reference": set(re.findall(r"'(\w+)'", reference.group(1))),
+             "distributed": set(re.findall(r"'(\w+)'", distributed.group(1))) | {"customers"}}
+    assert names["reference"] == set(FOUND_WITHOUT_ORG)
+    assert names["distributed"] == set(metadata.tables) - set(FOUND_WITHOUT_ORG)
