@@ -1,11 +1,13 @@
-"""The docs hold what the code does: every setting Patron reads is in docs/configuration.md (and
-everything that page names is read), and every dependency is in docs/dependencies.md."""
+"""The docs hold what the code does: docs/configuration.md describes every setting Patron reads
+(and reads every setting it names) and every command and flag of `patron`; docs/dependencies.md
+says why each dependency is there."""
 
 from __future__ import annotations
 
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_ONLY = {"PATRON_TEST_DATABASE_URL"}  # read by the test suite (tests/conftest.py)
@@ -29,3 +31,25 @@ def test_dependencies_page_says_why_each_dependency_is_there() -> None:
     names = {re.split(r"[\[<>=!~ ;]", spec, maxsplit=1)[0].lower() for spec in wanted}
     page = (ROOT / "docs" / "dependencies.md").read_text(encoding="utf-8").lower()
     assert {n for n in names if n not in page} == set()
+
+
+def test_configuration_page_describes_every_command_and_flag() -> None:
+    import typer
+
+    from patron.cli import app
+
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    missing: list[str] = []
+
+    def walk(command: Any, words: list[str]) -> None:
+        if hasattr(command, "commands"):  # a group: its commands
+            for name, sub in command.commands.items():
+                walk(sub, [*words, name])
+            return
+        name = "patron " + " ".join(words)
+        flags = [o for p in command.params for o in p.opts if o.startswith("--")]
+        missing.extend([name] if f"### `{name}" not in page else [])
+        missing.extend(f"{name} {f}" for f in flags if f not in page and f != "--help")
+
+    walk(typer.main.get_command(app), [])
+    assert missing == []
