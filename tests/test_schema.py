@@ -1,14 +1,19 @@
 """The schema's tenancy rule (DESIGN.md): every table carries `org_id` and every primary key and
 index leads with it, so that queries stay within one organisation and PostgreSQL can be
 distributed by it (docs/operations.md, Citus). The few exceptions find the organisation from
-what a request presents; the operations guide makes them Citus reference tables."""
+what a request presents; the operations guide makes them Citus reference tables. And every
+statement on an organisation's data is given the organisation as a parameter."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from pathlib import Path
 
+import patron
 from patron.db.schema import metadata
+from patron.db.statement import Statement
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,3 +57,32 @@ def test_the_citus_guide_places_every_table() -> None:
              "distributed": set(re.findall(r"'(\w+)'", distributed.group(1))) | {"customers"}}
     assert names["reference"] == set(FOUND_WITHOUT_ORG)
     assert names["distributed"] == set(metadata.tables) - set(FOUND_WITHOUT_ORG)
+
+
+def _statements() -> list[tuple[str, Statement]]:
+    """Every statement the repositories declare (module constants), by module and name."""
+    found = []
+    for info in pkgutil.walk_packages(patron.__path__, "patron."):
+        if ".migrations" not in info.name:
+            module = importlib.import_module(info.name)
+            found += [(f"{info.name}.{name}", value) for name, value in vars(module).items()
+                      if isinstance(value, Statement)]
+    return found
+
+
+# Statements that find the organisation rather than being given it.
+FINDS_THE_ORG = {"patron.events.repository.FIND_WEBHOOK": "by the webhook URL's token"}
+_BOUND_ORG = re.compile(r"org_id\s*(=|IN)\s*\(?\s*(ANY\s*\()?[$?]\d|INTO\s+\w+\s*\(\s*org_id\b",
+                        re.I)
+
+
+def test_every_statement_on_an_organisations_data_is_given_the_organisation() -> None:
+    scoped = set(metadata.tables) - set(FOUND_WITHOUT_ORG)
+    unbound = []
+    for name, statement in _statements():
+        for text in (statement.pg, statement.sqlite):
+            touches = any(re.search(rf"\b(FROM|JOIN|UPDATE|INTO)\s+{t}\b", text, re.I)
+                          for t in scoped)
+            if touches and not _BOUND_ORG.search(text):
+                unbound.append(name)
+    assert sorted(set(unbound)) == sorted(FINDS_THE_ORG)
