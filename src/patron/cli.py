@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from patron.config import Settings
+from patron.config import SettingError, Settings
 from patron.db.database import open_database
 from patron.db.migrate import migrate as run_migrations
 from patron.errors import PatronError
@@ -395,4 +395,8 @@ def tills_list(org: OrgId) -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SettingError as exc:
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise SystemExit(2) from None

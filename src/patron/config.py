@@ -8,12 +8,55 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from patron.db.database import PG_POOL_MAX, PG_POOL_MIN
 
 
+class SettingError(ValueError):
+    """A PATRON_* variable that cannot be read: names it and says what it takes."""
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"PATRON_{name}", default)
+
+
+def _number(name: str, default: float, kind: type = int) -> Any:
+    raw = _env(name, str(default)).strip()
+    try:
+        value = kind(raw)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise SettingError(f"PATRON_{name} must be {what}, not {raw!r}") from None
+    if value < 0:
+        raise SettingError(f"PATRON_{name} must not be negative, not {raw!r}")
+    return value
+
+
+_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = _env(name, "true" if default else "false").strip().lower()
+    if raw not in _YES + _NO:
+        raise SettingError(f"PATRON_{name} must be true or false, not {raw!r}")
+    return raw in _YES
+
+
+# SQLite's `PRAGMA synchronous` values by name, and the numbers SQLite also takes for them.
+SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...], numbered: bool = False) -> str:
+    """One of `choices` in any case; `numbered`: or its position in them."""
+    raw = _env(name, default).strip().upper()
+    if numbered and raw.isdigit() and int(raw) < len(choices):
+        return choices[int(raw)]
+    if raw not in choices:
+        also = f" (or 0 to {len(choices) - 1})" if numbered else ""
+        raise SettingError(f"PATRON_{name} must be one of {', '.join(choices)}{also}, "
+                           f"not {raw!r}")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -50,29 +93,32 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        """The settings of the PATRON_* environment; SettingError names a variable that cannot
+        be read."""
         return cls(
             database_url=_env("DATABASE_URL", ""),
             data_dir=Path(_env("DATA_DIR", "./patron-data")),
             host=_env("HOST", "127.0.0.1"),
-            port=int(_env("PORT", "8000")),
-            workers=int(_env("WORKERS", "1")),
-            sqlite_synchronous=_env("SQLITE_SYNCHRONOUS", "FULL").upper(),
-            pg_pool_min=int(_env("PG_POOL_MIN", str(PG_POOL_MIN))),
-            pg_pool_max=int(_env("PG_POOL_MAX", str(PG_POOL_MAX))),
-            max_body_bytes=int(_env("MAX_BODY_BYTES", "1048576")),
-            max_image_upload_bytes=int(_env("MAX_IMAGE_UPLOAD_BYTES", "10485760")),
-            image_url_seconds=int(_env("IMAGE_URL_SECONDS", "3599")),
+            port=_number("PORT", 8000),
+            workers=_number("WORKERS", 1),
+            sqlite_synchronous=_choice("SQLITE_SYNCHRONOUS", "FULL", SQLITE_SYNCHRONOUS,
+                                       numbered=True),
+            pg_pool_min=_number("PG_POOL_MIN", PG_POOL_MIN),
+            pg_pool_max=_number("PG_POOL_MAX", PG_POOL_MAX),
+            max_body_bytes=_number("MAX_BODY_BYTES", 1_048_576),
+            max_image_upload_bytes=_number("MAX_IMAGE_UPLOAD_BYTES", 10_485_760),
+            image_url_seconds=_number("IMAGE_URL_SECONDS", 3599),
             signing_key=_env("SIGNING_KEY", ""),
-            max_page_size=int(_env("MAX_PAGE_SIZE", "100")),
-            credential_cache_seconds=float(_env("CREDENTIAL_CACHE_SECONDS", "30")),
-            loyalty_token_ttl_seconds=int(_env("LOYALTY_TOKEN_TTL_SECONDS", "1800")),
-            marketing_token_ttl_seconds=int(_env("MARKETING_TOKEN_TTL_SECONDS", "7200")),
-            marketing_refresh_ttl_seconds=int(_env("MARKETING_REFRESH_TTL_SECONDS", "1209600")),
-            rate_limit_per_minute=int(_env("RATE_LIMIT_PER_MINUTE", "6000")),
-            loyalty_jobs_seconds=int(_env("LOYALTY_JOBS_SECONDS", "3600")),
+            max_page_size=_number("MAX_PAGE_SIZE", 100),
+            credential_cache_seconds=_number("CREDENTIAL_CACHE_SECONDS", 30.0, float),
+            loyalty_token_ttl_seconds=_number("LOYALTY_TOKEN_TTL_SECONDS", 1800),
+            marketing_token_ttl_seconds=_number("MARKETING_TOKEN_TTL_SECONDS", 7200),
+            marketing_refresh_ttl_seconds=_number("MARKETING_REFRESH_TTL_SECONDS", 1_209_600),
+            rate_limit_per_minute=_number("RATE_LIMIT_PER_MINUTE", 6000),
+            loyalty_jobs_seconds=_number("LOYALTY_JOBS_SECONDS", 3600),
             public_url=_env("PUBLIC_URL", "").rstrip("/"),
-            access_log=_env("ACCESS_LOG", "true").lower() in ("1", "true", "yes"),
-            telemetry=_env("TELEMETRY", "false").lower() in ("1", "true", "yes"),
+            access_log=_flag("ACCESS_LOG", True),
+            telemetry=_flag("TELEMETRY", False),
             log_level=_env("LOG_LEVEL", "info").lower(),
         )
 
