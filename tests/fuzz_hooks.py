@@ -9,9 +9,9 @@ the code behind the look-up.
 
 `no_foreign_data` (the tenancy run): no answer holds PATRON_FUZZ_FOREIGN's text.
 
-`face_envelope`: whatever a generated request holds, the answer is never a server error, and an
-error answer is in the envelope of the face that served it (tests/envelopes.py), read from JSON
-or, for v1.1's `format=xml`, from XML.
+`face_envelope`: whatever a generated request holds, the answer carries a request id, is never a
+server error, and an error answer is in the envelope of the face that served it
+(tests/envelopes.py), read from JSON or, for v1.1's `format=xml`, from XML.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def _xml_dict(element: Any) -> Any:
 
 @schemathesis.check
 def face_envelope(ctx: Any, response: Any, case: Any) -> bool | None:
+    # Every answer, whatever its status, carries its request id (DESIGN.md).
+    assert response.headers.get("x-request-id"), "an answer without X-Request-Id"
     if response.status_code < 400:
         return None
     body = _body(response)
