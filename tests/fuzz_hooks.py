@@ -9,9 +9,10 @@ the code behind the look-up.
 
 `no_foreign_data` (the tenancy run): no answer holds PATRON_FUZZ_FOREIGN's text.
 
-`face_envelope`: whatever a generated request holds, the answer carries a request id, is never a
-server error, and an error answer is in the envelope of the face that served it
-(tests/envelopes.py), read from JSON or, for v1.1's `format=xml`, from XML.
+`face_envelope`: whatever a generated request holds, the answer carries a request id (and on the
+marketing face the JSON:API media type), is never a server error, and an error answer is in the
+envelope of the face that served it (tests/envelopes.py), read from JSON or, for v1.1's
+`format=xml`, from XML.
 """
 
 from __future__ import annotations
