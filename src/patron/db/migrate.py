@@ -32,7 +32,7 @@ def alembic_config(url: str) -> Any:
 async def _pg_revision(url: str) -> str | None:
     import asyncpg
 
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(url, timeout=10)  # a server that is down: Alembic reports it
     try:
         return await conn.fetchval("SELECT version_num FROM alembic_version")
     finally:
