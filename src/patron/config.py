@@ -33,14 +33,15 @@ def _number(name: str, default: float, kind: type = int) -> Any:
     return value
 
 
-_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+# The words a switch takes, in any case: settings here, flags in queries (faces).
+YES, NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def _flag(name: str, default: bool) -> bool:
     raw = _env(name, "true" if default else "false").strip().lower()
-    if raw not in _YES + _NO:
+    if raw not in YES + NO:
         raise SettingError(f"PATRON_{name} must be true or false, not {raw!r}")
-    return raw in _YES
+    return raw in YES
 
 
 # SQLite's `PRAGMA synchronous` values by name, and the numbers SQLite also takes for them.

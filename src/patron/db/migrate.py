@@ -44,9 +44,10 @@ def stored_revision(url: str) -> str | None:
     read here (Alembic then decides, and reports what is wrong)."""
     try:
         if url.startswith("sqlite:"):
-            if not sqlite_path(url).exists():
+            path = sqlite_path(url)
+            if not path.exists():
                 return None
-            conn = sqlite3.connect(sqlite_path(url))
+            conn = sqlite3.connect(path)
             try:
                 row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
             finally:

@@ -115,7 +115,7 @@ class CustomerRef(BaseModel):
 def holds_nul(value: Any) -> bool:
     """Whether any text in a JSON value, keys included, holds U+0000. orjson writes that
     character as the escape `\\u0000`, so where its output lacks the escape the value lacks the
-    character: one pass in C instead of a walk in Python, which was 9% of an import's time. Where
+    character: one pass in C instead of a walk in Python (3-4 µs of a record's 17). Where
     the escape is there, it may be a backslash written before `u0000`, so the walk decides; as it
     does for what orjson does not write (integers over 64 bits, lone surrogates)."""
     try:

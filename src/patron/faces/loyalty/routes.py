@@ -12,6 +12,7 @@ from fastapi import Body, Depends, Request, Response
 from patron.auth.guard import admit
 from patron.auth.service import LOYALTY, Principal
 from patron.clock import parse_bound
+from patron.config import NO, YES
 from patron.customers.models import READ_SOURCES, Provenance
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
 from patron.faces import (
@@ -103,7 +104,7 @@ def _embed_warnings(names: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+_TRUE, _FALSE = YES, (*NO, "")  # an empty flag (`?ndncStatus=`) is false
 # What DetailsQuery reads, with the values it takes, for the OpenAPI document of the routes
 # that take it. Flags also take 1/0, yes/no and on/off, and `source` any case.
 _FLAG: dict[str, Any] = {"type": "boolean"}
