@@ -40,6 +40,29 @@ def test_lots_that_expired_before_0008_know_how_much(tmp_path: Path) -> None:
     conn.close()
 
 
+def test_click_ids_written_before_0009_are_searched(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), "0008")
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.executemany(
+        "INSERT INTO customers (org_id, id, search_text, click_id, created_at, updated_at) "
+        "VALUES (1, ?, ?, ?, 0, 0)",
+        [(1, "ann lee ann@example.com", "Clk_Ä1"), (2, "", "clk-2"), (3, "bob", None),
+         (4, "cy", "")])
+    conn.commit()
+    conn.close()
+    migrate(url)
+    conn = sqlite3.connect(tmp_path / "old.db")
+    assert conn.execute("SELECT id, search_text FROM customers ORDER BY id").fetchall() == [
+        (1, "ann lee ann@example.com clk_ä1"), (2, "clk-2"), (3, "bob"), (4, "cy")]
+    conn.close()
+    command.downgrade(alembic_config(url), "0008")
+    conn = sqlite3.connect(tmp_path / "old.db")
+    assert conn.execute("SELECT id, search_text FROM customers ORDER BY id").fetchall() == [
+        (1, "ann lee ann@example.com"), (2, ""), (3, "bob"), (4, "cy")]
+    conn.close()
+
+
 def test_head_is_the_newest_migration() -> None:
     from alembic.script import ScriptDirectory
 

@@ -60,14 +60,31 @@ def test_the_citus_guide_places_every_table() -> None:
 
 
 def _statements() -> list[tuple[str, Statement]]:
-    """Every statement the repositories declare (module constants), by module and name."""
+    """Every statement the repositories declare (module constants, and the variants kept in a
+    module-level dict, such as one per sort order), by module and name."""
     found = []
     for info in pkgutil.walk_packages(patron.__path__, "patron."):
         if ".migrations" not in info.name:
             module = importlib.import_module(info.name)
-            found += [(f"{info.name}.{name}", value) for name, value in vars(module).items()
-                      if isinstance(value, Statement)]
+            for name, value in vars(module).items():
+                if isinstance(value, Statement):
+                    found.append((f"{info.name}.{name}", value))
+                elif isinstance(value, dict):
+                    found += [(f"{info.name}.{name}[{key!r}]", variant)
+                              for key, variant in value.items()
+                              if isinstance(variant, Statement)]
     return found
+
+
+def test_every_like_says_its_escape_character() -> None:
+    # contains_pattern escapes wildcards with a backslash. PostgreSQL assumes that escape
+    # character and SQLite assumes none, so a LIKE without ESCAPE matched nothing on SQLite for
+    # a term holding `_` or `%` (the workspace listing's search did, while its count matched).
+    missing = [name for name, statement in _statements()
+               for text in (statement.pg, statement.sqlite)
+               if re.search(r"\bLIKE\b(?![^)]*ESCAPE)", text, re.I)]
+    assert missing == []
+    assert len([n for n, s in _statements() if "LIKE" in s.sqlite]) >= 3
 
 
 # Statements that find the organisation rather than being given it.

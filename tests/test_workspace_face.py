@@ -257,16 +257,25 @@ async def test_search_matches_identity_fields(client: httpx.AsyncClient,
                                               work: dict[str, str]) -> None:
     ann = await create(client, work, **ANN)
     bob = await create(client, work, externalId="bob-7", email="bob@shop.io", name="Bob Ray")
+    cy = await create(client, work, externalId="cy", email="cy_dee@shop.io", clickId="Clk_9")
     for term, expected in (("ann", [ann]), ("ANN@EXAMPLE", [ann]), ("9986000581", [ann]),
                            ("bob-7", [bob]), ("ray", [bob]), ("user-42", [ann]),
-                           ("example.com", [ann]), ("nobody", []), ("  ", [bob, ann]),
-                           ("%", []), ("_", []), ("b_b", []), ("bob_7", []),
+                           ("example.com", [ann]), ("nobody", []), ("  ", [cy, bob, ann]),
+                           ("%", []), ("_", [cy, ann]), ("b_b", []), ("bob_7", []),
+                           ("cy_dee", [cy]), ("y_d", [cy]), ("cy%dee", []), ("\\", []),
+                           # the click id is an identity field too (seed 003)
+                           ("clk_9", [cy]), ("CLK", [cy, ann]), ("clk_1", [ann]),
                            # a phone number as it was written, with + and separators
                            ("+91 99860-00581", [ann]), ("+91 (99860)", [ann]), ("+44", [])):
         r = await client.get("/api/customers", headers=work, params={"search": term})
         assert r.status_code == 200, r.text
         assert [c["id"] for c in r.json()["data"]] == [c["id"] for c in expected], term
         assert r.json()["pagination"]["total"] == len(expected)
+    r = await client.patch(f"/api/customers/{cy['id']}", headers=work, json={"clickId": "clk-x"})
+    assert r.status_code == 200, r.text
+    for term, expected in (("clk_9", []), ("clk-x", [cy])):
+        r = await client.get("/api/customers", headers=work, params={"search": term})
+        assert [c["id"] for c in r.json()["data"]] == [c["id"] for c in expected], term
 
 
 async def test_wrong_method_is_405_in_the_envelope(client: httpx.AsyncClient,

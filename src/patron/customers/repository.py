@@ -96,10 +96,18 @@ _LIST_COLUMNS = (
     "public_website, socials, click_id, metadata, net_revenue, lifetime_purchases, sign_in_count, "
     "last_request_at, bounced_at, loyalty_type, status, created_at, updated_at"
 )
-_LIST_WHERE = (
-    " FROM customers WHERE org_id = $1 AND status = 'active' AND ($2::bigint IS NULL OR "
-    "site_id = $2) AND ($3::text IS NULL OR search_text LIKE $3 ESCAPE '\\')"
-)
+
+
+def _listed_where(alias: str = "") -> str:
+    """Which customers a listing holds: the active ones, of one site if $2 is given, whose search
+    text matches $3 if it is given (a `contains_pattern`: its backslash escapes need the ESCAPE
+    clause, which SQLite, unlike PostgreSQL, does not assume)."""
+    return (f" WHERE {alias}org_id = $1 AND {alias}status = 'active'"
+            f" AND ($2::bigint IS NULL OR {alias}site_id = $2)"
+            f" AND ($3::text IS NULL OR {alias}search_text LIKE $3 ESCAPE '\\')")
+
+
+_LIST_WHERE = " FROM customers" + _listed_where()
 _LIST_WHERE_SQLITE = _LIST_WHERE.replace("::bigint", "").replace("::text", "")
 
 SORT_COLUMNS = ("created_at", "name", "email", "net_revenue", "last_request_at")
@@ -146,10 +154,7 @@ SHOWN_PROFILE_JOIN = (
     " AND p.account_id = '' THEN 0 ELSE 1 END, p.created_at, p.source, p.account_id LIMIT 1)"
 )
 _SHOWN_FROM = " FROM customers c" + SHOWN_PROFILE_JOIN
-_SHOWN_WHERE = (
-    " WHERE c.org_id = $1 AND c.status = 'active' AND ($2::bigint IS NULL OR c.site_id = $2)"
-    " AND ($3::text IS NULL OR c.search_text LIKE $3)"
-)
+_SHOWN_WHERE = _listed_where("c.")
 
 
 def _shown_statement(column: str, descending: bool) -> Statement:

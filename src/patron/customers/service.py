@@ -242,7 +242,7 @@ class Customers:
         if loyalty_type not in LOYALTY_TYPES:
             raise ValidationFailed("loyaltyType must be loyalty or non_loyalty",
                                    reason="invalid_loyalty_type", field="loyaltyType")
-        summary = _summary(resolved)
+        summary = _summary(resolved, data.click_id)
         await tx.execute(
             repo.INSERT_CUSTOMER, org_id, new_id, site_id, summary["external_id"], loyalty_type,
             assoc, dumps_text(scalar_fields(data.extended_fields or {}, "extendedFields")),
@@ -491,7 +491,8 @@ class Customers:
             _Resolved(ProfileInput(first_name=p["first_name"], last_name=p["last_name"]),
                       [Identifier(i["type"], i["value"]) for i in loads(p["identifiers"])], [])
             for p in profile_rows]
-        summary = _summary(resolved)
+        click_id = data.click_id if data.click_id is not None else row["click_id"]
+        summary = _summary(resolved, click_id)
         assoc = row["associated_till_id"]
         if data.associated_with is not None:
             assoc = await self._associated_till(tx, org_id, data.associated_with, prov.till_id)
@@ -505,8 +506,8 @@ class Customers:
             repo.UPDATE_CUSTOMER, org_id, customer_id, summary["external_id"],
             data.loyalty_type or row["loyalty_type"], assoc, dumps_text(extended),
             summary["name"], summary["email"], summary["mobile"], summary["search_text"],
-            data.click_id if data.click_id is not None else row["click_id"],
-            dumps_text(metadata), data.avatar if data.avatar is not None else row["avatar"],
+            click_id, dumps_text(metadata),
+            data.avatar if data.avatar is not None else row["avatar"],
             data.site_id if data.site_id is not None else row["site_id"], prov.at_ms,
             prov.till_id)
 
@@ -539,8 +540,10 @@ def scalar_fields(values: dict[str, Any], what: str) -> dict[str, Any]:
     return values
 
 
-def _summary(resolved: list[_Resolved]) -> dict[str, Any]:
-    """What the customer row derives from its profiles: display name, email, mobile, search."""
+def _summary(resolved: list[_Resolved], click_id: str | None) -> dict[str, Any]:
+    """What the customer row derives from its profiles: display name, email, mobile, and the
+    search text of its identity (name, email, mobile, external id and the click id it came
+    from: Linquid's identity fields, which the workspace's `search` matches)."""
     name = ""
     found: dict[str, str | None] = {"email": None, "mobile": None, "externalId": None}
     for r in resolved:
@@ -549,6 +552,7 @@ def _summary(resolved: list[_Resolved]) -> dict[str, Any]:
         for ident in r.identifiers:
             if ident.type in found and found[ident.type] is None:
                 found[ident.type] = ident.value
-    search = " ".join(x for x in (name, found["email"], found["mobile"], found["externalId"]) if x)
+    search = " ".join(x for x in (name, found["email"], found["mobile"], found["externalId"],
+                                  click_id) if x)
     return {"name": name, "email": found["email"], "mobile": found["mobile"],
             "external_id": found["externalId"], "search_text": search.lower()}
