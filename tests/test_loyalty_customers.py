@@ -182,10 +182,14 @@ async def test_lookup_and_lookup_details(client: httpx.AsyncClient,
     r = await client.get(f"{base}&identifierName=email,mobile&identifierValue=tom@example.com",
                          headers=loyalty)
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == 8013
-    # A source with accounts needs accountId.
-    r = await client.get("/v2/customers/lookup?source=WECHAT&identifierName=mobile"
-                         "&identifierValue=919986000581", headers=loyalty)
-    assert r.status_code == 404 and r.json()["errors"][0]["code"] == 8015
+    # A source with accounts needs accountId, on both look-ups.
+    for path in ("lookup", "lookup/customerDetails"):
+        r = await client.get(f"/v2/customers/{path}?source=WECHAT&identifierName=mobile"
+                             "&identifierValue=919986000581", headers=loyalty)
+        assert r.status_code == 404 and r.json()["errors"][0]["code"] == 8015
+    r = await client.get("/v2/customers/lookup?source=WECHAT&accountId=wx-1"
+                         "&identifierName=mobile&identifierValue=919986000581", headers=loyalty)
+    assert r.status_code == 200 and r.json() == {"entity": customer_id, "warnings": []}
 
 
 async def test_flags_and_unknown_embeds(client: httpx.AsyncClient,

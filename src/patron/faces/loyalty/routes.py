@@ -418,7 +418,8 @@ async def lookup_customer(
     identifierValue: str | None = None,  # noqa: N803
 ) -> Response:
     customer_id, _ = await looked_up(svc, who.org_id, {
-        "source": source, "identifierName": identifierName, "identifierValue": identifierValue})
+        "source": source, "accountId": accountId, "identifierName": identifierName,
+        "identifierValue": identifierValue})
     return ok({"entity": customer_id, "warnings": []})
 
 
