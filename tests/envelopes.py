@@ -1,8 +1,9 @@
 """The error envelope of each face, as docs/compat/*.md gives it; `check_envelope` is the one
 check the reliability, property and fuzz tests use:
 
-- loyalty (`/v2/...`, `/v3/...`, `/webhooks/...`): `{"errors": [{"status": false, "code": N,
-  "message"}], ...}`;
+- loyalty (`/v2/...`, `/webhooks/...`): `{"errors": [{"status": false, "code": N,
+  "message"}], ...}`; the OAuth token route (`/v3/oauth/...`) the same items as
+  `{"data": null, "errors": [...]}`, as its answers carry `data`;
 - loyalty v1.1 (`/v1.1/...`): `{"response": {"status": {"success": "false", "code": N,
   "message"}, ...}}`, or the same in XML with `format=xml`, with the HTTP status equal to
   `code`, as Capillary's v1.1 answers. Its "All requests have failed" answer is HTTP 500 by
@@ -60,6 +61,8 @@ def check_envelope(path: str, status: int, body: Any) -> None:
             if element["errors"]:
                 _loyalty_errors(element["errors"])
     else:
+        if path.startswith("/v3/oauth/"):
+            assert set(body) == {"data", "errors"} and body["data"] is None, body
         _loyalty_errors(body["errors"])
 
 

@@ -116,6 +116,9 @@ async def test_seed_000_loyalty_parts(client: httpx.AsyncClient, demo: Services)
     # The same keys: the manual adjustment's entry names no expiry of the tier it gave.
     assert [list(e) for e in body["slabHistory"]] == [list(e) for e in expected["slabHistory"]]
     assert all(e["fromTierExpiryDate"].endswith("T23:59:59Z") for e in body["slabHistory"])
+    # The base tier ran from enrolment (the customer's createDate), as in the seed.
+    assert body["slabHistory"][-1]["fromTierExpiryDate"] == \
+        expected["slabHistory"][-1]["fromTierExpiryDate"] == "2124-08-27T23:59:59Z"
     assert list(body)[-1] == "warnings"
 
 

@@ -267,7 +267,14 @@ async def test_oauth_token_and_header(client: httpx.AsyncClient, org: Any) -> No
                              headers=headers)).status_code == 200
     r = await client.post("/v3/oauth/token/generate",
                           json={"key": org.loyalty_key, "secret": "wrong"})
-    assert r.status_code == 401 and r.json()["data"] is None
+    assert r.status_code == 401 and r.json() == {"data": None, "errors": [
+        {"status": False, "code": 401, "message": "Invalid key or secret"}]}
+    # Every error of the token route has its envelope: a body it cannot read, a wrong method.
+    for method, body in (("POST", {"key": org.loyalty_key}), ("POST", {"key": 1, "secret": 2}),
+                         ("GET", None)):
+        r = await client.request(method, "/v3/oauth/token/generate", json=body)
+        assert r.status_code in (400, 405) and set(r.json()) == {"data", "errors"}, r.text
+        assert r.json()["data"] is None and r.json()["errors"][0]["status"] is False
 
 
 async def test_basic_auth_accepts_upper_case_md5_and_rejects_bad(client: httpx.AsyncClient,

@@ -120,6 +120,24 @@ async def test_purchase_earns_by_tier_and_upgrades(client: httpx.AsyncClient,
     assert details["loyaltyInfo"]["lifetimePurchases"] == 1005.5
 
 
+async def test_the_base_tier_is_dated_from_enrolment(client: httpx.AsyncClient, clock: Any,
+                                                     services: Services, org: Any) -> None:
+    """Seed 000: a customer created 2024-08-27 left the base tier, which never expires, with
+    `fromTierExpiryDate` 2124-08-27: the base tier runs from enrolment, however late the
+    engine first sees the customer (a read, a bill)."""
+    customer_id, headers = await _setup(client, services, org)  # enrolled on 2026-01-01
+    clock.advance(400 * 86_400_000)
+    details = await _details(client, headers, customer_id, "embed=points,mlp")
+    assert details["pointsSummary"]["slabExpiryDate"] == "2126-01-01T23:59:59Z"
+    assert {p["slabExpiryDate"] for p in details["loyaltyProgramDetails"]} == {
+        "2126-01-01T23:59:59Z"}
+    r = await _buy(client, headers, "B-late", 1005.5)
+    assert r.status_code == 200, r.text
+    details = await _details(client, headers, customer_id, "embed=points&slabHistory=true")
+    assert details["slabHistory"][0]["fromTierExpiryDate"] == "2126-01-01T23:59:59Z"
+    assert details["pointsSummary"]["slabExpiryDate"] == "2127-02-05T23:59:59Z"  # Coral's
+
+
 async def test_a_bills_source_is_checked(client: httpx.AsyncClient, services: Services,
                                          org: Any) -> None:
     """`source` names the bill's source (INSTORE when absent); any other value is 8003, singly

@@ -117,6 +117,52 @@ async def test_bad_input_gets_the_face_envelope_never_a_500(client: httpx.AsyncC
         assert r.headers.get("x-request-id")
 
 
+async def test_a_json_body_is_read_strictly_in_each_face(client: httpx.AsyncClient,
+                                                         org: Any) -> None:
+    """A JSON route's body is JSON: sent as a form or as text it is 415, and `NaN`, `Infinity`,
+    a number beyond a float and invalid UTF-8 are malformed (400) rather than stored as null.
+    Each answer is in its face's envelope; nothing is written."""
+    loyalty, work = till_auth(org), workspace_auth(org)
+    routes = [("POST", "/v2/customers", loyalty, '{"profiles": [{"identifiers": [{"type": '
+               '"mobile", "value": "919876500001"}], "firstName": %s}]}'),
+              ("POST", "/api/customers", work, '{"externalId": "strict-1", "metadata": {"x": %s}}')]
+    for method, path, headers, template in routes:
+        for media_type in ("application/x-www-form-urlencoded", "text/plain", None):
+            r = await client.request(method, path, content=(template % '"Ann"').encode(),
+                                     headers={**headers, **({"content-type": media_type}
+                                                            if media_type else {})})
+            assert r.status_code == 415, r.text
+            assert_face_envelope(path, r)
+            assert "application/json" in r.text
+        for value in ("NaN", "-Infinity", "1e400"):
+            r = await client.request(method, path, content=(template % value).encode(),
+                                     headers={**headers, "content-type": "application/json"})
+            assert r.status_code == 400, (value, r.text)
+            assert_face_envelope(path, r)
+            assert "malformed JSON body" in r.text
+        r = await client.request(method, path, content=(template % '"\xff"').encode("latin-1"),
+                                 headers={**headers, "content-type": "application/json"})
+        assert r.status_code == 400 and "malformed JSON body" in r.text, r.text
+    assert (await client.get("/api/customers/count", headers=work)).json()["data"]["count"] == 0
+    # The same bodies sent as JSON are taken.
+    r = await client.post("/api/customers", content=(routes[1][3] % "1.5").encode(),
+                          headers={**work, "content-type": "application/json; charset=utf-8"})
+    assert r.status_code == 201 and r.json()["data"]["metadata"] == {"x": 1.5}, r.text
+    r = await client.post("/v2/customers", json=json.loads(routes[0][3] % '"Ann"'),
+                          headers=loyalty)
+    assert r.status_code == 200, r.text
+
+
+async def test_a_trailing_slash_is_an_unknown_path_not_a_redirect(client: httpx.AsyncClient,
+                                                                   org: Any) -> None:
+    loyalty, work = till_auth(org), workspace_auth(org)
+    for path, headers in (("/api/customers/", work), ("/api/customers/count/", work),
+                          ("/v2/customers/lookup/?source=INSTORE", loyalty)):
+        r = await client.get(path, headers=headers)
+        assert r.status_code == 404, (path, r.status_code, r.text)
+        assert_face_envelope(path, r)
+
+
 async def test_a_number_out_of_range_is_bad_input_on_both_engines(db: Database) -> None:
     """Over 64 bits, a number that reaches either driver is a 400 (number_out_of_range), not a
     crash, and its transaction is rolled back."""

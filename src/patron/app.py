@@ -87,8 +87,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     telemetry: dict[str, Any] = {} if settings.telemetry or not _NATIVE_TELEMETRY else {
         "telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    # No redirect to the path with or without a trailing slash: the faces' paths are exact, and
+    # Starlette's redirect is an empty, non-JSON 307 to an absolute http:// URL, wrong behind a
+    # TLS proxy. Such a path is an unknown one, answered 404 in its face's envelope.
     app = FastAPI(title="Patron", version="0.1.0", lifespan=lifespan, docs_url="/docs",
-                  redoc_url=None, openapi_url="/openapi.json", **telemetry)
+                  redoc_url=None, openapi_url="/openapi.json", redirect_slashes=False,
+                  **telemetry)
     if database is not None:  # tests and embedded use: no lifespan needed to serve
         app.state.services = Services.build(settings, database, clock)
 

@@ -48,6 +48,11 @@ class PayloadTooLarge(PatronError):
     reason = "payload_too_large"
 
 
+class UnsupportedMediaType(PatronError):
+    status = 415
+    reason = "unsupported_media_type"
+
+
 class RateLimited(PatronError):
     status = 429
     reason = "rate_limited"

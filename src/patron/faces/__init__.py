@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response, params
 from fastapi.routing import APIRoute
 from starlette.routing import Match, Route
 
+from patron.errors import UnsupportedMediaType, ValidationFailed
 from patron.services import Services
 
 
@@ -29,25 +32,67 @@ def authentication(check: Callable[[Request], Awaitable[Any]]) -> Callable[[Requ
 
 
 class AuthFirstRoute(APIRoute):
-    """A route that authenticates its caller before it reads the request body. FastAPI reads
-    and parses a JSON body before it solves dependencies, so a malformed body from a caller
-    without valid credentials was answered 400 instead of 401, and a caller without the route's
-    scope learned what the body should hold. A route that takes a body runs its
-    `authentication` dependencies first; their failures answer as they would have."""
+    """A route that authenticates its caller before it reads the request body, and reads a
+    JSON body strictly.
+
+    FastAPI reads and parses a JSON body before it solves dependencies, so a malformed body from
+    a caller without valid credentials was answered 400 instead of 401, and a caller without the
+    route's scope learned what the body should hold. A route that takes a body runs its
+    `authentication` dependencies first; their failures answer as they would have.
+
+    Then a JSON body (`json_body`) is parsed here rather than by FastAPI, which would take one
+    sent as a form (curl's `-d` default) for raw bytes and answer that the request "should be a
+    valid dictionary", and would read `NaN`, `Infinity` and `1e400`, which are not JSON, as
+    values that are then stored as null."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         checks = [d.call for d in self.dependant.dependencies
                   if getattr(d.call, "authentication", False)]
-        if self.body_field is None or not checks:
+        takes_json = self.body_field is not None and not isinstance(self.body_field.field_info,
+                                                                    params.Form)
+        if self.body_field is None or not (checks or takes_json):
             return handler
 
         async def authenticated_first(request: Request) -> Response:
             for check in checks:
                 await check(request)  # type: ignore[misc]
+            if takes_json:
+                await json_body(request)
             return await handler(request)
 
         return authenticated_first
+
+
+async def json_body(request: Request) -> None:
+    """Parse a route's JSON body strictly, where FastAPI will find it (Starlette's `Request.json`
+    keeps what it parsed as `_json`). No body is left to FastAPI, which answers that the body is
+    required. A body sent without a JSON media type is 415 (FastAPI too reads a body as JSON only
+    when it says so); text that is not strict JSON (invalid UTF-8, `NaN`, a number too large
+    for a float) is 400 "malformed JSON body"."""
+    body = await request.body()
+    if not body:
+        return
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            "the request body must be JSON sent as Content-Type: application/json"
+            + (f", not {media_type[:100]}" if media_type else ""))
+    try:
+        request._json = json.loads(body, parse_constant=_not_json, parse_float=_finite)
+    except ValueError:
+        raise ValidationFailed("malformed JSON body") from None
+
+
+def _not_json(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large for a number")
+    return value
 
 
 class FaceRouter(APIRouter):

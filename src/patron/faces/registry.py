@@ -22,6 +22,8 @@ def renderer_for(path: str) -> Renderer:
         return native_errors.render
     if path.startswith("/v1/") and not path.startswith("/v1.1/"):
         return marketing_errors.render
+    if path.startswith("/v3/oauth/"):
+        return loyalty_errors.render_token_error
     return loyalty_errors.render
 
 

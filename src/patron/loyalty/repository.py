@@ -33,10 +33,16 @@ PROGRAMS = sql(
     "FROM loyalty_programs WHERE org_id = $1 ORDER BY is_default DESC, id"
 )
 
+# A member starts in the base tier when the customer enrolled in loyalty (Capillary dates the
+# base tier, and its expiry a century on, from the enrolment), not when the engine first
+# touches it; `$4` (now) stands in for a customer without an enrolment time.
+_ENROLLED = "(SELECT loyalty_created_at FROM customers WHERE org_id = $1 AND id = $2)"
 ENSURE_MEMBER = sql(
     "INSERT INTO loyalty_members (org_id, customer_id, program_id, tier, tier_since, joined_at, "
-    "updated_at) VALUES ($1, $2, $3, 1, $4, $4, $4) ON CONFLICT DO NOTHING"
+    f"updated_at) VALUES ($1, $2, $3, 1, COALESCE({_ENROLLED}, $4), COALESCE({_ENROLLED}, $4), "
+    "$4) ON CONFLICT DO NOTHING"
 )
+ENROLLED_AT = sql(f"SELECT COALESCE({_ENROLLED}, $3)")
 MEMBER_FOR_UPDATE = sql(
     f"SELECT {_MEMBER_COLUMNS} FROM loyalty_members "
     "WHERE org_id = $1 AND customer_id = $2 AND program_id = $3 FOR UPDATE",

@@ -83,9 +83,12 @@ class Standing:
     # Per program: points of open lots expiring by the end of today, and the next expiry after.
     expiring_today: dict[int, tuple[int, int | None]] = field(default_factory=dict)
     tier_changes: list[Any] = field(default_factory=list)  # newest first, when asked for
+    # When the customer enrolled: where a program has not seen it yet, its base tier began then.
+    enrolled_at: int = 0
 
-    def member(self, program_id: int, now_ms: int) -> Member:
-        return self.members.get(program_id) or Member.new(self.customer_id, program_id, now_ms)
+    def member(self, program_id: int) -> Member:
+        return (self.members.get(program_id)
+                or Member.new(self.customer_id, program_id, self.enrolled_at))
 
 
 @dataclass(frozen=True)
@@ -398,8 +401,9 @@ class Loyalty:
         (a non_loyalty customer, a customer marked as fraud, then a short balance)."""
         program = await self.program(org_id, program_id)
         rows = await self.db.fetch(repo.MEMBERS, org_id, customer_id)
-        m = next((Member.of(r) for r in rows if r["program_id"] == program.id),
-                 Member.new(customer_id, program.id, self.clock.now_ms()))
+        m = next((Member.of(r) for r in rows if r["program_id"] == program.id), None) or \
+            Member.new(customer_id, program.id, int(await self.db.fetchval(
+                repo.ENROLLED_AT, org_id, customer_id, self.clock.now_ms())))
         try:
             await self.ensure_enrolled(self.db, org_id, customer_id)
             await ensure_may_redeem(self.db, org_id, customer_id)
@@ -634,9 +638,13 @@ class Loyalty:
                                               HISTORY_LIMIT if tier_changes else None)
         open_lots = await self.db.fetch(repo.CUSTOMER_OPEN_LOTS, org_id, customer_id) \
             if lots else []
+        now = self.clock.now_ms()
+        # Only a program that has not seen the customer needs the enrolment (Standing.member).
+        enrolled_at = now if len(rows) == len(programs) else int(
+            await self.db.fetchval(repo.ENROLLED_AT, org_id, customer_id, now))
         return Standing(customer_id, programs, {r["program_id"]: Member.of(r) for r in rows},
                         open_lots, {r["program_id"]: (int(r["expiring"]), r["next_expiry"])
-                                    for r in rows}, changes or [])
+                                    for r in rows}, changes or [], enrolled_at)
 
     async def expired_history(self, org_id: int, customer_id: int) -> list[Any]:
         return await self.db.fetch(repo.EXPIRED_HISTORY, org_id, customer_id, HISTORY_LIMIT)

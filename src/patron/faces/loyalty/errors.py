@@ -140,6 +140,14 @@ def warning(reason: str, detail: str | None = None) -> dict:
     return item(code, detail or message)
 
 
+def render_token_error(exc: PatronError) -> Response:
+    """The OAuth token route's own envelope (`/v3/oauth/...`): its answers carry `data` and
+    `errors`, so its errors do too, `{"data": null, "errors": [...]}`."""
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return Response(dumps({"data": None, "errors": [item(code_of(exc), exc.message)]}),
+                    status_code=exc.status, media_type=JSON, headers=headers)
+
+
 def render(exc: PatronError) -> Response:
     status = exc.status
     if status == 409:

@@ -340,8 +340,7 @@ async def _loyalty_parts(svc: Services, org_id: int, customer_id: int,
     out: dict[str, Any] = {}
     if not standing.programs:
         return out
-    now = svc.clock.now_ms()
-    members = {p.id: standing.member(p.id, now) for p in standing.programs}
+    members = {p.id: standing.member(p.id) for p in standing.programs}
     default = standing.programs[0]
     if "points" in wanted:
         out["pointsSummary"] = render.points_summary(default, members[default.id])
@@ -395,8 +394,7 @@ async def oauth_token(svc: Svc, body: TokenBody) -> Response:
         token = await svc.auth.loyalty_token(body.key, body.secret,
                                               svc.settings.loyalty_token_ttl_seconds)
     except Unauthorized:
-        return Response(dumps({"data": None, "errors": [item(401, "Invalid key or secret")]}),
-                        status_code=401, media_type=JSON)
+        raise Unauthorized("Invalid key or secret") from None
     return ok({"data": {"accessToken": token,
                         "ttlSeconds": svc.settings.loyalty_token_ttl_seconds}, "errors": None})
 

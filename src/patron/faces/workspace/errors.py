@@ -22,6 +22,7 @@ BY_STATUS = {
     405: "METHOD_NOT_ALLOWED",
     409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE",
+    415: "VALIDATION_ERROR",  # Linquid names no code of its own for a body that is not JSON
     429: "RATE_LIMITED",
 }
 
