@@ -122,6 +122,19 @@ async def test_seed_000_loyalty_parts(client: httpx.AsyncClient, demo: Services)
     assert list(body)[-1] == "warnings"
 
 
+async def test_seed_000_tracker_renewal_names_every_tracker_field(client: httpx.AsyncClient,
+                                                                   demo: Services) -> None:
+    r = await client.get("/v2/customers/566881933?source=INSTORE&embed=mlp&gapToRenew=0",
+                         headers=demo_auth())
+    miles = next(p for p in r.json()["loyaltyProgramDetails"] if p["programId"] == 984)
+    (tracked,) = [s for s in miles["gapToRenewSummary"]["renewStrategies"]
+                  if s["renewBasedOn"] == "TRACKER"]
+    # The fields seed 000 lists for a tracker (trackerEntityIdentifiers), in its order.
+    assert [list(t) for t in tracked["trackerEntityIdentifiers"]] == [[
+        "trackerName", "trackerType", "trackerMode", "trackerCaseName", "trackerCasePeriodType",
+        "trackerCasePeriodValue"]]
+
+
 async def test_seed_000_email_is_present_under_the_demo_address(client: httpx.AsyncClient,
                                                                 demo: Services) -> None:
     r = await client.get("/v2/customers/lookup?source=INSTORE&identifierName=email"

@@ -35,6 +35,9 @@ class Tracker(_Strict):
     name: str = Field(min_length=1)
     type: Literal["TRANSACTION_AMOUNT", "VISITS", "LINEITEM_COUNT"]
     window_days: int = Field(alias="windowDays", ge=1, le=3660)
+    # Capillary's trackers hold named cases (a condition and its period); a Patron tracker is
+    # one case, its window, named here (`trackerCaseName` in customer details).
+    case_name: str = Field("Case1", alias="caseName", min_length=1, max_length=100)
 
 
 class Upgrade(_Strict):

@@ -300,8 +300,8 @@ def gap_to_renew_summary(m: Member, gaps: list[RenewalGap] | None,
         if g.based_on == "TRACKER" and tracker is not None:
             entry["trackerEntityIdentifiers"] = [{
                 "trackerName": tracker.name, "trackerType": tracker.type,
-                "trackerMode": "MOVING_WINDOW", "trackerCasePeriodType": "DAYS",
-                "trackerCasePeriodValue": tracker.window_days}]
+                "trackerMode": "MOVING_WINDOW", "trackerCaseName": tracker.case_name,
+                "trackerCasePeriodType": "DAYS", "trackerCasePeriodValue": tracker.window_days}]
         strategies.append(entry)
     return {"tierExpiryDate": day(shown_tier_expiry(m.tier_expires_at, m.tier_since)),
             "renewConfirmed": all(g.gap == 0 for g in gaps or []),
