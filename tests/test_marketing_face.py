@@ -119,6 +119,7 @@ async def test_wrong_secret_is_invalid_client(client: httpx.AsyncClient,
     form = {**creds_form(org), "client_secret": "wrong"}
     r = await client.post("/v1/oauth/token", data=form)
     assert r.status_code == 401 and r.json() == {"error": "invalid_client"}
+    assert r.headers["www-authenticate"] == 'Basic realm="oauth"'  # RFC 6749 §5.2
 
 
 async def test_refresh_spends_the_refresh_token(client: httpx.AsyncClient,
@@ -184,6 +185,7 @@ async def test_revoke_needs_a_bearer_token_and_a_token(client: httpx.AsyncClient
     pair = await tokens(client, org)
     r = await client.post("/v1/oauth/revoke", data={"token": pair["access_token"]})
     assert r.status_code == 401 and r.json() == {"error": "invalid_token"}
+    assert r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     r = await client.post("/v1/oauth/revoke", data={"token": pair["access_token"]},
                           headers=bearer("bogus"))
     assert r.status_code == 401 and r.json() == {"error": "invalid_token"}
@@ -200,8 +202,10 @@ async def test_missing_or_bad_bearer_token_is_401(client: httpx.AsyncClient,
     for headers in ({}, bearer("nope"), {"Authorization": "Bearer"},
                     {"Authorization": "Basic Zm9vOmJhcg=="}):
         for path in ("/v1/customers", "/v1/customers/1", "/v1/sites", "/v1/sites/1", "/v1/me"):
-            error = assert_error(await client.get(path, headers=headers), 401)
+            r = await client.get(path, headers=headers)
+            error = assert_error(r, 401)
             assert error["title"] == "Unauthorized" and error["source"] is None
+            assert r.headers["www-authenticate"] == "Bearer"  # RFC 6750 §3
 
 
 async def test_tokens_of_another_face_are_refused(client: httpx.AsyncClient,

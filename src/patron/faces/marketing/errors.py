@@ -38,9 +38,18 @@ def render(exc: PatronError) -> Response:
     body = {"errors": [{"status": str(exc.status), "source": source,
                         "title": TITLES.get(exc.status, "Error"), "detail": exc.message}]}
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    if exc.status == 401:  # RFC 6750 §3: a resource refused for its token names the scheme
+        headers = {"WWW-Authenticate": "Bearer"}
     return Response(dumps(body), status_code=exc.status, media_type=JSONAPI, headers=headers)
 
 
+# RFC 6749 §5.2 and RFC 6750 §3: a 401 from the OAuth routes names the scheme to retry with.
+_CHALLENGES = {"invalid_client": 'Basic realm="oauth"',
+               "invalid_token": 'Bearer error="invalid_token"'}
+
+
 def render_token_error(exc: PatronError) -> Response:
+    challenge = _CHALLENGES.get(exc.message) if exc.status == 401 else None
     return Response(dumps({"error": exc.message}), status_code=exc.status,
-                    media_type="application/json")
+                    media_type="application/json",
+                    headers={"WWW-Authenticate": challenge} if challenge else None)
