@@ -482,6 +482,10 @@ async def test_messages_name_the_field(client: httpx.AsyncClient, work: dict[str
     assert r.json()["error"]["message"] == "email is not an email address"
     r = await client.get("/api/customers?sortOrder=up", headers=work)
     assert r.json()["error"]["message"] == "sortOrder must be asc or desc"
+    # A value that no member of a union takes: the field, and what each member wanted.
+    r = await client.post("/api/customers", headers=work, json={"externalId": 1.5})
+    assert r.json()["error"]["message"] == (
+        "externalId: Input should be a valid string, or a valid integer")
     r = await client.post("/api/customers", headers={**work, "content-type": "application/json"},
                           content=b"{")
     assert r.json()["error"]["message"] == "malformed JSON body"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -36,13 +37,29 @@ from patron.services import Services
 log = logging.getLogger("patron")
 
 
+# pydantic names the member of a union that refused a value in its location (`externalId.str`):
+# a type, not a field the client sent.
+_UNION_MEMBER = re.compile(r"^(str|int|float|bool|none|decimal)$|[\[\]-]")
+
+
+def _field_path(loc: Any) -> str | None:
+    return ".".join(str(x) for x in loc if x not in ("body", "query", "path", "header")
+                    and not (isinstance(x, str) and _UNION_MEMBER.search(x))) or None
+
+
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path", "header")]
-    where = ".".join(loc) or None
+    """The first refused field and why; a value that no member of a union took says what each
+    member wanted (`externalId: Input should be a valid string, or a valid integer`)."""
+    errors = exc.errors()
+    first = errors[0] if errors else {}
     if first.get("type") == "json_invalid":
         return "malformed JSON body", None
-    return f"{where or 'request'}: {first.get('msg', 'invalid')}", where
+    where = _field_path(first.get("loc", ()))
+    reasons = list(dict.fromkeys(e.get("msg", "invalid") for e in errors
+                                 if _field_path(e.get("loc", ())) == where))
+    reason = reasons[0] + "".join(
+        ", or " + r.removeprefix("Input should be ") for r in reasons[1:])
+    return f"{where or 'request'}: {reason}", where
 
 
 async def _loyalty_jobs(svc: Services) -> None:
