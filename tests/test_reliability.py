@@ -153,6 +153,37 @@ async def test_a_json_body_is_read_strictly_in_each_face(client: httpx.AsyncClie
     assert r.status_code == 200, r.text
 
 
+async def test_json_nested_too_deep_is_refused_before_anything_is_stored(
+        client: httpx.AsyncClient, org: Any) -> None:
+    """Nesting beyond 32 levels is 400 in every route that reads JSON, before any write: deep
+    enough to overflow the parser (2,000) was a 500, and a value stored 250 deep was written and
+    then could never be answered (orjson writes at most 255 levels)."""
+    loyalty, work = till_auth(org), workspace_auth(org)
+
+    def nested(depth: int) -> str:
+        return "[" * depth + "]" * depth
+
+    for depth in (33, 250, 2_000, 100_000):
+        for path, headers, body in (
+                ("/api/customers", work, '{"externalId": "deep", "metadata": {"a": %s}}'),
+                ("/v2/customers", loyalty, '{"profiles": [{"identifiers": [{"type": "mobile", '
+                 '"value": "919876500002"}], "fields": {"a": %s}}]}'),
+                ("/v2/transactions", loyalty, '{"type": "REGULAR", "billNumber": "D-1", '
+                 '"billAmount": 10, "extendedFields": {"a": %s}}'),
+                ("/patron/v1/records", work, '{"kind": "tag", "x": %s}'),
+                ("/v2/events", loyalty, '{"eventName": "x", "a": %s}')):
+            r = await client.post(path, content=(body % nested(depth)).encode(),
+                                  headers={**headers, "content-type": "application/json"})
+            assert r.status_code == 400 and "malformed JSON body" in r.text, (path, depth, r.text)
+            assert_face_envelope(path, r)
+    assert (await client.get("/api/customers/count", headers=work)).json()["data"]["count"] == 0
+    # 32 levels in all are taken, stored and answered.
+    r = await client.post("/api/customers", headers=work,
+                          json={"externalId": "deep", "metadata": {"a": json.loads(nested(30))}})
+    assert r.status_code == 201, r.text
+    assert (await client.get("/api/customers?limit=5", headers=work)).status_code == 200
+
+
 async def test_a_trailing_slash_is_an_unknown_path_not_a_redirect(client: httpx.AsyncClient,
                                                                    org: Any) -> None:
     loyalty, work = till_auth(org), workspace_auth(org)

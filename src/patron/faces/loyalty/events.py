@@ -13,7 +13,7 @@ from patron.clock import iso_utc, parse_iso
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
 from patron.events.definitions import Definition
 from patron.events.service import StoredEvent, Webhook
-from patron.faces import FaceRouter, base_url, digits, query_parameters
+from patron.faces import FaceRouter, base_url, digits, query_parameters, request_json
 from patron.faces.loyalty.errors import JSON, item
 from patron.faces.loyalty.routes import Svc, authenticator
 from patron.jsonio import dumps, loads
@@ -66,10 +66,7 @@ def _meta(d: Definition) -> dict[str, Any]:
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = loads(await request.body())
-    except ValueError:
-        raise ValidationFailed("malformed JSON body") from None
+    body = request_json(await request.body())
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object")
     return body
@@ -143,10 +140,7 @@ async def post_event(token: str, request: Request, svc: Svc) -> Response:
     hook = await svc.events.webhook(token)
     await _webhook_caller(request, svc, hook)
     try:
-        try:
-            body = loads(await request.body())
-        except ValueError:
-            raise ValidationFailed("malformed JSON body", reason="invalid_event") from None
+        body = request_json(await request.body(), reason="invalid_event")
         batch = isinstance(body, list)
         if batch and not body:
             raise ValidationFailed("an empty batch", reason="invalid_event")

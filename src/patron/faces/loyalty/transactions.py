@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from patron.clock import iso_utc, parse_iso
 from patron.commerce.service import TRANSACTION_SOURCES, LineItem, TransactionInput
 from patron.errors import NotFound, PatronError, ValidationFailed
-from patron.faces import FaceRouter, Svc, digits
+from patron.faces import FaceRouter, Svc, digits, request_json
 from patron.faces.loyalty.errors import CODES, code_of, item
 from patron.faces.loyalty.interactions import (
     LEGACY_NAMES,
@@ -312,10 +312,7 @@ async def redeem(request: Request, svc: Svc, who: Writer) -> Response:
     as_xml = wants_xml(request)
     echo: dict[str, Any] = {}
     try:
-        try:
-            raw = loads(await request.body() or b"{}")
-        except ValueError:
-            raise ValidationFailed("malformed JSON body", reason="invalid_points") from None
+        raw = request_json(await request.body() or b"{}", reason="invalid_points")
         root = raw.get("root") if isinstance(raw, dict) else None
         redeem_block = root.get("redeem") if isinstance(root, dict) else None
         entry = (redeem_block[0] if isinstance(redeem_block, list) and redeem_block

@@ -15,10 +15,10 @@ from patron.clock import iso_utc
 from patron.customers.models import Provenance
 from patron.engagement.service import FAILED, Outcome
 from patron.errors import NotFound, ValidationFailed
-from patron.faces import FaceRouter, Svc, digits
+from patron.faces import FaceRouter, Svc, digits, request_json
 from patron.faces.native.errors import JSON, error_object
 from patron.faces.workspace.routes import principal
-from patron.jsonio import dumps, loads
+from patron.jsonio import dumps
 
 router = FaceRouter(prefix="/patron/v1", tags=["native"])
 
@@ -53,10 +53,7 @@ async def post_records(request: Request, svc: Svc, who: Writer) -> Response:
     """A record is a JSON object with a `kind`; a batch is `{"records": [...]}`. A single record
     answers its result (201 created, 200 otherwise, or its error status); a batch answers 200
     with one result per record in `results` and the counts in `summary`."""
-    try:
-        body = loads(await request.body())
-    except ValueError:
-        raise ValidationFailed("malformed JSON body") from None
+    body = request_json(await request.body())
     if not isinstance(body, dict):
         raise ValidationFailed("the body is a record or {\"records\": [...]}")
     prov = Provenance(None, svc.clock.now_ms())
