@@ -2,8 +2,10 @@
 
 - A PII deletion leaves nothing of what it promises to remove: a customer known everywhere the
   store can know someone (profile, identifiers, channels, extended fields, an image, messages, a
-  subscription change, a behavioural event, a bill, a redemption, a group, a deletion request)
-  is erased, and then no column holds their name, e-mail, mobile or external id.
+  subscription change, a behavioural event, a bill, a redemption, points and tier adjustments,
+  a card and its status change, a group, a deletion request, and the free text a client wrote
+  on those records) is erased, and then no column holds their name, e-mail, mobile or external
+  id.
 - Secrets are never stored as given: no till password (nor the MD5 a till sends), API secret,
   API key or issued token appears anywhere.
 """
@@ -20,6 +22,7 @@ from patron.db.statement import sql
 from patron.loyalty.programs import read_program_file
 from patron.services import Services
 from tests.conftest import PNG, add_customer, till_auth, workspace_auth
+from tests.test_cards import _series
 from tests.test_events import _setup
 from tests.test_loyalty_engine import PROGRAMS, _buy
 
@@ -54,10 +57,12 @@ async def test_erasure_leaves_no_personal_data_in_any_table(
         client: httpx.AsyncClient, loyalty: dict[str, str], services: Services, org: Any,
         erase: str) -> None:
     await services.loyalty.apply_programs(org.org_id, read_program_file(PROGRAMS))
+    series_id = await _series(client, loyalty)
     customer_id = await add_customer(
         client, loyalty, firstName=FIRST, lastName=LAST, extendedFields={"city": "Pune"},
         identifiers=[{"type": "mobile", "value": MOBILE}, {"type": "email", "value": EMAIL},
-                     {"type": "externalId", "value": EXTERNAL}])
+                     {"type": "externalId", "value": EXTERNAL},
+                     {"type": "cardnumber", "value": "ZQCARD0001", "seriesId": series_id}])
     work = workspace_auth(org)
     r = await client.patch(f"/api/customers/{customer_id}", headers=work,
                            json={"name": f"{FIRST} {LAST}", "metadata": {"nick": FIRST}})
@@ -82,10 +87,29 @@ async def test_erasure_leaves_no_personal_data_in_any_table(
     r = await client.post(uri, json={"customer_id": MOBILE, "eventName": "be_reserved",
                                      "hotel_name": "H", "age": 33, "booking_ref": "B-9"})
     assert r.status_code == 200, r.text
-    assert (await _buy(client, loyalty, "zq-bill", 2000, mobile=MOBILE)).status_code == 200
+    # Free text a client writes about the customer on their records.
+    assert (await _buy(client, loyalty, "zq-bill", 2000, mobile=MOBILE,
+                       note=f"deliver to {FIRST} {LAST}",
+                       extendedFields={"gift_for": EMAIL})).status_code == 200
     r = await client.post("/v1.1/points/redeem?format=json", headers=loyalty, json={
-        "root": {"redeem": [{"points_redeemed": 10, "customer": {"mobile": MOBILE}}]}})
+        "root": {"redeem": [{"points_redeemed": 10, "customer": {"mobile": MOBILE},
+                             "notes": f"{FIRST} redeemed in store"}]}})
     assert r.json()["response"]["status"]["code"] == 200, r.text
+    for path, body in (("/v2/loyalty/pointsAdjustments", {"points": 5,
+                                                         "reason": f"goodwill for {FIRST}"}),
+                       ("/v2/loyalty/tierAdjustments", {"slabName": "Garnet",
+                                                        "notes": f"{LAST} asked"})):
+        r = await client.post(path, headers=loyalty, json={
+            "identifierName": "mobile", "identifierValue": MOBILE, **body})
+        assert r.status_code == 200, r.text
+    r = await client.post("/v2/genericStatus/card/labels", headers=loyalty,
+                          json=[{"status": "SUSPENDED", "label": "CARD BLOCKED"}])
+    assert r.status_code == 200, r.text
+    r = await client.put("/v2/card", headers=loyalty, json={
+        "cardNumber": "ZQCARD0001", "seriesId": series_id, "statusLabel": "CARD BLOCKED",
+        "statusInfo": {"reason": f"replaced for {EMAIL}"},
+        "customFields": {"owner": FIRST}, "extendedFields": {"holder": LAST}})
+    assert r.status_code == 200, r.text
     r = await client.post("/v2/userGroup2", headers=loyalty,
                           json={"externalId": "zq-family", "groupName": "Family",
                                 "maxGroupSize": 4})
@@ -95,7 +119,8 @@ async def test_erasure_leaves_no_personal_data_in_any_table(
     assert r.status_code == 200, r.text
     # Before: the search finds them where they were written.
     assert {t for t, _ in await _holding(services, PERSONAL)} >= {
-        "customers", "profiles", "identifiers", "messages", "subscriptions"}
+        "customers", "profiles", "identifiers", "messages", "subscriptions", "transactions",
+        "redemptions", "points_ledger", "tier_changes", "cards", "card_status_log"}
 
     # A pending request names the customer by an identifier: erasure forgets that too.
     r = await client.post("/v2/requests", headers=loyalty, json={

@@ -91,3 +91,14 @@ STATUS_LOG = sql(
     "SELECT id, card_id, label, status, reason, at, till_id FROM card_status_log "
     "WHERE org_id = $1 AND card_id = $2 ORDER BY id"
 )
+
+# PII erasure: the free text a client wrote on the customer's cards and their status changes.
+# The cards, their numbers and states stay.
+SCRUB_CARD_TEXT = sql(
+    "UPDATE cards SET custom_fields = '{}', extended_fields = '{}', status_reason = '' "
+    "WHERE org_id = $1 AND customer_id = $2"
+)
+SCRUB_CARD_LOG_REASONS = sql(
+    "UPDATE card_status_log SET reason = '' WHERE org_id = $1 AND card_id IN "
+    "(SELECT id FROM cards WHERE org_id = $1 AND customer_id = $2)"
+)

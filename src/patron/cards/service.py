@@ -100,6 +100,13 @@ def series_not_found() -> NotFound:
 
 
 class Cards:
+    @staticmethod
+    async def scrub(tx: Queryable, org_id: int, customer_id: int) -> None:
+        """Part of PII erasure: the custom and extended fields and status reasons of the
+        customer's cards, and the reasons in their status logs."""
+        await tx.execute(repo.SCRUB_CARD_LOG_REASONS, org_id, customer_id)
+        await tx.execute(repo.SCRUB_CARD_TEXT, org_id, customer_id)
+
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock

@@ -41,3 +41,10 @@ TRANSACTION = sql(
     "LEFT JOIN transactions o ON o.org_id = x.org_id AND o.id = x.original_id "
     "WHERE x.org_id = $1 AND x.id = $2"
 )
+
+# PII erasure: the free text a client wrote on the customer's bills. Amounts, lines and bill
+# numbers stay, as Capillary keeps transactions.
+SCRUB_BILL_TEXT = sql(
+    "UPDATE transactions SET notes = '', extended_fields = '{}' "
+    "WHERE org_id = $1 AND customer_id = $2"
+)

@@ -10,7 +10,7 @@ from typing import Any
 
 from patron.clock import Clock
 from patron.commerce import repository as repo
-from patron.db.database import Database
+from patron.db.database import Database, Queryable
 from patron.db.ids import next_id
 from patron.errors import Conflict, NotFound, ValidationFailed
 from patron.jsonio import dumps_text, loads
@@ -112,6 +112,11 @@ def _per_item(items: list[dict[str, Any]]) -> dict[str, tuple[float, int]]:
 
 
 class Commerce:
+    @staticmethod
+    async def scrub(tx: Queryable, org_id: int, customer_id: int) -> None:
+        """Part of PII erasure: the notes and extended fields of the customer's bills."""
+        await tx.execute(repo.SCRUB_BILL_TEXT, org_id, customer_id)
+
     def __init__(self, db: Database, clock: Clock, loyalty: Loyalty) -> None:
         self.db = db
         self.clock = clock

@@ -4,8 +4,9 @@ requests (Capillary's `/v2/requests`) that lead to it.
 `erase()` scrubs the customer's personal data in every domain that holds some (profiles,
 identifiers, fields and images; PSI attributes and de-duplication keys of behavioural events;
 the contents and addresses of messages and the reasons of subscription changes; segment
-memberships and the fraud status; the identifier deletion requests were made by) and takes the
-customer out of their user groups, in one transaction. A
+memberships and the fraud status; the free text a client wrote on the customer's bills, cards,
+redemptions, points movements and tier changes; the identifier deletion requests were made by)
+and takes the customer out of their user groups, in one transaction. A
 request's approval and the workspace face's DELETE both come here."""
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from patron.cards.service import Cards
 from patron.clock import Clock
+from patron.commerce.service import Commerce
 from patron.customers.fraud import Fraud
 from patron.customers.service import Customers
 from patron.db.database import Database, Queryable
@@ -24,6 +27,7 @@ from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.events.service import Events
 from patron.groups.service import Groups
 from patron.jsonio import dumps_text
+from patron.loyalty.service import Loyalty
 from patron.segments.service import Segments
 
 PENDING = "PENDING"
@@ -71,6 +75,9 @@ class PrivacyRequests:
         await self.segments.scrub(tx, org_id, customer_id)
         await self.fraud.scrub(tx, org_id, customer_id)
         await self.groups.remove_customer(tx, org_id, customer_id)
+        await Commerce.scrub(tx, org_id, customer_id)
+        await Cards.scrub(tx, org_id, customer_id)
+        await Loyalty.scrub(tx, org_id, customer_id)
         await tx.execute(FORGET_REQUESTED_IDENTIFIERS, org_id, customer_id)
 
     async def delete_customer(self, org_id: int, customer_id: int) -> None:

@@ -245,3 +245,15 @@ REVERSALS_BY_LOT = sql(
     "SELECT lot_id, SUM(points) AS points FROM points_ledger "
     "WHERE org_id = $1 AND redemption_id = $2 AND kind = 'REDEEM_REVERSAL' GROUP BY lot_id"
 )
+
+# PII erasure: the notes of the customer's redemptions, points movements and tier changes,
+# which hold what a client wrote (reasons, adjustment notes). Points and tiers stay.
+SCRUB_REDEMPTION_NOTES = sql(
+    "UPDATE redemptions SET notes = '' WHERE org_id = $1 AND customer_id = $2"
+)
+SCRUB_LEDGER_NOTES = sql(
+    "UPDATE points_ledger SET notes = '' WHERE org_id = $1 AND customer_id = $2"
+)
+SCRUB_TIER_CHANGE_NOTES = sql(
+    "UPDATE tier_changes SET notes = '' WHERE org_id = $1 AND customer_id = $2"
+)

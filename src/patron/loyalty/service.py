@@ -116,6 +116,14 @@ class JobReport:
 
 
 class Loyalty:
+    @staticmethod
+    async def scrub(tx: Queryable, org_id: int, customer_id: int) -> None:
+        """Part of PII erasure: the notes of the customer's redemptions, points movements and
+        tier changes."""
+        for statement in (repo.SCRUB_REDEMPTION_NOTES, repo.SCRUB_LEDGER_NOTES,
+                          repo.SCRUB_TIER_CHANGE_NOTES):
+            await tx.execute(statement, org_id, customer_id)
+
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
