@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from patron.customers.models import READ_SOURCES
 from patron.faces.loyalty.routes import EMBEDS, UG2_PARAMS
@@ -290,6 +291,54 @@ async def test_basic_auth_accepts_upper_case_md5_and_rejects_bad(client: httpx.A
         r = await client.get("/v2/customers/1?source=INSTORE", headers={"Authorization": bad})
         assert r.status_code == 401
         assert r.json()["errors"][0]["code"] == 401
+
+
+async def test_failed_sign_ins_are_limited_and_cost_the_same_for_unknown_logins(
+        client: httpx.AsyncClient, org: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A login cannot be found by timing (an unknown one is checked against a stand-in hash,
+    as long as a wrong secret), and a password cannot be guessed faster than
+    FAILED_SIGN_INS_PER_MINUTE tries a minute; a till already verified keeps working."""
+    import base64
+    import hashlib
+
+    from patron.auth import service as auth_service
+
+    checked: list[str] = []
+    verify = auth_service.verify_password
+    monkeypatch.setattr(auth_service, "verify_password",
+                        lambda stored, value: checked.append(value) or verify(stored, value))
+
+    def basic(code: str, password: str, *, upper: bool = False) -> dict[str, str]:
+        md5 = hashlib.md5(password.encode()).hexdigest()  # noqa: S324 - Capillary's scheme
+        md5 = md5.upper() if upper else md5
+        return {"Authorization": "Basic " + base64.b64encode(f"{code}:{md5}".encode()).decode()}
+
+    path = "/v2/customers/1?source=INSTORE"
+    assert (await client.get(path, headers=till_auth(org))).status_code == 404  # verified
+    checked.clear()
+    r = await client.get(path, headers=basic("no.such.till", "x"))
+    assert r.status_code == 401 and len(checked) == 1  # an Argon2 run, as for a known till
+    r = await client.post("/v3/oauth/token/generate", json={"key": "no-such-key", "secret": "x"})
+    assert r.status_code == 401 and len(checked) == 2
+    for attempt in range(auth_service.FAILED_SIGN_INS_PER_MINUTE):
+        r = await client.get(path, headers=basic(org.till_code, f"guess-{attempt}"))
+        assert r.status_code == 401, r.text
+    checked.clear()
+    # Further tries are refused unchecked, even the right password in a header not seen yet.
+    for headers in (basic(org.till_code, "another-guess"),
+                    basic(org.till_code, org.till_password, upper=True)):
+        r = await client.get(path, headers=headers)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1, r.text
+    assert checked == []
+    # The header verified before the guesses still works; other logins are not affected.
+    assert (await client.get(path, headers=till_auth(org))).status_code == 404
+    r = await client.post("/v3/oauth/token/generate",
+                          json={"key": org.loyalty_key, "secret": org.loyalty_secret})
+    assert r.status_code == 200, r.text
+    for attempt in range(auth_service.FAILED_SIGN_INS_PER_MINUTE + 1):
+        r = await client.post("/v3/oauth/token/generate",
+                              json={"key": org.loyalty_key, "secret": f"guess-{attempt}"})
+    assert r.status_code == 429 and r.json()["data"] is None, r.text
 
 
 async def test_non_ascii_digits_are_not_ids(client: httpx.AsyncClient, org: Any) -> None:

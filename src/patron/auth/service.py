@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -27,7 +29,7 @@ from patron.auth.secrets import (
 from patron.clock import Clock
 from patron.db.database import Database, Queryable
 from patron.db.ids import next_id
-from patron.errors import NotFound, Unauthorized, ValidationFailed
+from patron.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
 
 LOYALTY, MARKETING, WORKSPACE = "loyalty", "marketing", "workspace"
 
@@ -113,11 +115,52 @@ def _principal(row: Any, kind: str | None = None) -> Principal:
     )
 
 
+# Failed sign-ins allowed per login (a till code or OAuth client id) per minute, in each server
+# worker, before further tries of that login are refused with 429 unchecked: a password cannot
+# be guessed faster than this. A login already verified in the worker is unaffected (its header
+# digest is in `_verified`), so someone failing on purpose cannot lock out a till at work.
+FAILED_SIGN_INS_PER_MINUTE = 10
+
+
+class _FailedSignIns:
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._window = 0
+        self._counts: dict[str, int] = {}
+
+    def _now_window(self) -> tuple[float, int]:
+        now = time.time()
+        window = int(now // 60)
+        if window != self._window:
+            self._window, self._counts = window, {}
+        return now, window
+
+    def check(self, login: str) -> None:
+        now, window = self._now_window()
+        if self._counts.get(login, 0) >= self.per_minute:
+            raise RateLimited("too many failed sign-ins for this login; try again later",
+                              retry_after=max(1, math.ceil((window + 1) * 60 - now)))
+
+    def failed(self, login: str) -> None:
+        self._now_window()
+        if len(self._counts) >= 100_000:  # bounded: a flood of names only resets the window
+            self._counts.clear()
+        self._counts[login] = self._counts.get(login, 0) + 1
+
+
+@functools.cache
+def _unknown_login_hash() -> str:
+    """An Argon2 hash no secret matches, verified against when a login does not exist, so that
+    an unknown login costs as long as a wrong secret and logins cannot be told by timing."""
+    return hash_password(new_secret())
+
+
 class AuthService:
     def __init__(self, db: Database, clock: Clock, cache_seconds: float = 30.0) -> None:
         self.db = db
         self.clock = clock
         self._cache = _TTLCache(cache_seconds)
+        self._failed = _FailedSignIns(FAILED_SIGN_INS_PER_MINUTE)
         self._verifying: dict[str, asyncio.Future[Principal]] = {}
         # digest(Authorization header) -> the stored hash it was verified against: when the cache
         # period ends, a credential whose stored hash is unchanged (not rotated or revoked) is
@@ -214,13 +257,11 @@ class AuthService:
             except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
                 raise Unauthorized("malformed Basic credentials") from None
             row = await self.db.fetchrow(repo.FIND_CREDENTIAL, "till", till_code)
-            if row is None:
-                raise Unauthorized("invalid till credentials")
-            if self._verified.get(cache_key) != row["secret_hash"]:
-                # Argon2 takes milliseconds of CPU: off the event loop.
-                if not await asyncio.to_thread(verify_password, row["secret_hash"],
-                                               md5hex.strip().lower()):
+            if row is None or self._verified.get(cache_key) != row["secret_hash"]:
+                if not await self._secret_matches("till", till_code, row,
+                                                  md5hex.strip().lower()):
                     raise Unauthorized("invalid till credentials")
+                assert row is not None  # noqa: S101 - no secret matches an unknown login
                 if len(self._verified) >= 10_000:
                     self._verified.clear()
                 self._verified[cache_key] = row["secret_hash"]
@@ -231,10 +272,24 @@ class AuthService:
 
     async def _client_secret(self, kind: str, login: str, secret: str) -> Any:
         row = await self.db.fetchrow(repo.FIND_CREDENTIAL, kind, login)
-        if row is None or not await asyncio.to_thread(verify_password, row["secret_hash"],
-                                                      secret):
+        if not await self._secret_matches(kind, login, row, secret):
             raise Unauthorized("invalid client credentials")
         return row
+
+    async def _secret_matches(self, kind: str, login: str, row: Any, secret: str) -> bool:
+        """Whether `secret` is the one stored for the login (`row`, None when there is no such
+        login), checked the same way either way; refused unchecked (429) after too many
+        failures of the login this minute."""
+        who = f"{kind}:{login}"
+        self._failed.check(who)
+        stored = row["secret_hash"] if row is not None else _unknown_login_hash()
+        # Argon2 takes milliseconds of CPU: off the event loop.
+        if row is not None and await asyncio.to_thread(verify_password, stored, secret):
+            return True
+        if row is None:
+            await asyncio.to_thread(verify_password, stored, secret)
+        self._failed.failed(who)
+        return False
 
     async def api_key(self, key: str) -> Principal:
         key_hash = digest(key)
