@@ -60,6 +60,19 @@ async def test_series_generation_and_validation(client: httpx.AsyncClient, org: 
     r = await client.post("/v2/card/generate", headers=h,
                           json={"seriesId": series_id, "count": 1, "statusLabel": "ACTIVE"})
     assert r.json()["errors"][0]["code"] == 3018
+    # A number already added by hand is skipped; generation runs in batches of 1,000 and makes
+    # exactly as many cards as asked, each with its first status.
+    r = await client.post("/v2/card", headers=h, json={
+        "seriesId": series_id, "cardNumber": "mtest00000010027003", "statusLabel": "NOT_ISSUED"})
+    assert r.status_code == 200, r.text
+    r = await client.post("/v2/card/generate", headers=h,
+                          json={"seriesId": series_id, "count": 2_500, "statusLabel": "NOT_ISSUED"})
+    made = r.json()["entity"]
+    assert len(made) == len(set(made)) == 2_500
+    assert made[0] == "mtest00000000047003" and made[-1] == "mtest00000025047003"
+    assert "mtest00000010027003" not in made and "mtest00000010037003" in made
+    card = (await client.get(f"/v2/card?number={made[1_500]}", headers=h)).json()
+    assert card["statusInfo"]["status"] == "NOT_ISSUED" and card["cardNumber"] == made[1_500]
     r = await client.get("/v2/card?number=nope", headers=h)
     assert r.status_code == 404 and r.json()["errors"][0]["code"] == 3010
 

@@ -60,6 +60,12 @@ _CARD_VIEW = (
 )
 CARD_BY_NUMBER = sql(_CARD_VIEW + "WHERE c.org_id = $1 AND c.card_number = $2")
 CARD_BY_EXTERNAL_ID = sql(_CARD_VIEW + "WHERE c.org_id = $1 AND c.card_external_id = $2")
+# Which of a batch of numbers are cards already (`value_list`): generation skips them.
+TAKEN_NUMBERS = sql(
+    "SELECT card_number FROM cards WHERE org_id = $1 AND card_number = ANY($2::text[])",
+    sqlite="SELECT card_number FROM cards WHERE org_id = $1 "
+    "AND card_number IN (SELECT value FROM json_each($2))",
+)
 CARDS_OF_CUSTOMER = sql(_CARD_VIEW + "WHERE c.org_id = $1 AND c.customer_id = $2 ORDER BY c.id")
 ACTIVE_IN_SERIES = sql(
     "SELECT count(*) FROM cards WHERE org_id = $1 AND customer_id = $2 AND series_id = $3 "

@@ -19,6 +19,7 @@ from patron.customers.models import Identifier
 from patron.customers.service import active_state
 from patron.db.database import Database, Queryable, Row
 from patron.db.ids import next_id, next_ids
+from patron.db.statement import value_list
 from patron.errors import Conflict, NotFound, ValidationFailed
 from patron.jsonio import dumps_text, loads
 from patron.tenancy import repository as tenancy_repo
@@ -40,6 +41,7 @@ MOVES = {
 }
 GENERATION_METHODS = ("DEFAULT",)
 MAX_GENERATE = 100_000
+GENERATE_BATCH = 1_000
 MIN_LENGTH, MAX_LENGTH = 5, 150
 _ALNUM = re.compile(r"^[A-Za-z0-9]+$")
 _CARD_NUMBER = re.compile(r"^[A-Za-z0-9_\-]+$")
@@ -97,6 +99,13 @@ def _not_found(code: int, message: str) -> NotFound:
 
 def series_not_found() -> NotFound:
     return _not_found(3004, "Series does not exist")
+
+
+def _expires_at(s: Row, now: int) -> int | None:
+    """When a card of series `s` made now expires: the series' expiry days after today."""
+    if s["card_expiry_enabled"] and s["expiry_days"] is not None:
+        return now - now % DAY_MS + s["expiry_days"] * DAY_MS
+    return None
 
 
 class Cards:
@@ -270,12 +279,16 @@ class Cards:
                 first = int(await tx.fetchval(repo.TAKE_NUMBERS, org_id, series_id, need))
                 if first + need - 1 >= 10 ** digits:
                     raise card_error(702, "Maximum card numbers reached.")
-                for n in range(first, first + need):
-                    number = f"{s['prefix']}{n:0{digits}d}{s['suffix']}"
-                    if await tx.fetchrow(repo.CARD_BY_NUMBER, org_id, number) is None:
-                        await self._insert(tx, org_id, s, number, None, label, status, "",
-                                           {}, {}, till_id)
-                        made.append(number)
+                # In batches: a number already taken (a card added by hand) is skipped, and the
+                # loop takes more numbers for it.
+                for start in range(first, first + need, GENERATE_BATCH):
+                    numbers = [f"{s['prefix']}{n:0{digits}d}{s['suffix']}"
+                               for n in range(start, min(start + GENERATE_BATCH, first + need))]
+                    taken = {r["card_number"] for r in await tx.fetch(
+                        repo.TAKEN_NUMBERS, org_id, value_list(tx, numbers))}
+                    free = [n for n in numbers if n not in taken]
+                    await self._insert_new(tx, org_id, s, free, label, status, till_id)
+                    made += free
             return made
 
     async def add(self, org_id: int, series_id: int, number: str, external_id: str | None,
@@ -306,6 +319,23 @@ class Cards:
         if not _CARD_NUMBER.match(number):
             raise card_error(3032, f"{number} is not alphanumeric")
 
+    async def _insert_new(self, tx: Queryable, org_id: int, s: Row, numbers: list[str],
+                          label: str, status: str, till_id: int | None) -> None:
+        """Generated cards: free numbers of the series, each with its first status, written in
+        one batch (as `_insert` writes one card)."""
+        if not numbers:
+            return
+        now = self.clock.now_ms()
+        ids = await next_ids(tx, 2 * len(numbers))
+        expires_at = _expires_at(s, now)
+        await tx.executemany(repo.INSERT_CARD, [
+            (org_id, ids[2 * i], s["id"], number, None, None, label, status, ids[2 * i + 1], "",
+             now, None, expires_at, "{}", "{}", None, till_id)
+            for i, number in enumerate(numbers)])
+        await tx.executemany(repo.INSERT_STATUS_LOG, [
+            (org_id, ids[2 * i + 1], ids[2 * i], label, status, "", now, till_id)
+            for i in range(len(numbers))])
+
     async def _insert(self, tx: Queryable, org_id: int, s: Row, number: str,
                       external_id: str | None, label: str, status: str, reason: str,
                       custom_fields: dict[str, Any], extended_fields: dict[str, Any],
@@ -319,12 +349,9 @@ class Cards:
             card_id, log_id = await next_ids(tx, 2)
         else:
             log_id = await next_id(tx)
-        expires_at = None
-        if s["card_expiry_enabled"] and s["expiry_days"] is not None:
-            expires_at = now - now % DAY_MS + s["expiry_days"] * DAY_MS
         await tx.execute(
             repo.INSERT_CARD, org_id, card_id, s["id"], number, external_id or None, None,
-            label, status, log_id, reason, now, None, expires_at,
+            label, status, log_id, reason, now, None, _expires_at(s, now),
             dumps_text(custom_fields), dumps_text(extended_fields), None, till_id)
         await tx.execute(repo.INSERT_STATUS_LOG, org_id, log_id, card_id, label, status, reason,
                          now, till_id)
