@@ -136,6 +136,11 @@ async def test_issue_lookup_status_and_log(client: httpx.AsyncClient, services: 
                           headers=h, json={"add": [{"type": "cardnumber",
                                                     "value": "DS034812BA"}]})
     assert r.json()["errors"][0]["code"] == 3027
+    # Nothing to change: the customer must still exist.
+    r = await client.post(f"/v2/customers/{other}/changeIdentifier", headers=h, json={})
+    assert r.status_code == 200 and r.json()["createdId"] == other, r.text
+    r = await client.post("/v2/customers/999999999/changeIdentifier", headers=h, json={})
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == 8015, r.text
 
     # labels, status change with a reason, the log
     r = await client.post("/v2/genericStatus/card/labels", headers=h,

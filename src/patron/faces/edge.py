@@ -77,8 +77,12 @@ class Edge:
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
             await send(message)
 
-        limit = self.max_upload_bytes if scope["path"].endswith("/setImage") \
-            else self.max_body_bytes
+        # The image upload routes (/v2/customers/{id}/setImage, /v2/customers/lookup/setImage)
+        # take the larger cap; no other path does, whatever it ends with.
+        path = scope["path"]
+        limit = self.max_upload_bytes if (
+            path.startswith("/v2/customers/") and path.endswith("/setImage")
+            and path.count("/") == 4) else self.max_body_bytes
         if length is not None and (not length.isdigit() or int(length) > limit):
             status, headers, body = self.render_too_large(scope["path"])
             await send_with_id({"type": "http.response.start", "status": status,

@@ -297,6 +297,8 @@ async def change_identifier(customer_id: str, request: Request, svc: Svc, who: W
     if others_add or others_remove:
         await _change_profile_identifiers(svc, who.org_id, cid, source, account_id, others_add,
                                           others_remove, who.till_id)
+    if not (cards_add or cards_remove or others_add or others_remove):
+        await svc.customers.get(who.org_id, cid)  # nothing to change: the customer must exist
     return ok({"createdId": cid, "warnings": []})
 
 
