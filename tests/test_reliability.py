@@ -292,6 +292,24 @@ async def test_logs_hold_no_secrets_or_pii(client: httpx.AsyncClient, org: Any,
         assert needle not in text
 
 
+async def test_an_unexpected_error_is_a_500_in_the_envelope_and_logged(
+        app: Any, caplog: pytest.LogCaptureFixture) -> None:
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/v2/broken", broken)
+    caplog.set_level(logging.INFO)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://patron.test") as c:
+        r = await c.get("/v2/broken", headers={"X-Request-Id": "broken-1"})
+    assert r.status_code == 500 and r.json()["errors"][0]["message"] == "internal error"
+    assert "a bug" not in r.text
+    lines = [json.loads(rec.getMessage()) for rec in caplog.records
+             if rec.name == "patron.access"]
+    assert {"request_id": "broken-1", "status": 500} in [
+        {k: line[k] for k in ("request_id", "status")} for line in lines]
+
+
 async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
     r = await client.get("/healthz", headers={"X-Request-Id": "abc-123"})
     assert r.status_code == 200 and r.headers["x-request-id"] == "abc-123"

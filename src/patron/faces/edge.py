@@ -83,33 +83,37 @@ class Edge:
         limit = self.max_upload_bytes if (
             path.startswith("/v2/customers/") and path.endswith("/setImage")
             and path.count("/") == 4) else self.max_body_bytes
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            status, headers, body = self.render_too_large(scope["path"])
-            await send_with_id({"type": "http.response.start", "status": status,
-                                "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-        else:
-            received = [0]
+        try:
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                status, headers, body = self.render_too_large(scope["path"])
+                await send_with_id({"type": "http.response.start", "status": status,
+                                    "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+            else:
+                received = [0]
 
-            async def capped_receive() -> dict:
-                message = await receive()
-                if message["type"] == "http.request":
-                    received[0] += len(message.get("body", b""))
-                    if received[0] > limit:
-                        raise PayloadTooLarge(f"request body exceeds {limit} bytes")
-                return message
+                async def capped_receive() -> dict:
+                    message = await receive()
+                    if message["type"] == "http.request":
+                        received[0] += len(message.get("body", b""))
+                        if received[0] > limit:
+                            raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+                    return message
 
-            await self.app(scope, capped_receive, send_with_id)
-        if self.log_requests:
-            route = scope.get("route")
-            access_log.info(dumps_text({
-                "event": "request",
-                "request_id": request_id.decode("latin-1"),
-                "method": scope["method"],
-                "route": getattr(route, "path", None) or "unmatched",
-                "status": status_seen[0],
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-            }))
+                await self.app(scope, capped_receive, send_with_id)
+        finally:
+            # Also when an unexpected error passes through here on its way to the server's
+            # error handler, which answers 500 (the status this line then reports).
+            if self.log_requests:
+                route = scope.get("route")
+                access_log.info(dumps_text({
+                    "event": "request",
+                    "request_id": request_id.decode("latin-1"),
+                    "method": scope["method"],
+                    "route": getattr(route, "path", None) or "unmatched",
+                    "status": status_seen[0],
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                }))
 
 
 def header_list(content_type: str, extra: dict[str, str] | None = None) -> list[Any]:
