@@ -341,6 +341,18 @@ async def test_failed_sign_ins_are_limited_and_cost_the_same_for_unknown_logins(
     assert r.status_code == 429 and r.json()["data"] is None, r.text
 
 
+async def test_a_login_taken_in_another_organisation_is_a_conflict(services: Any,
+                                                                   org: Any) -> None:
+    from patron.errors import Conflict
+
+    other = await services.tenancy.create_org("Other")
+    for kind, login in (("till", org.till_code), ("loyalty_client", org.loyalty_key),
+                        ("marketing_client", org.marketing_client_id)):
+        with pytest.raises(Conflict, match="is taken"):
+            await services.auth.create_credential(services.db, other.org_id, kind,
+                                                  login=login, secret="another-secret")
+
+
 async def test_non_ascii_digits_are_not_ids(client: httpx.AsyncClient, org: Any) -> None:
     """`'²'.isdigit()` is true but `int('²')` fails: such ids are missing, not a 500."""
     h = till_auth(org)

@@ -12,6 +12,9 @@ FIND_CREDENTIAL = sql(
     "SELECT org_id, id, kind, secret_hash, scopes, till_id FROM credentials "
     "WHERE kind = $1 AND lookup_key = $2 AND revoked_at IS NULL"
 )
+# A till signs in with its code alone, and an OAuth client with its id alone, so a login is
+# unique across the store, revoked ones included (credentials_lookup).
+LOGIN_TAKEN = sql("SELECT 1 FROM credentials WHERE kind = $1 AND lookup_key = $2")
 LIST_CREDENTIALS = sql(
     "SELECT id, kind, name, hint, scopes, till_id, created_at, revoked_at FROM credentials "
     "WHERE org_id = $1 ORDER BY id"

@@ -29,7 +29,7 @@ from patron.auth.secrets import (
 from patron.clock import Clock
 from patron.db.database import Database, Queryable
 from patron.db.ids import next_id
-from patron.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
+from patron.errors import Conflict, NotFound, RateLimited, Unauthorized, ValidationFailed
 
 LOYALTY, MARKETING, WORKSPACE = "loyalty", "marketing", "workspace"
 
@@ -192,9 +192,13 @@ class AuthService:
         """A new credential; its secret is returned here and nowhere else."""
         if kind not in KIND_FACE:
             raise ValidationFailed(f"unknown credential kind {kind!r}")
-        cred_id = await next_id(conn)
         lookup, secret_hash, hint, shown_login, shown_secret = self._material(
             kind, login, secret, test_mode)
+        if login and await conn.fetchval(repo.LOGIN_TAKEN, kind, lookup) is not None:
+            raise Conflict(f"the login {login!r} is taken: a {kind} login is unique across the "
+                           "store (it signs in without naming its organisation)",
+                           reason="login_taken")
+        cred_id = await next_id(conn)
         await conn.execute(repo.INSERT_CREDENTIAL, org_id, cred_id, kind, name, lookup,
                            secret_hash, hint, scopes or DEFAULT_SCOPES[kind], till_id,
                            self.clock.now_ms())
