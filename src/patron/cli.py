@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from patron.config import SettingError, Settings
+from patron.config import LEAST_WORKERS, PORTS, SettingError, Settings
 from patron.db.database import open_database
 from patron.db.migrate import migrate as run_migrations
 from patron.errors import PatronError
@@ -36,17 +36,39 @@ app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tills_app, name="tills")
 app.add_typer(segments_app, name="segments")
-console = Console(stderr=True)
 T = TypeVar("T")
 
+# Wide enough for any line or table Patron prints, so that none is wrapped or cut.
+UNWRAPPED_WIDTH = 10_000
+
+
+def _console(stderr: bool = False) -> Console:
+    """Where the CLI writes (stderr: messages; stdout: tables): wrapped to a terminal's width,
+    or, into a file or pipe, neither wrapped nor cut, where rich would break lines and table
+    cells at 80 columns and split secrets and JSON."""
+    out = Console(stderr=stderr)
+    if not out.is_terminal:
+        out.soft_wrap = True
+        out.width = UNWRAPPED_WIDTH
+    return out
+
+
+console = _console(stderr=True)
+
+# The flags are held to the rules of the settings they override (config.py).
 Host = Annotated[str | None, typer.Option(help="Interface to bind (PATRON_HOST).")]
-Port = Annotated[int | None, typer.Option(help="Port to listen on (PATRON_PORT).")]
-Workers = Annotated[int | None, typer.Option(help="Server worker processes (PATRON_WORKERS).")]
+Port = Annotated[int | None, typer.Option(help="Port to listen on (PATRON_PORT).",
+                                          min=PORTS[0], max=PORTS[1])]
+Workers = Annotated[int | None, typer.Option(help="Server worker processes (PATRON_WORKERS).",
+                                             min=LEAST_WORKERS)]
 OrgId = Annotated[int, typer.Option("--org", help="Organisation id.")]
 
 
 def _with_services(fn: Callable[[Services], Awaitable[T]], *, flush_commits: bool = True) -> T:
+    """`fn` run with the services over the configured database, its schema brought up to date
+    first; a domain error ends the command with exit status 2."""
     settings = Settings.from_env()
+    run_migrations(settings.effective_database_url)
 
     async def go() -> T:
         db = await open_database(settings.effective_database_url,
@@ -64,19 +86,33 @@ def _with_services(fn: Callable[[Services], Awaitable[T]], *, flush_commits: boo
         raise typer.Exit(2) from None
 
 
+def _file_format(path: Path, given: str | None) -> str:
+    """The import/export format of `path` (or the one given); an unknown one is a usage error
+    (exit status 2) that names the formats."""
+    from patron.engagement.transfer import file_format
+
+    try:
+        return file_format(path, given)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--format") from None
+
+
 def _migrate() -> None:
     run_migrations(Settings.from_env().effective_database_url)
 
 
 def _serve(host: str | None, port: int | None, workers: int | None) -> None:
     import uvicorn
+    from uvicorn.config import LOG_LEVELS
 
     # Flags become environment so that every worker process builds the same Settings.
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:
             os.environ[f"PATRON_{name}"] = str(value)
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s", stream=sys.stderr)
+    # By uvicorn's numbers: its `trace` is no name the logging module knows.
+    logging.basicConfig(level=LOG_LEVELS[settings.log_level], format="%(message)s",
+                        stream=sys.stderr)
     console.print(f"Patron on http://{settings.host}:{settings.port} "
                   f"({'PostgreSQL' if settings.is_postgres else 'SQLite'}, "
                   f"{settings.workers} worker(s))")
@@ -110,7 +146,6 @@ def loyalty_apply(
     if check:
         console.print(f"{path}: {len(programs.programs)} program(s), valid")
         return
-    _migrate()
 
     async def run(svc: Services) -> Any:
         await svc.tenancy.org(org)
@@ -129,7 +164,6 @@ def loyalty_run(
 ) -> None:
     """Expire the points due, renew or downgrade the tiers that expired, expire the cards due
     (idempotent)."""
-    _migrate()
 
     async def run(svc: Services) -> Any:
         orgs = [org] if org is not None else [o["id"] for o in await svc.tenancy.orgs()]
@@ -154,7 +188,6 @@ def segments_load(
 ) -> None:
     """Assign customers to the segment's partitions, as Capillary's segment upload does. Each
     row applies on its own; failed rows are listed by line and make the exit status 1."""
-    _migrate()
 
     async def run(svc: Services) -> Any:
         await svc.tenancy.org(org)
@@ -197,20 +230,20 @@ def import_(
     """Import customers and engagement records; safe to re-run (records apply once)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from patron.engagement.transfer import file_format, import_records, open_records
+    from patron.engagement.transfer import import_records, open_records
 
-    fmt = file_format(path, fmt)
+    fmt = _file_format(path, fmt)
     report = report or path.with_name(path.name + ".errors.jsonl")
-    _migrate()
     size = path.stat().st_size
 
     async def run(svc: Services) -> Any:
+        # Before the report is opened: an unknown organisation leaves no report behind.
+        await svc.tenancy.org(org)
         with (open_records(path) as handle,
               report.open("w", encoding="utf-8") as errors,
               Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                        TimeRemainingColumn(), console=console) as bar):
             task = bar.add_task("import", total=size or 1)
-            await svc.tenancy.org(org)
             return await import_records(
                 svc.engagement, org, handle, fmt, errors,
                 # The file's read position (read ahead of the parsed lines by one buffer).
@@ -240,10 +273,9 @@ def export(
     fmt: FileFormat = None,
 ) -> None:
     """Export customers and engagement records in the format `patron import` reads."""
-    from patron.engagement.transfer import RecordWriter, export_records, file_format
+    from patron.engagement.transfer import RecordWriter, export_records
 
-    fmt = file_format(path, fmt)
-    _migrate()
+    fmt = _file_format(path, fmt)
 
     async def run(svc: Services) -> int:
         await svc.tenancy.org(org)
@@ -263,11 +295,10 @@ def demo(host: Host = None, port: Port = None, workers: Workers = None) -> None:
     """Load the demo organisation if it is absent, then serve."""
     from patron.demo import DEMO_CREDENTIALS, load_demo
 
-    _migrate()
     console.print("loading the demo organisation (first run takes a little while)…")
     created = _with_services(load_demo)
     console.print("demo organisation " + ("created" if created else "already present") +
-                  f"; credentials: {dumps_text(DEMO_CREDENTIALS)}")
+                  f"; credentials: {dumps_text(DEMO_CREDENTIALS)}", markup=False)
     _serve(host, port, workers)
 
 
@@ -275,7 +306,6 @@ def demo(host: Host = None, port: Port = None, workers: Workers = None) -> None:
 def org_create(name: Annotated[str, typer.Option(help="Organisation name.")],
                json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """A new organisation with fresh credentials for all three faces, printed once."""
-    _migrate()
     creds = _with_services(lambda svc: svc.tenancy.create_org(name))
     if json:
         print(dumps_text(creds.as_dict()))
@@ -285,7 +315,7 @@ def org_create(name: Annotated[str, typer.Option(help="Organisation name.")],
     table.add_column("value")
     for key, value in creds.as_dict().items():
         table.add_row(key, str(value))
-    Console().print(table)
+    _console().print(table)
 
 
 @org_app.command("configure")
@@ -297,7 +327,6 @@ def org_configure(
                          ] = None,
 ) -> None:
     """Change an organisation's settings."""
-    _migrate()
     found = _with_services(lambda svc: svc.tenancy.configure(org, otp_masking=otp_masking,
                                                              time_zone=time_zone))
     print(dumps_text({"id": found["id"], "timeZone": found["time_zone"],
@@ -334,14 +363,18 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(org: OrgId) -> None:
     """Credentials of an organisation (never their secrets)."""
-    rows = _with_services(lambda svc: svc.auth.list_credentials(org))
+    async def run(svc: Services) -> Any:
+        await svc.tenancy.org(org)  # an unknown organisation is an error, not an empty table
+        return await svc.auth.list_credentials(org)
+
+    rows = _with_services(run)
     table = Table()
     for col in ("id", "kind", "name", "hint", "scopes", "revoked"):
         table.add_column(col)
     for r in rows:
         table.add_row(str(r["id"]), r["kind"], r["name"], r["hint"], r["scopes"],
                       "yes" if r["revoked_at"] else "")
-    Console().print(table)
+    _console().print(table)
 
 
 @keys_app.command("revoke")
@@ -385,13 +418,17 @@ def tills_create(
 @tills_app.command("list")
 def tills_list(org: OrgId) -> None:
     """Tills and stores of an organisation."""
-    rows = _with_services(lambda svc: svc.tenancy.tills(org))
+    async def run(svc: Services) -> Any:
+        await svc.tenancy.org(org)  # an unknown organisation is an error, not an empty table
+        return await svc.tenancy.tills(org)
+
+    rows = _with_services(run)
     table = Table()
     for col in ("id", "code", "name", "type"):
         table.add_column(col)
     for r in rows:
         table.add_row(str(r["id"]), r["code"], r["name"], r["type"])
-    Console().print(table)
+    _console().print(table)
 
 
 def main() -> None:

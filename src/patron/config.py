@@ -21,15 +21,19 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"PATRON_{name}", default)
 
 
-def _number(name: str, default: float, kind: type = int) -> Any:
+def _number(name: str, default: float, kind: type = int, least: float = 0,
+            most: float | None = None) -> Any:
     raw = _env(name, str(default)).strip()
     try:
         value = kind(raw)
     except ValueError:
         what = "a whole number" if kind is int else "a number"
         raise SettingError(f"PATRON_{name} must be {what}, not {raw!r}") from None
-    if value < 0:
-        raise SettingError(f"PATRON_{name} must not be negative, not {raw!r}")
+    if most is not None and not least <= value <= most:
+        raise SettingError(f"PATRON_{name} must be from {least} to {most}, not {raw!r}")
+    if value < least:
+        floor = "not be negative" if least == 0 else f"be at least {least}"
+        raise SettingError(f"PATRON_{name} must {floor}, not {raw!r}")
     return value
 
 
@@ -58,6 +62,42 @@ def _choice(name: str, default: str, choices: tuple[str, ...], numbered: bool = 
         raise SettingError(f"PATRON_{name} must be one of {', '.join(choices)}{also}, "
                            f"not {raw!r}")
     return raw
+
+
+# The ports a server can listen on (0 would make the OS pick one), and the fewest workers and
+# pooled connections that can serve a request; the command-line flags are held to them too.
+PORTS = (1, 65535)
+LEAST_WORKERS = 1
+LEAST_POOL = 1
+
+# Uvicorn's log levels, which Patron's own loggers take too.
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "TRACE")
+
+# The URLs Patron has a driver for: asyncpg, and sqlite3 (a `sqlite:///` path is relative to
+# the working directory, `sqlite:////` absolute).
+DATABASE_URL_PREFIXES = ("postgresql://", "postgres://", "sqlite:///")
+
+
+def _database_url() -> str:
+    url = _env("DATABASE_URL", "").strip()
+    if url and not url.startswith(DATABASE_URL_PREFIXES):
+        # Only the scheme is repeated: the rest of a URL may hold a password.
+        scheme = url.split(":", 1)[0]
+        raise SettingError("PATRON_DATABASE_URL must start with postgresql://, postgres:// "
+                           f"or sqlite:///, not {scheme + ':'!r}")
+    return url
+
+
+def _data_dir(database_url: str) -> Path:
+    """PATRON_DATA_DIR; when the embedded database is used (no database URL), refused if it, or
+    the nearest of its parents that exists, is not a directory, as it could not be created."""
+    data_dir = Path(_env("DATA_DIR", "./patron-data"))
+    if not database_url:
+        nearest = next(p for p in (data_dir, *data_dir.absolute().parents) if p.exists())
+        if not nearest.is_dir():
+            raise SettingError(f"PATRON_DATA_DIR must be a directory; {str(nearest)!r} is "
+                               "not one")
+    return data_dir
 
 
 @dataclass(frozen=True)
@@ -96,16 +136,23 @@ class Settings:
     def from_env(cls) -> Settings:
         """The settings of the PATRON_* environment; SettingError names a variable that cannot
         be read."""
+        database_url = _database_url()
+        pg_pool_max = _number("PG_POOL_MAX", PG_POOL_MAX, least=LEAST_POOL)
+        # Left unset, the smallest pool size gives way to a largest size set below it.
+        pg_pool_min = _number("PG_POOL_MIN", min(PG_POOL_MIN, pg_pool_max))
+        if pg_pool_min > pg_pool_max:
+            raise SettingError(f"PATRON_PG_POOL_MIN must be at most PATRON_PG_POOL_MAX "
+                               f"({pg_pool_max}), not {pg_pool_min}")
         return cls(
-            database_url=_env("DATABASE_URL", ""),
-            data_dir=Path(_env("DATA_DIR", "./patron-data")),
+            database_url=database_url,
+            data_dir=_data_dir(database_url),
             host=_env("HOST", "127.0.0.1"),
-            port=_number("PORT", 8000),
-            workers=_number("WORKERS", 1),
+            port=_number("PORT", 8000, least=PORTS[0], most=PORTS[1]),
+            workers=_number("WORKERS", 1, least=LEAST_WORKERS),
             sqlite_synchronous=_choice("SQLITE_SYNCHRONOUS", "FULL", SQLITE_SYNCHRONOUS,
                                        numbered=True),
-            pg_pool_min=_number("PG_POOL_MIN", PG_POOL_MIN),
-            pg_pool_max=_number("PG_POOL_MAX", PG_POOL_MAX),
+            pg_pool_min=pg_pool_min,
+            pg_pool_max=pg_pool_max,
             max_body_bytes=_number("MAX_BODY_BYTES", 1_048_576),
             max_image_upload_bytes=_number("MAX_IMAGE_UPLOAD_BYTES", 10_485_760),
             image_url_seconds=_number("IMAGE_URL_SECONDS", 3599),
@@ -120,7 +167,7 @@ class Settings:
             public_url=_env("PUBLIC_URL", "").rstrip("/"),
             access_log=_flag("ACCESS_LOG", True),
             telemetry=_flag("TELEMETRY", False),
-            log_level=_env("LOG_LEVEL", "info").lower(),
+            log_level=_choice("LOG_LEVEL", "info", LOG_LEVELS).lower(),
         )
 
     def with_(self, **changes: object) -> Settings:

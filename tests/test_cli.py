@@ -1,0 +1,89 @@
+"""`patron` as an operator runs it: every command that reads the store brings a new one's schema
+up to date first, output into a file or pipe keeps each line and table cell whole (so JSON parses
+and secrets are not split), and an import that cannot start leaves no report behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from patron.demo import DEMO_CREDENTIALS
+from tests.processes import PATRON, patron, serve
+
+
+def fresh_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of `patron` on an embedded store that does not exist yet."""
+    env = {**os.environ, "PATRON_DATA_DIR": str(tmp_path / "data"),
+           "PATRON_ACCESS_LOG": "false"}
+    env.pop("PATRON_DATABASE_URL", None)
+    return env
+
+
+@pytest.mark.parametrize("command", [["keys", "list"], ["tills", "list"]])
+def test_keys_and_tills_commands_migrate_a_new_store(tmp_path: Path, command: list[str]) -> None:
+    env = fresh_env(tmp_path)
+    # The tables exist (no traceback), the organisation does not: an error, not an empty table.
+    ran = subprocess.run([PATRON, *command, "--org", "1"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert ran.returncode == 2 and "error: no such organisation" in ran.stderr, ran.stderr
+    assert "Traceback" not in ran.stderr and ran.stdout == ""
+    org = str(json.loads(patron(env, "org", "create", "--name", "Shop", "--json").stdout)["org_id"])
+    assert "code" in patron(env, "tills", "list", "--org", org).stdout.splitlines()[1]
+
+
+@pytest.mark.parametrize("command", ["import", "export"])
+def test_a_file_of_unknown_format_is_a_usage_error(tmp_path: Path, command: str) -> None:
+    path = tmp_path / "customers.txt"
+    path.write_text("")
+    ran = subprocess.run([PATRON, command, str(path), "--org", "1"], env=fresh_env(tmp_path),
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 2 and "Traceback" not in ran.stderr, ran.stderr
+    assert "unknown format 'txt': use jsonl or csv" in ran.stderr
+
+
+def test_a_credential_for_an_unknown_organisation_on_a_new_store_is_an_error(
+        tmp_path: Path) -> None:
+    ran = subprocess.run([PATRON, "keys", "create", "--org", "1", "--kind", "workspace_key"],
+                         env=fresh_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 2, ran.stderr
+    assert "error: no such organisation" in ran.stderr and "Traceback" not in ran.stderr
+
+
+def test_output_into_a_pipe_is_neither_wrapped_nor_cut(tmp_path: Path) -> None:
+    env = fresh_env(tmp_path)
+    name = "An organisation whose name alone is longer than the eighty columns of a terminal"
+    creds = json.loads(patron(env, "org", "create", "--name", name, "--json").stdout)
+    assert creds["name"] == name
+    org = str(creds["org_id"])
+    key = json.loads(patron(env, "keys", "create", "--org", org, "--kind", "loyalty_client",
+                            "--name", name).stdout)
+    listed = patron(env, "keys", "list", "--org", org).stdout.splitlines()
+    assert any(name in line and key["login"] in line and
+               "customers:read customers:write events:read events:write" in line
+               for line in listed), listed
+    table = patron(env, "org", "create", "--name", name).stdout
+    assert any(name in line for line in table.splitlines()), table
+    summary = patron(env, "loyalty", "run", "--org", org).stderr.splitlines()
+    assert summary == [f"org {org}: 0 points expired from 0 lot(s); 0 tier(s) renewed, "
+                       "0 downgraded; 0 card(s) expired"]
+
+
+def test_the_demo_credentials_are_one_line_of_json_in_a_log(tmp_path: Path) -> None:
+    proc, _ = serve(fresh_env(tmp_path), "demo", seconds=180)
+    proc.terminate()
+    _, log = proc.communicate(timeout=30)
+    line = next(line for line in log.splitlines() if "; credentials: " in line)
+    assert json.loads(line.split("; credentials: ", 1)[1]) == DEMO_CREDENTIALS
+
+
+def test_an_import_into_an_unknown_organisation_leaves_no_report(tmp_path: Path) -> None:
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"kind": "customer", "email": "ola@example.com"}\n')
+    ran = subprocess.run([PATRON, "import", str(records), "--org", "1"], env=fresh_env(tmp_path),
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 2 and "error: no such organisation" in ran.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "records.jsonl"]
