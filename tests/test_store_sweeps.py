@@ -3,11 +3,12 @@
 - A PII deletion leaves nothing of what it promises to remove: a customer known everywhere the
   store can know someone (profile, identifiers, channels, extended fields, an image, messages, a
   subscription change, a behavioural event, a bill, a redemption, points and tier adjustments,
-  a card and its status change, a group, a deletion request, and the free text a client wrote
-  on those records) is erased, and then no column holds their name, e-mail, mobile or external
-  id.
+  a card and its status change, a group, a deletion request, the free text a client wrote
+  on those records, and an answer kept for an Idempotency-Key) is erased, and then no column
+  holds their name, e-mail, mobile or external id.
 - Secrets are never stored as given: no till password (nor the MD5 a till sends), API secret,
-  API key or issued token appears anywhere.
+  API key, issued token or webhook token appears anywhere, nor in an answer kept for an
+  Idempotency-Key.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from patron.loyalty.programs import read_program_file
 from patron.services import Services
 from tests.conftest import PNG, add_customer, till_auth, workspace_auth
 from tests.test_cards import _series
-from tests.test_events import _setup
+from tests.test_events import _setup, _setup_webhook
 from tests.test_loyalty_engine import PROGRAMS, _buy
 
 FIRST, LAST = "Zebulonia", "Quixotesque"
@@ -64,7 +65,9 @@ async def test_erasure_leaves_no_personal_data_in_any_table(
                      {"type": "externalId", "value": EXTERNAL},
                      {"type": "cardnumber", "value": "ZQCARD0001", "seriesId": series_id}])
     work = workspace_auth(org)
-    r = await client.patch(f"/api/customers/{customer_id}", headers=work,
+    # Sent with an Idempotency-Key, its answer (which names them) is kept for the key.
+    r = await client.patch(f"/api/customers/{customer_id}",
+                           headers={**work, "Idempotency-Key": "zq-rename"},
                            json={"name": f"{FIRST} {LAST}", "metadata": {"nick": FIRST}})
     assert r.status_code == 200, r.text
     r = await client.post(f"/v2/customers/{customer_id}/setImage", headers=loyalty,
@@ -120,7 +123,8 @@ async def test_erasure_leaves_no_personal_data_in_any_table(
     # Before: the search finds them where they were written.
     assert {t for t, _ in await _holding(services, PERSONAL)} >= {
         "customers", "profiles", "identifiers", "messages", "subscriptions", "transactions",
-        "redemptions", "points_ledger", "tier_changes", "cards", "card_status_log"}
+        "redemptions", "points_ledger", "tier_changes", "cards", "card_status_log",
+        "idempotency_keys"}
 
     # A pending request names the customer by an identifier: erasure forgets that too.
     r = await client.post("/v2/requests", headers=loyalty, json={
@@ -152,7 +156,10 @@ async def test_no_secret_is_stored_as_given(client: httpx.AsyncClient, services:
     r = await client.post("/v1/oauth/token", data={
         "grant_type": "refresh_token", "refresh_token": marketing["refresh_token"]})
     refreshed = r.json()
-    secrets = (org.till_password, md5, md5.upper(), org.loyalty_secret, loyalty_token,
+    # A webhook's answer holds its secret token; sent with an Idempotency-Key, it is not kept.
+    hook = await _setup_webhook(client, {**till_auth(org), "Idempotency-Key": "hook"})
+    secrets = (hook.rsplit("/", 1)[1], org.till_password, md5, md5.upper(), org.loyalty_secret,
+               loyalty_token,
                org.marketing_client_secret, marketing["access_token"],
                marketing["refresh_token"], refreshed["access_token"],
                refreshed["refresh_token"], org.workspace_key)

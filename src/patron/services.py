@@ -18,6 +18,7 @@ from patron.db.database import Database
 from patron.engagement.service import Engagement
 from patron.events.service import Events
 from patron.groups.service import Groups
+from patron.idempotency.service import Idempotency
 from patron.loyalty.service import JobReport, Loyalty
 from patron.segments.service import Segments
 from patron.tenancy.service import Tenancy
@@ -43,6 +44,7 @@ class Services:
     segments: Segments
     fraud: Fraud
     groups: Groups
+    idempotency: Idempotency
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -65,9 +67,11 @@ class Services:
                    commerce=Commerce(db, clock, loyalty), events=events,
                    engagement=engagement, loyalty=loyalty, cards=cards,
                    images=CustomerImages(db, clock, settings.signing_key), segments=segments,
-                   fraud=fraud, groups=groups)
+                   fraud=fraud, groups=groups, idempotency=Idempotency(db, clock))
 
     async def run_jobs(self, org_id: int) -> tuple[JobReport, int]:
         """The jobs time moves (`patron loyalty run`, and the server's schedule): points that
-        expire, tiers that renew or downgrade, cards that expire. Idempotent."""
+        expire, tiers that renew or downgrade, cards that expire; and the idempotency keys past
+        keeping are dropped. Idempotent."""
+        await self.idempotency.purge(org_id)
         return await self.loyalty.run_jobs(org_id), await self.cards.expire_due(org_id)

@@ -26,6 +26,7 @@ from patron.engagement.service import Engagement
 from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.events.service import Events
 from patron.groups.service import Groups
+from patron.idempotency.service import Idempotency
 from patron.jsonio import dumps_text
 from patron.loyalty.service import Loyalty
 from patron.segments.service import Segments
@@ -79,6 +80,7 @@ class PrivacyRequests:
         await Cards.scrub(tx, org_id, customer_id)
         await Loyalty.scrub(tx, org_id, customer_id)
         await tx.execute(FORGET_REQUESTED_IDENTIFIERS, org_id, customer_id)
+        await Idempotency.forget_answers(tx, org_id)
 
     async def delete_customer(self, org_id: int, customer_id: int) -> None:
         """Soft delete with the full PII scrub (the workspace face's DELETE)."""

@@ -268,6 +268,7 @@ idempotency_keys = Table(
     Column("status", Integer, nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("headers", Text, nullable=False, server_default="[]"),
     PrimaryKeyConstraint("org_id", "key"),
 )
 

@@ -6,14 +6,21 @@ import json
 import math
 import re
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response, params
 from fastapi.routing import APIRoute
 from starlette.routing import Match, Route
 
 from patron.errors import UnsupportedMediaType, ValidationFailed
+from patron.idempotency.service import answer_of, checked_key
+from patron.idempotency.service import fingerprint as request_fingerprint
 from patron.services import Services
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The methods whose requests take an `Idempotency-Key`.
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def authentication(check: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Any]:
@@ -43,7 +50,10 @@ class AuthFirstRoute(APIRoute):
     Then a JSON body (`json_body`) is parsed here rather than by FastAPI, which would take one
     sent as a form (curl's `-d` default) for raw bytes and answer that the request "should be a
     valid dictionary", and would read `NaN`, `Infinity` and `1e400`, which are not JSON, as
-    values that are then stored as null."""
+    values that are then stored as null.
+
+    And an authenticated write (POST, PUT, PATCH, DELETE) that carries an `Idempotency-Key` is
+    carried out once for its key (`idempotent`), unless its endpoint is `not_replayed`."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -51,7 +61,9 @@ class AuthFirstRoute(APIRoute):
                   if getattr(d.call, "authentication", False)]
         takes_json = self.body_field is not None and not isinstance(self.body_field.field_info,
                                                                     params.Form)
-        if self.body_field is None or not (checks or takes_json):
+        writes = bool(checks and (self.methods or set()) & WRITE_METHODS
+                      and getattr(self.endpoint, "replayed", True))
+        if not writes and (self.body_field is None or not (checks or takes_json)):
             return handler
 
         async def authenticated_first(request: Request) -> Response:
@@ -59,9 +71,51 @@ class AuthFirstRoute(APIRoute):
                 await check(request)  # type: ignore[misc]
             if takes_json:
                 await json_body(request)
+            key = request.headers.get("idempotency-key") if writes else None
+            if key is not None:
+                return await idempotent(request, handler, key)
             return await handler(request)
 
         return authenticated_first
+
+
+def not_replayed(endpoint: F) -> F:
+    """Marks a write whose answer holds a secret, which must not be kept in the clear to be sent
+    again: it ignores `Idempotency-Key`. Put it below the route decorator."""
+    endpoint.replayed = False  # type: ignore[attr-defined]
+    return endpoint
+
+
+async def idempotent(request: Request, handler: Endpoint, raw_key: str) -> Response:
+    """The answer of an authenticated write sent with an `Idempotency-Key`: carried out when the
+    key is new, its first answer sent again (`Idempotent-Replayed: true`) when the same request
+    already succeeded with it. Keys belong to the credential that sent them; the request they
+    guard is its method, path, query and body."""
+    svc: Services = request.app.state.services
+    principal = next(iter(request.scope["patron.principals"].values()))
+    key = f"{principal.credential_id}:{checked_key(raw_key)}"
+    fingerprint = request_fingerprint(request.method, request.url.path, request.url.query,
+                                      await request.body())
+    kept = await svc.idempotency.claim(principal.org_id, key, fingerprint)
+    if kept is not None:
+        response = Response(kept.body, status_code=kept.status)
+        response.raw_headers.extend((name.encode("latin-1"), value.encode("latin-1"))
+                                    for name, value in kept.headers)
+        response.raw_headers.append((b"idempotent-replayed", b"true"))
+        return response
+    try:
+        response = await handler(request)
+    except BaseException:
+        await svc.idempotency.release(principal.org_id, key, fingerprint)
+        raise
+    body = getattr(response, "body", None)
+    answer = None if body is None else answer_of(response.status_code, bytes(body),
+                                                 response.raw_headers)
+    if answer is None:
+        await svc.idempotency.release(principal.org_id, key, fingerprint)
+    else:
+        await svc.idempotency.complete(principal.org_id, key, fingerprint, answer)
+    return response
 
 
 async def json_body(request: Request) -> None:

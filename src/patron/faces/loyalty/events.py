@@ -13,7 +13,14 @@ from patron.clock import iso_utc, parse_iso
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
 from patron.events.definitions import Definition
 from patron.events.service import StoredEvent, Webhook
-from patron.faces import FaceRouter, base_url, digits, query_parameters, request_json
+from patron.faces import (
+    FaceRouter,
+    base_url,
+    digits,
+    not_replayed,
+    query_parameters,
+    request_json,
+)
 from patron.faces.loyalty.errors import JSON, item
 from patron.faces.loyalty.routes import Svc, authenticator
 from patron.jsonio import dumps, loads
@@ -97,6 +104,7 @@ async def list_events(svc: Svc, who: EventReader) -> Response:
 
 
 @router.post("/v2/events/webhook")
+@not_replayed  # its answer holds the webhook's secret token
 async def add_webhook(request: Request, svc: Svc, who: EventWriter) -> Response:
     body = await _json_object(request)
     auth_enabled = body.get("authEnabled", False) is True
