@@ -5,6 +5,7 @@ the credential's own, kept for a day, and an erasure forgets every kept answer."
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -194,3 +195,16 @@ async def test_an_erasure_forgets_the_kept_answers(client: httpx.AsyncClient,
     r = await client.delete(f"/api/customers/{made}", headers=work)
     assert r.status_code == 200, r.text
     assert await services.db.fetchval(COUNT_KEPT, org.org_id) == 0
+
+
+async def test_requests_sent_at_once_with_one_key_are_carried_out_once(
+        client: httpx.AsyncClient, org: Any) -> None:
+    work = workspace_auth(org)
+    answers = await asyncio.gather(*(
+        client.post("/api/customers", headers=keyed(work, "k"), json=ann(1)) for _ in range(8)))
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses.count(201) >= 1 and set(statuses) <= {201, 409}, statuses
+    made = {r.json()["data"]["id"] for r in answers if r.status_code == 201}
+    assert len(made) == 1 and await customers(client, work) == 1
+    assert sum("idempotent-replayed" not in r.headers for r in answers
+               if r.status_code == 201) == 1

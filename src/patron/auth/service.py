@@ -123,29 +123,37 @@ FAILED_SIGN_INS_PER_MINUTE = 10
 
 
 class _FailedSignIns:
+    """Failed sign-ins per login, each login counted over the minute from its first failure
+    (not in clock-minute windows, which let a guesser spend a whole allowance on each side of a
+    minute's turn: twice the limit in a second)."""
+
+    WINDOW_SECONDS = 60.0
+    MOST_LOGINS = 100_000  # bounded: a flood of made-up names only forgets the counts
+
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
-        self._window = 0
-        self._counts: dict[str, int] = {}
+        self._failures: dict[str, tuple[float, int]] = {}  # login -> (first failure, count)
 
-    def _now_window(self) -> tuple[float, int]:
-        now = time.time()
-        window = int(now // 60)
-        if window != self._window:
-            self._window, self._counts = window, {}
-        return now, window
+    def _counted(self, login: str, now: float) -> tuple[float, int]:
+        first, count = self._failures.get(login, (now, 0))
+        if now - first >= self.WINDOW_SECONDS:
+            self._failures.pop(login, None)
+            return now, 0
+        return first, count
 
     def check(self, login: str) -> None:
-        now, window = self._now_window()
-        if self._counts.get(login, 0) >= self.per_minute:
+        now = time.monotonic()
+        first, count = self._counted(login, now)
+        if count >= self.per_minute:
             raise RateLimited("too many failed sign-ins for this login; try again later",
-                              retry_after=max(1, math.ceil((window + 1) * 60 - now)))
+                              retry_after=max(1, math.ceil(first + self.WINDOW_SECONDS - now)))
 
     def failed(self, login: str) -> None:
-        self._now_window()
-        if len(self._counts) >= 100_000:  # bounded: a flood of names only resets the window
-            self._counts.clear()
-        self._counts[login] = self._counts.get(login, 0) + 1
+        now = time.monotonic()
+        first, count = self._counted(login, now)
+        if len(self._failures) >= self.MOST_LOGINS and login not in self._failures:
+            self._failures.clear()
+        self._failures[login] = (first, count + 1)
 
 
 @functools.cache
