@@ -23,7 +23,7 @@ FOUND_WITHOUT_ORG = {
     "credentials": "a presented key or till login names its organisation",
     "oauth_tokens": "a presented token names its organisation",
     "event_webhooks": "a webhook's URL token names its organisation",
-    "id_counters": "ids are unique across organisations",
+    "id_counters": "ids, and credential changes, are counted across organisations",
     "server_secrets": "secrets of the server, such as the image URL signing key",
 }
 

@@ -118,6 +118,8 @@ class Settings:
     signing_key: str = field(default="", repr=False)
     max_page_size: int = 100
     credential_cache_seconds: float = 30.0
+    # How often each process looks whether a credential was revoked or rotated elsewhere.
+    credential_check_seconds: float = 1.0
     loyalty_token_ttl_seconds: int = 1800
     marketing_token_ttl_seconds: int = 7200
     marketing_refresh_ttl_seconds: int = 1_209_600
@@ -159,6 +161,7 @@ class Settings:
             signing_key=_env("SIGNING_KEY", ""),
             max_page_size=_number("MAX_PAGE_SIZE", 100),
             credential_cache_seconds=_number("CREDENTIAL_CACHE_SECONDS", 30.0, float),
+            credential_check_seconds=_number("CREDENTIAL_CHECK_SECONDS", 1.0, float),
             loyalty_token_ttl_seconds=_number("LOYALTY_TOKEN_TTL_SECONDS", 1800),
             marketing_token_ttl_seconds=_number("MARKETING_TOKEN_TTL_SECONDS", 7200),
             marketing_refresh_ttl_seconds=_number("MARKETING_REFRESH_TTL_SECONDS", 1_209_600),

@@ -49,7 +49,8 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock | None = None) -> Services:
         clock = clock or Clock()
-        auth = AuthService(db, clock, settings.credential_cache_seconds)
+        auth = AuthService(db, clock, settings.credential_cache_seconds,
+                           settings.credential_check_seconds)
         customers = Customers(db, clock, Tills())
         events = Events(db, clock, customers)
         engagement = Engagement(db, clock, customers)

@@ -30,6 +30,16 @@ UPDATE_CREDENTIAL_SECRET = sql(
     "UPDATE credentials SET lookup_key = $3, secret_hash = $4, hint = $5 "
     "WHERE org_id = $1 AND id = $2"
 )
+# Every revocation and rotation counts itself here, in its own transaction, so that the
+# processes that cache verified credentials (each server worker, on every host) notice it and
+# drop their cache (AuthService.notice_changes). The counter row is made by the first change.
+COUNT_CREDENTIAL_CHANGE = sql(
+    "INSERT INTO id_counters (name, next_value) VALUES ('credential_changes', 1) "
+    "ON CONFLICT (name) DO UPDATE SET next_value = id_counters.next_value + 1"
+)
+CREDENTIAL_CHANGES = sql(
+    "SELECT coalesce(max(next_value), 0) FROM id_counters WHERE name = 'credential_changes'"
+)
 REVOKE_CREDENTIAL_TOKENS = sql(
     "UPDATE oauth_tokens SET revoked_at = $3 WHERE org_id = $1 AND credential_id = $2 "
     "AND revoked_at IS NULL"
@@ -47,6 +57,12 @@ FIND_TOKEN = sql(
 )
 REVOKE_TOKEN = sql(
     "UPDATE oauth_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL"
+)
+# A refresh token is spent by the one request that revokes it: a second, concurrent one finds
+# nothing to revoke.
+SPEND_REFRESH_TOKEN = sql(
+    "UPDATE oauth_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL "
+    "RETURNING org_id"
 )
 REVOKE_PAIRED_TOKENS = sql(
     "UPDATE oauth_tokens SET revoked_at = $3 WHERE org_id = $1 AND pair_hash = $2 "

@@ -104,6 +104,9 @@ class _TTLCache:
     def drop(self, key: str) -> None:
         self._items.pop(key, None)
 
+    def clear(self) -> None:
+        self._items.clear()
+
 
 def _principal(row: Any, kind: str | None = None) -> Principal:
     return Principal(
@@ -164,10 +167,17 @@ def _unknown_login_hash() -> str:
 
 
 class AuthService:
-    def __init__(self, db: Database, clock: Clock, cache_seconds: float = 30.0) -> None:
+    def __init__(self, db: Database, clock: Clock, cache_seconds: float = 30.0,
+                 check_seconds: float = 1.0) -> None:
         self.db = db
         self.clock = clock
         self._cache = _TTLCache(cache_seconds)
+        # Credential changes made elsewhere (another worker or host, the CLI): the store's count
+        # of them is read at most once per `check_seconds`, and the cache dropped when it moved.
+        self._check_seconds = check_seconds
+        self._next_check = 0.0  # time.monotonic() of the next read of the count
+        self._changes_seen: int | None = None
+        self._cache_epoch = 0  # how many times the cache was dropped for a change
         self._failed = _FailedSignIns(FAILED_SIGN_INS_PER_MINUTE)
         self._verifying: dict[str, asyncio.Future[Principal]] = {}
         # digest(Authorization header) -> the stored hash it was verified against: when the cache
@@ -175,21 +185,45 @@ class AuthService:
         # accepted again without another Argon2 run. Holds digests and hashes, never secrets.
         self._verified: dict[str, str] = {}
 
+    async def notice_changes(self) -> None:
+        """Drops this process's cache of verified credentials when a credential was revoked or
+        rotated anywhere since the last look, so that a revoked credential stops working
+        everywhere within `check_seconds`, not only in the process that revoked it. Looks at
+        most once per `check_seconds` (one small read); called before every authentication."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + self._check_seconds
+        changes = int(await self.db.fetchval(repo.CREDENTIAL_CHANGES))
+        if self._changes_seen is not None and changes != self._changes_seen:
+            self._cache.clear()
+            self._cache_epoch += 1
+        self._changes_seen = changes
+
+    def _keep(self, cache_key: str, principal: Principal, epoch: int) -> None:
+        """Caches a principal verified from what the store held at `epoch`, unless the cache
+        was dropped since: what it was verified from may be what was revoked."""
+        if epoch == self._cache_epoch:
+            self._cache.put(cache_key, principal)
+
     async def _cached(self, cache_key: str,
                       verify: Callable[[], Awaitable[Principal]]) -> Principal:
         """The principal for a credential, verified once per cache period: concurrent requests
         with the same credential wait for one verification instead of each running Argon2."""
+        await self.notice_changes()
         hit = self._cache.get(cache_key)
         if hit is not None:
             return hit
         pending = self._verifying.get(cache_key)
         if pending is None:
+            epoch = self._cache_epoch
             pending = asyncio.ensure_future(verify())
             self._verifying[cache_key] = pending
             pending.add_done_callback(lambda _: self._verifying.pop(cache_key, None))
-        principal = await asyncio.shield(pending)
-        self._cache.put(cache_key, principal)
-        return principal
+            principal = await asyncio.shield(pending)
+            self._keep(cache_key, principal, epoch)
+            return principal
+        return await asyncio.shield(pending)
 
     # -- issuing credentials -------------------------------------------------------------
 
@@ -238,6 +272,7 @@ class AuthService:
                 raise NotFound("no such active credential")
             await tx.execute(repo.REVOKE_CREDENTIAL, org_id, credential_id, now)
             await tx.execute(repo.REVOKE_CREDENTIAL_TOKENS, org_id, credential_id, now)
+            await tx.execute(repo.COUNT_CREDENTIAL_CHANGE)
         self._cache.drop_credential(org_id, credential_id)
 
     async def rotate_credential(self, org_id: int, credential_id: int) -> IssuedCredential:
@@ -255,6 +290,7 @@ class AuthService:
                              secret_hash, hint)
             await tx.execute(repo.REVOKE_CREDENTIAL_TOKENS, org_id, credential_id,
                              self.clock.now_ms())
+            await tx.execute(repo.COUNT_CREDENTIAL_CHANGE)
         self._cache.drop_credential(org_id, credential_id)
         return IssuedCredential(credential_id, kind, shown_login, shown_secret)
 
@@ -317,19 +353,21 @@ class AuthService:
     async def bearer_token(self, token: str, face: str) -> Principal:
         token_hash = digest(token)
         cache_key = "t:" + token_hash
+        await self.notice_changes()
         hit = self._cache.get(cache_key)
         if hit is not None and hit.face == face:
             if hit.expires_at is not None and hit.expires_at <= self.clock.now_ms():
                 self._cache.drop(cache_key)
                 raise Unauthorized("invalid or expired access token")
             return hit
+        epoch = self._cache_epoch
         row = await self.db.fetchrow(repo.FIND_TOKEN, token_hash)
         if (row is None or row["kind"] != "access" or row["face"] != face
                 or row["expires_at"] <= self.clock.now_ms()):
             raise Unauthorized("invalid or expired access token")
         principal = replace(_principal(row, row["credential_kind"]),
                             expires_at=int(row["expires_at"]))
-        self._cache.put(cache_key, principal)
+        self._keep(cache_key, principal, epoch)
         return principal
 
     # -- OAuth grants --------------------------------------------------------------------
@@ -355,10 +393,14 @@ class AuthService:
     async def _marketing_pair(self, org_id: int, credential_id: int, access_ttl: int,
                               refresh_ttl: int) -> tuple[str, str]:
         async with self.db.transaction() as tx:
-            refresh = await self._issue(tx, org_id, credential_id, MARKETING, "refresh",
-                                        refresh_ttl)
-            access = await self._issue(tx, org_id, credential_id, MARKETING, "access",
-                                       access_ttl, digest(refresh))
+            return await self._pair(tx, org_id, credential_id, access_ttl, refresh_ttl)
+
+    async def _pair(self, tx: Queryable, org_id: int, credential_id: int, access_ttl: int,
+                    refresh_ttl: int) -> tuple[str, str]:
+        refresh = await self._issue(tx, org_id, credential_id, MARKETING, "refresh",
+                                    refresh_ttl)
+        access = await self._issue(tx, org_id, credential_id, MARKETING, "access",
+                                   access_ttl, digest(refresh))
         return access, refresh
 
     async def marketing_refresh(self, refresh_token: str, access_ttl: int,
@@ -369,9 +411,12 @@ class AuthService:
         if (row is None or row["kind"] != "refresh" or row["face"] != MARKETING
                 or row["expires_at"] <= self.clock.now_ms()):
             raise Unauthorized("invalid or expired refresh token")
-        await self.db.execute(repo.REVOKE_TOKEN, token_hash, self.clock.now_ms())
-        return await self._marketing_pair(row["org_id"], row["credential_id"], access_ttl,
-                                          refresh_ttl)
+        async with self.db.transaction() as tx:
+            if await tx.fetchval(repo.SPEND_REFRESH_TOKEN, token_hash,
+                                 self.clock.now_ms()) is None:
+                raise Unauthorized("invalid or expired refresh token")  # spent meanwhile
+            return await self._pair(tx, row["org_id"], row["credential_id"], access_ttl,
+                                    refresh_ttl)
 
     async def revoke_token(self, principal: Principal, token: str) -> None:
         """Revokes the token and its pair (access and refresh of one grant) for this org only."""
@@ -385,5 +430,6 @@ class AuthService:
             if row["pair_hash"]:
                 await tx.execute(repo.REVOKE_TOKEN, row["pair_hash"], now)
             await tx.execute(repo.REVOKE_PAIRED_TOKENS, principal.org_id, token_hash, now)
+            await tx.execute(repo.COUNT_CREDENTIAL_CHANGE)
         # Tokens of this grant may sit in the cache under their own digests: drop the lot.
         self._cache.drop_credential(principal.org_id, row["credential_id"])

@@ -43,7 +43,9 @@ orgs = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
-# SQLite has no sequences: one row per counter stands in for PostgreSQL's `patron_ids`.
+# Store-wide counters. On SQLite, which has no sequences, 'patron_ids' stands in for
+# PostgreSQL's `patron_ids`; on both, 'credential_changes' counts revocations and rotations
+# (auth/repository.py).
 id_counters = Table(
     "id_counters",
     metadata,
