@@ -6,6 +6,7 @@ the credential's own, kept for a day, and an erasure forgets every kept answer."
 from __future__ import annotations
 
 import asyncio
+from contextlib import nullcontext as _nothing
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ import pytest
 from patron.auth.service import Principal
 from patron.clock import FixedClock
 from patron.db.statement import sql
-from patron.idempotency.service import ABANDONED_MS, KEEP_MS, fingerprint
+from patron.idempotency.service import ABANDONED_MS, KEEP_MS, Answer, fingerprint
 from patron.jsonio import dumps
 from patron.loyalty.programs import read_program_file
 from patron.services import Services
@@ -208,3 +209,71 @@ async def test_requests_sent_at_once_with_one_key_are_carried_out_once(
     assert len(made) == 1 and await customers(client, work) == 1
     assert sum("idempotent-replayed" not in r.headers for r in answers
                if r.status_code == 201) == 1
+
+
+WRITTEN_KEYS = sql("SELECT status FROM idempotency_keys WHERE org_id = $1 AND key = $2")
+
+
+async def test_a_write_whose_answer_was_lost_is_not_carried_out_again(
+        client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process dies after the write committed and before its answer was kept: the retry
+    is refused, never carried out a second time (the key was marked in the write's own
+    transaction)."""
+    work = workspace_auth(org)
+
+    async def died(*args: Any) -> None:
+        raise ConnectionResetError("the process died here")
+
+    monkeypatch.setattr(services.idempotency, "finish", died)
+    with pytest.raises(ConnectionResetError):
+        await client.post("/api/customers", headers=keyed(work, "k"), json=ann(1))
+    monkeypatch.undo()
+    assert await customers(client, work) == 1  # written
+    r = await client.post("/api/customers", headers=keyed(work, "k"), json=ann(1))
+    assert_error(r, 409, "CONFLICT")
+    assert "has not finished" in r.json()["error"]["message"]
+    clock.advance(ABANDONED_MS + 1)  # a request still running would have ended by now
+    # Carried out again, it would be an update of the customer it made (200).
+    r = await client.post("/api/customers", headers=keyed(work, "k"), json=ann(1))
+    assert_error(r, 409, "CONFLICT")
+    assert "was carried out, but its answer was not kept" in r.json()["error"]["message"]
+    # A new key carries it out.
+    r = await client.post("/api/customers", headers=keyed(work, "k2"), json=ann(1))
+    assert r.status_code == 200 and await customers(client, work) == 1
+
+
+async def test_a_key_is_marked_written_with_the_write_and_only_with_it(
+        services: Services, org: Any) -> None:
+    idem, db = services.idempotency, services.db
+    stmt = sql("UPDATE orgs SET name = name WHERE id = $1")
+    for key, commits in (("rolled-back", False), ("committed", True), ("autocommit", True)):
+        assert await idem.claim(org.org_id, key, "f") is None
+        with idem.guarding(org.org_id, key, "f"):
+            if key == "autocommit":  # a statement outside a transaction commits with the mark
+                await db.execute(stmt, org.org_id)
+            else:
+                with pytest.raises(RuntimeError) if not commits else _nothing():
+                    async with db.transaction() as tx:
+                        await tx.execute(stmt, org.org_id)
+                        if not commits:
+                            raise RuntimeError("rolled back")
+        assert await db.fetchval(WRITTEN_KEYS, org.org_id, key) == (1 if commits else 0), key
+        await idem.finish(org.org_id, key, "f", None)
+        # Failed before writing: the key is given back. Wrote, no answer: kept, unanswered.
+        assert await db.fetchval(WRITTEN_KEYS, org.org_id, key) == (2 if commits else None)
+
+
+async def test_a_request_that_wrote_and_failed_keeps_its_answer(
+        services: Services, org: Any) -> None:
+    idem, db = services.idempotency, services.db
+    failed = Answer(400, b'{"error": "late"}', [("content-type", "application/json")])
+    assert await idem.claim(org.org_id, "wrote", "f") is None
+    with idem.guarding(org.org_id, "wrote", "f"):
+        await db.execute(sql("UPDATE orgs SET name = name WHERE id = $1"), org.org_id)
+    await idem.finish(org.org_id, "wrote", "f", failed)
+    assert await idem.claim(org.org_id, "wrote", "f") == failed
+    # The same failure without a write gives the key back.
+    assert await idem.claim(org.org_id, "clean", "f") is None
+    await idem.finish(org.org_id, "clean", "f", failed)
+    assert await idem.claim(org.org_id, "clean", "f") is None

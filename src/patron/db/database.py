@@ -4,6 +4,8 @@ Reads run on the raw drivers with statements prepared once. On SQLite, reads use
 the event loop thread (point queries cost microseconds) and writes go to one writer connection on
 its own thread, so a commit's fsync never blocks the loop. On PostgreSQL an asyncpg pool serves
 both. A `transaction()` yields a connection with the same methods; repositories accept either.
+A task may ask every write transaction it makes to run one statement more before it commits
+(`commit_mark`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +26,29 @@ from patron.db.statement import Statement, mask_digits
 from patron.errors import ValidationFailed
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both index by column name
+
+# The statement (and its arguments) that every write transaction of the current task runs last,
+# before it commits: what a request writes and the mark that it wrote are then committed
+# together, or neither is (patron.idempotency marks its key this way).
+_COMMIT_MARK: ContextVar[tuple[Statement, tuple[Any, ...]] | None] = ContextVar(
+    "commit_mark", default=None)
+
+
+@contextmanager
+def commit_mark(stmt: Statement, *args: Any) -> Iterator[None]:
+    """Within this block, every write transaction of this task (and of tasks it starts) runs
+    `stmt` with `args` before it commits."""
+    token = _COMMIT_MARK.set((stmt, args))
+    try:
+        yield
+    finally:
+        _COMMIT_MARK.reset(token)
+
+
+async def _run_commit_mark(tx: Queryable) -> None:
+    mark = _COMMIT_MARK.get()
+    if mark is not None:
+        await tx.execute(mark[0], *mark[1])
 
 
 class Queryable(Protocol):
@@ -192,6 +218,7 @@ class SQLiteDatabase(_SQLiteConn):
             await self._begin(tx)
             try:
                 yield tx
+                await _run_commit_mark(tx)
             except BaseException:
                 await tx._run(self._writer.execute, "ROLLBACK")
                 raise
@@ -325,7 +352,24 @@ class PostgresDatabase(_PGConn):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PGConn]:
         async with self._connection() as conn, conn.transaction():
-            yield _PGConn(conn)
+            tx = _PGConn(conn)
+            yield tx
+            await _run_commit_mark(tx)
+
+    # Outside a transaction a statement commits on its own: under a commit mark it is given a
+    # transaction, so that the mark commits with it. (Patron writes with fetch* only inside
+    # transactions.)
+    async def execute(self, stmt: Statement, *args: Any) -> None:
+        if _COMMIT_MARK.get() is None:
+            return await super().execute(stmt, *args)
+        async with self.transaction() as tx:
+            await tx.execute(stmt, *args)
+
+    async def executemany(self, stmt: Statement, rows: Sequence[Sequence[Any]]) -> None:
+        if _COMMIT_MARK.get() is None:
+            return await super().executemany(stmt, rows)
+        async with self.transaction() as tx:
+            await tx.executemany(stmt, rows)
 
     async def ping(self) -> bool:
         return await self._run("fetchval", "SELECT 1") == 1

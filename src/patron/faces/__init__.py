@@ -104,17 +104,15 @@ async def idempotent(request: Request, handler: Endpoint, raw_key: str) -> Respo
         response.raw_headers.append((b"idempotent-replayed", b"true"))
         return response
     try:
-        response = await handler(request)
+        with svc.idempotency.guarding(principal.org_id, key, fingerprint):
+            response = await handler(request)
     except BaseException:
-        await svc.idempotency.release(principal.org_id, key, fingerprint)
+        await svc.idempotency.finish(principal.org_id, key, fingerprint, None)
         raise
     body = getattr(response, "body", None)
-    answer = None if body is None else answer_of(response.status_code, bytes(body),
-                                                 response.raw_headers)
-    if answer is None:
-        await svc.idempotency.release(principal.org_id, key, fingerprint)
-    else:
-        await svc.idempotency.complete(principal.org_id, key, fingerprint, answer)
+    await svc.idempotency.finish(principal.org_id, key, fingerprint, None if body is None else
+                                 answer_of(response.status_code, bytes(body),
+                                           response.raw_headers))
     return response
 
 

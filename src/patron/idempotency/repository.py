@@ -1,12 +1,14 @@
-"""SQL for idempotency keys: one row per organisation and key, in flight (status 0) until the
-request it guards has its answer."""
+"""SQL for idempotency keys: one row per organisation and key. Its status: 0 in flight, nothing
+written yet; 1 in flight, something written (WROTE, set by the request's own write transactions);
+2 finished, written, no answer kept (UNANSWERED); else the HTTP status of the kept answer."""
 
 from __future__ import annotations
 
 from patron.db.statement import sql
 
 # A key is claimed when it is new, or its row is past keeping, or its request was left in flight
-# (a process killed partway) long enough ago: RETURNING says whether this call claimed it.
+# without having written anything (a process killed partway) long enough ago: RETURNING says
+# whether this call claimed it.
 CLAIM = sql(
     "INSERT INTO idempotency_keys (org_id, key, fingerprint, status, body, headers, created_at) "
     "VALUES ($1, $2, $3, 0, '', '[]', $4) "
@@ -17,16 +19,30 @@ CLAIM = sql(
     "RETURNING status"
 )
 GET = sql(
-    "SELECT fingerprint, status, body, headers FROM idempotency_keys "
+    "SELECT fingerprint, status, body, headers, created_at FROM idempotency_keys "
     "WHERE org_id = $1 AND key = $2"
 )
+# Run by every write transaction of the request that holds the key, before it commits.
+WROTE = sql(
+    "UPDATE idempotency_keys SET status = 1 WHERE org_id = $1 AND key = $2 AND fingerprint = $3 "
+    "AND status = 0"
+)
+# $7: keep the answer even when nothing was written (a success).
 COMPLETE = sql(
     "UPDATE idempotency_keys SET status = $4, body = $5, headers = $6 "
-    "WHERE org_id = $1 AND key = $2 AND fingerprint = $3 AND status = 0"
+    "WHERE org_id = $1 AND key = $2 AND fingerprint = $3 "
+    "AND (status = 1 OR (status = 0 AND $7::boolean))",
+    sqlite="UPDATE idempotency_keys SET status = $4, body = $5, headers = $6 "
+    "WHERE org_id = $1 AND key = $2 AND fingerprint = $3 "
+    "AND (status = 1 OR (status = 0 AND $7))",
 )
 RELEASE = sql(
     "DELETE FROM idempotency_keys WHERE org_id = $1 AND key = $2 AND fingerprint = $3 "
     "AND status = 0"
+)
+UNANSWERED = sql(
+    "UPDATE idempotency_keys SET status = 2 WHERE org_id = $1 AND key = $2 "
+    "AND fingerprint = $3 AND status = 1"
 )
 PURGE = sql("DELETE FROM idempotency_keys WHERE org_id = $1 AND created_at < $2")
 FORGET_ORG_ANSWERS = sql("DELETE FROM idempotency_keys WHERE org_id = $1")

@@ -1,20 +1,26 @@
 """Idempotency keys (DESIGN.md: "Writes accept an `Idempotency-Key`").
 
-A write that carries a key claims it before it runs. When it succeeds (2xx), its answer is kept
-with the key for KEEP_MS; the same request sent again with the same key gets that answer back
-instead of being carried out again. The same key with a different request (method, path, query or
-body) is refused, and so is a key whose first request is still running. A request that does not
-succeed gives its key back, so the client may try again with it. The face decides which requests
-take part (faces.AuthFirstRoute); this module decides what a key means."""
+A write that carries a key claims it before it runs. Each write transaction the request makes
+marks the key as written in that same transaction (`guarding`), so the store never holds the
+write without the mark. When the request succeeds (2xx), or fails after it wrote, its answer is
+kept with the key for KEEP_MS; the same request sent again with the same key gets that answer
+back instead of being carried out again. The same key with a different request (method, path,
+query or body) is refused, and so is a key whose first request is still running, and one whose
+request wrote but whose answer was never kept (its process died after the commit): that request
+is not carried out twice. A request that fails before writing gives its key back, so the client
+may try again with it. The face decides which requests take part (faces.AuthFirstRoute); this
+module decides what a key means."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from patron.clock import Clock
-from patron.db.database import Database, Queryable
+from patron.db.database import Database, Queryable, commit_mark
 from patron.errors import Conflict, ValidationFailed
 from patron.idempotency.repository import (
     CLAIM,
@@ -23,6 +29,8 @@ from patron.idempotency.repository import (
     GET,
     PURGE,
     RELEASE,
+    UNANSWERED,
+    WROTE,
 )
 from patron.jsonio import dumps_text, loads
 
@@ -33,7 +41,8 @@ KEEP_MS = 24 * 3600 * 1000
 ABANDONED_MS = 60 * 1000
 # Keys are what a client makes up (a UUID, usually): printable ASCII, at most this long.
 MOST_KEY_CHARS = 255
-IN_FLIGHT = 0
+# A key's status while it has no kept answer (otherwise: the answer's HTTP status).
+IN_FLIGHT, WRITTEN, UNANSWERED_STATUS = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -80,20 +89,37 @@ class Idempotency:
         if row["fingerprint"] != fingerprint:
             raise Conflict("this Idempotency-Key was used with a different request",
                            reason="idempotency_key_reused")
-        if row["status"] == IN_FLIGHT:
+        status = row["status"]
+        if status == IN_FLIGHT or (status == WRITTEN and row["created_at"] >= now - ABANDONED_MS):
             raise Conflict("the first request with this Idempotency-Key has not finished; "
                            "try again shortly", reason="idempotency_key_in_flight")
+        if status in (WRITTEN, UNANSWERED_STATUS):
+            raise Conflict("the request with this Idempotency-Key was carried out, but its answer "
+                           "was not kept, so it is not carried out again; to carry it out again, "
+                           "send it with a new key", reason="idempotency_key_answer_lost")
         return Answer(row["status"], row["body"].encode(),
                       [(name, value) for name, value in loads(row["headers"])])
 
-    async def complete(self, org_id: int, key: str, fingerprint: str, answer: Answer) -> None:
-        """Keep a successful request's answer for its key."""
-        await self.db.execute(COMPLETE, org_id, key, fingerprint, answer.status,
-                              answer.body.decode(), dumps_text(answer.headers))
+    @staticmethod
+    @contextmanager
+    def guarding(org_id: int, key: str, fingerprint: str) -> Iterator[None]:
+        """Around the request that claimed the key: each of its write transactions marks the key
+        as written before it commits."""
+        with commit_mark(WROTE, org_id, key, fingerprint):
+            yield
 
-    async def release(self, org_id: int, key: str, fingerprint: str) -> None:
-        """Give back the key of a request that did not succeed."""
-        await self.db.execute(RELEASE, org_id, key, fingerprint)
+    async def finish(self, org_id: int, key: str, fingerprint: str,
+                     answer: Answer | None) -> None:
+        """After the request that claimed the key (`answer` None: it raised, or its answer cannot
+        be kept): keep its answer if it succeeded or wrote; else give the key back, or, if it
+        wrote, mark that its answer is not kept."""
+        async with self.db.transaction() as tx:
+            if answer is not None:
+                await tx.execute(COMPLETE, org_id, key, fingerprint, answer.status,
+                                 answer.body.decode(), dumps_text(answer.headers),
+                                 200 <= answer.status < 300)
+            await tx.execute(RELEASE, org_id, key, fingerprint)
+            await tx.execute(UNANSWERED, org_id, key, fingerprint)
 
     async def purge(self, org_id: int) -> None:
         """Drop the keys past keeping (the scheduled jobs; a claim also takes one over)."""
@@ -109,9 +135,7 @@ class Idempotency:
 
 
 def answer_of(status: int, body: bytes, headers: Any) -> Answer | None:
-    """What is kept of a response, or None when it is not kept: not a success, or not text."""
-    if not 200 <= status < 300:
-        return None
+    """What can be kept of a response, or None when it cannot: not text."""
     try:
         body.decode()
     except UnicodeDecodeError:
