@@ -44,6 +44,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     else:
         terminalreporter.write_line(
             "patron: PATRON_TEST_DATABASE_URL not set: API tests ran on SQLite only")
+    if not os.environ.get("PATRON_TEST_REDIS_URL"):
+        terminalreporter.write_line(
+            "patron: PATRON_TEST_REDIS_URL not set: the shared rate limit's Redis tests skipped")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_ONLY = {"PATRON_TEST_DATABASE_URL"}  # read by the test suite (tests/conftest.py)
+TEST_ONLY = {"PATRON_TEST_DATABASE_URL", "PATRON_TEST_REDIS_URL"}  # read by the test suite only
 
 
 def _named(text: str) -> set[str]:

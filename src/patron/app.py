@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         finally:
             if jobs is not None:
                 jobs.cancel()
+            await app.state.services.close()
             if database is None:
                 await db.close()
 

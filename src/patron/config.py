@@ -88,6 +88,18 @@ def _database_url() -> str:
     return url
 
 
+REDIS_URL_PREFIXES = ("redis://", "rediss://", "unix://")
+
+
+def _redis_url() -> str:
+    url = _env("REDIS_URL", "").strip()
+    if url and not url.startswith(REDIS_URL_PREFIXES):
+        scheme = url.split(":", 1)[0]  # the rest may hold a password
+        raise SettingError("PATRON_REDIS_URL must start with redis://, rediss:// or unix://, "
+                           f"not {scheme + ':'!r}")
+    return url
+
+
 def _data_dir(database_url: str) -> Path:
     """PATRON_DATA_DIR; when the embedded database is used (no database URL), refused if it, or
     the nearest of its parents that exists, is not a directory, as it could not be created."""
@@ -124,6 +136,8 @@ class Settings:
     marketing_token_ttl_seconds: int = 7200
     marketing_refresh_ttl_seconds: int = 1_209_600
     rate_limit_per_minute: int = 6000
+    # Redis, where every worker and host shares the rate limit's counts; empty: per worker.
+    redis_url: str = field(default="", repr=False)
     # The loyalty engine's scheduled work (points expiry, tier renewal); 0 turns it off.
     loyalty_jobs_seconds: int = 3600
     public_url: str = ""
@@ -166,6 +180,7 @@ class Settings:
             marketing_token_ttl_seconds=_number("MARKETING_TOKEN_TTL_SECONDS", 7200),
             marketing_refresh_ttl_seconds=_number("MARKETING_REFRESH_TTL_SECONDS", 1_209_600),
             rate_limit_per_minute=_number("RATE_LIMIT_PER_MINUTE", 6000),
+            redis_url=_redis_url(),
             loyalty_jobs_seconds=_number("LOYALTY_JOBS_SECONDS", 3600),
             public_url=_env("PUBLIC_URL", "").rstrip("/"),
             access_log=_flag("ACCESS_LOG", True),

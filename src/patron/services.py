@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from patron.auth.guard import RateLimiter
+from patron.auth.guard import RateLimiter, SharedCounts
+from patron.auth.redis_counts import RedisCounts
 from patron.auth.service import AuthService
 from patron.cards.service import Cards
 from patron.clock import Clock
@@ -23,6 +24,11 @@ from patron.loyalty.service import JobReport, Loyalty
 from patron.segments.service import Segments
 from patron.tenancy.service import Tenancy
 from patron.tenancy.tills import Tills
+
+
+def shared_counts(settings: Settings) -> SharedCounts | None:
+    """Where the rate limit's counts are shared between workers and hosts: Redis, if set."""
+    return RedisCounts(settings.redis_url) if settings.redis_url else None
 
 
 @dataclass
@@ -61,7 +67,7 @@ class Services:
         fraud = Fraud(db, clock, customers.tills)
         groups = Groups(db, clock, customers, loyalty)
         return cls(settings=settings, db=db, clock=clock, auth=auth,
-                   limiter=RateLimiter(settings.rate_limit_per_minute),
+                   limiter=RateLimiter(settings.rate_limit_per_minute, shared_counts(settings)),
                    tenancy=Tenancy(db, clock, auth), customers=customers,
                    privacy=PrivacyRequests(db, clock, customers, events, engagement, segments,
                                            fraud, groups),
@@ -69,6 +75,12 @@ class Services:
                    engagement=engagement, loyalty=loyalty, cards=cards,
                    images=CustomerImages(db, clock, settings.signing_key), segments=segments,
                    fraud=fraud, groups=groups, idempotency=Idempotency(db, clock))
+
+    async def close(self) -> None:
+        """Lets go of what the services hold besides the database (the shared counts)."""
+        await self.limiter.settled()
+        if isinstance(self.limiter.shared, RedisCounts):
+            await self.limiter.shared.close()
 
     async def run_jobs(self, org_id: int) -> tuple[JobReport, int]:
         """The jobs time moves (`patron loyalty run`, and the server's schedule): points that
