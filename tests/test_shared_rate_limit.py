@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -16,6 +17,7 @@ from patron.app import create_app
 from patron.auth import guard
 from patron.auth.guard import RateLimiter
 from patron.auth.redis_counts import RedisCounts
+from patron.auth.service import FAILED_SIGN_INS_PER_MINUTE
 from patron.clock import FixedClock
 from patron.config import SettingError, Settings
 from patron.db.database import Database
@@ -130,3 +132,31 @@ def test_the_redis_url_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "PATRON_REDIS_URL" in str(raised.value) and "secret" not in str(raised.value)
     monkeypatch.setenv("PATRON_REDIS_URL", "redis://cache:6379/0")
     assert Settings.from_env().redis_url == "redis://cache:6379/0"
+
+
+@needs_redis
+async def test_failed_sign_ins_of_a_login_are_counted_across_workers(
+        two_workers: list[httpx.AsyncClient], org: OrgCredentials) -> None:
+    services: Services = two_workers[0]._transport.app.state.services  # type: ignore[attr-defined]
+    login = f"key-{uuid.uuid4().hex}"  # a count of its own in Redis
+    async with services.db.transaction() as tx:
+        await services.auth.create_credential(tx, org.org_id, "loyalty_client", login=login,
+                                              secret="the-secret")
+    statuses = []
+    for attempt in range(FAILED_SIGN_INS_PER_MINUTE):
+        r = await two_workers[attempt % 2].post("/v3/oauth/token/generate",
+                                                json={"key": login, "secret": f"guess-{attempt}"})
+        statuses.append(r.status_code)
+    assert statuses == [401] * FAILED_SIGN_INS_PER_MINUTE  # per worker, 5 each of 10 allowed
+    for client in two_workers:
+        r = await client.post("/v3/oauth/token/generate",
+                              json={"key": login, "secret": "the-secret"})
+        assert r.status_code == 429, r.text  # refused unchecked, the right secret too
+        assert 50 <= int(r.headers["retry-after"]) <= 60
+    # Redis holds a digest of the login, not the login.
+    redis = RedisCounts(REDIS_URL)
+    try:
+        keys = await redis._client.keys("patron:sign-in:*")
+        assert keys and not any(login.encode() in k for k in keys)
+    finally:
+        await redis.close()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from patron.auth.guard import RateLimiter, SharedCounts
-from patron.auth.redis_counts import RedisCounts
+from patron.auth.guard import RateLimiter
+from patron.auth.redis_counts import RedisCounts, SharedCounts
 from patron.auth.service import AuthService
 from patron.cards.service import Cards
 from patron.clock import Clock
@@ -27,7 +27,8 @@ from patron.tenancy.tills import Tills
 
 
 def shared_counts(settings: Settings) -> SharedCounts | None:
-    """Where the rate limit's counts are shared between workers and hosts: Redis, if set."""
+    """Where the rate limit's and failed sign-ins' counts are shared between workers and hosts:
+    Redis, if set."""
     return RedisCounts(settings.redis_url) if settings.redis_url else None
 
 
@@ -55,8 +56,9 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock | None = None) -> Services:
         clock = clock or Clock()
+        shared = shared_counts(settings)
         auth = AuthService(db, clock, settings.credential_cache_seconds,
-                           settings.credential_check_seconds)
+                           settings.credential_check_seconds, shared)
         customers = Customers(db, clock, Tills())
         events = Events(db, clock, customers)
         engagement = Engagement(db, clock, customers)
@@ -67,7 +69,7 @@ class Services:
         fraud = Fraud(db, clock, customers.tills)
         groups = Groups(db, clock, customers, loyalty)
         return cls(settings=settings, db=db, clock=clock, auth=auth,
-                   limiter=RateLimiter(settings.rate_limit_per_minute, shared_counts(settings)),
+                   limiter=RateLimiter(settings.rate_limit_per_minute, shared),
                    tenancy=Tenancy(db, clock, auth), customers=customers,
                    privacy=PrivacyRequests(db, clock, customers, events, engagement, segments,
                                            fraud, groups),

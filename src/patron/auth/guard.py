@@ -6,8 +6,8 @@ import asyncio
 import logging
 import math
 import time
-from typing import Protocol
 
+from patron.auth.redis_counts import SharedCounts
 from patron.auth.service import Principal
 from patron.errors import Forbidden, RateLimited, Unauthorized
 
@@ -19,14 +19,6 @@ SYNC_SECONDS = 0.1
 SHARED_TTL_SECONDS = 120
 
 log = logging.getLogger("patron.ratelimit")
-
-
-class SharedCounts(Protocol):
-    """Counts that every server worker and host adds to (auth/redis_counts.py)."""
-
-    async def add(self, key: str, delta: int, ttl_seconds: int) -> int:
-        """Adds `delta` to the count `key` (kept `ttl_seconds`), returning the new total."""
-        ...
 
 
 class RateLimiter:

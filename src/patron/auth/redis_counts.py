@@ -1,10 +1,28 @@
 """Counts shared by every server worker and host through Redis (PATRON_REDIS_URL): the rate
-limit's windows (auth/guard.py). Redis keeps only counts keyed by window and credential id,
-never a credential or anything about a customer."""
+limit's windows (auth/guard.py) and the failed sign-ins per login (auth/service.py). Redis keeps
+only counts, keyed by window and credential id or by a digest of a login, never a secret or
+anything about a customer."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
+
+
+class SharedCounts(Protocol):
+    """Counts that every worker and host adds to."""
+
+    async def add(self, key: str, delta: int, ttl_seconds: int) -> int:
+        """Adds `delta` to the count `key` (kept `ttl_seconds` from now), returning the total."""
+        ...
+
+    async def add_one_from_first(self, key: str, ttl_seconds: int) -> int:
+        """Adds one to the count `key`, which lives `ttl_seconds` from its first addition;
+        returns the total."""
+        ...
+
+    async def held(self, key: str) -> tuple[int, int]:
+        """The count `key` and the seconds it has left (0, 0 when there is none)."""
+        ...
 
 
 class RedisCounts:
@@ -20,6 +38,21 @@ class RedisCounts:
             pipe.expire(key, ttl_seconds)
             total, _ = await pipe.execute()
         return int(total)
+
+    async def add_one_from_first(self, key: str, ttl_seconds: int) -> int:
+        # SET NX makes the count with its expiry only when there is none; INCR keeps the expiry.
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=ttl_seconds, nx=True)
+            pipe.incr(key)
+            _, total = await pipe.execute()
+        return int(total)
+
+    async def held(self, key: str) -> tuple[int, int]:
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.get(key)
+            pipe.ttl(key)
+            count, ttl = await pipe.execute()
+        return (int(count), max(int(ttl), 1)) if count is not None else (0, 0)
 
     async def close(self) -> None:
         await self._client.aclose()

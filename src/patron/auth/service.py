@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import functools
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from patron.auth import repository as repo
+from patron.auth.redis_counts import SharedCounts
 from patron.auth.secrets import (
     digest,
     hash_password,
@@ -119,9 +121,10 @@ def _principal(row: Any, kind: str | None = None) -> Principal:
 
 
 # Failed sign-ins allowed per login (a till code or OAuth client id) per minute, in each server
-# worker, before further tries of that login are refused with 429 unchecked: a password cannot
-# be guessed faster than this. A login already verified in the worker is unaffected (its header
-# digest is in `_verified`), so someone failing on purpose cannot lock out a till at work.
+# worker (in all, with PATRON_REDIS_URL), before further tries of that login are refused with
+# 429 unchecked: a password cannot be guessed faster than this. A login already verified in the
+# worker is unaffected (its header digest is in `_verified`), so someone failing on purpose
+# cannot lock out a till at work.
 FAILED_SIGN_INS_PER_MINUTE = 10
 
 
@@ -133,9 +136,47 @@ class _FailedSignIns:
     WINDOW_SECONDS = 60.0
     MOST_LOGINS = 100_000  # bounded: a flood of made-up names only forgets the counts
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, shared: SharedCounts | None = None) -> None:
         self.per_minute = per_minute
+        # With a shared count, every worker and host counts a login's failures together; in
+        # this worker's own count only while the shared one cannot be reached.
+        self.shared = shared
         self._failures: dict[str, tuple[float, int]] = {}  # login -> (first failure, count)
+        self._failing_since = -math.inf
+
+    @staticmethod
+    def _key(login: str) -> str:
+        return "patron:sign-in:" + digest(login)  # the login itself stays out of Redis
+
+    def _unreachable(self) -> None:
+        if time.monotonic() - self._failing_since > 60:
+            self._failing_since = time.monotonic()
+            logging.getLogger("patron.ratelimit").warning(
+                "the shared count of failed sign-ins cannot be reached; counting per worker "
+                "until it can", exc_info=True)
+
+    async def check(self, login: str) -> None:
+        if self.shared is not None:
+            try:
+                count, left = await self.shared.held(self._key(login))
+            except Exception:  # noqa: BLE001 - Redis down: this worker's count meanwhile
+                self._unreachable()
+            else:
+                if count >= self.per_minute:
+                    raise RateLimited("too many failed sign-ins for this login; try again "
+                                      "later", retry_after=left)
+                return
+        self._check_here(login)
+
+    async def failed(self, login: str) -> None:
+        if self.shared is not None:
+            try:
+                await self.shared.add_one_from_first(self._key(login),
+                                                     int(self.WINDOW_SECONDS))
+                return
+            except Exception:  # noqa: BLE001
+                self._unreachable()
+        self._failed_here(login)
 
     def _counted(self, login: str, now: float) -> tuple[float, int]:
         first, count = self._failures.get(login, (now, 0))
@@ -144,14 +185,14 @@ class _FailedSignIns:
             return now, 0
         return first, count
 
-    def check(self, login: str) -> None:
+    def _check_here(self, login: str) -> None:
         now = time.monotonic()
         first, count = self._counted(login, now)
         if count >= self.per_minute:
             raise RateLimited("too many failed sign-ins for this login; try again later",
                               retry_after=max(1, math.ceil(first + self.WINDOW_SECONDS - now)))
 
-    def failed(self, login: str) -> None:
+    def _failed_here(self, login: str) -> None:
         now = time.monotonic()
         first, count = self._counted(login, now)
         if len(self._failures) >= self.MOST_LOGINS and login not in self._failures:
@@ -168,7 +209,7 @@ def _unknown_login_hash() -> str:
 
 class AuthService:
     def __init__(self, db: Database, clock: Clock, cache_seconds: float = 30.0,
-                 check_seconds: float = 1.0) -> None:
+                 check_seconds: float = 1.0, shared: SharedCounts | None = None) -> None:
         self.db = db
         self.clock = clock
         self._cache = _TTLCache(cache_seconds)
@@ -178,7 +219,7 @@ class AuthService:
         self._next_check = 0.0  # time.monotonic() of the next read of the count
         self._changes_seen: int | None = None
         self._cache_epoch = 0  # how many times the cache was dropped for a change
-        self._failed = _FailedSignIns(FAILED_SIGN_INS_PER_MINUTE)
+        self._failed = _FailedSignIns(FAILED_SIGN_INS_PER_MINUTE, shared)
         self._verifying: dict[str, asyncio.Future[Principal]] = {}
         # digest(Authorization header) -> the stored hash it was verified against: when the cache
         # period ends, a credential whose stored hash is unchanged (not rotated or revoked) is
@@ -329,14 +370,14 @@ class AuthService:
         login), checked the same way either way; refused unchecked (429) after too many
         failures of the login this minute."""
         who = f"{kind}:{login}"
-        self._failed.check(who)
+        await self._failed.check(who)
         stored = row["secret_hash"] if row is not None else _unknown_login_hash()
         # Argon2 takes milliseconds of CPU: off the event loop.
         if row is not None and await asyncio.to_thread(verify_password, stored, secret):
             return True
         if row is None:
             await asyncio.to_thread(verify_password, stored, secret)
-        self._failed.failed(who)
+        await self._failed.failed(who)
         return False
 
     async def api_key(self, key: str) -> Principal:
