@@ -11,6 +11,7 @@ import base64
 import hashlib
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -129,6 +130,21 @@ async def org(services: Services) -> OrgCredentials:
 @pytest.fixture
 async def other_org(services: Services) -> OrgCredentials:
     return await services.tenancy.create_org(f"Other {uuid.uuid4().hex[:8]}")
+
+
+class MovedTime:
+    """A module's `time`, one of whose clocks (`time` or `monotonic`) reads what the test sets
+    in `now`; the rest is the real module. Set as one module's `time`, it moves that module's
+    clock alone (not asyncio's, which a frozen `time.monotonic` would stop)."""
+
+    def __init__(self, clock: str, now: float) -> None:
+        self.clock = clock
+        self.now = now
+
+    def __getattr__(self, name: str) -> Any:
+        if name == self.clock:
+            return lambda: self.now
+        return getattr(time, name)
 
 
 def till_auth(creds: OrgCredentials) -> dict[str, str]:

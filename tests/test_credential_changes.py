@@ -20,24 +20,15 @@ from patron.config import Settings
 from patron.db.database import Database
 from patron.services import Services
 from patron.tenancy.service import OrgCredentials
-from tests.conftest import marketing_auth, till_auth, workspace_auth
+from tests.conftest import MovedTime, marketing_auth, till_auth, workspace_auth
 from tests.processes import patron, patron_env, serve
 
 
-class Monotonic:
-    """time.monotonic of the auth module, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = time.monotonic()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def monotonic(monkeypatch: pytest.MonkeyPatch) -> Monotonic:
-    clock = Monotonic()
-    monkeypatch.setattr(auth_service.time, "monotonic", clock)
+def monotonic(monkeypatch: pytest.MonkeyPatch) -> MovedTime:
+    """The auth module's time.monotonic, moved by the test."""
+    clock = MovedTime("monotonic", time.monotonic())
+    monkeypatch.setattr(auth_service, "time", clock)
     return clock
 
 
@@ -58,7 +49,7 @@ async def credential_id(services: Services, org: OrgCredentials, kind: str) -> i
 
 async def test_a_key_revoked_elsewhere_stops_working_within_the_check_period(
         client: httpx.AsyncClient, elsewhere: httpx.AsyncClient, services: Services,
-        org: OrgCredentials, monotonic: Monotonic) -> None:
+        org: OrgCredentials, monotonic: MovedTime) -> None:
     headers = workspace_auth(org)
     assert (await elsewhere.get("/api/customers/count", headers=headers)).status_code == 200
     # Revoked by this process (as `patron keys revoke` does, in a process of its own).
@@ -76,7 +67,7 @@ async def test_a_key_revoked_elsewhere_stops_working_within_the_check_period(
 
 async def test_a_till_rotated_elsewhere_needs_its_new_password(
         elsewhere: httpx.AsyncClient, services: Services, org: OrgCredentials,
-        monotonic: Monotonic) -> None:
+        monotonic: MovedTime) -> None:
     old = till_auth(org)
     r = await elsewhere.get("/v2/customers/lookup", headers=old, params={
         "source": "INSTORE", "identifierName": "mobile", "identifierValue": "1"})
@@ -96,7 +87,7 @@ async def test_a_till_rotated_elsewhere_needs_its_new_password(
 
 async def test_a_token_revoked_through_one_server_stops_working_on_another(
         client: httpx.AsyncClient, elsewhere: httpx.AsyncClient, org: OrgCredentials,
-        monotonic: Monotonic) -> None:
+        monotonic: MovedTime) -> None:
     headers = await marketing_auth(client, org)
     assert (await elsewhere.get("/v1/me", headers=headers)).status_code == 200
     token = headers["Authorization"].removeprefix("Bearer ")
@@ -109,7 +100,7 @@ async def test_a_token_revoked_through_one_server_stops_working_on_another(
 
 async def test_nothing_is_dropped_while_nothing_changes(
         elsewhere: httpx.AsyncClient, services: Services, org: OrgCredentials,
-        monotonic: Monotonic, other_org: OrgCredentials) -> None:
+        monotonic: MovedTime, other_org: OrgCredentials) -> None:
     headers = workspace_auth(org)
     assert (await elsewhere.get("/api/customers/count", headers=headers)).status_code == 200
     other = elsewhere._transport.app.state.services.auth  # type: ignore[attr-defined]

@@ -24,31 +24,22 @@ from patron.db.database import Database
 from patron.errors import RateLimited
 from patron.services import Services
 from patron.tenancy.service import OrgCredentials
-from tests.conftest import workspace_auth
+from tests.conftest import MovedTime, workspace_auth
 
 REDIS_URL = os.environ.get("PATRON_TEST_REDIS_URL", "")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="PATRON_TEST_REDIS_URL is not set")
 
 
-class Now:
-    """time.time as the rate limiter reads it, moved by the test: 30 s into a minute of its own
-    (so that no window turns during the test, and no other test's counts are in Redis's)."""
-
-    def __init__(self) -> None:
-        self.now = 60.0 * random.randrange(10**8, 10**9) + 30
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def now(monkeypatch: pytest.MonkeyPatch) -> Now:
-    clock = Now()
-    monkeypatch.setattr(guard.time, "time", clock)
+def now(monkeypatch: pytest.MonkeyPatch) -> MovedTime:
+    """The rate limiter's time.time, moved by the test: 30 s into a minute of its own (so that
+    no window turns during the test, and no other test's counts are in Redis's)."""
+    clock = MovedTime("time", 60.0 * random.randrange(10**8, 10**9) + 30)
+    monkeypatch.setattr(guard, "time", clock)
     return clock
 
 
-async def admitted(limiter: RateLimiter, credential_id: int, now: Now) -> bool:
+async def admitted(limiter: RateLimiter, credential_id: int, now: MovedTime) -> bool:
     """One request of the credential on a worker; then the worker's sync is let finish and
     more than a sync period passes."""
     try:
@@ -62,7 +53,7 @@ async def admitted(limiter: RateLimiter, credential_id: int, now: Now) -> bool:
 
 
 @needs_redis
-async def test_workers_share_one_limit(now: Now) -> None:
+async def test_workers_share_one_limit(now: MovedTime) -> None:
     first, second = (RateLimiter(10, RedisCounts(REDIS_URL)) for _ in range(2))
     credential = 7
     try:
@@ -83,7 +74,7 @@ async def test_workers_share_one_limit(now: Now) -> None:
 
 
 @pytest.fixture
-async def two_workers(db: Database, clock: FixedClock, now: Now,
+async def two_workers(db: Database, clock: FixedClock, now: MovedTime,
                       org: OrgCredentials) -> AsyncIterator[list[httpx.AsyncClient]]:
     settings = Settings(rate_limit_per_minute=5, redis_url=REDIS_URL)
     apps = [create_app(settings, database=db, clock=clock) for _ in range(2)]
@@ -97,7 +88,7 @@ async def two_workers(db: Database, clock: FixedClock, now: Now,
 
 @needs_redis
 async def test_a_key_gets_its_limit_across_workers_not_per_worker(
-        two_workers: list[httpx.AsyncClient], org: OrgCredentials, now: Now) -> None:
+        two_workers: list[httpx.AsyncClient], org: OrgCredentials, now: MovedTime) -> None:
     headers = workspace_auth(org)
     statuses = []
     for i in range(8):
@@ -113,7 +104,7 @@ async def test_a_key_gets_its_limit_across_workers_not_per_worker(
 
 
 async def test_without_redis_each_worker_counts_on_its_own(
-        now: Now, caplog: pytest.LogCaptureFixture) -> None:
+        now: MovedTime, caplog: pytest.LogCaptureFixture) -> None:
     unreachable = RedisCounts("redis://127.0.0.1:1/0")
     limiter = RateLimiter(3, unreachable)
     try:
