@@ -21,7 +21,7 @@ def test_configuration_page_lists_every_setting_read() -> None:
     source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "src").rglob("*.py"))
     config = (ROOT / "src" / "patron" / "config.py").read_text(encoding="utf-8")
     read = _named(source) | {f"PATRON_{n}" for n in re.findall(  # Settings.from_env's readers
-        r"_(?:env|number|flag|choice)\(\"(\w+)\"", config)}
+        r"_(?:env|number|flag|choice|url)\(\"(\w+)\"", config)}
     documented = _named((ROOT / "docs" / "configuration.md").read_text(encoding="utf-8"))
     assert read - documented == set()
     assert documented - read - TEST_ONLY == set()

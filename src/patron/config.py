@@ -78,25 +78,18 @@ LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "TRACE")
 DATABASE_URL_PREFIXES = ("postgresql://", "postgres://", "sqlite:///")
 
 
-def _database_url() -> str:
-    url = _env("DATABASE_URL", "").strip()
-    if url and not url.startswith(DATABASE_URL_PREFIXES):
-        # Only the scheme is repeated: the rest of a URL may hold a password.
-        scheme = url.split(":", 1)[0]
-        raise SettingError("PATRON_DATABASE_URL must start with postgresql://, postgres:// "
-                           f"or sqlite:///, not {scheme + ':'!r}")
-    return url
-
-
+# The URLs redis-py takes.
 REDIS_URL_PREFIXES = ("redis://", "rediss://", "unix://")
 
 
-def _redis_url() -> str:
-    url = _env("REDIS_URL", "").strip()
-    if url and not url.startswith(REDIS_URL_PREFIXES):
-        scheme = url.split(":", 1)[0]  # the rest may hold a password
-        raise SettingError("PATRON_REDIS_URL must start with redis://, rediss:// or unix://, "
-                           f"not {scheme + ':'!r}")
+def _url(name: str, prefixes: tuple[str, ...]) -> str:
+    """A URL setting, empty or starting with one of `prefixes`."""
+    url = _env(name, "").strip()
+    if url and not url.startswith(prefixes):
+        # Only the scheme is repeated: the rest of a URL may hold a password.
+        scheme = url.split(":", 1)[0]
+        allowed = ", ".join(prefixes[:-1]) + " or " + prefixes[-1]
+        raise SettingError(f"PATRON_{name} must start with {allowed}, not {scheme + ':'!r}")
     return url
 
 
@@ -152,7 +145,7 @@ class Settings:
     def from_env(cls) -> Settings:
         """The settings of the PATRON_* environment; SettingError names a variable that cannot
         be read."""
-        database_url = _database_url()
+        database_url = _url("DATABASE_URL", DATABASE_URL_PREFIXES)
         pg_pool_max = _number("PG_POOL_MAX", PG_POOL_MAX, least=LEAST_POOL)
         # Left unset, the smallest pool size gives way to a largest size set below it.
         pg_pool_min = _number("PG_POOL_MIN", min(PG_POOL_MIN, pg_pool_max))
@@ -180,7 +173,7 @@ class Settings:
             marketing_token_ttl_seconds=_number("MARKETING_TOKEN_TTL_SECONDS", 7200),
             marketing_refresh_ttl_seconds=_number("MARKETING_REFRESH_TTL_SECONDS", 1_209_600),
             rate_limit_per_minute=_number("RATE_LIMIT_PER_MINUTE", 6000),
-            redis_url=_redis_url(),
+            redis_url=_url("REDIS_URL", REDIS_URL_PREFIXES),
             loyalty_jobs_seconds=_number("LOYALTY_JOBS_SECONDS", 3600),
             public_url=_env("PUBLIC_URL", "").rstrip("/"),
             access_log=_flag("ACCESS_LOG", True),

@@ -81,7 +81,7 @@ class Services:
     async def close(self) -> None:
         """Lets go of what the services hold besides the database (the shared counts)."""
         await self.limiter.settled()
-        if isinstance(self.limiter.shared, RedisCounts):
+        if self.limiter.shared is not None:
             await self.limiter.shared.close()
 
     async def run_jobs(self, org_id: int) -> tuple[JobReport, int]:

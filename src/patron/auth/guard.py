@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import time
 
-from patron.auth.redis_counts import SharedCounts
+from patron.auth.redis_counts import SharedCounts, Unreachable
 from patron.auth.service import Principal
 from patron.errors import Forbidden, RateLimited, Unauthorized
 
@@ -17,8 +16,6 @@ from patron.errors import Forbidden, RateLimited, Unauthorized
 SYNC_SECONDS = 0.1
 # How long a window's shared count outlives its minute (seconds).
 SHARED_TTL_SECONDS = 120
-
-log = logging.getLogger("patron.ratelimit")
 
 
 class RateLimiter:
@@ -36,7 +33,7 @@ class RateLimiter:
         self._others: dict[int, int] = {}  # the other workers' requests, as last learnt
         self._synced_at: dict[int, float] = {}
         self._syncing: set[asyncio.Task[None]] = set()
-        self._failing_since = 0.0
+        self._unreachable = Unreachable("requests")
 
     def hit(self, credential_id: int) -> None:
         if self.per_minute <= 0:
@@ -65,10 +62,7 @@ class RateLimiter:
             total = await self.shared.add(f"patron:rate:{window}:{credential_id}", delta,
                                           SHARED_TTL_SECONDS)
         except Exception:  # noqa: BLE001 - the shared store down: count in-process meanwhile
-            if time.monotonic() - self._failing_since > 60:
-                self._failing_since = time.monotonic()
-                log.warning("the shared rate-limit count cannot be reached; counting per "
-                            "worker until it can", exc_info=True)
+            self._unreachable()
             return
         if window == self._window:
             sent = self._sent.get(credential_id, 0) + delta

@@ -5,6 +5,9 @@ anything about a customer."""
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from typing import Any, Protocol
 
 
@@ -23,6 +26,24 @@ class SharedCounts(Protocol):
     async def held(self, key: str) -> tuple[int, int]:
         """The count `key` and the seconds it has left (0, 0 when there is none)."""
         ...
+
+    async def close(self) -> None: ...
+
+
+class Unreachable:
+    """What a user of the shared counts calls when they cannot be reached, and it counts in its
+    own worker meanwhile: says so, with the error, at most once a minute."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._said_at = -math.inf
+
+    def __call__(self) -> None:
+        if time.monotonic() - self._said_at > 60:
+            self._said_at = time.monotonic()
+            logging.getLogger("patron.ratelimit").warning(
+                "the shared count of %s cannot be reached; counting per worker until it can",
+                self.what, exc_info=True)
 
 
 class RedisCounts:

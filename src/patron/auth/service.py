@@ -12,7 +12,6 @@ import asyncio
 import base64
 import binascii
 import functools
-import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from patron.auth import repository as repo
-from patron.auth.redis_counts import SharedCounts
+from patron.auth.redis_counts import SharedCounts, Unreachable
 from patron.auth.secrets import (
     digest,
     hash_password,
@@ -142,18 +141,11 @@ class _FailedSignIns:
         # this worker's own count only while the shared one cannot be reached.
         self.shared = shared
         self._failures: dict[str, tuple[float, int]] = {}  # login -> (first failure, count)
-        self._failing_since = -math.inf
+        self._unreachable = Unreachable("failed sign-ins")
 
     @staticmethod
     def _key(login: str) -> str:
         return "patron:sign-in:" + digest(login)  # the login itself stays out of Redis
-
-    def _unreachable(self) -> None:
-        if time.monotonic() - self._failing_since > 60:
-            self._failing_since = time.monotonic()
-            logging.getLogger("patron.ratelimit").warning(
-                "the shared count of failed sign-ins cannot be reached; counting per worker "
-                "until it can", exc_info=True)
 
     async def check(self, login: str) -> None:
         if self.shared is not None:

@@ -1,6 +1,7 @@
 """SQL for idempotency keys: one row per organisation and key. Its status: 0 in flight, nothing
-written yet; 1 in flight, something written (WROTE, set by the request's own write transactions);
-2 finished, written, no answer kept (UNANSWERED); else the HTTP status of the kept answer."""
+written yet; 1 in flight, something written (MARK_WRITTEN, run by the request's own write
+transactions); 2 finished, written, no answer kept (MARK_UNANSWERED); else the HTTP status of the
+kept answer (service.py names them)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ GET = sql(
     "WHERE org_id = $1 AND key = $2"
 )
 # Run by every write transaction of the request that holds the key, before it commits.
-WROTE = sql(
+MARK_WRITTEN = sql(
     "UPDATE idempotency_keys SET status = 1 WHERE org_id = $1 AND key = $2 AND fingerprint = $3 "
     "AND status = 0"
 )
@@ -40,7 +41,7 @@ RELEASE = sql(
     "DELETE FROM idempotency_keys WHERE org_id = $1 AND key = $2 AND fingerprint = $3 "
     "AND status = 0"
 )
-UNANSWERED = sql(
+MARK_UNANSWERED = sql(
     "UPDATE idempotency_keys SET status = 2 WHERE org_id = $1 AND key = $2 "
     "AND fingerprint = $3 AND status = 1"
 )

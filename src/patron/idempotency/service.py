@@ -27,10 +27,10 @@ from patron.idempotency.repository import (
     COMPLETE,
     FORGET_ORG_ANSWERS,
     GET,
+    MARK_UNANSWERED,
+    MARK_WRITTEN,
     PURGE,
     RELEASE,
-    UNANSWERED,
-    WROTE,
 )
 from patron.jsonio import dumps_text, loads
 
@@ -42,7 +42,7 @@ ABANDONED_MS = 60 * 1000
 # Keys are what a client makes up (a UUID, usually): printable ASCII, at most this long.
 MOST_KEY_CHARS = 255
 # A key's status while it has no kept answer (otherwise: the answer's HTTP status).
-IN_FLIGHT, WRITTEN, UNANSWERED_STATUS = 0, 1, 2
+IN_FLIGHT, WRITTEN, UNANSWERED = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,10 @@ class Idempotency:
         self.clock = clock
 
     async def claim(self, org_id: int, key: str, fingerprint: str) -> Answer | None:
-        """None: the key is this request's, which runs and then calls `complete` or `release`.
-        An Answer: the same request already succeeded with this key; send its answer again."""
+        """None: the key is this request's, which runs `guarding` it and then calls `finish`.
+        An Answer: the same request already ran with this key and its answer was kept; send it
+        again. Conflict: another request with the key, or the same one still running or whose
+        answer was not kept."""
         now = self.clock.now_ms()
         async with self.db.transaction() as tx:
             claimed = await tx.fetchval(CLAIM, org_id, key, fingerprint, now, now - KEEP_MS,
@@ -93,11 +95,11 @@ class Idempotency:
         if status == IN_FLIGHT or (status == WRITTEN and row["created_at"] >= now - ABANDONED_MS):
             raise Conflict("the first request with this Idempotency-Key has not finished; "
                            "try again shortly", reason="idempotency_key_in_flight")
-        if status in (WRITTEN, UNANSWERED_STATUS):
+        if status in (WRITTEN, UNANSWERED):
             raise Conflict("the request with this Idempotency-Key was carried out, but its answer "
                            "was not kept, so it is not carried out again; to carry it out again, "
                            "send it with a new key", reason="idempotency_key_answer_lost")
-        return Answer(row["status"], row["body"].encode(),
+        return Answer(status, row["body"].encode(),
                       [(name, value) for name, value in loads(row["headers"])])
 
     @staticmethod
@@ -105,7 +107,7 @@ class Idempotency:
     def guarding(org_id: int, key: str, fingerprint: str) -> Iterator[None]:
         """Around the request that claimed the key: each of its write transactions marks the key
         as written before it commits."""
-        with commit_mark(WROTE, org_id, key, fingerprint):
+        with commit_mark(MARK_WRITTEN, org_id, key, fingerprint):
             yield
 
     async def finish(self, org_id: int, key: str, fingerprint: str,
@@ -119,7 +121,7 @@ class Idempotency:
                                  answer.body.decode(), dumps_text(answer.headers),
                                  200 <= answer.status < 300)
             await tx.execute(RELEASE, org_id, key, fingerprint)
-            await tx.execute(UNANSWERED, org_id, key, fingerprint)
+            await tx.execute(MARK_UNANSWERED, org_id, key, fingerprint)
 
     async def purge(self, org_id: int) -> None:
         """Drop the keys past keeping (the scheduled jobs; a claim also takes one over)."""
