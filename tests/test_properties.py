@@ -15,8 +15,8 @@ from patron.clock import iso_utc
 from patron.customers import normalize
 from patron.engagement.models import holds_nul
 from patron.errors import ValidationFailed
-from patron.faces.loyalty.interactions import xml_document
 from patron.faces.loyalty.render import identifiers_of_all
+from patron.faces.loyalty.v11 import xml_document
 from patron.jsonio import dumps, dumps_text, loads
 from tests.conftest import till_auth, workspace_auth
 from tests.envelopes import assert_face_envelope

@@ -233,6 +233,35 @@ async def test_credentials_are_checked_before_the_body(client: httpx.AsyncClient
         assert r.status_code == 400, (path, r.text)
 
 
+async def test_v1_1_paths_answer_every_error_in_the_v1_1_envelope(client: httpx.AsyncClient,
+                                                                  org: Any) -> None:
+    """What refuses a v1.1 request before its route runs (credentials, an unknown path, the
+    method, the body's size, a bad Idempotency-Key) answers in v1.1's own envelope, in XML when
+    the request asks for XML, as the route's own errors do."""
+    till = till_auth(org)
+    nobody = {"Authorization": "Basic bm9ib2R5Omhhc2g="}
+    cases = [
+        ("GET", "/v1.1/customer/interaction?mobile=919812340001", nobody, None, 401),
+        ("GET", "/v1.1/points/isredeemable?mobile=1&points=1", {}, None, 401),
+        ("GET", "/v1.1/customer/nothing", till, None, 404),
+        ("DELETE", "/v1.1/points/redeem", till, None, 405),
+        ("POST", "/v1.1/points/redeem", {**till, "content-type": "application/json"},
+         b"[" + b"1," * 600_000 + b"1]", 413),
+        ("POST", "/v1.1/points/redeem", {**till, "Idempotency-Key": "tab\there"}, b"{}", 400),
+    ]
+    for method, path, headers, body, status in cases:
+        r = await client.request(method, path, headers=headers, content=body)
+        assert r.status_code == status, (path, r.text)
+        assert_face_envelope(path, r)
+        assert r.json()["response"]["status"]["code"] == status
+        r = await client.request(method, path + ("&" if "?" in path else "?") + "format=xml",
+                                 headers=headers, content=body)
+        assert r.status_code == status and r.headers["content-type"] == "application/xml"
+        assert f"<code>{status}</code>" in r.text and r.text.startswith("<?xml"), r.text
+    r = await client.get("/v1.1/points/isredeemable?mobile=1&points=1", headers=nobody)
+    assert r.json()["response"]["status"]["message"].startswith("Authentication failed")
+
+
 async def test_text_with_a_nul_is_never_a_500(client: httpx.AsyncClient, org: Any) -> None:
     """U+0000 is valid JSON that PostgreSQL's text cannot hold: stored on SQLite, a 400 in the
     face's envelope on PostgreSQL, a crash on neither."""

@@ -116,12 +116,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     @app.exception_handler(PatronError)
     async def on_domain_error(request: Request, exc: PatronError) -> Response:
-        return registry.renderer_for(request.url.path)(exc)
+        return registry.render(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid_request(request: Request, exc: RequestValidationError) -> Response:
         message, where = _validation_message(exc)
-        return registry.renderer_for(request.url.path)(ValidationFailed(message, field=where))
+        return registry.render(request, ValidationFailed(message, field=where))
 
     @app.exception_handler(HTTPException)
     async def on_http_error(request: Request, exc: HTTPException) -> Response:
@@ -129,7 +129,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             err: PatronError = NotFound("no such resource")
         else:
             err = PatronError(str(exc.detail), status=exc.status_code)
-        response = registry.renderer_for(request.url.path)(err)
+        response = registry.render(request, err)
         if exc.headers:
             response.headers.update(exc.headers)
         if exc.status_code == 405:
@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.scope.get("route") and
                       request.scope["route"].path)
-        return registry.renderer_for(request.url.path)(
+        return registry.render(request,
             PatronError("internal error", status=500, reason="internal_error"))
 
     @app.get("/healthz", include_in_schema=False)

@@ -46,7 +46,7 @@ new_request_id = RequestIds()
 
 class Edge:
     def __init__(self, app: ASGIApp, max_body_bytes: int,
-                 render_too_large: Callable[[str], tuple[int, list, bytes]],
+                 render_too_large: Callable[[Any], tuple[int, list, bytes]],
                  log_requests: bool = True, max_upload_bytes: int = 0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
@@ -85,7 +85,7 @@ class Edge:
             and path.count("/") == 4) else self.max_body_bytes
         try:
             if length is not None and (not length.isdigit() or int(length) > limit):
-                status, headers, body = self.render_too_large(scope["path"])
+                status, headers, body = self.render_too_large(scope)
                 await send_with_id({"type": "http.response.start", "status": status,
                                     "headers": headers})
                 await send({"type": "http.response.body", "body": body})

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from fastapi import Response
+from fastapi import Request, Response
 
-from patron.errors import PatronError
+from patron.errors import PatronError, PayloadTooLarge
 from patron.faces.loyalty import errors as loyalty_errors
+from patron.faces.loyalty import v11
 from patron.faces.marketing import errors as marketing_errors
 from patron.faces.native import errors as native_errors
 from patron.faces.workspace import errors as workspace_errors
@@ -20,15 +22,22 @@ def renderer_for(path: str) -> Renderer:
         return workspace_errors.render
     if path.startswith("/patron/"):
         return native_errors.render
-    if path.startswith("/v1/") and not path.startswith("/v1.1/"):
+    if path.startswith("/v1/"):
         return marketing_errors.render
     if path.startswith("/v3/oauth/"):
         return loyalty_errors.render_token_error
     return loyalty_errors.render
 
 
-def too_large(path: str) -> tuple[int, list, bytes]:
-    from patron.errors import PayloadTooLarge
+def render(request: Request, exc: PatronError) -> Response:
+    """`exc` in the envelope of the face serving `request`; on a `/v1.1/` path, v1.1's, in XML
+    when the request asks for XML."""
+    path = request.url.path
+    if path.startswith("/v1.1/"):
+        return v11.render(exc, v11.wants_xml(request))
+    return renderer_for(path)(exc)
 
-    response = renderer_for(path)(PayloadTooLarge("request body too large"))
+
+def too_large(scope: Any) -> tuple[int, list, bytes]:
+    response = render(Request(scope), PayloadTooLarge("request body too large"))
     return response.status_code, response.raw_headers, bytes(response.body)

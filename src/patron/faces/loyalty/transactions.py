@@ -16,14 +16,10 @@ from patron.commerce.service import TRANSACTION_SOURCES, LineItem, TransactionIn
 from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.faces import FaceRouter, Svc, digits, request_json
 from patron.faces.loyalty.errors import CODES, code_of, item
-from patron.faces.loyalty.interactions import (
-    LEGACY_NAMES,
-    legacy_identifier,
-    v11_response,
-    wants_xml,
-)
+from patron.faces.loyalty.interactions import LEGACY_NAMES, legacy_identifier
 from patron.faces.loyalty.render import points_value, program_view, tier_change_effect
 from patron.faces.loyalty.routes import Reader, Writer, bulk_answer, ok
+from patron.faces.loyalty.v11 import ALL_FAILED, v11_response, wants_xml
 from patron.jsonio import loads
 from patron.loyalty.rules import thousandths
 from patron.loyalty.service import SideEffects
@@ -238,7 +234,7 @@ def _points_failure(exc: PatronError, redeemable: bool, echo: dict[str, Any],
                    as_xml: bool) -> Response:
     """v1.1's failure: `status` 500 and the item's own code (803, 816, ...)."""
     item_status = {"success": "false", "code": CODES.get(exc.reason, 817), "message": exc.message}
-    status = {"success": "false", "code": 500, "message": "All requests have failed due to errors"}
+    status = {"success": "false", "code": 500, "message": ALL_FAILED}
     if redeemable:
         body = {"status": status, "points": {"redeemable": {
             **echo, "is_redeemable": "false", "item_status": item_status}}}
