@@ -6,6 +6,7 @@ the credential's own, kept for a day, and an erasure forgets every kept answer."
 from __future__ import annotations
 
 import asyncio
+import re
 from contextlib import nullcontext as _nothing
 from typing import Any
 
@@ -156,6 +157,32 @@ async def test_a_key_that_cannot_be_one_is_refused(client: httpx.AsyncClient, or
     assert_error(r, 400, "VALIDATION_ERROR")
     assert "Idempotency-Key" in r.json()["error"]["message"]
     assert await customers(client, work) == 0
+
+
+async def test_the_openapi_document_declares_the_header_where_it_is_taken(
+        client: httpx.AsyncClient, org: Any) -> None:
+    """Every write that takes a key declares it (so generated clients can send it), with the
+    keys `checked_key` takes; the writes that ignore one (token endpoints, the webhook whose
+    answer holds a secret) and the reads do not."""
+    document = (await client.get("/openapi.json")).json()
+    declared = {(method.upper(), path): {p["name"]: p for p in op.get("parameters", ())}
+                .get("Idempotency-Key")
+                for path, ops in document["paths"].items() for method, op in ops.items()}
+    taking = {route for route, header in declared.items() if header is not None}
+    assert {("POST", "/v2/customers"), ("DELETE", "/api/customers/{customer_id}"),
+            ("POST", "/patron/v1/records")} <= taking
+    assert not {route for route in taking if route[0] == "GET"}
+    assert not taking & {("POST", "/v2/events/webhook"), ("POST", "/v3/oauth/token/generate"),
+                         ("POST", "/v1/oauth/token"), ("POST", "/v1/oauth/revoke")}
+    schema = declared["POST", "/api/customers"]["schema"]  # type: ignore[index]
+    assert not declared["POST", "/api/customers"]["required"]  # type: ignore[index]
+    work = workspace_auth(org)
+    for n, key in enumerate((" ", "~" * schema["maxLength"])):
+        assert re.fullmatch(schema["pattern"], key)
+        r = await client.post("/api/customers", headers=keyed(work, key), json=ann(n))
+        assert r.status_code == 201, r.text
+    for key in ("~" * (schema["maxLength"] + 1), "caf\u00e9", "tab\t"):
+        assert not (re.fullmatch(schema["pattern"], key) and len(key) <= schema["maxLength"])
 
 
 async def test_an_xml_answer_is_sent_again_as_xml(client: httpx.AsyncClient,

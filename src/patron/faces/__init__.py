@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Match, Route
 
 from patron.errors import UnsupportedMediaType, ValidationFailed
-from patron.idempotency.service import answer_of, checked_key
+from patron.idempotency.service import MOST_KEY_CHARS, answer_of, checked_key
 from patron.idempotency.service import fingerprint as request_fingerprint
 from patron.services import Services
 
@@ -21,6 +21,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # The methods whose requests take an `Idempotency-Key`.
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The header as the OpenAPI document declares it on each write that takes it.
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Carries the write out once for this key: the same request sent again with "
+                   "it within 24 hours gets the first answer again (Idempotent-Replayed: true) "
+                   "and another request with it a 409 (docs/configuration.md).",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MOST_KEY_CHARS,
+               "pattern": "^[\\x20-\\x7e]+$"}}
 
 
 def authentication(check: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Any]:
@@ -53,16 +61,31 @@ class AuthFirstRoute(APIRoute):
     values that are then stored as null.
 
     And an authenticated write (POST, PUT, PATCH, DELETE) that carries an `Idempotency-Key` is
-    carried out once for its key (`idempotent`), unless its endpoint is `not_replayed`."""
+    carried out once for its key (`idempotent`), unless its endpoint is `not_replayed`; its
+    OpenAPI operation declares the header."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if self._writes():
+            self.openapi_extra = {**(self.openapi_extra or {})}
+            self.openapi_extra["parameters"] = [*self.openapi_extra.get("parameters", ()),
+                                                IDEMPOTENCY_KEY_PARAMETER]
+
+    def _checks(self) -> list[Any]:
+        return [d.call for d in self.dependant.dependencies
+                if getattr(d.call, "authentication", False)]
+
+    def _writes(self) -> bool:
+        """An authenticated write whose answer may be kept for an `Idempotency-Key`."""
+        return bool(self._checks() and (self.methods or set()) & WRITE_METHODS
+                    and getattr(self.endpoint, "replayed", True))
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        checks = [d.call for d in self.dependant.dependencies
-                  if getattr(d.call, "authentication", False)]
+        checks = self._checks()
         takes_json = self.body_field is not None and not isinstance(self.body_field.field_info,
                                                                     params.Form)
-        writes = bool(checks and (self.methods or set()) & WRITE_METHODS
-                      and getattr(self.endpoint, "replayed", True))
+        writes = self._writes()
         if not writes and (self.body_field is None or not (checks or takes_json)):
             return handler
 
