@@ -10,6 +10,7 @@ import pytest
 from patron.customers.models import READ_SOURCES
 from patron.faces.loyalty.routes import EMBEDS, UG2_PARAMS
 from tests.conftest import add_customer, till_auth
+from tests.envelopes import assert_face_envelope
 
 TOM = {
     "firstName": "Tom", "lastName": "Sawyer",
@@ -394,3 +395,59 @@ async def test_openapi_declares_what_customer_details_take(client: httpx.AsyncCl
                 "ug2JoinedStartDate": "2026-01-01", "ug2JoinedEndDate": "2026-12-31"})
             assert r.status_code == 200, (path, value, r.text)
             assert r.json()["warnings"] == [], r.text
+
+
+async def test_an_identifier_value_is_text_or_a_whole_number_never_a_boolean(
+        client: httpx.AsyncClient, loyalty: dict[str, str]) -> None:
+    """`true` is not read as 1: an identifier "1" would join whichever customer holds it."""
+    for value in (True, False, 1.5):
+        r = await client.post("/v2/customers", headers=loyalty, json={"profiles": [
+            {"identifiers": [{"type": "externalId", "value": value}]}]})
+        assert r.status_code == 400, (value, r.text)
+        assert_face_envelope("/v2/customers", r)
+    customer_id = await add_customer(client, loyalty, identifiers=[
+        {"type": "mobile", "value": 919900001234}])
+    r = await client.get("/v2/customers/lookup?source=INSTORE&identifierName=mobile"
+                         "&identifierValue=919900001234", headers=loyalty)
+    assert r.json()["entity"] == customer_id
+
+
+async def test_a_client_states_the_enrolment_date(client: httpx.AsyncClient,
+                                                  loyalty: dict[str, str]) -> None:
+    """`loyaltyInfo.attributionV2.createDate` on registration (a migration's own dates): a full
+    date-time is kept; a bare date is 400 with seed 000's reason, as is a date ahead."""
+    def body(mobile: str, create_date: str) -> dict[str, Any]:
+        return {"profiles": [{"identifiers": [{"type": "mobile", "value": mobile}]}],
+                "loyaltyInfo": {"loyaltyType": "loyalty",
+                                "attributionV2": {"createDate": create_date}}}
+
+    r = await client.post("/v2/customers", headers=loyalty,
+                          json=body("919900004321", "2025-09-23T18:01:51+05:30"))
+    assert r.status_code == 200, r.text
+    r = await client.get(f"/v2/customers/{r.json()['createdId']}?source=INSTORE",
+                         headers=loyalty)
+    attribution = r.json()["loyaltyInfo"]["attributionV2"]
+    assert attribution["createDate"] == "2025-09-23T12:31:51Z"
+    for when in ("2025-09-23", "yesterday", "2999-01-01T00:00:00Z"):
+        r = await client.post("/v2/customers", headers=loyalty, json=body("919900004322", when))
+        assert r.status_code == 400, (when, r.text)
+        assert "createDate" in r.json()["errors"][0]["message"]
+    r = await client.get("/v2/customers/lookup?source=INSTORE&identifierName=mobile"
+                         "&identifierValue=919900004322", headers=loyalty)
+    assert r.status_code == 404
+
+
+async def test_a_deletion_request_names_its_customer_by_text_or_number(
+        client: httpx.AsyncClient, loyalty: dict[str, str]) -> None:
+    customer_id = await add_customer(client, loyalty, **TOM)
+
+    def deletion(kind: str, value: Any) -> dict[str, Any]:
+        return {"type": "CUSTOMER", "baseType": "DELETE", "customerIdentificationInfo": {
+            "source": "INSTORE", "identifierType": kind, "identifierValue": value}}
+
+    r = await client.post("/v2/requests", headers=loyalty, json=deletion("id", customer_id))
+    assert r.status_code == 200, r.text
+    for value in ("", True):
+        r = await client.post("/v2/requests", headers=loyalty, json=deletion("mobile", value))
+        assert r.status_code == 400, (value, r.text)
+        assert "identifierValue" in r.json()["errors"][0]["message"]

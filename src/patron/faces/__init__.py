@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response, params
 from fastapi.routing import APIRoute
+from pydantic import StrictInt, StrictStr
 from starlette.routing import Match, Route
 
 from patron.errors import UnsupportedMediaType, ValidationFailed
@@ -387,6 +388,11 @@ async def services(request: Request) -> Services:
 
 
 Svc = Annotated[Services, Depends(services)]
+
+# A value the vendors' docs give as text that clients also send as a JSON number (an identifier,
+# an id): a string or a whole number, never a boolean (pydantic's lax `str | int` reads `true`
+# as 1, and an identifier `"1"` would join whoever holds it) nor a fraction.
+TextOrNumber = StrictStr | StrictInt
 
 
 def digits(text: str, most: int = 18) -> bool:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from patron.clock import parse_iso
 from patron.customers.models import Channel, CustomerInput, Identifier, ProfileInput
+from patron.errors import ValidationFailed
+from patron.faces import TextOrNumber
 
 
 class IdentifierBody(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str = Field(max_length=64)
-    value: str | int
+    value: TextOrNumber
 
 
 class CommChannelBody(BaseModel):
@@ -36,9 +39,15 @@ class ProfileBody(BaseModel):
     fields: dict[str, Any] = Field(default_factory=dict)
 
 
+class AttributionBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    createDate: str | None = Field(default=None, max_length=64)
+
+
 class LoyaltyInfoBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     loyaltyType: str | None = None
+    attributionV2: AttributionBody | None = None
 
 
 class CustomerBody(BaseModel):
@@ -47,6 +56,29 @@ class CustomerBody(BaseModel):
     extendedFields: dict[str, Any] | None = None
     associatedWith: str | None = Field(default=None, max_length=200)
     loyaltyInfo: LoyaltyInfoBody | None = None
+
+    def enrolled_at_ms(self, now_ms: int) -> int | None:
+        """`loyaltyInfo.attributionV2.createDate`, the customer's enrolment as a client states it
+        (a migration's own dates): a full date-time, not after `now_ms`; a bare date is refused,
+        as Capillary refuses it."""
+        text = self.loyaltyInfo and self.loyaltyInfo.attributionV2 and \
+            self.loyaltyInfo.attributionV2.createDate
+        if not text:
+            return None
+        try:
+            if "T" not in text.upper():
+                raise ValueError
+            at_ms = parse_iso(text)
+        except ValueError:
+            raise ValidationFailed(
+                "The 'createDate' field in 'attributionV2' must be in full datetime format (for "
+                "example, '2025-09-23T12:31:51Z')", reason="invalid_create_date",
+                field="loyaltyInfo.attributionV2.createDate") from None
+        if at_ms > now_ms:
+            raise ValidationFailed("createDate in attributionV2 cannot be in the future",
+                                   reason="invalid_create_date",
+                                   field="loyaltyInfo.attributionV2.createDate")
+        return at_ms
 
     def to_input(self) -> CustomerInput:
         return CustomerInput(
@@ -66,11 +98,17 @@ class CustomerBody(BaseModel):
         )
 
 
+def _number_as_text(value: Any) -> Any:
+    return str(value) if type(value) is int else value
+
+
 class IdentificationBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     source: str = "INSTORE"
     identifierType: str = Field(max_length=64)
-    identifierValue: str = Field(max_length=320)
+    # Text, as the docs show it; a whole number (a customer id) is taken as its digits.
+    identifierValue: Annotated[str, BeforeValidator(_number_as_text)] = Field(min_length=1,
+                                                                              max_length=320)
 
 
 class DeletionRequestBody(BaseModel):
@@ -85,7 +123,7 @@ class DecisionBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     type: str = "CUSTOMER"
     baseType: str = "DELETE"
-    id: str | int
+    id: TextOrNumber
     status: str
     comments: str = ""
 

@@ -13,7 +13,7 @@ from patron.cards.service import CardChange, SeriesInput, card_error, series_not
 from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
 from patron.customers.normalize import identifier_type
 from patron.errors import PatronError, ValidationFailed
-from patron.faces import FaceRouter, Svc, path_id
+from patron.faces import FaceRouter, Svc, TextOrNumber, path_id
 from patron.faces.loyalty import render
 from patron.faces.loyalty.errors import code_of, item, warning
 from patron.faces.loyalty.routes import Reader, Writer, _customer_id, _source, bulk_answer, ok
@@ -127,7 +127,7 @@ class LabelBody(BaseModel):
 class IdentifierChange(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str = Field(max_length=40)
-    value: str | int = Field(union_mode="left_to_right")
+    value: TextOrNumber
 
 
 class ChangeIdentifierBody(BaseModel):

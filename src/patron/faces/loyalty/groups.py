@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from patron.customers.models import SOURCES
 from patron.errors import NotFound, PatronError, ValidationFailed
-from patron.faces import FaceRouter, Svc, digits
+from patron.faces import FaceRouter, Svc, TextOrNumber, digits
 from patron.faces.loyalty import render
 from patron.faces.loyalty.errors import CODES, item
 from patron.faces.loyalty.routes import (
@@ -38,7 +38,7 @@ class GroupBody(BaseModel):
     and `id`) bodies."""
 
     model_config = ConfigDict(extra="ignore")
-    id: str | int | None = None
+    id: TextOrNumber | None = None
     externalId: str | None = Field(None, max_length=1000)
     groupName: str | None = Field(None, max_length=1000)
     maxGroupSize: int | None = None
@@ -53,7 +53,7 @@ class JoinBody(BaseModel):
     """One element of a join request's array."""
 
     model_config = ConfigDict(extra="ignore")
-    userId: int | str | None = None
+    userId: TextOrNumber | None = None
     primaryMember: bool = False
     defaultGroup: bool = False
     permissions: list[str] = Field(default_factory=list, max_length=10)

@@ -401,8 +401,10 @@ async def oauth_token(svc: Svc, body: TokenBody) -> Response:
 
 @router.post("/v2/customers")
 async def add_customer(svc: Svc, who: Writer, body: CustomerBody) -> Response:
+    now_ms = svc.clock.now_ms()
     written = await svc.customers.register(
-        who.org_id, body.to_input(), Provenance(who.till_id, svc.clock.now_ms()))
+        who.org_id, body.to_input(),
+        Provenance(who.till_id, now_ms, loyalty_at_ms=body.enrolled_at_ms(now_ms)))
     return ok({"createdId": written.customer_id,
                "warnings": [warning(w) for w in written.warnings], "sideEffects": []})
 

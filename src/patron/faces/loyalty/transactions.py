@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from patron.clock import iso_utc, parse_iso
 from patron.commerce.service import TRANSACTION_SOURCES, LineItem, TransactionInput
 from patron.errors import NotFound, PatronError, ValidationFailed
-from patron.faces import FaceRouter, Svc, digits, request_json
+from patron.faces import FaceRouter, Svc, TextOrNumber, digits, request_json
 from patron.faces.loyalty.errors import CODES, code_of, item
 from patron.faces.loyalty.interactions import LEGACY_NAMES, legacy_identifier
 from patron.faces.loyalty.render import points_value, program_view, tier_change_effect
@@ -41,7 +41,7 @@ class LineItemBody(BaseModel):
     value: Amount | None = None
     discount: Amount = Decimal(0)
     description: str = Field("", max_length=500)
-    serial: str | int = ""
+    serial: TextOrNumber = ""
 
 
 class TransactionBody(BaseModel):
@@ -300,7 +300,7 @@ class _Redeem(BaseModel):
     transaction_number: str = Field("", max_length=200)
     notes: str = Field("", max_length=1000)
     validation_code: str | None = None
-    program_id: int | str | None = None  # the body's, as the v1.1 docs have it; or the query's
+    program_id: TextOrNumber | None = None  # the body's, as the v1.1 docs have it; or the query's
 
 
 @router.post("/v1.1/points/redeem")
@@ -354,7 +354,7 @@ async def redeem(request: Request, svc: Svc, who: Writer) -> Response:
 
 class ReverseBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    redemptionId: str | int
+    redemptionId: TextOrNumber
     pointsToBeReversed: Decimal | None = None  # whole points, as the docs type it (int)
     identifier: dict[str, Any] | None = None
 
