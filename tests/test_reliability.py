@@ -19,7 +19,7 @@ import pytest
 from patron.db.database import Database
 from patron.db.statement import sql
 from patron.errors import ValidationFailed
-from tests.conftest import add_customer, till_auth, workspace_auth
+from tests.conftest import add_customer, marketing_auth, till_auth, workspace_auth
 from tests.envelopes import assert_face_envelope
 from tests.processes import patron, patron_env, serve
 
@@ -260,6 +260,27 @@ async def test_v1_1_paths_answer_every_error_in_the_v1_1_envelope(client: httpx.
         assert f"<code>{status}</code>" in r.text and r.text.startswith("<?xml"), r.text
     r = await client.get("/v1.1/points/isredeemable?mobile=1&points=1", headers=nobody)
     assert r.json()["response"]["status"]["message"].startswith("Authentication failed")
+
+
+async def test_head_is_answered_as_get_without_the_body(client: httpx.AsyncClient,
+                                                       org: Any) -> None:
+    """RFC 9110: a server that answers GET answers HEAD, with the GET's status and headers."""
+    customer_id = await add_customer(client, till_auth(org), identifiers=[
+        {"type": "mobile", "value": "919812340077"}])
+    marketing = await marketing_auth(client, org)
+    for path, headers in ((f"/v2/customers/{customer_id}?source=INSTORE", till_auth(org)),
+                          ("/v2/customers/1?source=INSTORE", till_auth(org)),
+                          ("/api/customers?limit=2", workspace_auth(org)),
+                          ("/v1/customers", marketing), ("/v1/customers", {}),
+                          ("/healthz", {})):
+        got = await client.get(path, headers=headers)
+        head = await client.head(path, headers=headers)
+        assert head.status_code == got.status_code, (path, head.status_code)
+        assert head.content == b"" and head.headers["content-type"] == \
+            got.headers["content-type"], path
+        assert head.headers["content-length"] == got.headers["content-length"], path
+    r = await client.head("/v2/requests", headers=till_auth(org))  # no GET route: the method
+    assert r.status_code == 405 and "GET" not in r.headers["allow"]
 
 
 async def test_text_with_a_nul_is_never_a_500(client: httpx.AsyncClient, org: Any) -> None:

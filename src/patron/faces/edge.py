@@ -60,6 +60,11 @@ class Edge:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        # HEAD is answered as the GET of the same URL would be, without its body (RFC 9110
+        # 9.3.2: a server that answers GET answers HEAD), on every route that takes GET.
+        head = scope["method"] == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET"}
         request_id = b""
         length = None
         for name, value in scope["headers"]:
@@ -75,6 +80,8 @@ class Edge:
             if message["type"] == "http.response.start":
                 status_seen[0] = message["status"]
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         # The image upload routes (/v2/customers/{id}/setImage, /v2/customers/lookup/setImage)
@@ -109,7 +116,7 @@ class Edge:
                 access_log.info(dumps_text({
                     "event": "request",
                     "request_id": request_id.decode("latin-1"),
-                    "method": scope["method"],
+                    "method": "HEAD" if head else scope["method"],
                     "route": getattr(route, "path", None) or "unmatched",
                     "status": status_seen[0],
                     "ms": round((time.perf_counter() - started) * 1000, 2),
