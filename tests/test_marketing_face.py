@@ -20,6 +20,7 @@ from patron.services import Services
 from patron.tenancy import repository as tenancy_repo
 from patron.tenancy.service import OrgCredentials
 from tests.conftest import START_MS, add_customer, marketing_auth, till_auth
+from tests.envelopes import assert_face_envelope
 
 JSONAPI = "application/vnd.api+json"
 BASE = "http://patron.test"
@@ -560,6 +561,11 @@ async def test_search(client: httpx.AsyncClient, org: OrgCredentials, clock: Fix
     assert await found("example.org") == [alexa]
     assert await found("nobody") == []
     assert len(await found("")) == 3
+    # U+0000 cannot be in a name (SQLite's LIKE stopped there and matched everyone): bad input.
+    for path in ("/v1/customers?filter[search]=%00zzzz", "/v1/sites?filter[title_cont]=%00z"):
+        r = await client.get(path, headers=auth)
+        assert r.status_code == 400, r.text
+        assert_face_envelope(path, r)
 
 
 async def test_site_filter(client: httpx.AsyncClient, services: Services, org: OrgCredentials,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+from patron.errors import ValidationFailed
 from patron.jsonio import dumps_text
 
 _PG_PARAM = re.compile(r"\$(\d+)")
@@ -37,9 +38,14 @@ def sql(text: str, *, pg: str | None = None, sqlite: str | None = None) -> State
 
 def contains_pattern(value: str | None) -> str | None:
     """A case-insensitive LIKE pattern matching `value` anywhere, its wildcards escaped (the
-    statement says `ESCAPE '\\'`). The one rule for every `..._contains` and search filter."""
+    statement says `ESCAPE '\\'`). The one rule for every `..._contains` and search filter.
+    A value holding U+0000 is bad input, as PostgreSQL finds it: SQLite's LIKE ends its pattern
+    there, so a search for U+0000 followed by anything would match every row."""
     if value is None:
         return None
+    if "\0" in value:
+        raise ValidationFailed("text must not contain the NUL character (U+0000)",
+                               reason="unstorable_text")
     escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
