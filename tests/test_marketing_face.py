@@ -519,6 +519,14 @@ async def test_sort(client: httpx.AsyncClient, org: OrgCredentials, services: Se
         {"kind": "sign_in", "customer": {"id": bob}, "at": START_MS}], prov)
     assert await order("name") == [aaron, alice, bob, carol]
     assert await order("-name") == [carol, bob, alice, aaron]
+    # Without a name, a customer is ordered by the name shown for them (their e-mail address's
+    # part before the @); without an e-mail address either, as a missing value.
+    bree = await add_customer(client, loyalty, identifiers=[
+        {"type": "email", "value": "Bree@example.com"}])
+    nameless = await add_customer(client, loyalty, identifiers=[
+        {"type": "mobile", "value": "919900007777"}])
+    assert await order("name") == [aaron, alice, bob, bree, carol, nameless]
+    assert await order("-name") == [nameless, carol, bree, bob, alice, aaron]
     assert (await order("last_request_at"))[0] == bob
     assert (await order("-last_request_at"))[-1] == bob
 

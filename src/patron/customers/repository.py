@@ -113,22 +113,30 @@ _LIST_WHERE_SQLITE = _LIST_WHERE.replace("::bigint", "").replace("::text", "")
 SORT_COLUMNS = ("created_at", "name", "email", "net_revenue", "last_request_at")
 
 
-def _order_by(column: str, descending: bool, alias: str = "") -> str:
+def _order_by(column: str, descending: bool, alias: str = "", *, sqlite: bool = False) -> str:
     """A listing's order, the same on both engines: names and e-mail addresses compared without
     case, and missing values where PostgreSQL puts them (last going up, first going down;
     SQLite's default is the other way). `created_at` is never missing, and a NULLS clause would
     keep SQLite from reading it in the order of its index. id breaks ties so that pages never
-    overlap or skip."""
+    overlap or skip.
+
+    A customer without a name is ordered by the name the listing shows for them, the part of
+    their e-mail address before the `@` (faces/marketing/render.name); without either, last."""
     direction = "DESC" if descending else "ASC"
-    key = f"lower({alias}{column})" if column in ("name", "email") else f"{alias}{column}"
+    if column == "name":
+        local_part = (f"substr({alias}email, 1, instr({alias}email, '@') - 1)" if sqlite
+                      else f"split_part({alias}email, '@', 1)")
+        key = f"lower(COALESCE(NULLIF({alias}name, ''), NULLIF({local_part}, '')))"
+    else:
+        key = f"lower({alias}{column})" if column == "email" else f"{alias}{column}"
     nulls = "" if column == "created_at" else (" NULLS FIRST" if descending else " NULLS LAST")
     return f" ORDER BY {key} {direction}{nulls}, {alias}id {direction} LIMIT $4 OFFSET $5"
 
 
 def _list_statement(column: str, descending: bool) -> Statement:
-    order = _order_by(column, descending)
-    return sql(f"SELECT {_LIST_COLUMNS}{_LIST_WHERE}{order}",
-               sqlite=f"SELECT {_LIST_COLUMNS}{_LIST_WHERE_SQLITE}{order}")
+    return sql(f"SELECT {_LIST_COLUMNS}{_LIST_WHERE}{_order_by(column, descending)}",
+               sqlite=f"SELECT {_LIST_COLUMNS}{_LIST_WHERE_SQLITE}"
+                      f"{_order_by(column, descending, sqlite=True)}")
 
 
 LIST_CUSTOMERS = {(c, d): _list_statement(c, d) for c in SORT_COLUMNS for d in (False, True)}
@@ -158,9 +166,10 @@ _SHOWN_WHERE = _listed_where("c.")
 
 
 def _shown_statement(column: str, descending: bool) -> Statement:
-    order = _order_by(column, descending, "c.")
-    text = f"SELECT {_SHOWN_COLUMNS}{_SHOWN_FROM}{_SHOWN_WHERE}{order}"
-    return sql(text, sqlite=text.replace("::bigint", "").replace("::text", ""))
+    text = f"SELECT {_SHOWN_COLUMNS}{_SHOWN_FROM}{_SHOWN_WHERE}"
+    return sql(text + _order_by(column, descending, "c."),
+               sqlite=text.replace("::bigint", "").replace("::text", "")
+               + _order_by(column, descending, "c.", sqlite=True))
 
 
 LIST_SHOWN = {(c, d): _shown_statement(c, d) for c in SORT_COLUMNS for d in (False, True)}

@@ -55,7 +55,7 @@ def email(row: Row) -> str:
 
 def name(row: Row) -> str:
     """Kajabi's `name` is a string, made from the e-mail address when left blank: its part
-    before the `@`."""
+    before the `@` (listings sorted by name order by the same rule: customers.repository)."""
     return row["name"] or (row["email"] or "").split("@", 1)[0]
 
 
