@@ -223,19 +223,27 @@ async def test_interaction_v11_history_paging_and_filters(client: httpx.AsyncCli
     assert networks[1]["interaction"][SEED_001_TYPES.index("whatsapp")]["count"] == 1
     # paging, type and network filters, dates
     r = await client.get("/v1.1/customer/interaction", headers=auth, params={
-        "user_id": str(cid), "type": "email", "limit": "1", "offset": "1",
+        "user_id": str(cid), "type": "emailbulk", "limit": "1", "offset": "1",
         "network": "capillary"})
     (only,) = r.json()["response"]["customer"]["interactions"]["network"][0]["interaction"]
-    assert only["count"] == 2 and [m["subject"] for m in only["messages"]["message"]] == ["Hello"]
+    assert only["type"] == "emailbulk" and only["count"] == 2  # both carry a campaign
+    assert [m["subject"] for m in only["messages"]["message"]] == ["Hello"]
     r = await client.get("/v1.1/customer/interaction", headers=auth, params={
-        "user_id": str(cid), "type": "emailbulk"})
-    (bulk,) = r.json()["response"]["customer"]["interactions"]["network"][0]["interaction"]
-    assert bulk["type"] == "emailbulk" and bulk["count"] == 2  # both carry a campaign
-    r = await client.get("/v1.1/customer/interaction", headers=auth, params={
-        "user_id": str(cid), "type": "email", "start_date": "2025-12-30",
+        "user_id": str(cid), "type": "emailbulk", "start_date": "2025-12-30",
         "end_date": "2025-12-30"})
     (day,) = r.json()["response"]["customer"]["interactions"]["network"][0]["interaction"]
     assert day["count"] == 1
+    # `type=email` is the transactional e-mails (API-FACTS 2.7): none yet, then a receipt.
+    r = await client.get("/v1.1/customer/interaction", headers=auth,
+                         params={"user_id": str(cid), "type": "email"})
+    (trans,) = r.json()["response"]["customer"]["interactions"]["network"][0]["interaction"]
+    assert trans["type"] == "email" and trans["count"] == 0 and "messages" not in trans
+    await _post(client, org, [_message("t1", {"id": cid}, sent=START_MS - DAY,
+                                       subject="Receipt", receiver="hal@example.com")])
+    r = await client.get("/v1.1/customer/interaction", headers=auth,
+                         params={"user_id": str(cid), "type": "email"})
+    (trans,) = r.json()["response"]["customer"]["interactions"]["network"][0]["interaction"]
+    assert trans["count"] == 1 and trans["messages"]["message"][0]["subject"] == "Receipt"
     # OTP masking
     await services.tenancy.configure(org.org_id, otp_masking=True)
     r = await client.get("/v1.1/customer/interaction", headers=auth,
@@ -273,7 +281,7 @@ async def test_interaction_v11_errors_and_xml(client: httpx.AsyncClient,
         "identifierName": "shoe", "identifierValue": "1"})
     assert r.json()["response"]["customer"]["item_status"]["code"] == 500
     r = await client.get("/v1.1/customer/interaction", headers=auth,
-                         params={"user_id": str(cid), "format": "xml", "type": "email"})
+                         params={"user_id": str(cid), "format": "xml", "type": "emailbulk"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
     assert b"<success>true</success>" in r.content
     assert b"<reciever>hal@example.com</reciever>" in r.content

@@ -451,3 +451,28 @@ async def test_a_deletion_request_names_its_customer_by_text_or_number(
         r = await client.post("/v2/requests", headers=loyalty, json=deletion("mobile", value))
         assert r.status_code == 400, (value, r.text)
         assert "identifierValue" in r.json()["errors"][0]["message"]
+
+
+async def test_the_look_ups_take_the_sources_and_embeds_the_docs_list_for_them(
+        client: httpx.AsyncClient, loyalty: dict[str, str]) -> None:
+    customer_id = await add_customer(client, loyalty, identifiers=[
+        {"type": "mobile", "value": "919900005555"}])
+    for source in ("FACEBOOK", "web_engage", "OTHERS", "LINE"):
+        r = await client.get("/v2/customers/lookup", headers=loyalty, params={
+            "source": source, "accountId": "a1", "identifierName": "mobile",
+            "identifierValue": "919900005555"})
+        assert r.status_code == 200 and r.json()["entity"] == customer_id, (source, r.text)
+    r = await client.get("/v2/customers/lookup", headers=loyalty, params={
+        "source": "MYSPACE", "identifierName": "mobile", "identifierValue": "919900005555"})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 8003
+    details = {"source": "INSTORE", "identifierName": "mobile", "identifierValue": "919900005555"}
+    r = await client.get("/v2/customers/lookup/customerDetails", headers=loyalty, params=details)
+    assert r.json()["cardDetails"] == [] and "alternateCurrencyDetails" not in r.json()
+    r = await client.get("/v2/customers/lookup/customerDetails", headers=loyalty, params={
+        **details, "embed": "ignoreCardDetails,alternateCurrencies,customerStatus"})
+    body = r.json()
+    assert "cardDetails" not in body and body["alternateCurrencyDetails"] == []
+    assert [w["message"] for w in body["warnings"]] == ["Invalid embed value: customerStatus"]
+    r = await client.get(f"/v2/customers/{customer_id}?source=INSTORE&embed=ignorecarddetails",
+                         headers=loyalty)
+    assert "cardDetails" not in r.json() and r.json()["warnings"] == []

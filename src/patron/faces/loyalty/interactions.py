@@ -28,8 +28,9 @@ router = FaceRouter(tags=["loyalty (Capillary)"])
 # The interaction types v1.1 always lists, in the order of seed 001's example.
 V11_TYPES = ("survey", "whatsapp", "line", "zalo", "phone", "missed_call", "email", "sms")
 NETWORKS = ("capillary", "facebook", "twitter", "foursquare")
-# `type` values of the v1.1 docs: stored channels, `emailbulk` (e-mail with BULK priority),
-# `feedback` (surveys) and the social types Patron records none of (they count 0).
+# `type` values of the v1.1 docs: stored channels (`email`: with TRANS priority), `emailbulk`
+# (e-mail with BULK priority), `feedback` (surveys) and the social types Patron records none of
+# (they count 0).
 TYPE_CHANNEL = {
     **{c: c for c in (*V11_TYPES, "viber")},
     "emailbulk": "email", "feedback": "survey",
@@ -129,7 +130,9 @@ class _Query:
             raise _BadInput(f"unsupported interaction type {raw_type}")
         self.type = raw_type
         self.channel = TYPE_CHANNEL[raw_type] if raw_type else None
-        self.priority = "BULK" if raw_type == "emailbulk" else None
+        # `email` is the transactional e-mails, `emailbulk` the bulk ones (API-FACTS 2.7);
+        # without a type, the `email` entry lists both.
+        self.priority = {"email": "TRANS", "emailbulk": "BULK"}.get(raw_type or "")
         self.limit = _int(params, "limit", DEFAULT_LIMIT, MAX_LIMIT)
         self.offset = _int(params, "offset", 0, 10_000_000)
         self.start, self.end = params.get("start_date"), params.get("end_date")

@@ -54,7 +54,7 @@ def identifiers_of_all(profiles: list[Any]) -> Any:
 
 def customer(record: CustomerRecord, *, source: str, account_id: str | None,
              only_current_profile: bool, ndnc_status: bool, optin_status: bool,
-             cards: list[Any], warnings: list[dict[str, Any]],
+             cards: list[Any] | None, warnings: list[dict[str, Any]],
              segments: dict[str, str] | None = None,
              fraud: FraudStatus | None = None) -> dict[str, Any]:
     """The customer-details body. `segments` (embed=segments) fills the `segments` map, `{}`
@@ -120,7 +120,8 @@ def customer(record: CustomerRecord, *, source: str, account_id: str | None,
         out["optinStatus"] = row["optin_status"]
     if ndnc_status:
         out["ndncStatus"] = row["ndnc_status"]
-    out["cardDetails"] = [card(c) for c in cards]
+    if cards is not None:  # None: embed=ignoreCardDetails
+        out["cardDetails"] = [card(c) for c in cards]
     out["warnings"] = warnings
     return out
 

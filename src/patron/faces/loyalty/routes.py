@@ -41,7 +41,10 @@ router = FaceRouter(tags=["loyalty (Capillary)"])
 
 EMBEDS = ("points", "subscriptions", "mlp", "userGroup", "gapDetails", "promotionalPoints",
           "expirySchedules", "expiredPoints", "customerImage", "returnedPoints",
-          "associatedImages", "segments")
+          "associatedImages", "segments",
+          # Listed for the look-up's details (API-FACTS 2.4), taken by both routes: the answer
+          # without `cardDetails`; `alternateCurrencyDetails` (none: Patron keeps points only).
+          "ignoreCardDetails", "alternateCurrencies")
 _EMBEDS_LOWER = frozenset(e.lower() for e in EMBEDS)
 MAX_REQUEST_BATCH = 10
 NOT_FOUND_BY_IDENTIFIERS = "Customer not found for the given identifiers"
@@ -83,10 +86,17 @@ def bulk_answer(results: list[Any], failures: int) -> Response:
               status)
 
 
-def _source(value: str | None) -> str:
+# The sources `GET /v2/customers/lookup` takes: Capillary's list for it (its Slate docs), with
+# LINE and ALL. The look-up finds a customer by an identifier, which is unique in the
+# organisation whatever the source, so a source no profile is kept in (FACEBOOK) is taken too.
+LOOKUP_SOURCES = (*READ_SOURCES, "WEB_ENGAGE", "ECOMMERCE", "JD", "TAOBAO", "TMALL", "FACEBOOK",
+                  "WEBSITE", "OTHERS")
+
+
+def _source(value: str | None, sources: tuple[str, ...] = READ_SOURCES) -> str:
     if value is None or value == "":
         raise ValidationFailed("source is required", reason="missing_source")
-    if value.upper() not in READ_SOURCES:
+    if value.upper() not in sources:
         raise ValidationFailed("Invalid source", reason="invalid_source")
     return value.upper()
 
@@ -181,7 +191,8 @@ class DetailsQuery:
 
 
 _LOYALTY_EMBEDS = frozenset(e.lower() for e in EMBEDS) - {
-    "segments", "subscriptions", "customerimage", "associatedimages", "usergroup"}
+    "segments", "subscriptions", "customerimage", "associatedimages", "usergroup",
+    "ignorecarddetails", "alternatecurrencies"}
 
 
 @dataclass(frozen=True)
@@ -290,10 +301,13 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
     body = render.customer(record, source=source, account_id=account_id,
                            only_current_profile=query.only_current_profile,
                            ndnc_status=query.ndnc_status, optin_status=query.optin_status,
-                           cards=await svc.cards.of_customer(org_id, record.id)
+                           cards=None if "ignorecarddetails" in query.wanted else
+                           await svc.cards.of_customer(org_id, record.id)
                            if record.row["has_cards"] else [],
                            warnings=_embed_warnings(query.embeds), segments=segments,
                            fraud=fraud)
+    if "alternatecurrencies" in query.wanted:
+        body["alternateCurrencyDetails"] = []
     if "subscriptions" in query.wanted:
         body["subscriptionInfo"] = render.subscription_info(
             await svc.engagement.subscriptions(org_id, record.id))
@@ -419,18 +433,19 @@ async def lookup_customer(
 ) -> Response:
     customer_id, _ = await looked_up(svc, who.org_id, {
         "source": source, "accountId": accountId, "identifierName": identifierName,
-        "identifierValue": identifierValue})
+        "identifierValue": identifierValue}, LOOKUP_SOURCES)
     return ok({"entity": customer_id, "warnings": []})
 
 
-async def looked_up(svc: Services, org_id: int, params: Any) -> tuple[int, str]:
-    """The customer and source of the look-up routes' `source`, `identifierName` and
-    `identifierValue` (all required)."""
+async def looked_up(svc: Services, org_id: int, params: Any,
+                    sources: tuple[str, ...] = READ_SOURCES) -> tuple[int, str]:
+    """The customer and source of the look-up routes' `source` (one of `sources`),
+    `identifierName` and `identifierValue` (all required)."""
     name, value = params.get("identifierName"), params.get("identifierValue")
     if not name or not value or not params.get("source"):
         raise ValidationFailed("identifierName, identifierValue, source can not be empty",
                                reason="missing_identifier")
-    source = _source(params.get("source"))
+    source = _source(params.get("source"), sources)
     if source not in ("INSTORE", "ALL") and not params.get("accountId"):
         raise NotFound(NOT_FOUND_BY_IDENTIFIERS, reason="customer_not_found")
     if "," not in name:
