@@ -131,6 +131,10 @@ async def test_other_org_sees_nothing(client: httpx.AsyncClient, loyalty: dict[s
     request_id = r.json()["requestId"]
     r = await client.get(f"/v2/events/event_data?id={request_id}", headers=till_auth(other_org))
     assert r.json()["data"] == []
+    # Without an id: 400, with `data` as the route's answers carry it (seed 004).
+    r = await client.get("/v2/events/event_data", headers=till_auth(other_org))
+    assert r.status_code == 400 and r.json()["data"] is None
+    assert r.json()["errors"][0]["code"] == 400 and r.json()["warnings"] == []
 
 
 async def test_invalid_events_store_nothing(client: httpx.AsyncClient,

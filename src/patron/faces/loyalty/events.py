@@ -61,7 +61,8 @@ def _code(exc: PatronError) -> int:
     return EVENT_CODES.get(exc.reason, exc.status)
 
 
-def _definition_error(exc: PatronError) -> Response:
+def _error_with_data(exc: PatronError) -> Response:
+    """An error of a route whose answers carry `data`: `{"data": null, "warnings", "errors"}`."""
     return _ok({"data": None, "warnings": [], "errors": [item(_code(exc), exc.message)]},
                exc.status if exc.status != 409 else 400)
 
@@ -84,7 +85,7 @@ async def create_event(request: Request, svc: Svc, who: EventWriter) -> Response
     try:
         definition = await svc.events.define(who.org_id, await _json_object(request))
     except PatronError as exc:
-        return _definition_error(exc)
+        return _error_with_data(exc)
     return _ok({"data": _meta(definition), "warnings": [], "errors": []})
 
 
@@ -93,7 +94,7 @@ async def update_event(request: Request, svc: Svc, who: EventWriter) -> Response
     try:
         definition = await svc.events.redefine(who.org_id, await _json_object(request))
     except PatronError as exc:
-        return _definition_error(exc)
+        return _error_with_data(exc)
     return _ok({"data": _meta(definition), "warnings": [], "errors": []})
 
 
@@ -214,8 +215,8 @@ def _render_event(org_id: int, event: StoredEvent) -> dict[str, Any]:
 async def event_data(request: Request) -> Response:
     who = await event_reader(request)
     id = request.query_params.get("id")  # noqa: A001 - Capillary's parameter name
-    if not id:
-        raise ValidationFailed("id is required", field="id")
+    if not id:  # answered with `data`, as the route's answers carry it (seed 004)
+        return _error_with_data(ValidationFailed("id is required", field="id"))
     event = await request.app.state.services.events.get(who.org_id, id)
     data = [] if event is None else [_render_event(who.org_id, event)]
     return _ok({"data": data, "warnings": [], "errors": []})
