@@ -108,6 +108,13 @@ def test_unreadable_lines_fail_alone_and_a_bom_is_skipped(tmp_path: Path) -> Non
         got = list(read_records(handle, "jsonl"))
     assert got[0] == (1, {"kind": "tag"}) and got[2] == (3, {"kind": "x"})
     assert got[1][0] == 2 and isinstance(got[1][1], NotUtf8)
+    # A whole number beyond 64 bits fails its line (orjson reads it as a float, digits lost);
+    # twenty digits in text, or 2**64 - 1, do not.
+    jsonl.write_text(f'{{"n": {2**64}}}\n{{"n": "{"9" * 30}"}}\n{{"n": {2**64 - 1}}}\n')
+    with open_records(jsonl) as handle:
+        got = list(read_records(handle, "jsonl"))
+    assert got[0][0] == 1 and str(got[0][1]) == "a number is out of range"
+    assert got[1:] == [(2, {"n": "9" * 30}), (3, {"n": 2**64 - 1})]
     csv_file = tmp_path / "r.csv"
     csv_file.write_bytes(b'\xef\xbb\xbfkind,ref\ntag,"two\nlines"\ntag,\xff\n')
     with open_records(csv_file) as handle:

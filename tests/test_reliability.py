@@ -143,11 +143,22 @@ async def test_a_json_body_is_read_strictly_in_each_face(client: httpx.AsyncClie
         r = await client.request(method, path, content=(template % '"\xff"').encode("latin-1"),
                                  headers={**headers, "content-type": "application/json"})
         assert r.status_code == 400 and "malformed JSON body" in r.text, r.text
+        # A whole number beyond 64 bits would be read back from the store as a float.
+        for value in (str(2**64), str(-(2**63) - 1), "1" * 30):
+            r = await client.request(method, path, content=(template % value).encode(),
+                                     headers={**headers, "content-type": "application/json"})
+            assert r.status_code == 400 and "a number is out of range" in r.text, r.text
+            assert_face_envelope(path, r)
     assert (await client.get("/api/customers/count", headers=work)).json()["data"]["count"] == 0
-    # The same bodies sent as JSON are taken.
+    # The same bodies sent as JSON are taken, every digit of a 64-bit number kept.
     r = await client.post("/api/customers", content=(routes[1][3] % "1.5").encode(),
                           headers={**work, "content-type": "application/json; charset=utf-8"})
     assert r.status_code == 201 and r.json()["data"]["metadata"] == {"x": 1.5}, r.text
+    r = await client.patch("/api/customers/ext_strict-1", headers=work,
+                           json={"metadata": {"big": 2**64 - 1, "low": -(2**63)}})
+    assert r.json()["data"]["metadata"] == {"x": 1.5, "big": 2**64 - 1, "low": -(2**63)}
+    r = await client.get("/api/customers/ext_strict-1", headers=work)
+    assert r.json()["data"]["metadata"] == {"x": 1.5, "big": 2**64 - 1, "low": -(2**63)}
     r = await client.post("/v2/customers", json=json.loads(routes[0][3] % '"Ann"'),
                           headers=loyalty)
     assert r.status_code == 200, r.text

@@ -23,6 +23,14 @@ class ValidationFailed(PatronError):
     reason = "validation_failed"
 
 
+def number_out_of_range() -> ValidationFailed:
+    """A number too large for where it was meant to go (64-bit integers): bad input, answered as
+    a 400 in the face's envelope, its transaction rolled back, instead of a crash or a value
+    changed. Both drivers raise OverflowError for it (asyncpg as the cause of its DataError);
+    a request body holding one is refused before that (faces.request_json)."""
+    return ValidationFailed("a number is out of range", reason="number_out_of_range")
+
+
 class NotFound(PatronError):
     status = 404
     reason = "not_found"

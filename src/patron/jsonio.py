@@ -27,6 +27,19 @@ def dumps(value: Any) -> bytes:
                           separators=(",", ":")).encode()
 
 
+class NumberOutOfRange(ValueError):
+    """A whole number beyond 64 bits: orjson reads one back as a float, its digits lost."""
+
+
+def whole_number(text: str) -> int:
+    """A JSON whole number as `json.loads(parse_int=...)` reads it, refused beyond what orjson
+    reads back as an integer, so that nothing stored changes when it is read."""
+    value = int(text)
+    if not -(2**63) <= value < 2**64:
+        raise NumberOutOfRange("a number is out of range")
+    return value
+
+
 def dumps_text(value: Any) -> str:
     return dumps(value).decode()
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from patron.db.statement import Statement, mask_digits
-from patron.errors import ValidationFailed
+from patron.errors import ValidationFailed, number_out_of_range
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both index by column name
 
@@ -75,14 +75,6 @@ def is_unique_violation(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.IntegrityError):
         return "UNIQUE" in str(exc)
     return getattr(exc, "sqlstate", None) == "23505"  # asyncpg's UniqueViolationError
-
-
-def number_out_of_range() -> ValidationFailed:
-    """A number too large for the column it was meant for (64-bit integers): bad input that got
-    past a face's parsing, answered as a 400 in the face's envelope, its transaction rolled
-    back, instead of a crash. Both drivers raise OverflowError for it (asyncpg as the cause of
-    its DataError)."""
-    return ValidationFailed("a number is out of range", reason="number_out_of_range")
 
 
 async def _pg_call(conn: Any, method: str, *args: Any) -> Any:

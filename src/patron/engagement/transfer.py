@@ -13,6 +13,8 @@ CSV columns are the record's field names; nested fields use dots (`customer.iden
 from __future__ import annotations
 
 import csv
+import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +27,11 @@ from patron.customers.models import Provenance
 from patron.db.database import Database
 from patron.db.statement import sql
 from patron.engagement.service import Engagement
+from patron.jsonio import NumberOutOfRange, whole_number
 
 BATCH = 1000
+# Twenty digits in a row: the shortest text of a whole number beyond 64 bits (2**64).
+_LONG_DIGITS = re.compile(r"\d{20}")
 EXPORT_PAGE = 5000
 
 
@@ -104,9 +109,14 @@ def read_records(handle: IO[str], fmt: str) -> Iterator[tuple[int, Any]]:
             yield number, NotUtf8()
             continue
         try:
-            yield number, orjson.loads(line)
+            record = orjson.loads(line)
+            if _LONG_DIGITS.search(line):  # perhaps a whole number orjson read as a float
+                json.loads(line, parse_int=whole_number)
+            yield number, record
         except orjson.JSONDecodeError as exc:
             yield number, ValueError(f"not JSON: {exc}")
+        except NumberOutOfRange as exc:
+            yield number, exc
 
 
 async def import_records(engagement: Engagement, org_id: int, handle: IO[str], fmt: str,

@@ -13,9 +13,10 @@ from fastapi.routing import APIRoute
 from pydantic import StrictInt, StrictStr
 from starlette.routing import Match, Route
 
-from patron.errors import UnsupportedMediaType, ValidationFailed
+from patron.errors import UnsupportedMediaType, ValidationFailed, number_out_of_range
 from patron.idempotency.service import MOST_KEY_CHARS, answer_of, checked_key
 from patron.idempotency.service import fingerprint as request_fingerprint
+from patron.jsonio import NumberOutOfRange, whole_number
 from patron.services import Services
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -164,10 +165,14 @@ MAX_JSON_DEPTH = 32
 def request_json(body: bytes, *, reason: str | None = None) -> Any:
     """A request body as strict JSON, for every route that reads one: text that is not JSON
     (invalid UTF-8, `NaN`, `Infinity`, a number too large for a float) is 400 "malformed JSON
-    body", and so is nesting deeper than MAX_JSON_DEPTH. Whole numbers keep every digit (orjson
-    would read one beyond 64 bits as a float)."""
+    body", and so is nesting deeper than MAX_JSON_DEPTH. A whole number beyond 64 bits is 400 "a
+    number is out of range": the store keeps JSON that orjson reads, and orjson would read it
+    back as a float, its digits lost."""
     try:
-        value = json.loads(body, parse_constant=_not_json, parse_float=_finite)
+        value = json.loads(body, parse_constant=_not_json, parse_float=_finite,
+                           parse_int=whole_number)
+    except NumberOutOfRange:
+        raise number_out_of_range() from None
     except (ValueError, RecursionError):
         raise ValidationFailed("malformed JSON body", reason=reason) from None
     if _nests_deeper(value, MAX_JSON_DEPTH):
