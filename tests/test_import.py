@@ -84,7 +84,7 @@ async def test_export_imports_into_another_org(client: httpx.AsyncClient, servic
         assert summary.counts["failed"] == 0, fmt
         # customer, message, delivery, subscription, e-mail subscription, tag
         assert summary.lines == 6
-        r = await client.get("/v1.1/customer/interaction?external_id=CRM-1&type=email",
+        r = await client.get("/v1.1/customer/interaction?external_id=CRM-1&type=emailbulk",
                              headers=till_auth(target))
         customer = r.json()["response"]["customer"]
         (email,) = customer["interactions"]["network"][0]["interaction"]
