@@ -464,6 +464,9 @@ async def test_bad_bodies_are_400_validation_errors(client: httpx.AsyncClient,
         {"externalId": "e", "metadata": [1]}, {"externalId": "e", "clickId": {"a": 1}},
         {"externalId": "e", "metadata": {"k": "v" * 20_000}},
         {"externalId": "e", "avatarUrl": "x" * 3000}, {"externalId": "e", "name": False},
+        {"externalId": "e", "avatarUrl": "not a url"},
+        {"externalId": "e", "avatarUrl": "javascript:alert(1)"},
+        {"externalId": "e", "avatarUrl": "https://"},
     ]
     for body in post_cases:
         r = await client.post("/api/customers", headers=work, json=body)

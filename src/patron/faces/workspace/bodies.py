@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -84,7 +85,7 @@ class CustomerFields(BaseModel):
         return Write(CustomerInput(
             profiles=profiles,
             click_id=_cleared(self.clickId, "clickId" in sent),
-            avatar=_cleared(self.avatarUrl, "avatarUrl" in sent),
+            avatar=_url(_cleared(self.avatarUrl, "avatarUrl" in sent), "avatarUrl"),
             metadata=self.metadata,
         ), frozenset(replace))
 
@@ -118,3 +119,14 @@ def _cleared(value: str | None, sent: bool) -> str | None:
     if not sent:
         return None
     return "" if value is None else value.strip()
+
+
+def _url(value: str | None, field: str) -> str | None:
+    """An absolute http(s) URL, as clients show it for an image (Kajabi's `avatar` is one);
+    None and "" (keep, clear) as they are."""
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or \
+                any(c.isspace() for c in value):
+            raise ValidationFailed(f"{field} must be an http or https URL", field=field)
+    return value
