@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from patron.app import create_app
+from patron.auth import guard
 from patron.clock import FixedClock
 from patron.config import Settings
 from patron.customers.models import Provenance
@@ -19,7 +20,7 @@ from patron.faces.marketing.render import net_revenue
 from patron.services import Services
 from patron.tenancy import repository as tenancy_repo
 from patron.tenancy.service import OrgCredentials
-from tests.conftest import START_MS, add_customer, marketing_auth, till_auth
+from tests.conftest import START_MS, MovedTime, add_customer, marketing_auth, till_auth
 from tests.envelopes import assert_face_envelope
 
 JSONAPI = "application/vnd.api+json"
@@ -193,6 +194,31 @@ async def test_revoke_needs_a_bearer_token_and_a_token(client: httpx.AsyncClient
     r = await client.post("/v1/oauth/revoke", data={}, headers=bearer(pair["access_token"]))
     assert r.status_code == 400 and r.json() == {"error": "invalid_request"}
     assert (await client.get("/v1/me", headers=bearer(pair["access_token"]))).status_code == 200
+
+
+async def test_the_oauth_routes_answer_their_own_envelope_whatever_refuses(
+        client: httpx.AsyncClient, services: Services, org: OrgCredentials,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`{"error": ...}` (the OpenAPI document's errors_authentication_failed) also for what
+    refuses a request before the route: its size, the method, the rate (with Retry-After)."""
+    big = b"grant_type=client_credentials&client_id=" + b"x" * 2_000_000
+    r = await client.post("/v1/oauth/token", content=big,
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413 and set(r.json()) == {"error"}
+    assert r.headers["content-type"] == "application/json"
+    r = await client.get("/v1/oauth/token")
+    assert r.status_code == 405 and set(r.json()) == {"error"} and r.headers["allow"] == "POST"
+    pair = await tokens(client, org)
+    # Mid-minute, so that the limit's window cannot turn between the requests.
+    monkeypatch.setattr(guard, "time", MovedTime("time", 1_800_000_030.0))
+    services.limiter.per_minute = 1
+    try:
+        answers = [await client.post("/v1/oauth/revoke", data={"token": "unknown"},
+                                     headers=bearer(pair["access_token"])) for _ in range(3)]
+    finally:
+        services.limiter.per_minute = 0
+    assert answers[-1].status_code == 429 and set(answers[-1].json()) == {"error"}
+    assert answers[-1].headers["retry-after"] == "30"
 
 
 # -- Bearer authentication -----------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from patron.customers import repository as customers_repo
 from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
 from patron.services import Services
-from tests.conftest import START_MS, add_customer, till_auth, workspace_auth
+from tests.conftest import START_MS, MovedTime, add_customer, till_auth, workspace_auth
 
 CUSTOMER_KEYS = ["id", "externalId", "email", "phone", "firstName", "lastName", "name",
                  "avatarUrl", "clickId", "metadata", "ltv", "totalRevenue", "status",
@@ -128,7 +128,7 @@ async def test_rate_limit_is_429_with_retry_after(client: httpx.AsyncClient,
     from patron.auth import guard
 
     # Mid-minute, so that the window cannot turn between the requests.
-    monkeypatch.setattr(guard.time, "time", lambda: 1_800_000_030.0)
+    monkeypatch.setattr(guard, "time", MovedTime("time", 1_800_000_030.0))
     services.limiter.per_minute = 2
     for _ in range(2):
         assert (await client.get("/api/customers/count", headers=work)).status_code == 200

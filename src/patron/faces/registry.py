@@ -22,6 +22,8 @@ def renderer_for(path: str) -> Renderer:
         return workspace_errors.render
     if path.startswith("/patron/"):
         return native_errors.render
+    if path.startswith("/v1/oauth/"):
+        return marketing_errors.render_token_error
     if path.startswith("/v1/"):
         return marketing_errors.render
     if path.startswith("/v3/oauth/"):

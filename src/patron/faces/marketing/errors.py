@@ -49,7 +49,14 @@ _CHALLENGES = {"invalid_client": 'Basic realm="oauth"',
 
 
 def render_token_error(exc: PatronError) -> Response:
+    """The OAuth routes' own envelope (`/v1/oauth/...`), `{"error": "..."}`, for whatever refused
+    the request: the routes' RFC 6749 codes, and what refuses it before them (its size, the
+    method, the rate)."""
+    headers = {}
     challenge = _CHALLENGES.get(exc.message) if exc.status == 401 else None
+    if challenge:
+        headers["WWW-Authenticate"] = challenge
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
     return Response(dumps({"error": exc.message}), status_code=exc.status,
-                    media_type="application/json",
-                    headers={"WWW-Authenticate": challenge} if challenge else None)
+                    media_type="application/json", headers=headers or None)
