@@ -476,3 +476,23 @@ async def test_the_look_ups_take_the_sources_and_embeds_the_docs_list_for_them(
     r = await client.get(f"/v2/customers/{customer_id}?source=INSTORE&embed=ignorecarddetails",
                          headers=loyalty)
     assert "cardDetails" not in r.json() and r.json()["warnings"] == []
+
+
+async def test_a_channels_meta_holds_residence_and_office_as_booleans(
+        client: httpx.AsyncClient, loyalty: dict[str, str]) -> None:
+    """Seed 000 shows `meta` with `residence` and `office` booleans: false unless said, the text
+    "true"/"false" taken as booleans, anything else 400."""
+    def body(meta: Any) -> dict[str, Any]:
+        return {"profiles": [{"identifiers": [{"type": "mobile", "value": "919900006666"}],
+                              "commChannels": [{"type": "mobile", "value": "919900006666",
+                                                "meta": meta}]}]}
+
+    r = await client.post("/v2/customers", headers=loyalty, json=body({"office": 2}))
+    assert r.status_code == 400 and "meta.office" in r.json()["errors"][0]["message"]
+    r = await client.post("/v2/customers", headers=loyalty,
+                          json=body({"lastViewedDate": "", "residence": "true"}))
+    assert r.status_code == 200, r.text
+    r = await client.get(f"/v2/customers/{r.json()['createdId']}?source=INSTORE",
+                         headers=loyalty)
+    (channel,) = r.json()["profiles"][0]["commChannels"]
+    assert channel["meta"] == {"lastViewedDate": "", "residence": True, "office": False}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from patron.clock import parse_iso
 from patron.customers.models import Channel, CustomerInput, Identifier, ProfileInput
@@ -18,13 +18,29 @@ class IdentifierBody(BaseModel):
     value: TextOrNumber
 
 
+def _channel_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """A channel's `meta` as seed 000 shows it: `residence` and `office` are booleans, false
+    unless said (`"true"`/`"false"` taken as Capillary's Java server takes them); other keys
+    (`lastViewedDate`) as sent."""
+    out = dict(meta)
+    for key in ("residence", "office"):
+        value = out.get(key, False)
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            value = value.strip().lower() == "true"
+        if not isinstance(value, bool):
+            raise ValueError(f"meta.{key} must be true or false")
+        out[key] = value
+    return out
+
+
 class CommChannelBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     type: str = Field(max_length=64)
     value: str = Field(max_length=320)
     primary: bool = True
     verified: bool = False
-    meta: dict[str, Any] = Field(default_factory=lambda: {"residence": False, "office": False})
+    meta: Annotated[dict[str, Any], AfterValidator(_channel_meta)] = Field(
+        default_factory=lambda: {"residence": False, "office": False})
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
