@@ -94,7 +94,8 @@ async def test_purchase_earns_by_tier_and_upgrades(client: httpx.AsyncClient,
     body = r.json()
     assert body["errors"] == [] and body["warnings"] == []
     effects = body["sideEffects"]
-    assert {"entityType": "USER", "rawAwardedPoints": 100.0, "awardedPoints": 100,
+    # Raw is before the program's rounding (FLOOR), as Capillary's 4808 bill shows 480.8 / 480.
+    assert {"entityType": "USER", "rawAwardedPoints": 100.55, "awardedPoints": 100,
             "type": "points", "programId": 7} in effects
     assert {"entityType": "USER", "type": "slab", "programId": 7, "changeType": "UPGRADE",
             "fromSlab": "Topaz", "toSlab": "Coral",
@@ -384,6 +385,30 @@ async def test_expiry_on_the_day_and_idempotent(client: httpx.AsyncClient, servi
     assert details["pointsSummary"]["expired"] == 50.0
     assert details["pointsSummary"]["loyaltyPoints"] == 25.0
     assert details["expiredPoints"][0]["points"] == 50.0
+    await services.loyalty.check_ledger(org.org_id, customer_id, 7)
+
+
+async def test_a_bill_dated_past_its_points_expiry_earns_points_already_expired(
+        client: httpx.AsyncClient, services: Services, org: Any) -> None:
+    """Points live 30 days after their bill: a bill dated 40 days ago earns points that expired
+    ten days ago. They are credited and expired at once: never spendable, never counted for a
+    tier (CURRENT_POINTS), and the ledger still sums to the balance."""
+    customer_id, headers = await _setup(client, services, org)
+    r = await _buy(client, headers, "OLD-1", 5000, billingDate="2025-11-22T10:00:00Z")
+    assert r.status_code == 200, r.text
+    assert not [e for e in r.json()["sideEffects"] if e["type"] == "slab"]
+    details = await _details(client, headers, customer_id, "embed=points,expiredPoints")
+    summary = details["pointsSummary"]
+    assert (summary["loyaltyPoints"], summary["expired"]) == (0.0, 500.0)
+    assert summary["currentSlab"] == "Topaz"
+    assert details["expiredPoints"][0]["points"] == 500.0
+    r = await _redeem(client, headers, 1)
+    assert r.json()["response"]["responses"]["points"]["item_status"]["code"] == 803
+    assert (await services.loyalty.run_jobs(org.org_id)).expired_points == 0
+    # A bill dated within its points' life earns spendable points as before.
+    r = await _buy(client, headers, "OLD-2", 1000, billingDate="2025-12-20T10:00:00Z")
+    details = await _details(client, headers, customer_id, "embed=points")
+    assert details["pointsSummary"]["loyaltyPoints"] == 100.0
     await services.loyalty.check_ledger(org.org_id, customer_id, 7)
 
 

@@ -63,10 +63,16 @@ def thousandths(value: Decimal | float | int) -> int:
     return int((Decimal(str(value)) * 1000).to_integral_value(ROUND_HALF_UP))
 
 
+def exact_points(tier: Tier, amount: int) -> Decimal:
+    """Points a purchase of `amount` (thousandths of the currency) is worth in `tier` before
+    rounding: the tier's points per currency unit (Capillary's `rawAwardedPoints`)."""
+    return Decimal(amount) / 1000 * tier.points_per_currency
+
+
 def earned_points(program: Program, tier: Tier, amount: int) -> int:
-    """Points a purchase of `amount` (thousandths of the currency) earns in `tier`: the tier's
-    points per currency unit, rounded to whole points by the program's rounding."""
-    exact = Decimal(amount) / 1000 * tier.points_per_currency
+    """Points a purchase of `amount` earns in `tier`: `exact_points` rounded to whole points by
+    the program's rounding, in thousandths."""
+    exact = exact_points(tier, amount)
     return int(exact.to_integral_value(_ROUNDING[program.rounding])) * 1000
 
 

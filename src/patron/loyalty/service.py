@@ -27,12 +27,14 @@ from patron.loyalty.rules import (
     PeriodTotals,
     earned_points,
     end_of_day,
+    exact_points,
     next_threshold,
     points_expiry,
     points_owed_back,
     renewal_gaps,
     renews,
     shown_tier_expiry,
+    thousandths,
     tier_expiry,
     tier_reached,
     upgrade_note,
@@ -70,6 +72,8 @@ class SideEffects:
 
     points: dict[int, int] = field(default_factory=dict)
     tier_changes: list[TierChange] = field(default_factory=list)
+    # Per program, what a bill's points were worth before rounding (thousandths).
+    raw_points: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -204,13 +208,28 @@ class Loyalty:
                       at: int, expires_at: int | None, *, ledger_kind: str,
                       transaction_id: int | None = None, till_id: int | None = None,
                       promotion: tuple[str | None, str | None, str | None] = (None, None, None),
-                      notes: str = "") -> None:
+                      notes: str = "") -> int:
+        """Credits a lot of `points` and answers its id."""
         lot_id = await next_id(tx)
         await tx.execute(repo.INSERT_LOT, org_id, lot_id, m.customer_id, m.program_id, kind,
                          points, at, expires_at, transaction_id, *promotion, till_id)
         await self._ledger(tx, org_id, m, [(ledger_kind, points, lot_id, transaction_id, None,
                                             at, till_id, notes)])
         m.points += points
+        return lot_id
+
+    async def _expire(self, tx: Queryable, org_id: int, m: Member, due: list[Any],
+                      now: int) -> int:
+        """Expires the member's lots `due` (each with its `id` and `remaining` points): their
+        points move to `expiredPoints`. Answers how many points expired."""
+        ledger = [("EXPIRE", -lot["remaining"], lot["id"], None, None, now, None, "")
+                  for lot in due]
+        expired = sum(lot["remaining"] for lot in due)
+        m.points -= expired
+        m.expired_points += expired
+        await tx.executemany(repo.EXPIRE_LOT, [(org_id, lot["id"]) for lot in due])
+        await self._ledger(tx, org_id, m, ledger)
+        return expired
 
     async def _debit(self, tx: Queryable, org_id: int, m: Member, points: int, at: int, *,
                      ledger_kind: str, transaction_id: int | None = None,
@@ -298,11 +317,18 @@ class Loyalty:
             p = program.program
             m = await self._locked_member(tx, org_id, customer_id, program.id, now)
             points = earned_points(p, p.tier(m.tier), amount)
+            effects.raw_points[program.id] = thousandths(exact_points(p.tier(m.tier), amount))
             if points:
-                await self._credit(tx, org_id, m, "REGULAR", points, billed_at,
-                                   points_expiry(p, billed_at), ledger_kind="EARN",
-                                   transaction_id=transaction_id, till_id=till_id)
+                expires_at = points_expiry(p, billed_at)
+                lot_id = await self._credit(tx, org_id, m, "REGULAR", points, billed_at,
+                                            expires_at, ledger_kind="EARN",
+                                            transaction_id=transaction_id, till_id=till_id)
                 m.lifetime_points += points
+                if expires_at is not None and expires_at <= now:
+                    # A bill dated so far back that its points' expiry has passed: they are
+                    # earned and expired at once, never spendable, never counted for a tier.
+                    await self._expire(tx, org_id, m, [{"id": lot_id, "remaining": points}],
+                                       now)
             m.cumulative_purchases += amount
             m.visits += 1
             effects.points[program.id] = points
@@ -568,13 +594,7 @@ class Loyalty:
                                      m.program_id, now)
                 if not due:
                     continue  # another run expired them first
-                ledger = [("EXPIRE", -lot["remaining"], lot["id"], None, None, now, None, "")
-                          for lot in due]
-                expired = sum(lot["remaining"] for lot in due)
-                m.points -= expired
-                m.expired_points += expired
-                await tx.executemany(repo.EXPIRE_LOT, [(org_id, lot["id"]) for lot in due])
-                await self._ledger(tx, org_id, m, ledger)
+                expired = await self._expire(tx, org_id, m, due, now)
                 await self._save(tx, org_id, m, now)
                 done, total = done + len(due), total + expired
         return sum(int(member["lots"]) for member in members), done, total

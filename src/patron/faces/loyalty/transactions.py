@@ -83,7 +83,9 @@ def side_effects(effects: SideEffects, *, of_return: bool = False) -> list[dict[
     out: list[dict[str, Any]] = []
     for program_id, points in effects.points.items():
         if points > 0 or (points == 0 and not of_return):
-            out.append({"entityType": "USER", "rawAwardedPoints": points_value(points),
+            out.append({"entityType": "USER",
+                        "rawAwardedPoints": points_value(effects.raw_points.get(program_id,
+                                                                                 points)),
                         "awardedPoints": points // 1000, "type": "points",
                         "programId": program_id})
         else:
