@@ -245,8 +245,17 @@ async def test_returns_take_back_the_bills_points(client: httpx.AsyncClient,
     bill = got.json()
     assert bill["billDetails"]["billNumber"] == "B-2" and bill["billDetails"]["amount"] == 500
     assert [li["details"]["itemCode"] for li in bill["lineItems"]] == ["shoe", "sock"]
-    assert {"programId": 7, "awardedPoints": 50.0, "returnedPoints": 0.0} in \
+    # The bill shows what its returns took back of its points.
+    assert {"programId": 7, "awardedPoints": 50.0, "returnedPoints": 50.0} in \
         bill["pointsDetails"]
+    r = await client.get(f"/v2/transactions/{bought.json()['createdId']}?type=BOGUS",
+                         headers=headers)
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 605
+    # A bill states its amount (601), as the docs mark billAmount mandatory.
+    r = await client.post("/v2/transactions?source=INSTORE&identifierName=mobile"
+                          "&identifierValue=919900000001", headers=headers,
+                          json={"type": "REGULAR", "billNumber": "NO-AMOUNT"})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 601
     # A bill names its customer (606), and a line's quantity is a number of zero or more.
     r = await client.post("/v2/transactions?source=INSTORE", headers=headers,
                           json={"type": "REGULAR", "billNumber": "B-anon", "billAmount": 5})

@@ -149,9 +149,13 @@ RETURNED_FOR_BILL = sql(
     "JOIN transactions t ON t.org_id = l.org_id AND t.id = l.transaction_id "
     "WHERE t.org_id = $1 AND t.original_id = $2 AND l.kind = 'RETURN' GROUP BY l.program_id"
 )
+# A transaction's points per program and kind: its own, and for a bill those its returns took
+# back (kind RETURN).
 POINTS_OF_TRANSACTION = sql(
     "SELECT program_id, kind, COALESCE(SUM(points), 0) AS points FROM points_ledger "
-    "WHERE org_id = $1 AND transaction_id = $2 GROUP BY program_id, kind"
+    "WHERE org_id = $1 AND (transaction_id = $2 OR kind = 'RETURN' AND transaction_id IN "
+    "(SELECT id FROM transactions WHERE org_id = $1 AND original_id = $2)) "
+    "GROUP BY program_id, kind"
 )
 LEDGER_SUM = sql(
     "SELECT COALESCE(SUM(points), 0) FROM points_ledger "

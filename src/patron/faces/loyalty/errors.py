@@ -41,6 +41,7 @@ CODES = {
     "invalid_bill_number": 602,
     "duplicate_bill": 604,
     "invalid_transaction_type": 605,
+    "invalid_transaction_amount": 601,
     "missing_customer": 8084,
     "bill_not_found": 625,
     "invalid_return_amount": 630,

@@ -48,7 +48,7 @@ class TransactionBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     type: str = Field(max_length=40)
     billNumber: str = Field(min_length=1, max_length=200)
-    billAmount: Amount = Decimal(0)
+    billAmount: Amount | None = None  # required of a bill (601), as the docs mark it
     billingDate: str | None = None
     returnType: str | None = None
     discount: Amount = Decimal(0)
@@ -63,9 +63,13 @@ class TransactionBody(BaseModel):
         except ValueError:
             raise ValidationFailed("Transaction date is invalid", reason="invalid_billing_date",
                                    field="billingDate") from None
+        if self.billAmount is None and self.type.upper() == "REGULAR":
+            raise ValidationFailed("Transaction failed. Transaction amount, quantity, rate, or "
+                                   "discount is invalid", reason="invalid_transaction_amount",
+                                   field="billAmount")
         return TransactionInput(
             type=self.type.upper(), bill_number=self.billNumber.strip(),
-            amount=thousandths(self.billAmount), billed_at=billed_at, source=source,
+            amount=thousandths(self.billAmount or 0), billed_at=billed_at, source=source,
             return_type=self.returnType.upper() if self.returnType else None,
             gross_amount=thousandths(self.grossAmount) if self.grossAmount is not None else None,
             discount=thousandths(self.discount), notes=self.note,
@@ -155,6 +159,8 @@ async def add_transactions(svc: Svc, who: Writer,
 
 
 NOT_INTERESTED = {"REGULAR": "NOT_INTERESTED", "RETURN": "NOT_INTERESTED_RETURN"}
+# The `type` values `GET /v2/transactions/{id}` takes.
+TRANSACTION_TYPES = (*NOT_INTERESTED, *NOT_INTERESTED.values())
 
 
 @router.get("/v2/transactions/{transaction_id}")
@@ -166,6 +172,10 @@ async def get_transaction(transaction_id: str, request: Request, svc: Svc,
     # A non_loyalty customer's bill and its returns are Capillary's NOT_INTERESTED types.
     shown_type = row["type"] if row["in_loyalty"] else NOT_INTERESTED[row["type"]]
     wanted = (request.query_params.get("type") or "REGULAR").upper()
+    if wanted not in TRANSACTION_TYPES:
+        raise ValidationFailed("Invalid transaction type passed. Only regular, return, "
+                               "not_interested, and not_interested_return are supported.",
+                               reason="invalid_transaction_type", field="type")
     if shown_type != wanted:
         raise NotFound("Unable to retrieve transaction", reason="transaction_not_found")
     points: dict[int, dict[str, float]] = {}
