@@ -16,10 +16,12 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from patron.db.database import Database, open_database
 from patron.db.statement import sql
 from patron.engagement.transfer import RecordWriter, export_records, import_records
+from patron.errors import ValidationFailed
 from patron.services import Services
 from patron.tenancy.service import OrgCredentials
 from tests.conftest import till_auth
@@ -121,6 +123,28 @@ def test_unreadable_lines_fail_alone_and_a_bom_is_skipped(tmp_path: Path) -> Non
         got = list(read_records(handle, "csv"))
     assert got[0] == (2, {"kind": "tag", "ref": "two\nlines"})
     assert got[1][0] == 4 and isinstance(got[1][1], NotUtf8)
+
+
+def test_a_csv_record_is_read_whole_or_fails_alone(tmp_path: Path) -> None:
+    """Cells beyond the header fail their record instead of being dropped; a cell too long for
+    the reader fails its record and the next ones are read; a header that would drop cells (a
+    column twice, `customer` beside `customer.id`) stops the import before anything is read."""
+    from patron.engagement.transfer import MAX_CSV_FIELD, open_records, read_records
+
+    csv_file = tmp_path / "r.csv"
+    csv_file.write_text("kind,ref\ntag,vip,EXTRA\ntag,\"" + "x" * (MAX_CSV_FIELD + 1)
+                        + "\"\ntag,gold\n", encoding="utf-8")
+    with open_records(csv_file) as handle:
+        got = list(read_records(handle, "csv"))
+    assert got[0][0] == 2 and "more cell(s) than the header" in str(got[0][1])
+    assert got[1][0] == 3 and str(got[1][1]).startswith("not CSV:")
+    assert got[2] == (4, {"kind": "tag", "ref": "gold"})
+    for header, named in (("kind,ref,ref", "'ref' twice"),
+                          ("kind,customer,customer.id", "'customer' and 'customer.id'")):
+        csv_file.write_text(f"{header}\ntag,a,b\n", encoding="utf-8")
+        with open_records(csv_file) as handle, pytest.raises(ValidationFailed) as caught:
+            list(read_records(handle, "csv"))
+        assert named in caught.value.message
 
 
 def test_cli_import_and_export(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -27,9 +27,12 @@ from patron.customers.models import Provenance
 from patron.db.database import Database
 from patron.db.statement import sql
 from patron.engagement.service import Engagement
+from patron.errors import ValidationFailed
 from patron.jsonio import NumberOutOfRange, whole_number
 
 BATCH = 1000
+# The longest CSV cell taken: the native API's body cap (PATRON_MAX_BODY_BYTES' default).
+MAX_CSV_FIELD = 1 << 20
 # Twenty digits in a row: the shortest text of a whole number beyond 64 bits (2**64).
 _LONG_DIGITS = re.compile(r"\d{20}")
 EXPORT_PAGE = 5000
@@ -64,6 +67,38 @@ def _nested(row: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+class _CountedLines:
+    """The lines of a file, counting those read."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._lines = iter(handle)
+        self.count = 0
+
+    def __iter__(self) -> _CountedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.count += 1
+        return line
+
+
+def _check_header(columns: Sequence[str]) -> None:
+    """A CSV header every record can be read by: no column twice (one would drop the other's
+    cells), none both a value and a group of values (`customer` beside `customer.id`)."""
+    seen: set[str] = set()
+    for column in columns:
+        if column in seen:
+            raise ValidationFailed(f"the CSV header names the column {column!r} twice")
+        seen.add(column)
+    for column in columns:
+        parts = column.split(".")
+        for end in range(1, len(parts)):
+            if ".".join(parts[:end]) in seen:
+                raise ValidationFailed(f"the CSV header has both {'.'.join(parts[:end])!r} "
+                                       f"and {column!r}: a value cannot also hold values")
+
+
 def open_records(path: Path) -> IO[str]:
     """A file of records to read: UTF-8, a byte-order mark (as spreadsheets write one) skipped,
     and bytes that are not UTF-8 kept as surrogates so that read_records fails their line
@@ -92,16 +127,28 @@ def read_records(handle: IO[str], fmt: str) -> Iterator[tuple[int, Any]]:
     """(line number, record) for every record; a line that is not JSON or not UTF-8 yields its
     error. A CSV record is numbered by the line it starts on."""
     if fmt == "csv":
-        reader = csv.DictReader(handle)
-        reader.fieldnames  # noqa: B018 - reads the header, so that line_num counts it
-        start = reader.line_num + 1
-        for row in reader:
-            if any(_not_utf8(v) for v in (*row.keys(), *row.values()) if isinstance(v, str)):
-                yield start, NotUtf8()
+        csv.field_size_limit(MAX_CSV_FIELD)
+        lines = _CountedLines(handle)  # csv's own line_num misses the line of an error
+        reader = csv.DictReader(lines)
+        _check_header(reader.fieldnames or [])
+        start = lines.count + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # e.g. a cell over MAX_CSV_FIELD: this record alone fails
+                yield start, ValueError(f"not CSV: {exc}")
             else:
-                yield start, _nested(row)
-            start = reader.line_num + 1
-        return
+                if any(_not_utf8(v) for v in (*row.keys(), *row.values())
+                       if isinstance(v, str)):
+                    yield start, NotUtf8()
+                elif None in row:  # cells beyond the header's columns
+                    yield start, ValueError(f"{len(row[None])} more cell(s) than the header "
+                                            "has columns")
+                else:
+                    yield start, _nested(row)
+            start = lines.count + 1
     for number, line in enumerate(handle, 1):
         if not line.strip():
             continue
