@@ -507,6 +507,13 @@ async def test_engagement_health_and_email_state(client: httpx.AsyncClient,
     clock.advance(60 * DAY)
     body = (await client.get(f"/patron/v1/customers/{cid}/engagement", headers=h)).json()
     assert body["email"]["health"] == "unengaged"
+    # A click is an open, even when the open was not tracked (images blocked).
+    await _post(client, org, [
+        _message("e3", {"id": cid}, sent=clock.now_ms() - DAY, receiver="hal@example.com"),
+        {"kind": "delivery", "message": "e3", "event": "delivered", "at": clock.now_ms() - DAY},
+        {"kind": "delivery", "message": "e3", "event": "clicked", "at": clock.now_ms() - DAY}])
+    body = (await client.get(f"/patron/v1/customers/{cid}/engagement", headers=h)).json()
+    assert body["email"]["health"] == "healthy"
 
 
 async def test_pii_deletion_scrubs_messages(client: httpx.AsyncClient, org: OrgCredentials,

@@ -178,11 +178,13 @@ def offsets_at(zone: ZoneInfo, quarters: set[int]) -> tuple[int | None, Any]:
 def engagement_health(row: Row | None, now_ms: int) -> str | None:
     """Kajabi's engagement health "with open data", from e-mail open history:
     healthy (opened within 30 days), passive (last open 31 to 90 days ago), unengaged (last open
-    over 90 days ago) and inactive (e-mails delivered, never opened). A customer never delivered
-    an e-mail has no open data (None)."""
+    over 90 days ago) and inactive (e-mails delivered, never opened). A click is an open too: a
+    clicked e-mail was read, though its open may not have been tracked (images blocked). A
+    customer never delivered an e-mail has no open data (None)."""
     if row is None:
         return None
-    opened, delivered = row["last_opened_at"], row["last_delivered_at"]
+    opens = [t for t in (row["last_opened_at"], row["last_clicked_at"]) if t is not None]
+    opened, delivered = max(opens, default=None), row["last_delivered_at"]
     if opened is None:
         return "inactive" if delivered is not None else None
     age = now_ms - opened
