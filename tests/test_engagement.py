@@ -516,6 +516,34 @@ async def test_engagement_health_and_email_state(client: httpx.AsyncClient,
     assert body["email"]["health"] == "healthy"
 
 
+async def test_a_hard_and_a_soft_bounce_at_one_instant_keep_the_hard_one(
+        client: httpx.AsyncClient, org: OrgCredentials, services: Services) -> None:
+    """Whichever comes first, in one batch or two, the hard bounce is kept: on the message, in
+    its events, and so in an export, which must mark the customer hard-bouncing again."""
+    cid = await add_customer(client, till_auth(org), identifiers=[
+        {"type": "email", "value": "bo@example.com"}])
+    at = START_MS - DAY
+
+    def bounce(message: str, kind: str) -> dict[str, Any]:
+        return {"kind": "delivery", "message": message, "event": "bounced", "bounceType": kind,
+                "at": at}
+
+    await _post(client, org, [_message("b1", {"id": cid}), _message("b2", {"id": cid},
+                                                                     sent=at - 1)])
+    await _post(client, org, [bounce("b1", "soft"), bounce("b1", "hard")])
+    await _post(client, org, [bounce("b2", "soft")])
+    await _post(client, org, [bounce("b2", "hard"), bounce("b2", "soft")])
+    kept = await services.db.fetch(sql(
+        "SELECT m.record_id, m.bounce_type, e.bounce_type AS event_type FROM messages m "
+        "JOIN message_events e ON e.org_id = m.org_id AND e.message_id = m.id "
+        "WHERE m.org_id = $1 ORDER BY m.record_id"), org.org_id)
+    assert [tuple(r) for r in kept] == [("b1", "hard", "hard"), ("b2", "hard", "hard")]
+    exported = [r async for r in export_records(services.db, org.org_id)
+                if r.get("kind") == "delivery"]
+    assert {(r["message"], r["bounceType"]) for r in exported} == {("b1", "hard"),
+                                                                    ("b2", "hard")}
+
+
 async def test_pii_deletion_scrubs_messages(client: httpx.AsyncClient, org: OrgCredentials,
                                             services: Services) -> None:
     cid = await _history(client, org)

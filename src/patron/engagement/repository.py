@@ -33,9 +33,12 @@ _MESSAGES_BY_ID = sql(
     sqlite=f"SELECT {_MESSAGE_KEY} FROM messages WHERE org_id = $1 "
     "AND id IN (SELECT value FROM json_each($2))",
 )
+# An event again is nothing new; but of a soft and a hard bounce at one instant, the hard one is
+# kept, whichever came first (it marks the customer hard-bouncing, and an export must say so).
 INSERT_MESSAGE_EVENT = sql(
     "INSERT INTO message_events (org_id, message_id, kind, occurred_at, bounce_type) "
-    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, message_id, kind, occurred_at) "
+    "DO UPDATE SET bounce_type = excluded.bounce_type WHERE excluded.bounce_type = 'hard'"
 )
 
 
@@ -51,8 +54,10 @@ FIRST_EVENT = {
     "delivered": _first_time("delivered_at"),
     "opened": _first_time("opened_at"),
     "clicked": _first_time("clicked_at"),
+    # The first bounce's type; of two at that instant, hard.
     "bounced": _first_time("bounced_at", ", bounce_type = CASE WHEN bounced_at IS NULL OR "
-                                         "bounced_at > $3 THEN $4 ELSE bounce_type END"),
+                                         "bounced_at > $3 OR bounced_at = $3 AND $4 = 'hard' "
+                                         "THEN $4 ELSE bounce_type END"),
     "dropped": _first_time("dropped_at"),
     "complained": _first_time("complained_at"),
     "unsubscribed": _first_time("unsubscribed_at"),
