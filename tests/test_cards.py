@@ -161,9 +161,28 @@ async def test_issue_lookup_status_and_log(client: httpx.AsyncClient, services: 
     log = (await client.get("/v2/card/statusLog?number=DS034812BA", headers=h)).json()["data"]
     assert [(e["label"], e["isActive"]) for e in log] == [
         ("NOT_ISSUED", False), ("ACTIVE", False), ("CARD BLOCKED", True)]
+    # Back to ACTIVE only within the series' limit: with another card issued meanwhile, 3036.
+    r = await client.post(f"/v2/customers/{customer_id}/changeIdentifier?source=INSTORE",
+                          headers=h, json={"add": [{"type": "cardnumber", "value": "x1234567",
+                                                    "seriesId": series_id}]})
+    assert r.status_code == 200, r.text
+    r = await client.put("/v2/card", headers=h, json={
+        "cardNumber": "DS034812BA", "seriesId": series_id, "statusLabel": "ACTIVE"})
+    assert r.json()["errors"][0]["code"] == 3036
+    # A blocked card still names its customer; a deleted one no longer does.
+    r = await client.get("/v2/customers/lookup?source=INSTORE&identifierName=cardnumber"
+                         "&identifierValue=DS034812BA", headers=h)
+    assert r.json()["entity"] == customer_id
     r = await client.put("/v2/card", headers=h, json={
         "cardNumber": "DS034812BA", "seriesId": series_id, "statusLabel": "DELETED"})
     assert r.status_code == 200
+    for name, value in (("cardnumber", "DS034812BA"), ("cardExternalId", "CardExternal2")):
+        r = await client.get(f"/v2/customers/lookup?source=INSTORE&identifierName={name}"
+                             f"&identifierValue={value}", headers=h)
+        assert r.status_code == 404, (name, r.text)
+    details = (await client.get(f"/v2/customers/{customer_id}?source=INSTORE",
+                                headers=h)).json()
+    assert "DS034812BA" in [c["cardNumber"] for c in details["cardDetails"]]  # its history
     r = await client.put("/v2/card", headers=h, json={
         "cardNumber": "DS034812BA", "seriesId": series_id, "statusLabel": "ACTIVE"})
     assert r.json()["errors"][0]["code"] == 3038

@@ -393,7 +393,11 @@ class Cards:
                 raise card_error(3038, f"Card status can not be changed from {card['status']} "
                                        f"to {status}")
             else:
+                if status == "ACTIVE" != card["status"] and card["customer_id"] is not None:
+                    await self._check_active_limit(tx, org_id, card, int(card["customer_id"]))
                 await self._set_status(tx, org_id, card["id"], label, status, c.reason, till_id)
+                if status == "DELETED" and card["customer_id"] is not None:
+                    await self._release(tx, org_id, card, int(card["customer_id"]))
             external_id = card["card_external_id"]
             if c.card_external_id and c.card_number and not external_id:
                 if await tx.fetchrow(repo.CARD_BY_EXTERNAL_ID, org_id,
@@ -456,11 +460,7 @@ class Cards:
         now = self.clock.now_ms()
         if card["expires_at"] is not None and card["expires_at"] <= now:
             raise card_error(3008, "Card series expired.")
-        limit = card["max_active_cards"]
-        if limit and await tx.fetchval(repo.ACTIVE_IN_SERIES, org_id, customer_id,
-                                       card["series_id"]) >= limit:
-            raise card_error(3036, "Active cards of the customer exceeded the max configured "
-                                   "value for this card series")
+        await self._check_active_limit(tx, org_id, card, customer_id)
         await tx.execute(repo.LINK, org_id, card["id"], customer_id, now, None)
         await self._set_status(tx, org_id, card["id"], label, status, "", till_id)
         await self._register(tx, org_id, customer_id, "cardnumber", ident.value, source,
@@ -482,8 +482,24 @@ class Cards:
         await tx.execute(repo.UNLINK, org_id, card["id"])
         await self._set_status(tx, org_id, card["id"], "NOT_ISSUED", "NOT_ISSUED", "delinked",
                                till_id)
-        await tx.execute(customers_repo.RELEASE_IDENTIFIER, org_id, "cardnumber", number,
-                         customer_id)
+        await self._release(tx, org_id, card, customer_id)
+
+    @staticmethod
+    async def _check_active_limit(tx: Queryable, org_id: int, card: Row,
+                                  customer_id: int) -> None:
+        """A card made ACTIVE for a customer (issued, or moved back to ACTIVE) must keep them
+        within the series' `maxActiveCardsPerCustomer` (0: no limit): 3036."""
+        limit = card["max_active_cards"]
+        if limit and await tx.fetchval(repo.ACTIVE_IN_SERIES, org_id, customer_id,
+                                       card["series_id"]) >= limit:
+            raise card_error(3036, "Active cards of the customer exceeded the max configured "
+                                   "value for this card series")
+
+    @staticmethod
+    async def _release(tx: Queryable, org_id: int, card: Row, customer_id: int) -> None:
+        """The card's number and external id no longer name the customer (delinked, deleted)."""
+        await tx.execute(customers_repo.RELEASE_IDENTIFIER, org_id, "cardnumber",
+                         card["card_number"], customer_id)
         if card["card_external_id"]:
             await tx.execute(customers_repo.RELEASE_IDENTIFIER, org_id, "cardExternalId",
                              card["card_external_id"], customer_id)
