@@ -161,10 +161,18 @@ async def test_a_bills_source_is_checked(client: httpx.AsyncClient, services: Se
     assert r.status_code == 201, r.text
     first, second = r.json()["response"]
     assert first["errors"][0]["code"] == 8003 and second["errors"] == []
+    # An element that is not an object fails alone too.
+    r = await client.post("/v2/transactions/bulk", headers=headers, json=[
+        {**bill, "billNumber": "S-5", "identifierType": "mobile",
+         "identifierValue": "919900000001"}, "not a bill", None])
+    assert r.status_code == 201, r.text
+    assert [e["errors"][0]["code"] if e["errors"] else None
+            for e in r.json()["response"]] == [None, 601, 601]
+    assert r.json()["failureCount"] == 2
     # embed repeated, as generated clients send an array: both parts come.
     details = await _details(client, headers, customer_id, "embed=points&embed=mlp")
-    assert details["loyaltyInfo"]["lifetimePurchases"] == 300.0
-    assert details["pointsSummary"]["cumulativePurchases"] == 300.0
+    assert details["loyaltyInfo"]["lifetimePurchases"] == 400.0
+    assert details["pointsSummary"]["cumulativePurchases"] == 400.0
     assert [p["programId"] for p in details["loyaltyProgramDetails"]] == [7, 8]
 
 

@@ -128,7 +128,7 @@ async def add_transaction(request: Request, svc: Svc, who: Writer,
 
 @router.post("/v2/transactions/bulk")
 async def add_transactions(svc: Svc, who: Writer,
-                           body: Annotated[list[dict[str, Any]], Body()]) -> Response:
+                           body: Annotated[list[Any], Body()]) -> Response:
     if len(body) > MAX_BULK:
         raise ValidationFailed(f"Batch limit exceeded: at most {MAX_BULK} transactions",
                                reason="batch_too_large")
@@ -136,6 +136,9 @@ async def add_transactions(svc: Svc, who: Writer,
     for raw in body:
         entry: dict[str, Any] = {"result": raw, "errors": [], "warnings": []}
         try:
+            if not isinstance(raw, dict):  # fails alone, as every element does
+                raise ValidationFailed("Transaction failed: not a transaction object",
+                                       reason="invalid_transaction_amount")
             parsed = TransactionBody.model_validate(raw)
             name, value = raw.get("identifierType"), raw.get("identifierValue")
             if not name or value in (None, ""):
