@@ -498,6 +498,15 @@ async def test_engagement_health_and_email_state(client: httpx.AsyncClient,
     ])
     body = (await client.get(f"/patron/v1/customers/{cid}/engagement", headers=h)).json()
     assert body["email"]["status"] == "manually_unsubscribed"
+    assert body["email"]["suppressedAt"] is None and body["email"]["unsuppressedAt"] is None
+    await _post(client, org, [
+        {"kind": "email_subscription", "customer": {"id": cid}, "action": action,
+         "at": START_MS - days * DAY} for action, days in (("suppressed", 3), ("unsuppressed", 2))])
+    body = (await client.get(f"/patron/v1/customers/{cid}/engagement", headers=h)).json()
+    assert body["email"]["status"] == "manually_unsubscribed"  # suppression is not a status
+    assert (body["email"]["suppressedAt"], body["email"]["unsuppressedAt"]) == (
+        "2025-12-29T00:00:00Z", "2025-12-30T00:00:00Z")
+    assert body["email"]["suppressed"] is False
     assert body["email"]["hardBouncing"] is True and body["email"]["health"] == "healthy"
     assert body["facts"]["assessment"] == [{"ref": "a1", "state": "passed",
                                             "at": "2025-12-31T00:00:00Z"}]

@@ -105,6 +105,8 @@ async def customer_engagement(customer_id: str, svc: Svc, who: Reader) -> Respon
             "manuallyUnsubscribedAt": at("manually_unsubscribed_at"),
             "optedOutAt": at("opted_out_at"),
             "suppressed": found["suppressed"],
+            "suppressedAt": at("suppressed_at"),
+            "unsuppressedAt": at("unsuppressed_at"),
             "hardBouncing": customer["bounced_at"] is not None,
             "hardBouncedAt": iso_utc(customer["bounced_at"]),
             "complainedAt": at("complained_at"),
