@@ -435,3 +435,17 @@ async def test_postgresql_connections_go_to_the_longest_waiter(db: Database) -> 
     finally:
         await asyncio.wait_for(database.close(), 10)
     assert served == ["first", "waiter 0", "waiter 1", "waiter 2", "newcomer"]
+
+
+async def test_the_openapi_document_answers_bad_input_as_the_faces_do(
+        client: httpx.AsyncClient, org: Any) -> None:
+    """No operation declares FastAPI's 422 validation error, which no route answers: bad input
+    is 400 in the face's envelope, and the document says so."""
+    document = (await client.get("/openapi.json")).json()
+    codes = {(path, method): set(op.get("responses", {}))
+             for path, ops in document["paths"].items() for method, op in ops.items()}
+    assert not [where for where, answered in codes.items() if "422" in answered]
+    assert "400" in codes["/v2/customers", "post"] and "400" in codes["/api/customers", "get"]
+    assert "HTTPValidationError" not in str(document)
+    r = await client.get("/api/customers?limit=abc", headers=workspace_auth(org))
+    assert r.status_code == 400
