@@ -384,11 +384,14 @@ async def reverse_redemption(svc: Svc, who: Writer, body: ReverseBody) -> Respon
         raise ValidationFailed("Invalid points", reason="invalid_reversal",
                                field="pointsToBeReversed")
     points = thousandths(asked) if asked is not None else None
+    named = None
     if body.identifier:
-        named = await svc.customers.resolve(who.org_id, str(body.identifier.get("type", "")),
-                                            str(body.identifier.get("value", "")))
-    else:
-        named = None
+        try:
+            named = await svc.customers.resolve(who.org_id, str(body.identifier.get("type", "")),
+                                                str(body.identifier.get("value", "")))
+        except NotFound:  # the points docs' code for customer details that name nobody, 904
+            raise ValidationFailed("Invalid customer details passed",
+                                   reason="redemption_customer_mismatch") from None
     reversed_points, member = await svc.loyalty.reverse(who.org_id, int(raw_id), points,
                                                         who.till_id, customer_id=named)
     return ok({"redemptionId": raw_id,
