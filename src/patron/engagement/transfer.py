@@ -33,8 +33,9 @@ from patron.jsonio import NumberOutOfRange, whole_number
 BATCH = 1000
 # The longest CSV cell taken: the native API's body cap (PATRON_MAX_BODY_BYTES' default).
 MAX_CSV_FIELD = 1 << 20
-# Twenty digits in a row: the shortest text of a whole number beyond 64 bits (2**64).
-_LONG_DIGITS = re.compile(r"\d{20}")
+# Twenty digits in a row: the shortest text of a whole number beyond 64 bits (2**64). Spelt out
+# rather than `\d{20}`, which took 1.8 us a line against 1.1 (of ~70 us a record).
+_LONG_DIGITS = re.compile(r"\d" * 20, re.ASCII)
 EXPORT_PAGE = 5000
 
 
