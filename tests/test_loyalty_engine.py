@@ -444,6 +444,28 @@ async def _return(client: httpx.AsyncClient, headers: dict[str, str], bill: str,
                                **extra})
 
 
+async def test_points_given_back_by_a_reversal_can_reach_a_tier(
+        client: httpx.AsyncClient, services: Services, org: Any) -> None:
+    """Gems upgrades to Coral at 100 current points. 90 points, 60 redeemed (30 left), 40 more
+    (70): a reversal of the 60 brings 130, and Coral then, as any credit would."""
+    customer_id, headers = await _setup(client, services, org)
+    assert (await _buy(client, headers, "R-1", 900)).status_code == 200
+    r = await _redeem(client, headers, 60)
+    redemption_id = r.json()["response"]["responses"]["points"]["redemption_id"]
+    assert (await _buy(client, headers, "R-2", 400)).status_code == 200
+    details = await _details(client, headers, customer_id, "embed=points")
+    assert (details["pointsSummary"]["loyaltyPoints"], details["pointsSummary"]["currentSlab"]) \
+        == (70.0, "Topaz")
+    r = await client.post("/v2/points/reverse", headers=headers,
+                          json={"redemptionId": redemption_id})
+    assert r.status_code == 200, r.text
+    details = await _details(client, headers, customer_id, "embed=points&slabHistory=true")
+    assert (details["pointsSummary"]["loyaltyPoints"], details["pointsSummary"]["currentSlab"]) \
+        == (130.0, "Coral")
+    assert details["slabHistory"][0]["type"] == "UPGRADE"
+    await services.loyalty.check_ledger(org.org_id, customer_id, 7)
+
+
 async def test_a_reversal_settles_what_a_return_could_not_take(
         client: httpx.AsyncClient, services: Services, org: Any) -> None:
     """Earn 50, spend them, return the bill (nothing left to take), reverse the redemption: the

@@ -527,6 +527,9 @@ class Loyalty:
             m.points += points - sum(settled.values())
             m.redeemed_points -= points
             m.returned_points += sum(settled.values())
+            # Points given back are a credit too: a CURRENT_POINTS tier may be reached again.
+            await self._maybe_upgrade(tx, org_id, await self.program(org_id, m.program_id, tx),
+                                      m, now, till_id, SideEffects())
             await self._save(tx, org_id, m, now)
         return points, m
 
