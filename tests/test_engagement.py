@@ -14,6 +14,7 @@ import pytest
 
 from patron.db.statement import sql
 from patron.engagement import repository as repo
+from patron.engagement.models import KINDS
 from patron.engagement.service import offsets_at, utc_offsets
 from patron.engagement.transfer import export_records
 from patron.services import Services
@@ -319,6 +320,22 @@ async def test_interaction_v2(client: httpx.AsyncClient, org: OrgCredentials) ->
     r = await client.get("/v2/customers/interaction", headers=auth, params={
         "identifierName": "email", "identifierValue": "ghost@example.com"})
     assert r.status_code == 404 and r.json()["errors"][0]["code"] == 1012
+
+
+async def test_the_openapi_document_describes_the_native_records(
+        client: httpx.AsyncClient) -> None:
+    """`POST /patron/v1/records` declares every record kind with its fields, and its answers:
+    the result, the batch's results, and the error envelope."""
+    document = (await client.get("/openapi.json")).json()
+    operation = document["paths"]["/patron/v1/records"]["post"]
+    single, batch = operation["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    assert set(single["discriminator"]["mapping"]) == set(KINDS)
+    assert batch["properties"]["records"]["items"] == single
+    schemas = document["components"]["schemas"]
+    for ref in single["discriminator"]["mapping"].values():
+        assert ref.removeprefix("#/components/schemas/") in schemas, ref
+    assert {"channel", "sentAt", "customer"} <= set(schemas["MessageRecord"]["properties"])
+    assert set(operation["responses"]) == {"200", "201", "400", "404", "409"}
 
 
 async def test_interaction_parameters_openapi_declares_are_taken(client: httpx.AsyncClient,

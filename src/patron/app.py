@@ -19,7 +19,7 @@ from patron.clock import Clock
 from patron.config import Settings
 from patron.db.database import Database, open_database
 from patron.errors import NotFound, PatronError, ValidationFailed
-from patron.faces import PlainDispatch, allowed_methods, registry
+from patron.faces import OPENAPI_SCHEMAS, PlainDispatch, allowed_methods, registry
 from patron.faces.edge import Edge
 from patron.faces.loyalty.cards import router as cards_router
 from patron.faces.loyalty.events import router as events_router
@@ -194,8 +194,10 @@ def _openapi_document(app: FastAPI) -> dict[str, Any]:
                     responses.setdefault("400", {
                         "description": "Bad input, in the error envelope of the route's face "
                                        "(docs/compat/)"})
-        schemas = document.get("components", {}).get("schemas", {})
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
+        for name, schema in OPENAPI_SCHEMAS.items():
+            schemas.setdefault(name, schema)
         app.openapi_schema = document
     return app.openapi_schema

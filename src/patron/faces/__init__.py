@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response, params
 from fastapi.routing import APIRoute
-from pydantic import StrictInt, StrictStr
+from pydantic import StrictInt, StrictStr, TypeAdapter
 from starlette.routing import Match, Route
 
 from patron.errors import UnsupportedMediaType, ValidationFailed, number_out_of_range
@@ -393,6 +393,19 @@ async def services(request: Request) -> Services:
 
 
 Svc = Annotated[Services, Depends(services)]
+
+# Schemas the routes' `openapi_extra` refer to as `#/components/schemas/<name>` (`schema_of`),
+# which the app adds to its OpenAPI document.
+OPENAPI_SCHEMAS: dict[str, Any] = {}
+
+
+def schema_of(adapter: TypeAdapter[Any]) -> dict[str, Any]:
+    """A pydantic type's JSON schema for `openapi_extra`, its definitions kept for the
+    document's components."""
+    schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
+    OPENAPI_SCHEMAS.update(schema.pop("$defs", {}))
+    return schema
+
 
 # A value the vendors' docs give as text that clients also send as a JSON number (an identifier,
 # an id): a string or a whole number, never a boolean (pydantic's lax `str | int` reads `true`

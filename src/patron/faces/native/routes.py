@@ -13,9 +13,10 @@ from fastapi import Request, Response
 from patron.auth.service import Principal
 from patron.clock import iso_utc
 from patron.customers.models import Provenance
+from patron.engagement.models import RECORD
 from patron.engagement.service import FAILED, Outcome
 from patron.errors import NotFound, ValidationFailed
-from patron.faces import FaceRouter, Svc, digits, request_json
+from patron.faces import FaceRouter, Svc, digits, request_json, schema_of
 from patron.faces.native.errors import JSON, error_object
 from patron.faces.workspace.routes import principal
 from patron.jsonio import dumps
@@ -43,12 +44,40 @@ def summary(outcomes: list[Outcome]) -> dict[str, int]:
     return counts
 
 
+# What `POST /records` takes and answers, for the OpenAPI document (docs/engagement.md).
+_RECORD = schema_of(RECORD)
+_ERROR = {"type": "object", "required": ["code", "message"], "properties": {
+    "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}
+_RESULT = {"type": "object", "required": ["index", "kind", "id", "status"], "properties": {
+    "index": {"type": "integer"}, "kind": {"type": ["string", "null"]},
+    "id": {"type": ["string", "null"]},
+    "status": {"enum": ["created", "updated", "applied", "duplicate", "failed"]},
+    "entityId": {"type": "integer"}, "error": _ERROR}}
+_BATCH_RESULT = {"type": "object", "required": ["results", "summary"], "properties": {
+    "results": {"type": "array", "items": _RESULT},
+    "summary": {"type": "object", "properties": {
+        s: {"type": "integer"} for s in ("created", "updated", "applied", "duplicate",
+                                         "failed")}}}}
+_FAILED = {"description": "The request, or the single record, failed",
+           "content": {JSON: {"schema": {"oneOf": [
+               {"type": "object", "required": ["error"], "properties": {"error": _ERROR}},
+               _RESULT]}}}}
+
+
 @router.post("/records", summary="Record one engagement record, or a batch of up to 1,000",
              openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": {
-                 "oneOf": [{"type": "object", "description": "one record"},
+                 "oneOf": [_RECORD,
                            {"type": "object", "properties": {"records": {
-                               "type": "array", "maxItems": 1000}}, "required": ["records"]}],
-             }}}}})
+                               "type": "array", "items": _RECORD, "minItems": 1,
+                               "maxItems": 1000}}, "required": ["records"]}],
+             }}}}},
+             responses={
+                 200: {"description": "The single record's result (updated, applied or a "
+                                      "duplicate), or a batch's results",
+                       "content": {JSON: {"schema": {"oneOf": [_RESULT, _BATCH_RESULT]}}}},
+                 201: {"description": "The single record was created",
+                       "content": {JSON: {"schema": _RESULT}}},
+                 400: _FAILED, 404: _FAILED, 409: _FAILED})
 async def post_records(request: Request, svc: Svc, who: Writer) -> Response:
     """A record is a JSON object with a `kind`; a batch is `{"records": [...]}`. A single record
     answers its result (201 created, 200 otherwise, or its error status); a batch answers 200
