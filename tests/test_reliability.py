@@ -449,3 +449,15 @@ async def test_the_openapi_document_answers_bad_input_as_the_faces_do(
     assert "HTTPValidationError" not in str(document)
     r = await client.get("/api/customers?limit=abc", headers=workspace_auth(org))
     assert r.status_code == 400
+    # Each operation names the credentials its face takes; the token routes and webhooks none.
+    schemes = document["components"]["securitySchemes"]
+    taken = {path: [name for option in op.get("security", ()) for name in option]
+             for path, ops in document["paths"].items() for op in ops.values()}
+    assert taken["/v2/customers/{customer_id}"] == ["capillaryBasic", "capillaryOAuthToken"]
+    assert taken["/v1.1/customer/interaction"] == ["capillaryBasic", "capillaryOAuthToken"]
+    assert taken["/v1/customers"] == ["kajabiBearer"]
+    assert taken["/api/customers"] == taken["/patron/v1/records"] == ["linquidBearer",
+                                                                     "linquidApiKey"]
+    assert taken["/v1/oauth/token"] == taken["/v3/oauth/token/generate"] == []
+    assert schemes["capillaryOAuthToken"]["name"] == "X-CAP-API-OAUTH-TOKEN"
+    assert schemes["linquidApiKey"]["name"] == "X-API-Key"
