@@ -41,9 +41,11 @@ INSERT_REQUEST = sql(
 GET_REQUEST = sql(
     "SELECT id, type, base_type, status, customer_id FROM requests WHERE org_id = $1 AND id = $2"
 )
-# Once a customer is erased, their requests no longer hold the identifier they were made by.
+# Once a customer is erased, their requests no longer hold the identifier they were made by,
+# nor the comments written with them or their decision, which can name the person.
 FORGET_REQUESTED_IDENTIFIERS = sql(
-    "UPDATE requests SET identification = '{}' WHERE org_id = $1 AND customer_id = $2"
+    "UPDATE requests SET identification = '{}', comments = '' WHERE org_id = $1 "
+    "AND customer_id = $2"
 )
 DECIDE_REQUEST = sql(
     "UPDATE requests SET status = $3, comments = $4, updated_at = $5 WHERE org_id = $1 AND id = $2"

@@ -78,9 +78,9 @@ COUNT_CUSTOMER_EVENTS = sql(
     "AND e.occurred_at >= $3 AND e.occurred_at < $4 AND ($5 IS NULL OR e.event_name = $5) "
     "AND (NOT e.is_duplicate OR $6)",
 )
-PSI_EVENTS = sql(
-    "SELECT request_id, attributes, psi_fields FROM events WHERE org_id = $1 "
-    "AND customer_id = $2 AND psi_fields <> '[]'"
+CUSTOMER_EVENT_ATTRIBUTES = sql(
+    "SELECT request_id, event_name, attributes, psi_fields FROM events WHERE org_id = $1 "
+    "AND customer_id = $2"
 )
 SCRUB_EVENT = sql(
     "UPDATE events SET attributes = $3 WHERE org_id = $1 AND request_id = $2"

@@ -519,11 +519,15 @@ class Events:
     # -- PII -----------------------------------------------------------------------------
 
     async def scrub_psi(self, tx: Queryable, org_id: int, customer_id: int) -> None:
-        """Removes the PSI-flagged attributes of a customer's events, and their
-        de-duplication keys (made of unique-key values such as a mobile)."""
-        for row in await tx.fetch(repo.PSI_EVENTS, org_id, customer_id):
+        """Removes from a customer's events their PSI-flagged attributes and their unique-key
+        attributes (by the event's definition: values such as a mobile, which identify the
+        person), and the events' de-duplication keys, made of those values."""
+        unique_keys = {d["name"]: self._definition(d).unique_keys
+                       for d in await tx.fetch(repo.LIST_DEFINITIONS, org_id)}
+        for row in await tx.fetch(repo.CUSTOMER_EVENT_ATTRIBUTES, org_id, customer_id):
             attributes = loads(row["attributes"])
-            for name in loads(row["psi_fields"]):
-                attributes.pop(name, None)
-            await tx.execute(repo.SCRUB_EVENT, org_id, row["request_id"], dumps_text(attributes))
+            dropped = {*loads(row["psi_fields"]), *unique_keys.get(row["event_name"], ())}
+            kept = {k: v for k, v in attributes.items() if k not in dropped}
+            if kept != attributes:
+                await tx.execute(repo.SCRUB_EVENT, org_id, row["request_id"], dumps_text(kept))
         await tx.execute(repo.RELEASE_DEDUP_KEYS, org_id, customer_id)
