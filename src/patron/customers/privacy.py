@@ -90,6 +90,7 @@ class PrivacyRequests:
             if not await self.customers.is_active(tx, org_id, customer_id):
                 raise NotFound("Customer not found", reason="customer_not_found")
             await self.erase(tx, org_id, customer_id)
+        self.db.wipe_old_copies()
 
     async def raise_deletion(self, org_id: int, request_type: str, base_type: str,
                              identification: dict[str, Any], comments: str) -> int:
@@ -132,4 +133,6 @@ class PrivacyRequests:
                              self.clock.now_ms())
             if status == "APPROVED":
                 await self.erase(tx, org_id, int(row["customer_id"]))
+        if status == "APPROVED":
+            self.db.wipe_old_copies()
         return Decision(request_id)

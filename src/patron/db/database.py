@@ -67,6 +67,7 @@ class Database(Queryable, Protocol):
     def transaction(self) -> Any: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
+    def wipe_old_copies(self) -> None: ...
 
 
 def is_unique_violation(exc: BaseException) -> bool:
@@ -111,6 +112,9 @@ def _sqlite_connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB per connection; the OS caches the rest
     conn.execute("PRAGMA temp_store=MEMORY")
+    # What a write removes or replaces is overwritten with zeros in the file, whatever the
+    # SQLite build's default: an erasure must not leave a person's data in free space.
+    conn.execute("PRAGMA secure_delete=ON")
     conn.create_function("mask_digits", 1, mask_digits, deterministic=True)
     return conn
 
@@ -165,6 +169,7 @@ class SQLiteDatabase(_SQLiteConn):
         self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._write_lock = asyncio.Lock()
         self._closing = threading.Event()
+        self._wipe_wal = threading.Event()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(path,),
                                               name="sqlite-checkpointer", daemon=True)
         self._checkpointer.start()
@@ -175,6 +180,11 @@ class SQLiteDatabase(_SQLiteConn):
         try:
             while not self._closing.wait(CHECKPOINT_SECONDS):
                 try:
+                    if self._wipe_wal.is_set():
+                        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                        if not busy:  # else a reader is in the WAL: the next round tries again
+                            self._wipe_wal.clear()
+                        continue
                     _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     # Under sustained writes a passive checkpoint never finds the WAL idle, so
                     # the WAL is never started over and grows by gigabytes; every page read
@@ -239,6 +249,12 @@ class SQLiteDatabase(_SQLiteConn):
 
     async def ping(self) -> bool:
         return self._conn.execute("SELECT 1").fetchone()[0] == 1
+
+    def wipe_old_copies(self) -> None:
+        """After an erasure: the WAL still holds the pages as they were before it (a checkpoint
+        copies them into the database and leaves the file as it is). The checkpointer's next
+        round copies and truncates it to nothing, or the round after, when a reader held it."""
+        self._wipe_wal.set()
 
     async def close(self) -> None:
         self._closing.set()
@@ -365,6 +381,10 @@ class PostgresDatabase(_PGConn):
 
     async def ping(self) -> bool:
         return await self._run("fetchval", "SELECT 1") == 1
+
+    def wipe_old_copies(self) -> None:
+        """Nothing to ask: the old versions of erased rows are removed by (auto)vacuum
+        (docs/operations.md)."""
 
     async def close(self) -> None:
         while self._idle:
