@@ -182,9 +182,10 @@ class SQLiteDatabase(_SQLiteConn):
                 try:
                     if self._wipe_wal.is_set():
                         busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-                        if not busy:  # else a reader is in the WAL: the next round tries again
+                        if not busy:
                             self._wipe_wal.clear()
-                        continue
+                            continue
+                        # A reader is in the WAL: checkpoint as usual, and try again next round.
                     _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     # Under sustained writes a passive checkpoint never finds the WAL idle, so
                     # the WAL is never started over and grows by gigabytes; every page read
