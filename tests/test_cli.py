@@ -87,3 +87,30 @@ def test_an_import_into_an_unknown_organisation_leaves_no_report(tmp_path: Path)
                          capture_output=True, text=True, timeout=60)
     assert ran.returncode == 2 and "error: no such organisation" in ran.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "records.jsonl"]
+
+
+def test_bad_input_to_a_command_is_an_error_never_a_traceback(tmp_path: Path) -> None:
+    """Each ends with `error: ...` or a usage error (exit status 2) and applies nothing: an
+    unknown organisation for the jobs, a file to write in a directory that does not exist, a
+    segment file that is not UTF-8, a till code that could never sign in."""
+    env = fresh_env(tmp_path)
+    org = str(json.loads(patron(env, "org", "create", "--name", "Shop", "--json").stdout)["org_id"])
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"kind": "tag"}\n')
+    latin1 = tmp_path / "segment.csv"
+    latin1.write_bytes(b"email,value\nzo\xe9@example.com,Active\n")
+    missing = str(tmp_path / "nowhere" / "out.jsonl")
+    for args, said in (
+            (["loyalty", "run", "--org", "999"], "error: no such organisation"),
+            (["export", missing, "--org", org], "no directory"),
+            (["import", str(records), "--org", org, "--report", missing], "no directory"),
+            (["segments", "load", str(latin1), "--org", org, "--segment", "S"],
+             "is not UTF-8 text"),
+            (["tills", "create", "--org", org, "--code", "a:b"], "without ':'"),
+            (["tills", "create", "--org", org, "--code", "x" * 101], "without ':'")):
+        ran = subprocess.run([PATRON, *args], env=env, capture_output=True, text=True,
+                             timeout=60)
+        assert ran.returncode == 2 and said in ran.stderr, (args, ran.stderr)
+        assert "Traceback" not in ran.stderr, args
+    assert not (tmp_path / "nowhere").exists()
+    assert "a:b" not in patron(env, "tills", "list", "--org", org).stdout

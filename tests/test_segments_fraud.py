@@ -90,7 +90,8 @@ async def test_segment_definition_errors(client: httpx.AsyncClient,
     assert r.status_code == 400 and _codes(r.json()) == [92002]
     assert r.json()["errors"][0]["message"] == "Segment 'Activity segment' already exists"
     for bad in ({"name": "X", "partitions": []}, {"name": " ", "partitions": ["A"]},
-                {"name": "X", "partitions": ["A", "a"]}, {"name": "X", "partitions": ["A", ""]}):
+                {"name": "X", "partitions": ["A", "a"]}, {"name": "X", "partitions": ["A", ""]},
+                {"name": "X", "partitions": [f"P{n}" for n in range(101)]}):
         r = await client.post("/v2/segments", headers=loyalty, json=bad)
         assert r.status_code == 400 and _codes(r.json()) == [92004], bad
     r = await client.post("/v2/segments", headers=loyalty, json={"partitions": ["A"]})

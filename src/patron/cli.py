@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 import os
 import sys
@@ -97,6 +98,35 @@ def _file_format(path: Path, given: str | None) -> str:
         raise typer.BadParameter(str(exc), param_hint="--format") from None
 
 
+def _utf8_or_exit(path: Path) -> None:
+    """Ends the command (exit status 2, nothing applied) unless the file is UTF-8 text: read
+    once ahead, a megabyte at a time, so that a row past the first bad byte is never half the
+    load."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                console.print(f"[red]error:[/red] {path} is not UTF-8 text (byte "
+                              f"{offset + exc.start}): save it as UTF-8; nothing applied",
+                              soft_wrap=True)
+                raise typer.Exit(2) from None
+            if not chunk:
+                return
+            offset += len(chunk)
+
+
+def _writable(path: Path, name: str) -> None:
+    """A file the command will write: its directory must exist (a usage error, exit status 2,
+    rather than a traceback half-way)."""
+    if not path.parent.is_dir():
+        raise typer.BadParameter(f"no directory {str(path.parent)!r} to write {path.name} in",
+                                 param_hint=name)
+
+
 def _migrate() -> None:
     run_migrations(Settings.from_env().effective_database_url)
 
@@ -166,6 +196,8 @@ def loyalty_run(
     (idempotent)."""
 
     async def run(svc: Services) -> Any:
+        if org is not None:
+            await svc.tenancy.org(org)  # an unknown one is an error, not "nothing to do"
         orgs = [org] if org is not None else [o["id"] for o in await svc.tenancy.orgs()]
         return [(o, *await svc.run_jobs(o)) for o in orgs]
 
@@ -188,6 +220,8 @@ def segments_load(
 ) -> None:
     """Assign customers to the segment's partitions, as Capillary's segment upload does. Each
     row applies on its own; failed rows are listed by line and make the exit status 1."""
+
+    _utf8_or_exit(path)
 
     async def run(svc: Services) -> Any:
         await svc.tenancy.org(org)
@@ -234,6 +268,7 @@ def import_(
 
     fmt = _file_format(path, fmt)
     report = report or path.with_name(path.name + ".errors.jsonl")
+    _writable(report, "--report")
     size = path.stat().st_size
 
     async def run(svc: Services) -> Any:
@@ -276,6 +311,7 @@ def export(
     from patron.engagement.transfer import RecordWriter, export_records
 
     fmt = _file_format(path, fmt)
+    _writable(path, "path")
 
     async def run(svc: Services) -> int:
         await svc.tenancy.org(org)

@@ -26,14 +26,14 @@ class SegmentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(max_length=200)
     description: str = Field("", max_length=1000)
-    partitions: list[str] = Field(max_length=100)
+    partitions: list[str]  # 1 to 100, the domain's rule (92004); the body cap bounds the list
 
 
 class SegmentChangeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=200)
     description: str | None = Field(None, max_length=1000)
-    partitions: list[str] | None = Field(None, max_length=100)
+    partitions: list[str] | None = None
 
 
 def _segment_id(raw: str) -> int:
