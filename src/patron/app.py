@@ -181,39 +181,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     return app
 
 
-# How each face's callers authenticate (docs/compat/*.md), for generated clients.
-SECURITY_SCHEMES: dict[str, Any] = {
-    "capillaryBasic": {"type": "http", "scheme": "basic", "description":
-                       "Capillary till login: the till code and the MD5 hex of its password"},
-    "capillaryOAuthToken": {"type": "apiKey", "in": "header", "name": "X-CAP-API-OAUTH-TOKEN",
-                            "description": "A token from POST /v3/oauth/token/generate"},
-    "kajabiBearer": {"type": "http", "scheme": "bearer",
-                     "description": "An access token from POST /v1/oauth/token"},
-    "linquidBearer": {"type": "http", "scheme": "bearer", "description": "A workspace API key"},
-    "linquidApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
-                      "description": "A workspace API key"},
-}
-# The routes that take no credentials: their body or path holds the secret.
-_OPEN_PATHS = ("/v3/oauth/token/generate", "/v1/oauth/token", "/webhooks/")
-
-
-def _security_of(path: str) -> list[dict[str, list[str]]]:
-    """The credentials a path takes, by its face (either one of a list)."""
-    if path.startswith(_OPEN_PATHS):
-        return []
-    if path.startswith(("/api/", "/patron/")):
-        return [{"linquidBearer": []}, {"linquidApiKey": []}]
-    if path.startswith("/v1/"):
-        return [{"kajabiBearer": []}]
-    if path.startswith(("/v2/", "/v1.1/")):
-        return [{"capillaryBasic": []}, {"capillaryOAuthToken": []}]
-    return []
-
-
 def _openapi_document(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document, with the answer to bad input as Patron gives it: FastAPI declares a
-    422 with its own validation-error body on every operation that takes parameters, and no
-    Patron route answers that (each face answers 400 in its own envelope)."""
+    """FastAPI's document, completed: bad input answered as Patron answers it (FastAPI declares
+    a 422 with its own validation-error body on every operation that takes parameters, and no
+    Patron route answers that: each face answers 400 in its own envelope), the schemas the
+    routes refer to (`faces.schema_of`), and the credentials each face takes."""
     if app.openapi_schema is None:
         document = get_openapi(title=app.title, version=app.version, routes=app.routes)
         for operations in document.get("paths", {}).values():
@@ -228,9 +200,9 @@ def _openapi_document(app: FastAPI) -> dict[str, Any]:
             schemas.pop(unused, None)
         for name, schema in OPENAPI_SCHEMAS.items():
             schemas.setdefault(name, schema)
-        document["components"]["securitySchemes"] = SECURITY_SCHEMES
+        document["components"]["securitySchemes"] = registry.SECURITY_SCHEMES
         for path, operations in document.get("paths", {}).items():
-            security = _security_of(path)
+            security = registry.security_for(path)
             if security:
                 for operation in operations.values():
                     operation["security"] = security

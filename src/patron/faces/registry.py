@@ -1,4 +1,4 @@
-"""Which face a path belongs to, so errors raised anywhere render in that face's envelope."""
+"""Which face a path belongs to: the envelope its errors render in, the credentials it takes."""
 
 from __future__ import annotations
 
@@ -38,6 +38,36 @@ def render(request: Request, exc: PatronError) -> Response:
     if path.startswith("/v1.1/"):
         return v11.render(exc, v11.wants_xml(request))
     return renderer_for(path)(exc)
+
+
+# How each face's callers authenticate (docs/compat/*.md), for generated clients.
+SECURITY_SCHEMES: dict[str, Any] = {
+    "capillaryBasic": {"type": "http", "scheme": "basic", "description":
+                       "Capillary till login: the till code and the MD5 hex of its password"},
+    "capillaryOAuthToken": {"type": "apiKey", "in": "header", "name": "X-CAP-API-OAUTH-TOKEN",
+                            "description": "A token from POST /v3/oauth/token/generate"},
+    "kajabiBearer": {"type": "http", "scheme": "bearer",
+                     "description": "An access token from POST /v1/oauth/token"},
+    "linquidBearer": {"type": "http", "scheme": "bearer", "description": "A workspace API key"},
+    "linquidApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                      "description": "A workspace API key"},
+}
+# The routes that take no credentials: their body or path holds the secret.
+_OPEN_PATHS = ("/v3/oauth/token/generate", "/v1/oauth/token", "/webhooks/")
+
+
+def security_for(path: str) -> list[dict[str, list[str]]]:
+    """The credentials a path takes, by its face (either one of a list), for the OpenAPI
+    document."""
+    if path.startswith(_OPEN_PATHS):
+        return []
+    if path.startswith(("/api/", "/patron/")):
+        return [{"linquidBearer": []}, {"linquidApiKey": []}]
+    if path.startswith("/v1/"):
+        return [{"kajabiBearer": []}]
+    if path.startswith(("/v2/", "/v1.1/")):
+        return [{"capillaryBasic": []}, {"capillaryOAuthToken": []}]
+    return []
 
 
 def too_large(scope: Any) -> tuple[int, list, bytes]:
