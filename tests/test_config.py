@@ -28,6 +28,9 @@ def test_values_are_read_as_documented(monkeypatch: pytest.MonkeyPatch) -> None:
     ("WORKERS", "2.5", "PATRON_WORKERS must be a whole number, not '2.5'"),
     ("RATE_LIMIT_PER_MINUTE", "-1", "PATRON_RATE_LIMIT_PER_MINUTE must not be negative"),
     ("CREDENTIAL_CACHE_SECONDS", "soon", "PATRON_CREDENTIAL_CACHE_SECONDS must be a number"),
+    # float() reads these; a check period of inf would never see a revocation again.
+    ("CREDENTIAL_CHECK_SECONDS", "inf", "PATRON_CREDENTIAL_CHECK_SECONDS must be a number"),
+    ("CREDENTIAL_CACHE_SECONDS", "nan", "PATRON_CREDENTIAL_CACHE_SECONDS must be a number"),
     ("ACCESS_LOG", "maybe", "PATRON_ACCESS_LOG must be true or false, not 'maybe'"),
     ("SQLITE_SYNCHRONOUS", "4", "PATRON_SQLITE_SYNCHRONOUS must be one of OFF, NORMAL, FULL, "
                                 "EXTRA (or 0 to 3), not '4'"),

@@ -5,6 +5,7 @@ Each one is listed in docs/configuration.md.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +27,8 @@ def _number(name: str, default: float, kind: type = int, least: float = 0,
     raw = _env(name, str(default)).strip()
     try:
         value = kind(raw)
+        if not math.isfinite(value):  # float() takes "nan" and "inf": neither is a setting
+            raise ValueError(raw)
     except ValueError:
         what = "a whole number" if kind is int else "a number"
         raise SettingError(f"PATRON_{name} must be {what}, not {raw!r}") from None
