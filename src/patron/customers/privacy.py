@@ -73,7 +73,7 @@ class PrivacyRequests:
 
     async def erase(self, tx: Queryable, org_id: int, customer_id: int) -> None:
         await self.customers.scrub_pii(tx, org_id, customer_id)
-        await self.events.scrub_psi(tx, org_id, customer_id)
+        await self.events.scrub(tx, org_id, customer_id)
         await self.engagement.scrub_pii(tx, org_id, customer_id)
         await self.segments.scrub(tx, org_id, customer_id)
         await self.fraud.scrub(tx, org_id, customer_id)

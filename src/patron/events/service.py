@@ -518,7 +518,7 @@ class Events:
 
     # -- PII -----------------------------------------------------------------------------
 
-    async def scrub_psi(self, tx: Queryable, org_id: int, customer_id: int) -> None:
+    async def scrub(self, tx: Queryable, org_id: int, customer_id: int) -> None:
         """Removes from a customer's events their PSI-flagged attributes and their unique-key
         attributes (by the event's definition: values such as a mobile, which identify the
         person), and the events' de-duplication keys, made of those values."""

@@ -12,6 +12,7 @@ from fastapi import Body, Depends, Request, Response
 from patron.auth.guard import admit
 from patron.auth.service import LOYALTY, Principal
 from patron.clock import parse_bound
+from patron.commerce.service import TRANSACTION_SOURCES
 from patron.config import NO, YES
 from patron.customers.models import READ_SOURCES, Provenance
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
@@ -86,11 +87,11 @@ def bulk_answer(results: list[Any], failures: int) -> Response:
               status)
 
 
-# The sources `GET /v2/customers/lookup` takes: Capillary's list for it (its Slate docs), with
-# LINE and ALL. The look-up finds a customer by an identifier, which is unique in the
-# organisation whatever the source, so a source no profile is kept in (FACEBOOK) is taken too.
-LOOKUP_SOURCES = (*READ_SOURCES, "WEB_ENGAGE", "ECOMMERCE", "JD", "TAOBAO", "TMALL", "FACEBOOK",
-                  "WEBSITE", "OTHERS")
+# The sources `GET /v2/customers/lookup` takes: Capillary's source list (its Slate docs give
+# the same for look-ups as for bills) and ALL. The look-up finds a customer by an identifier,
+# which is unique in the organisation whatever the source, so a source no profile is kept in
+# (FACEBOOK) is taken too.
+LOOKUP_SOURCES = (*TRANSACTION_SOURCES, "ALL")
 
 
 def _source(value: str | None, sources: tuple[str, ...] = READ_SOURCES) -> str:

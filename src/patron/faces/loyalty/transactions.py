@@ -136,10 +136,7 @@ async def add_transactions(svc: Svc, who: Writer,
     for raw in body:
         entry: dict[str, Any] = {"result": raw, "errors": [], "warnings": []}
         try:
-            if not isinstance(raw, dict):  # fails alone, as every element does
-                raise ValidationFailed("Transaction failed: not a transaction object",
-                                       reason="invalid_transaction_amount")
-            parsed = TransactionBody.model_validate(raw)
+            parsed = TransactionBody.model_validate(raw)  # not an object: fails alone, 601
             name, value = raw.get("identifierType"), raw.get("identifierValue")
             if not name or value in (None, ""):
                 raise ValidationFailed("Customer details not sent", reason="missing_customer")
