@@ -42,7 +42,10 @@ async def test_series_generation_and_validation(client: httpx.AsyncClient, org: 
                           ({"code": "x3", "cardGenerationConfiguration": {
                               "prefix": "abc", "suffix": "de", "length": 5}}, 3005),
                           ({"code": "x4"}, 3006), ({"code": "x 5"}, 3032),
-                          ({"code": "x6", "expiryDays": -1}, 3019)):
+                          ({"code": "x6", "expiryDays": -1}, 3019),
+                          # 32-bit counts: refused alike on both databases
+                          ({"code": "x7", "expiryDays": 2**31}, 400),
+                          ({"code": "x8", "maxActiveCardsPerCustomer": 2**31}, 400)):
         r = await client.post("/v2/card/series", headers=h, json={
             "code": "mtest", "type": "DIGITAL", "cardGenerationEnabled": True,
             "cardGenerationConfiguration": {"prefix": "mtest", "suffix": "7003", "length": 19},

@@ -342,6 +342,9 @@ async def test_sites_sort_filter_and_tenancy(client: httpx.AsyncClient, services
     assert await titles("filter[title_cont]=100%25") == ["Advanced 100% Training"]
     assert await titles("filter[title_cont]=0_") == []
     assert await titles("filter[subdomain_cont]=begin") == ["Beginner Training"]
+    await add_site(services, org.org_id, "DÉMO Straße", "démo")
+    assert await titles("filter[title_cont]=démo") == ["DÉMO Straße"]
+    assert await titles("filter[subdomain_cont]=DÉM") == ["DÉMO Straße"]
     assert_error(await client.get("/v1/sites?sort=created_at", headers=auth), 400, "sort")
     assert_error(await client.get("/v1/sites?filter[name]=x", headers=auth), 400, "filter[name]")
     other_site = (await client.get("/v1/sites", headers=await marketing_auth(client, other_org))
@@ -555,6 +558,13 @@ async def test_sort(client: httpx.AsyncClient, org: OrgCredentials, services: Se
     assert await order("-name") == [nameless, carol, bree, bob, alice, aaron]
     assert (await order("last_request_at"))[0] == bob
     assert (await order("-last_request_at"))[-1] == bob
+    # Letters of every script are compared without case, then by code point, alike on both
+    # engines (SQLite's own lower() folds ASCII only: "ÉMILE Zola" came before "émile Ada").
+    emile = await person(client, loyalty, clock, "ÉMILE", "Zola", "ez@example.com")
+    zoe = await person(client, loyalty, clock, "Zoe", "Zed", "zz@example.com")
+    eda = await person(client, loyalty, clock, "émile", "Ada", "ea@example.com")
+    names = await order("name")
+    assert names.index(zoe) < names.index(eda) < names.index(emile)
 
 
 async def test_sparse_fieldsets(client: httpx.AsyncClient, org: OrgCredentials,

@@ -31,6 +31,14 @@ def number_out_of_range() -> ValidationFailed:
     return ValidationFailed("a number is out of range", reason="number_out_of_range")
 
 
+def unstorable_text() -> ValidationFailed:
+    """Text holding U+0000, which PostgreSQL's text cannot store (SQLSTATE 22021) and SQLite
+    could: refused on both databases alike (db.database), as a 400 in the face's envelope, its
+    transaction rolled back."""
+    return ValidationFailed("text must not contain the NUL character (U+0000)",
+                            reason="unstorable_text")
+
+
 class NotFound(PatronError):
     status = 404
     reason = "not_found"

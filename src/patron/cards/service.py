@@ -20,7 +20,7 @@ from patron.customers.service import active_state
 from patron.db.database import Database, Queryable, Row
 from patron.db.ids import next_id, next_ids
 from patron.db.statement import value_list
-from patron.errors import Conflict, NotFound, ValidationFailed
+from patron.errors import Conflict, NotFound, ValidationFailed, number_out_of_range
 from patron.jsonio import dumps_text, loads
 from patron.tenancy import repository as tenancy_repo
 
@@ -46,6 +46,11 @@ MIN_LENGTH, MAX_LENGTH = 5, 150
 _ALNUM = re.compile(r"^[A-Za-z0-9]+$")
 _CARD_NUMBER = re.compile(r"^[A-Za-z0-9_\-]+$")
 EXPIRE_BATCH = 1_000
+
+
+# Expiry days, active cards and number length are 32-bit columns (db/schema.py): a larger value
+# is refused on both databases alike, as PostgreSQL would refuse it.
+MAX_SERIES_COUNT = 2**31 - 1
 
 
 @dataclass
@@ -189,6 +194,9 @@ class Cards:
             raise card_error(3034, "Max active card per customer passed is negative")
         if s.offset < 0:
             raise card_error(3047, "Card offset invalid")
+        if any(n is not None and n > MAX_SERIES_COUNT
+               for n in (s.expiry_days, s.max_active_cards, s.number_length)):
+            raise number_out_of_range()
         if not s.generation_enabled:
             return
         if s.number_length is None:

@@ -123,12 +123,13 @@ def _order_by(column: str, descending: bool, alias: str = "", *, sqlite: bool = 
     A customer without a name is ordered by the name the listing shows for them, the part of
     their e-mail address before the `@` (faces/marketing/render.name); without either, last."""
     direction = "DESC" if descending else "ASC"
+    lower = "unicode_lower" if sqlite else "lower"  # db/statement.unicode_lower
     if column == "name":
         local_part = (f"substr({alias}email, 1, instr({alias}email, '@') - 1)" if sqlite
                       else f"split_part({alias}email, '@', 1)")
-        key = f"lower(COALESCE(NULLIF({alias}name, ''), NULLIF({local_part}, '')))"
+        key = f"{lower}(COALESCE(NULLIF({alias}name, ''), NULLIF({local_part}, '')))"
     else:
-        key = f"lower({alias}{column})" if column == "email" else f"{alias}{column}"
+        key = f"{lower}({alias}{column})" if column == "email" else f"{alias}{column}"
     nulls = "" if column == "created_at" else (" NULLS FIRST" if descending else " NULLS LAST")
     return f" ORDER BY {key} {direction}{nulls}, {alias}id {direction} LIMIT $4 OFFSET $5"
 

@@ -22,8 +22,8 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Protocol
 
-from patron.db.statement import Statement, mask_digits
-from patron.errors import ValidationFailed, number_out_of_range
+from patron.db.statement import Statement, mask_digits, unicode_lower
+from patron.errors import number_out_of_range, unstorable_text
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both index by column name
 
@@ -79,16 +79,15 @@ def is_unique_violation(exc: BaseException) -> bool:
 
 
 async def _pg_call(conn: Any, method: str, *args: Any) -> Any:
-    """An asyncpg call. A write that failed on text PostgreSQL cannot store (U+0000, SQLSTATE
-    22021) is bad input that got past a face's validation (SQLite stores it): a 400 in the
-    face's envelope, its transaction rolled back, instead of a crash. So is a number out of
-    range (number_out_of_range)."""
+    """An asyncpg call. A statement that failed on text PostgreSQL cannot store (U+0000, SQLSTATE
+    22021) had bad input that got past a face's validation: a 400 in the face's envelope, its
+    transaction rolled back, instead of a crash (SQLite refuses the same text before it runs
+    the statement: _storable). So is a number out of range (number_out_of_range)."""
     try:
         return await getattr(conn, method)(*args)
     except Exception as exc:
         if getattr(exc, "sqlstate", None) == "22021":
-            raise ValidationFailed("text must not contain the NUL character (U+0000)",
-                                   reason="unstorable_text") from None
+            raise unstorable_text() from None
         if isinstance(exc.__cause__, OverflowError):
             raise number_out_of_range() from None
         raise
@@ -116,7 +115,16 @@ def _sqlite_connect(path: Path, synchronous: str) -> sqlite3.Connection:
     # SQLite build's default: an erasure must not leave a person's data in free space.
     conn.execute("PRAGMA secure_delete=ON")
     conn.create_function("mask_digits", 1, mask_digits, deterministic=True)
+    conn.create_function("unicode_lower", 1, unicode_lower, deterministic=True)
     return conn
+
+
+def _storable(args: Sequence[Any]) -> None:
+    """Refuse text holding U+0000, as PostgreSQL does (_pg_call), so that both databases store
+    and answer the same: SQLite would keep the character, or match nothing by it."""
+    for arg in args:
+        if arg.__class__ is str and "\x00" in arg:
+            raise unstorable_text()
 
 
 class _SQLiteConn:
@@ -137,9 +145,11 @@ class _SQLiteConn:
             raise number_out_of_range() from None
 
     async def fetchrow(self, stmt: Statement, *args: Any) -> Row | None:
+        _storable(args)
         return await self._run(lambda: self._conn.execute(stmt.sqlite, args).fetchone())
 
     async def fetch(self, stmt: Statement, *args: Any) -> list[Row]:
+        _storable(args)
         return await self._run(lambda: self._conn.execute(stmt.sqlite, args).fetchall())
 
     async def fetchval(self, stmt: Statement, *args: Any) -> Any:
@@ -147,9 +157,12 @@ class _SQLiteConn:
         return None if row is None else row[0]
 
     async def execute(self, stmt: Statement, *args: Any) -> None:
+        _storable(args)
         await self._run(self._conn.execute, stmt.sqlite, args)
 
     async def executemany(self, stmt: Statement, rows: Sequence[Sequence[Any]]) -> None:
+        for row in rows:
+            _storable(row)
         await self._run(self._conn.executemany, stmt.sqlite, rows)
 
 

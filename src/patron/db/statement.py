@@ -66,6 +66,14 @@ def mask_digits(text: str) -> str:
     return _DIGIT.sub("*", text)
 
 
+def unicode_lower(text: str | None) -> str | None:
+    """`lower(x)` for SQLite statements, which call it as `unicode_lower(x)` (every connection
+    registers it): SQLite's own lower() folds ASCII letters only, where PostgreSQL's (in a UTF-8
+    database) and Python's fold every script's, so that É sorted and matched as é on one
+    database only."""
+    return None if text is None else text.lower()
+
+
 @cache
 def _decimal_digits() -> str:
     return "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isdecimal())

@@ -69,7 +69,8 @@ _SITE_SEARCH_WHERE = (
     " AND ($2::text IS NULL OR lower(title) LIKE $2 ESCAPE '\\')"
     " AND ($3::text IS NULL OR lower(subdomain) LIKE $3 ESCAPE '\\')"
 )
-_SITE_SEARCH_WHERE_SQLITE = _SITE_SEARCH_WHERE.replace("::text", "")
+_SITE_SEARCH_WHERE_SQLITE = _SITE_SEARCH_WHERE.replace("::text", "").replace(
+    "lower(", "unicode_lower(")
 
 
 def _site_search_statement(column: str, descending: bool) -> Statement:
