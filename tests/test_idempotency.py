@@ -25,7 +25,7 @@ from tests.test_events import _setup_webhook
 from tests.test_loyalty_engine import PROGRAMS, _buy
 from tests.test_workspace_face import assert_error, scoped_key
 
-COUNT_KEPT = sql("SELECT count(*) FROM idempotency_keys WHERE org_id = $1")
+COUNT_KEPT = sql("SELECT count(*) FROM idempotency_keys WHERE org_id = $1 AND status > 2")
 
 
 def keyed(headers: dict[str, str], key: str) -> dict[str, str]:
@@ -220,9 +220,17 @@ async def test_an_erasure_forgets_the_kept_answers(client: httpx.AsyncClient,
                           json=ann(1, email="ann@example.com"))
     made = r.json()["data"]["id"]
     assert await services.db.fetchval(COUNT_KEPT, org.org_id) == 1
+    # A request still running during the erasure keeps its key (as if just claimed).
+    await services.idempotency.claim(org.org_id, "running", "its fingerprint")
     r = await client.delete(f"/api/customers/{made}", headers=work)
     assert r.status_code == 200, r.text
     assert await services.db.fetchval(COUNT_KEPT, org.org_id) == 0
+    assert await services.db.fetchval(WRITTEN_KEYS, org.org_id, "running") == 0  # in flight
+    # The forgotten request is not carried out again: its key says it was.
+    r = await client.post("/api/customers", headers=keyed(work, "k"),
+                          json=ann(1, email="ann@example.com"))
+    assert r.status_code == 409 and "answer was not kept" in r.text, r.text
+    assert await customers(client, work) == 0
 
 
 async def test_requests_sent_at_once_with_one_key_are_carried_out_once(

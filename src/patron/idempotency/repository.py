@@ -46,4 +46,8 @@ MARK_UNANSWERED = sql(
     "AND fingerprint = $3 AND status = 1"
 )
 PURGE = sql("DELETE FROM idempotency_keys WHERE org_id = $1 AND created_at < $2")
-FORGET_ORG_ANSWERS = sql("DELETE FROM idempotency_keys WHERE org_id = $1")
+# Kept answers become "carried out, answer not kept" (UNANSWERED); keys in flight are left alone.
+FORGET_ORG_ANSWERS = sql(
+    "UPDATE idempotency_keys SET status = 2, body = '', headers = '[]' "
+    "WHERE org_id = $1 AND status > 2"
+)

@@ -131,8 +131,9 @@ class Idempotency:
     async def forget_answers(tx: Queryable, org_id: int) -> None:
         """Drop every kept answer of the organisation: an erasure's part. Answers are kept as
         sent, and one about the erased customer may hold their personal data; which ones do is
-        not known without reading every answer's format, so all go. A request sent again after
-        an erasure with a key used before it is carried out again."""
+        not known without reading every answer's format, so all go. What stays is that each of
+        those requests was carried out (UNANSWERED), so that one sent again with its key is
+        refused rather than carried out twice; keys of requests still running are untouched."""
         await tx.execute(FORGET_ORG_ANSWERS, org_id)
 
 
