@@ -469,3 +469,44 @@ async def test_the_openapi_document_answers_bad_input_as_the_faces_do(
     assert taken["/v1/oauth/token"] == taken["/v3/oauth/token/generate"] == []
     assert schemes["capillaryOAuthToken"]["name"] == "X-CAP-API-OAUTH-TOKEN"
     assert schemes["linquidApiKey"]["name"] == "X-API-Key"
+
+
+async def test_concurrent_writes_of_one_identity_answer_in_the_envelope(
+        client: httpx.AsyncClient, org: Any) -> None:
+    """Requests at once that all create the same person, move the same external id, or store
+    the same record id: one wins, the others get the face's own answer for a taken identity or
+    a duplicate, never a server error (on PostgreSQL they truly run at once)."""
+    loyalty, work = till_auth(org), workspace_auth(org)
+    for round_ in range(3):
+        ext = f"race-{round_}"
+        answers = await asyncio.gather(*(
+            [client.post("/api/customers", headers=work, json={"externalId": ext})
+             for _ in range(8)]
+            + [client.post("/v2/customers", headers=loyalty, json={"profiles": [{
+                "source": "INSTORE", "identifiers": [{"type": "externalId", "value": ext}]}]})
+               for _ in range(4)]), return_exceptions=True)
+        assert [a for a in answers if isinstance(a, BaseException)] == []
+        assert all(r.status_code in (200, 201) for r in answers[:8]), [r.text for r in answers]
+        assert all(r.status_code in (200, 400) for r in answers[8:]), [r.text for r in answers]
+        made = {r.json()["data"]["id"] for r in answers[:8]}
+        assert len(made) == 1
+    # Several customers take one external id at once: one has it, the others are told so.
+    ids = [await add_customer(client, loyalty, identifiers=[
+        {"type": "mobile", "value": f"91990000{i:04d}"}]) for i in range(6)]
+    answers = await asyncio.gather(*(
+        client.patch(f"/api/customers/{i}", headers=work, json={"externalId": "wanted"})
+        for i in ids), return_exceptions=True)
+    assert [a for a in answers if isinstance(a, BaseException)] == []
+    assert sorted(r.status_code for r in answers) == [200] + [409] * 5, [r.text for r in answers]
+    assert {r.json()["error"]["code"] for r in answers if r.status_code == 409} == {
+        "DUPLICATE_EXTERNAL_ID"}
+    # The same message ids in batches at once: each stored once, the rest duplicates.
+    records = [{"kind": "message", "id": f"m-{n}", "channel": "sms", "body": "hi",
+                "customer": {"id": ids[0]}, "sentAt": "2026-01-02T09:00:00Z"} for n in range(30)]
+    answers = await asyncio.gather(*(
+        client.post("/patron/v1/records", headers=work, json={"records": records[k::2] +
+                                                               records[:10]})
+        for k in range(4)), return_exceptions=True)
+    assert [a for a in answers if isinstance(a, BaseException)] == []
+    statuses = {o["status"] for r in answers for o in r.json()["results"]}
+    assert statuses <= {"created", "duplicate"}, [r.text for r in answers]

@@ -157,6 +157,55 @@ async def test_erasure_leaves_no_personal_data_in_any_table(
             await asyncio.sleep(0.1)
 
 
+async def test_writes_racing_an_erasure_leave_nothing_of_the_person(
+        client: httpx.AsyncClient, loyalty: dict[str, str], services: Services,
+        org: Any) -> None:
+    """Writes about a customer sent while their erasure runs (bills, messages, updates, points,
+    several approvals of their requests): each either lands before the erasure, which then
+    removes it, or finds the customer deleted. None is a server error, and afterwards no table
+    holds the person, on either database (PostgreSQL's writes run truly at once)."""
+    await services.loyalty.apply_programs(org.org_id, read_program_file(PROGRAMS))
+    work = workspace_auth(org)
+    marker = "Ozymandiaz"
+    for round_ in range(3):
+        mobile, email = f"91981112{round_:04d}", f"{marker.lower()}{round_}@example.com"
+        customer_id = await add_customer(client, loyalty, firstName=marker, identifiers=[
+            {"type": "mobile", "value": mobile}, {"type": "email", "value": email}])
+        await _buy(client, loyalty, f"oz-{round_}-0", 1000, mobile=mobile)
+        requests = []
+        for _ in range(3):
+            r = await client.post("/v2/requests", headers=loyalty, json={
+                "type": "CUSTOMER", "baseType": "DELETE", "comments": "asked",
+                "customerIdentificationInfo": {"source": "INSTORE", "identifierType": "mobile",
+                                               "identifierValue": mobile}})
+            requests.append(r.json()["createdId"])
+        writes = [client.put("/v2/requests", headers=loyalty,
+                             json=[{"id": str(x), "status": "APPROVED"}]) for x in requests]
+        writes.append(client.delete(f"/api/customers/{customer_id}", headers=work))
+        for i in range(4):
+            writes += [
+                _buy(client, loyalty, f"oz-{round_}-{i + 1}", 100, mobile=mobile,
+                     note=f"for {marker} {i}"),
+                client.post("/patron/v1/records", headers=work, json={"records": [
+                    {"kind": "message", "id": f"oz-{round_}-{i}", "channel": "email",
+                     "subject": f"Hello {marker}", "receiver": email,
+                     "customer": {"id": customer_id}, "sentAt": "2026-01-02T09:00:00Z"}]}),
+                client.put(f"/v2/customers/{customer_id}", headers=loyalty, json={
+                    "profiles": [{"source": "INSTORE", "firstName": f"{marker}{i}"}]}),
+                client.patch(f"/api/customers/{customer_id}", headers=work,
+                             json={"lastName": f"{marker}{i}"}),
+                client.post("/v2/loyalty/pointsAdjustments", headers=loyalty, json={
+                    "identifierName": "id", "identifierValue": str(customer_id), "points": 5,
+                    "reason": f"goodwill for {marker}"}),
+            ]
+        # An exception is a server error the test client raised (a deadlock, say).
+        answers = await asyncio.gather(*writes, return_exceptions=True)
+        assert [a for a in answers if isinstance(a, BaseException)] == []
+        assert all(r.status_code < 500 for r in answers), [
+            r.text for r in answers if r.status_code >= 500]
+    assert await _holding(services, (marker,)) == []
+
+
 async def test_no_secret_is_stored_as_given(client: httpx.AsyncClient, services: Services,
                                             org: Any) -> None:
     md5 = hashlib.md5(org.till_password.encode()).hexdigest()  # noqa: S324 - Capillary's scheme

@@ -27,9 +27,12 @@ ADD_RETURNED = sql(
     "UPDATE transactions SET returned_amount = returned_amount + $3, return_type = $4 "
     "WHERE org_id = $1 AND id = $2"
 )
+# The first statement of a bill's transaction: it locks the customer's row as
+# customers.service.active_state does, and finds nobody once they are erased.
 ADD_TO_TOTALS = sql(
     "UPDATE customers SET lifetime_purchases = lifetime_purchases + $3, "
-    "net_revenue = net_revenue + $3 WHERE org_id = $1 AND id = $2 RETURNING loyalty_type"
+    "net_revenue = net_revenue + $3 WHERE org_id = $1 AND id = $2 AND status = 'active' "
+    "RETURNING loyalty_type"
 )
 TRANSACTION = sql(
     "SELECT x.id, x.customer_id, x.type, x.bill_number, x.amount, x.billed_at, x.created_at, "

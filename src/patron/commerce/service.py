@@ -10,6 +10,7 @@ from typing import Any
 
 from patron.clock import Clock
 from patron.commerce import repository as repo
+from patron.customers.service import active_state
 from patron.db.database import Database, Queryable
 from patron.db.ids import next_id
 from patron.errors import Conflict, NotFound, ValidationFailed
@@ -163,6 +164,7 @@ class Commerce:
             raise ValidationFailed("Return type is invalid", reason="invalid_return_type",
                                    field="returnType")
         async with self.db.transaction() as tx:
+            await active_state(tx, org_id, customer_id)
             bill = await tx.fetchrow(repo.BILL_FOR_RETURN, org_id, data.bill_number)
             if bill is None or bill["customer_id"] != customer_id:
                 raise NotFound("Transaction number does not exist", reason="bill_not_found",

@@ -41,6 +41,7 @@ INSERT_REQUEST = sql(
 GET_REQUEST = sql(
     "SELECT id, type, base_type, status, customer_id FROM requests WHERE org_id = $1 AND id = $2"
 )
+LOCK_REQUEST = sql(GET_REQUEST.pg + " FOR UPDATE", sqlite=GET_REQUEST.pg)
 # Once a customer is erased, their requests no longer hold the identifier they were made by,
 # nor the comments written with them or their decision, which can name the person.
 FORGET_REQUESTED_IDENTIFIERS = sql(
@@ -71,7 +72,13 @@ class PrivacyRequests:
         self.fraud = fraud
         self.groups = groups
 
-    async def erase(self, tx: Queryable, org_id: int, customer_id: int) -> None:
+    async def erase(self, tx: Queryable, org_id: int, customer_id: int) -> bool:
+        """Erase an active customer (False: not one, nothing done). Their row is locked first,
+        as every write about them locks it (customers.service.active_state): a write that began
+        before commits first, one that waited finds them deleted, and two erasures of one
+        customer take turns, the second finding nothing to do."""
+        if not await self.customers.is_active(tx, org_id, customer_id):
+            return False
         await self.customers.scrub_pii(tx, org_id, customer_id)
         await self.events.scrub(tx, org_id, customer_id)
         await self.engagement.scrub_pii(tx, org_id, customer_id)
@@ -83,13 +90,13 @@ class PrivacyRequests:
         await Loyalty.scrub(tx, org_id, customer_id)
         await tx.execute(FORGET_REQUESTED_IDENTIFIERS, org_id, customer_id)
         await Idempotency.forget_answers(tx, org_id)
+        return True
 
     async def delete_customer(self, org_id: int, customer_id: int) -> None:
         """Soft delete with the full PII scrub (the workspace face's DELETE)."""
         async with self.db.transaction() as tx:
-            if not await self.customers.is_active(tx, org_id, customer_id):
+            if not await self.erase(tx, org_id, customer_id):
                 raise NotFound("Customer not found", reason="customer_not_found")
-            await self.erase(tx, org_id, customer_id)
         self.db.wipe_old_copies()
 
     async def raise_deletion(self, org_id: int, request_type: str, base_type: str,
@@ -126,6 +133,11 @@ class PrivacyRequests:
             if row is None:
                 return Decision(request_id, NotFound("Request not found",
                                                      reason="request_not_found"))
+            # The customer's row is locked before the request's (PostgreSQL), in the order an
+            # erasure takes them (it holds the customer's and updates all their requests): two
+            # decisions of one customer's requests take turns instead of deadlocking.
+            await self.customers.is_active(tx, org_id, int(row["customer_id"]))
+            row = await tx.fetchrow(LOCK_REQUEST, org_id, numeric)
             if row["status"] != PENDING:
                 return Decision(request_id, ValidationFailed(
                     f"Request is already {row['status']}", reason="invalid_request_status"))

@@ -34,6 +34,11 @@ GET_CUSTOMER_STATE = sql(
     "SELECT id, status, external_id, loyalty_type, site_id FROM customers "
     "WHERE org_id = $1 AND id = $2"
 )
+# The same inside a write's transaction, locking the customer's row on PostgreSQL until it ends
+# (SQLite's writes take turns anyway): an erasure locks it first too, so a write about the
+# customer either commits before the erasure begins, or waits and then sees them deleted.
+LOCK_CUSTOMER_STATE = sql(GET_CUSTOMER_STATE.pg + " FOR NO KEY UPDATE",
+                          sqlite=GET_CUSTOMER_STATE.pg)
 GET_PROFILE_ROWS = sql(
     "SELECT source, account_id, first_name, last_name, identifiers, comm_channels, fields, "
     "created_at FROM profiles WHERE org_id = $1 AND customer_id = $2 "
@@ -238,8 +243,17 @@ async def customers_by_identifier(conn: Queryable, org_id: int, kind: str,
     return {r["value"]: int(r["customer_id"]) for r in rows}
 
 
-async def active_customers(conn: Queryable, org_id: int, ids: Sequence[int]) -> set[int]:
-    rows = await conn.fetch(ACTIVE_CUSTOMERS, org_id, value_list(conn, ids))
+# The same inside a batch's write transaction, locking the rows (in id order, so that batches
+# naming the same customers take turns without deadlock) as LOCK_CUSTOMER_STATE does.
+LOCK_ACTIVE_CUSTOMERS = sql(ACTIVE_CUSTOMERS.pg + " ORDER BY id FOR NO KEY UPDATE",
+                            sqlite="SELECT id FROM customers WHERE org_id = $1 "
+                            "AND status = 'active' AND id IN (SELECT value FROM json_each($2))")
+
+
+async def active_customers(conn: Queryable, org_id: int, ids: Sequence[int], *,
+                           lock: bool = False) -> set[int]:
+    rows = await conn.fetch(LOCK_ACTIVE_CUSTOMERS if lock else ACTIVE_CUSTOMERS, org_id,
+                            value_list(conn, ids))
     return {int(r["id"]) for r in rows}
 
 # -- images (embed=customerImage, embed=associatedImages) ---------------------------------------

@@ -26,7 +26,7 @@ from patron.customers.models import (
     Provenance,
     Written,
 )
-from patron.db.database import Database, Queryable, Row
+from patron.db.database import Database, Queryable, Row, is_unique_violation
 from patron.db.ids import next_id
 from patron.errors import Conflict, NotFound, PatronError, ValidationFailed
 from patron.jsonio import dumps_text, loads
@@ -41,10 +41,15 @@ class CustomerDeleted(NotFound):
     reason = "customer_pii_deleted"
 
 
-async def active_state(conn: Queryable, org_id: int, customer_id: int) -> Row:
+async def active_state(tx: Queryable, org_id: int, customer_id: int) -> Row:
     """The state row of an active customer: a missing (or merged) one is NotFound, a PII-deleted
-    one CustomerDeleted. Call inside the write's transaction."""
-    state = await conn.fetchrow(repo.GET_CUSTOMER_STATE, org_id, customer_id)
+    one CustomerDeleted. Call first inside every write's transaction that stores something about
+    the customer: it locks the customer's row (repo.LOCK_CUSTOMER_STATE), so that nothing is
+    written about a customer after their erasure."""
+    return _active(await tx.fetchrow(repo.LOCK_CUSTOMER_STATE, org_id, customer_id))
+
+
+def _active(state: Row | None) -> Row:
     if state is not None and state["status"] == STATUS_DELETED:
         raise CustomerDeleted("Customer is deleted after PII delete request")
     if state is None or state["status"] != STATUS_ACTIVE:
@@ -111,7 +116,7 @@ class Customers:
             if customer_id is None:
                 raise NotFound("Customer not found for the given identifiers",
                                reason="customer_not_found")
-            await active_state(self.db, org_id, customer_id)
+            _active(await self.db.fetchrow(repo.GET_CUSTOMER_STATE, org_id, customer_id))
             return customer_id
         kind = normalize.identifier_type(name)
         try:
@@ -186,8 +191,10 @@ class Customers:
             raise NotFound("Customer not found", reason="customer_not_found")
         return row
 
-    async def is_active(self, conn: Queryable, org_id: int, customer_id: int) -> bool:
-        state = await conn.fetchrow(repo.GET_CUSTOMER_STATE, org_id, customer_id)
+    @staticmethod
+    async def is_active(tx: Queryable, org_id: int, customer_id: int) -> bool:
+        """Whether the customer is active, locking their row as `active_state` does."""
+        state = await tx.fetchrow(repo.LOCK_CUSTOMER_STATE, org_id, customer_id)
         return state is not None and state["status"] == STATUS_ACTIVE
 
     async def count(self, org_id: int) -> int:
@@ -206,10 +213,15 @@ class Customers:
                 async with self.db.transaction() as tx:
                     return await self._register(tx, org_id, data, resolved, prov, warnings,
                                                 customer_id)
-            except _IdentifierRace:
+            except Exception as exc:
+                # Another request registered one of the identifiers (or the external id, which
+                # the customer row holds too) first: the second attempt joins or refuses it.
+                if not isinstance(exc, _IdentifierRace) and not is_unique_violation(exc):
+                    raise
                 if attempt:
                     raise Conflict("identifier registered concurrently",
-                                   reason="identifier_conflict") from None
+                                   reason="identifier_conflict",
+                                   field=getattr(exc, "field", None)) from None
         raise AssertionError("unreachable")
 
     async def _register(self, tx: Queryable, org_id: int, data: CustomerInput,
@@ -282,9 +294,9 @@ class Customers:
                     await self._release_replaced(tx, org_id, customer_id, existing, merged,
                                                  replace)
                 await self._refresh_derived(tx, org_id, customer_id, data, prov)
-        except _IdentifierRace:
+        except _IdentifierRace as exc:
             raise Conflict("an identifier belongs to another customer",
-                           reason="identifier_conflict") from None
+                           reason="identifier_conflict", field=exc.field) from None
         return Written(customer_id, created=False, warnings=warnings)
 
     async def upsert_external(self, org_id: int, external_id: str, data: CustomerInput,
@@ -474,12 +486,14 @@ class Customers:
                                      customer_id, p.source, p.account_id)
                     again = await repo.find_identifier(tx, org_id, ident.type, ident.value)
                     if again is None or int(again["customer_id"]) != customer_id:
-                        raise _IdentifierRace("another request registered the identifier first")
+                        raise _IdentifierRace("another request registered the identifier first",
+                                              field=ident.type)
                     if ident.type == "cardnumber" and self.cards is not None:
                         await self.cards.issue(tx, org_id, customer_id, ident, p.source,
                                                p.account_id, prov.till_id)
                 elif int(hit["customer_id"]) != customer_id:
-                    raise _IdentifierRace("another request registered the identifier first")
+                    raise _IdentifierRace("another request registered the identifier first",
+                                          field=ident.type)
 
     async def _refresh_derived(self, tx: Queryable, org_id: int, customer_id: int,
                                data: CustomerInput, prov: Provenance) -> None:

@@ -25,7 +25,7 @@ from patron.customers import normalize
 from patron.customers import repository as customers_repo
 from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
 from patron.customers.service import Customers
-from patron.db.database import Database, Queryable, Row
+from patron.db.database import Database, Queryable, Row, is_unique_violation
 from patron.db.ids import next_ids
 from patron.engagement import repository as repo
 from patron.engagement.models import (
@@ -228,6 +228,11 @@ def _first_error(exc: ValidationError) -> ValidationFailed:
     return ValidationFailed(f"{where}: {message}", field=where)
 
 
+
+def _no_customer() -> NotFound:
+    return NotFound("Cannot find customer for provided mobile/external-id/e-mail/id",
+                    reason="customer_not_found", field="customer")
+
 class Engagement:
     def __init__(self, db: Database, clock: Clock, customers: Customers) -> None:
         self.db = db
@@ -276,16 +281,26 @@ class Engagement:
                     outcomes[item.index].status = FAILED
                     outcomes[item.index].entity_id = None
                 for item in sorted(ready, key=lambda i: _APPLY_RANK[type(i.record)]):
-                    try:
-                        async with self.db.transaction() as tx:
-                            await self._apply(tx, org_id, [item], outcomes)
-                    except Exception:  # noqa: BLE001
-                        outcomes[item.index].status = FAILED
-                        outcomes[item.index].entity_id = None
-                        outcomes[item.index].error = PatronError(
-                            "the record could not be stored", status=500,
-                            reason="record_not_stored")
+                    await self._apply_alone(org_id, item, outcomes)
         return outcomes
+
+    async def _apply_alone(self, org_id: int, item: _Item, outcomes: list[Outcome]) -> None:
+        """One record of a batch that failed, in a transaction of its own. A unique violation
+        means that another request stored the same record id meanwhile (its transaction was not
+        committed when this one looked, on PostgreSQL): tried once more, it is a duplicate."""
+        for attempt in range(2):
+            try:
+                async with self.db.transaction() as tx:
+                    await self._apply(tx, org_id, [item], outcomes)
+                return
+            except Exception as exc:  # noqa: BLE001 - one record's failure must not fail others
+                if attempt == 0 and is_unique_violation(exc):
+                    continue
+                outcomes[item.index].status = FAILED
+                outcomes[item.index].entity_id = None
+                outcomes[item.index].error = PatronError(
+                    "the record could not be stored", status=500, reason="record_not_stored")
+                return
 
     async def _customer(self, org_id: int, item: _Item, outcome: Outcome,
                         prov: Provenance) -> None:
@@ -360,12 +375,20 @@ class Engagement:
                 item.customer_id = found.get(value)
         for item in items:
             if not isinstance(item.record, DeliveryRecord) and item.customer_id is None:
-                outcomes[item.index].error = NotFound(
-                    "Cannot find customer for provided mobile/external-id/e-mail/id",
-                    reason="customer_not_found", field="customer")
+                outcomes[item.index].error = _no_customer()
 
     async def _apply(self, tx: Queryable, org_id: int, items: list[_Item],
                      outcomes: list[Outcome]) -> None:
+        # The customers named, locked until the batch commits (as active_state locks one): a
+        # customer erased since the batch found them gets nothing written, their records
+        # failing as if never found.
+        named = sorted({i.customer_id for i in items if i.customer_id is not None})
+        if named:
+            active = await customers_repo.active_customers(tx, org_id, named, lock=True)
+            for item in items:
+                if item.customer_id is not None and item.customer_id not in active:
+                    outcomes[item.index].error = _no_customer()
+            items = [i for i in items if i.customer_id is None or i.customer_id in active]
         by_type: dict[type, list[_Item]] = {}
         for item in items:
             by_type.setdefault(type(item.record), []).append(item)

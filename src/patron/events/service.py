@@ -458,6 +458,12 @@ class Events:
                                                    w.lineage_start)
         for p in ready:
             p.duplicate = False  # decided afresh: an earlier attempt may have rolled back
+        # The customers, locked until the write commits (as active_state locks one): events of
+        # a customer erased since the request found them are not stored.
+        named = sorted({p.customer_id for p in ready if p.customer_id is not None})
+        if len(await customers_repo.active_customers(tx, org_id, named, lock=True)) < len(named):
+            raise EventRejected("Cannot find customer for the given identifier",
+                                reason="customer_not_found")
         await self._mark_duplicates(tx, org_id, ready)
         await tx.executemany(repo.INSERT_EVENT, [self._row(org_id, hook, p, now, lineage_start)
                                                  for p in ready])

@@ -15,6 +15,7 @@ from typing import Any
 
 from patron.clock import Clock
 from patron.customers.fraud import ensure_may_redeem
+from patron.customers.service import active_state
 from patron.db.database import Database, Queryable
 from patron.db.ids import next_id, next_ids
 from patron.errors import NotFound, PatronError, ValidationFailed
@@ -180,8 +181,15 @@ class Loyalty:
         nothing (Commerce records them outside the programs), and nothing else moves its points
         or tier until it converts to `loyalty`."""
         if await conn.fetchval(repo.LOYALTY_TYPE, org_id, customer_id) == "non_loyalty":
-            raise ValidationFailed("The customer is not enrolled in loyalty (loyaltyType "
-                                   "non_loyalty)", reason="not_loyalty_member")
+            raise _not_enrolled()
+
+    @staticmethod
+    async def _enrolled_for_write(tx: Queryable, org_id: int, customer_id: int) -> None:
+        """`ensure_enrolled` first in a points or tier write's transaction: the customer must be
+        active too, and their row stays locked until it ends (active_state), so that nothing
+        is written about a customer after their erasure."""
+        if (await active_state(tx, org_id, customer_id))["loyalty_type"] == "non_loyalty":
+            raise _not_enrolled()
 
     async def _locked_member(self, tx: Queryable, org_id: int, customer_id: int,
                              program_id: int, now: int) -> Member:
@@ -390,7 +398,7 @@ class Loyalty:
         effects = SideEffects()
         async with self.db.transaction() as tx:
             program = await self.program(org_id, program_id, tx)
-            await self.ensure_enrolled(tx, org_id, customer_id)
+            await self._enrolled_for_write(tx, org_id, customer_id)
             m = await self._locked_member(tx, org_id, customer_id, program.id, now)
             await self._credit(tx, org_id, m, "PROMOTIONAL", points, now,
                                expires_at if expires_at is not None
@@ -412,7 +420,7 @@ class Loyalty:
         now = self.clock.now_ms()
         async with self.db.transaction() as tx:
             program = await self.program(org_id, program_id, tx)
-            await self.ensure_enrolled(tx, org_id, customer_id)
+            await self._enrolled_for_write(tx, org_id, customer_id)
             m = await self._locked_member(tx, org_id, customer_id, program.id, now)
             if points > 0:
                 await self._credit(tx, org_id, m, "ADJUSTMENT", points, now,
@@ -457,7 +465,7 @@ class Loyalty:
         now = self.clock.now_ms()
         async with self.db.transaction() as tx:
             program = await self.program(org_id, program_id, tx)
-            await self.ensure_enrolled(tx, org_id, customer_id)
+            await self._enrolled_for_write(tx, org_id, customer_id)
             m = await self._locked_member(tx, org_id, customer_id, program.id, now)
             await ensure_may_redeem(tx, org_id, customer_id)
             if points > m.points:
@@ -485,6 +493,7 @@ class Loyalty:
             if customer_id is not None and customer_id != found["customer_id"]:
                 raise ValidationFailed("Invalid customer details passed",
                                        reason="redemption_customer_mismatch")
+            await active_state(tx, org_id, found["customer_id"])
             m = await self._locked_member(tx, org_id, found["customer_id"],
                                           found["program_id"], now)
             found = await tx.fetchrow(repo.REDEMPTION, org_id, redemption_id)  # now serialised
@@ -548,7 +557,7 @@ class Loyalty:
             if to is None:
                 raise ValidationFailed(f"No tier named {tier_name} in program {program.id}",
                                        reason="invalid_tier", field="slabName")
-            await self.ensure_enrolled(tx, org_id, customer_id)
+            await self._enrolled_for_write(tx, org_id, customer_id)
             m = await self._locked_member(tx, org_id, customer_id, program.id, now)
             if to == m.tier:
                 raise ValidationFailed(f"The customer is already in {tier_name}",
@@ -698,6 +707,11 @@ class Loyalty:
         if not (m.points == ledger == lots and m.points >= 0 and m.balance_rule_holds()):
             raise AssertionError(f"ledger broken for {customer_id}/{program_id}: member "
                                  f"{m.points}, ledger {ledger}, lots {lots}, {m}")
+
+
+def _not_enrolled() -> ValidationFailed:
+    return ValidationFailed("The customer is not enrolled in loyalty (loyaltyType non_loyalty)",
+                            reason="not_loyalty_member")
 
 
 def _insufficient() -> ValidationFailed:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from patron.clock import Clock
+from patron.customers import repository as customers_repo
 from patron.customers.service import Customers
 from patron.db.database import Database, Queryable, Row
 from patron.db.ids import next_id
@@ -202,10 +203,14 @@ class Segments:
             if row is None:  # removed since: there is no segment removal yet, but be exact
                 raise segment_not_found()
             segment = Segment.of(row)
+            # Locked until the batch commits (as active_state locks one): a customer erased
+            # since they were found is not found.
+            active = await customers_repo.active_customers(
+                tx, org_id, sorted({c for c in found if c is not None}), lock=True)
             writes = []
             for (outcome, p), customer_id in zip(parsed, found, strict=True):
                 partition = segment.partition_named(p.partition) if p.partition else None
-                if customer_id is None:
+                if customer_id is None or customer_id not in active:
                     outcome.error = NotFound("Customer not found for the given identifiers",
                                              reason="customer_not_found")
                 elif partition is None:
