@@ -570,6 +570,19 @@ async def test_a_hard_and_a_soft_bounce_at_one_instant_keep_the_hard_one(
                                                                     ("b2", "hard")}
 
 
+async def test_an_instant_exports_as_it_was_sent(client: httpx.AsyncClient,
+                                                org: OrgCredentials,
+                                                services: Services) -> None:
+    """Milliseconds are kept exactly, not through a float of seconds (which made .647 .646)."""
+    cid = await add_customer(client, till_auth(org), identifiers=[
+        {"type": "email", "value": "ms@example.com"}])
+    await _post(client, org, [_message("ms1", {"id": cid}, sent="2245-04-18T22:51:18.647Z"),
+                              _message("ms2", {"id": cid}, sent="2004-03-19T23:52:03.205+05:30")])
+    exported = {r["id"]: r["sentAt"] async for r in export_records(services.db, org.org_id)
+                if r.get("kind") == "message"}
+    assert exported == {"ms1": "2245-04-18T22:51:18.647Z", "ms2": "2004-03-19T18:22:03.205Z"}
+
+
 async def test_pii_deletion_scrubs_messages(client: httpx.AsyncClient, org: OrgCredentials,
                                             services: Services) -> None:
     cid = await _history(client, org)

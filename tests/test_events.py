@@ -253,6 +253,9 @@ async def test_event_time_forms(client: httpx.AsyncClient, loyalty: dict[str, st
         ("2024-08-24T15:30:00+07:00", "1724488200000", "+07:00"),
         ("2024-08-24 08:30:00", "1724488200000", "+00:00"),
         ("2024-08-24T08:30:00Z", "1724488200000", "+00:00"),
+        # milliseconds exactly, not through a float of seconds (which read .205 as .204)
+        ("2004-03-19T18:22:03.205Z", "1079720523205", "+00:00"),
+        ("2004-03-19T23:52:03.205+05:30", "1079720523205", "+05:30"),
     ]:
         r = await client.post(uri, json={**base, "eventDateTime": when})
         rid = r.json()["requestId"]

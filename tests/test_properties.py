@@ -5,16 +5,19 @@ envelope, never a 500."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from patron.clock import iso_utc
+from patron.clock import EPOCH, iso_utc, parse_iso
 from patron.customers import normalize
 from patron.engagement.models import holds_nul
 from patron.errors import ValidationFailed
+from patron.events.service import event_time
 from patron.faces.loyalty.render import identifiers_of_all
 from patron.faces.loyalty.v11 import xml_document
 from patron.jsonio import dumps, dumps_text, loads
@@ -123,6 +126,24 @@ workspace_body = st.dictionaries(
 @given(st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))
 def test_iso_utc_is_strftimes_answer(ms: int) -> None:
     assert iso_utc(ms) == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
+
+
+@PROPERTY
+@given(st.integers(min_value=-62_135_510_400_000, max_value=253_402_214_399_999),
+       st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59))
+@example(1_079_720_523_205, 0)  # 2004-03-19T18:22:03.205Z, which a float of seconds read as .204
+@example(8_687_515_878_647, 0)  # 2245-04-18T22:51:18.647Z
+def test_date_times_are_read_to_the_exact_millisecond(ms: int, minutes: int) -> None:
+    """An ISO 8601 date-time with milliseconds, at any offset, is read as exactly its instant
+    (years 1 to 9999), by the shared reading and by the events' own."""
+    offset = timedelta(minutes=minutes)
+    text = (EPOCH + timedelta(milliseconds=ms)).astimezone(timezone(offset)).isoformat(
+        timespec="milliseconds")
+    assert parse_iso(text) == ms
+    if 0 <= ms <= 4_102_444_800_000:
+        sign, whole = "-" if minutes < 0 else "+", abs(minutes)
+        assert event_time(text, ZoneInfo("UTC"), 0) == (
+            ms, f"{sign}{whole // 60:02d}:{whole % 60:02d}")
 
 
 identifier = st.fixed_dictionaries({"type": st.sampled_from(["mobile", "email", "wechat"]),

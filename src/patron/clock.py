@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -21,6 +21,17 @@ class FixedClock(Clock):
 
     def advance(self, ms: int) -> None:
         self.value += ms
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def epoch_ms(moment: datetime) -> int:
+    """An aware date-time as epoch milliseconds, exactly: `timestamp()` is a float of seconds, and
+    times 1000 it lands a hair under many instants (`.205` as `.2049999`), a millisecond early
+    once truncated. Sub-millisecond digits are dropped (towards the past)."""
+    return (moment - EPOCH) // _MILLISECOND
 
 
 def zone_named(name: str | None) -> ZoneInfo:
@@ -58,7 +69,7 @@ def parse_iso(value: str) -> int:
     dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+    return epoch_ms(dt)
 
 
 def parse_bound(value: str, *, end: bool) -> int:
@@ -68,7 +79,7 @@ def parse_bound(value: str, *, end: bool) -> int:
     ValueError when it is neither."""
     text = value.strip()
     if len(text) == 10:
-        start = int(datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
+        start = epoch_ms(datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC))
         return start + 86_400_000 - 1 if end else start
     ms = parse_iso(text)
     return ms + 999 if end and "." not in text else ms

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from patron.auth.secrets import digest, new_secret
-from patron.clock import Clock, zone_named
+from patron.clock import Clock, epoch_ms, zone_named
 from patron.customers import normalize
 from patron.customers import repository as customers_repo
 from patron.customers.models import SOURCES, CustomerInput, Identifier, ProfileInput, Provenance
@@ -143,7 +143,7 @@ def event_time(value: Any, zone: ZoneInfo, now_ms: int) -> tuple[int, str]:
                                 field="eventDateTime") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=zone)
-        ms = int(parsed.timestamp() * 1000)
+        ms = epoch_ms(parsed)
         offset = _offset_text(parsed.utcoffset())
     else:
         raise EventRejected("eventDateTime must be a string or a number",

@@ -7,9 +7,10 @@ reads the state, asks these rules what follows, and writes it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
+from patron.clock import EPOCH, epoch_ms
 from patron.loyalty.programs import Program, Tier
 
 DAY_MS = 86_400_000
@@ -108,12 +109,12 @@ def shown_tier_expiry(serial_expiry: int | None, since: int) -> int:
     years after it began."""
     if serial_expiry is not None:
         return serial_expiry
-    moment = datetime.fromtimestamp(since / 1000, UTC)
+    moment = EPOCH + timedelta(milliseconds=since)
     try:
         later = moment.replace(year=moment.year + 100)
     except ValueError:  # 29 February
         later = moment.replace(year=moment.year + 100, day=28)
-    return end_of_day(int(later.timestamp() * 1000))
+    return end_of_day(epoch_ms(later))
 
 
 def tier_reached(program: Program, value: int) -> int:
