@@ -428,13 +428,23 @@ async def test_a_client_states_the_enrolment_date(client: httpx.AsyncClient,
                          headers=loyalty)
     attribution = r.json()["loyaltyInfo"]["attributionV2"]
     assert attribution["createDate"] == "2025-09-23T12:31:51Z"
-    for when in ("2025-09-23", "yesterday", "2999-01-01T00:00:00Z"):
+    for when in ("2025-09-23", "yesterday", "2999-01-01T00:00:00Z",
+                 # before 1970, as a bill's date (a year 0 in UTC broke the customer's reads)
+                 "0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59.999Z",
+                 "1970-01-01T05:29:59+05:30"):
         r = await client.post("/v2/customers", headers=loyalty, json=body("919900004322", when))
         assert r.status_code == 400, (when, r.text)
         assert "createDate" in r.json()["errors"][0]["message"]
     r = await client.get("/v2/customers/lookup?source=INSTORE&identifierName=mobile"
                          "&identifierValue=919900004322", headers=loyalty)
     assert r.status_code == 404
+    r = await client.post("/v2/customers", headers=loyalty,
+                          json=body("919900004323", "1970-01-01T05:30:00+05:30"))
+    assert r.status_code == 200, r.text
+    r = await client.get(f"/v2/customers/{r.json()['createdId']}?source=INSTORE&embed=points",
+                         headers=loyalty)
+    assert r.status_code == 200, r.text
+    assert r.json()["loyaltyInfo"]["attributionV2"]["createDate"] == "1970-01-01T00:00:00Z"
 
 
 async def test_a_deletion_request_names_its_customer_by_text_or_number(

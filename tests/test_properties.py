@@ -124,8 +124,15 @@ workspace_body = st.dictionaries(
 
 @PROPERTY
 @given(st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))
+@example(-62_135_596_800_000)  # 0001-01-01T00:00:00Z
+@example(-31_000_000_000_000)  # in 987
 def test_iso_utc_is_strftimes_answer(ms: int) -> None:
-    assert iso_utc(ms) == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
+    """strftime's answer with the year in four digits, as ISO 8601 has it (glibc's %Y leaves
+    the years before 1000 unpadded)."""
+    shown = iso_utc(ms)
+    assert shown == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000)).rjust(20, "0")
+    assert shown == (EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
 
 
 @PROPERTY

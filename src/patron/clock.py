@@ -48,7 +48,8 @@ _SECOND = [f"{s:02d}Z" for s in range(60)]
 
 
 def iso_utc(ms: int | None) -> str | None:
-    """Epoch milliseconds as ISO 8601 in UTC with seconds precision, as the faces render it.
+    """Epoch milliseconds as ISO 8601 in UTC with seconds precision, as the faces render it,
+    the year in four digits.
 
     A customer's answer holds several of these, so the date part is formatted once per day and
     kept (a bounded map) and the time of day comes from tables: a third of `strftime`'s cost."""
@@ -59,7 +60,9 @@ def iso_utc(ms: int | None) -> str | None:
     if prefix is None:
         if len(_DAY_PREFIX) >= 100_000:
             _DAY_PREFIX.clear()
-        prefix = _DAY_PREFIX[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
+        # Not strftime's %Y, which glibc leaves unpadded before the year 1000 ("1-01-01").
+        date = time.gmtime(day * 86_400)
+        prefix = _DAY_PREFIX[day] = f"{date.tm_year:04d}-{date.tm_mon:02d}-{date.tm_mday:02d}T"
     minute, second = divmod(second, 60)
     return prefix + _HOUR_MINUTE[minute] + _SECOND[second]
 

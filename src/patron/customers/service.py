@@ -260,7 +260,8 @@ class Customers:
             assoc, dumps_text(scalar_fields(data.extended_fields or {}, "extendedFields")),
             summary["name"], summary["email"], summary["mobile"], summary["search_text"],
             data.click_id, dumps_text(data.metadata or {}), data.avatar,
-            prov.loyalty_at_ms or prov.at_ms, prov.loyalty_till_id or prov.till_id,
+            prov.at_ms if prov.loyalty_at_ms is None else prov.loyalty_at_ms,
+            prov.loyalty_till_id or prov.till_id,
             (prov.source_name or resolved[0].profile.source).lower(), prov.at_ms)
         await self._write_profiles(tx, org_id, new_id, resolved, prov)
         return Written(new_id, created=True, warnings=warnings)

@@ -75,8 +75,8 @@ class CustomerBody(BaseModel):
 
     def enrolled_at_ms(self, now_ms: int) -> int | None:
         """`loyaltyInfo.attributionV2.createDate`, the customer's enrolment as a client states it
-        (a migration's own dates): a full date-time, not after `now_ms`; a bare date is refused,
-        as Capillary refuses it."""
+        (a migration's own dates): a full date-time, not after `now_ms` nor before 1970; a bare
+        date is refused, as Capillary refuses it."""
         text = self.loyaltyInfo and self.loyaltyInfo.attributionV2 and \
             self.loyaltyInfo.attributionV2.createDate
         if not text:
@@ -93,6 +93,10 @@ class CustomerBody(BaseModel):
         if at_ms > now_ms:
             raise ValidationFailed("createDate in attributionV2 cannot be in the future",
                                    reason="invalid_create_date",
+                                   field="loyaltyInfo.attributionV2.createDate")
+        if at_ms < 0:  # as bills before 1970 are refused (644): no member joined before
+            raise ValidationFailed("createDate in attributionV2 cannot be before "
+                                   "1970-01-01T00:00:00Z", reason="invalid_create_date",
                                    field="loyaltyInfo.attributionV2.createDate")
         return at_ms
 
