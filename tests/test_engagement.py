@@ -431,6 +431,46 @@ async def test_interaction_local_times_across_summer_time(client: httpx.AsyncCli
                                                            "30-03-2025 00:30:00"]
 
 
+async def test_instants_at_the_end_of_time_read_in_any_zone(client: httpx.AsyncClient,
+                                                             org: OrgCredentials,
+                                                             services: Services) -> None:
+    """Instants are taken up to the end of 9999-12-30 UTC, so that their local time is in 9999 in
+    every zone; the interaction reads answer in a zone far east of UTC (an instant late on
+    9999-12-31 was taken, and then both answered 500), even for an instant stored past that."""
+    await services.tenancy.configure(org.org_id, time_zone="Pacific/Kiritimati")  # +14:00
+    auth = till_auth(org)
+    cid = await add_customer(client, auth, identifiers=[{"type": "mobile",
+                                                         "value": "919900000041"}])
+    results = await _post(client, org, [
+        _message("end", {"id": cid}, channel="sms", sent="9999-12-30T23:59:59.999Z"),
+        _message("over", {"id": cid}, channel="sms", sent="9999-12-31T00:00:00Z"),
+        _message("last", {"id": cid}, channel="sms", sent=253_402_300_799_000)])
+    assert [r["status"] for r in results] == ["created", "failed", "failed"]
+    assert results[1]["error"]["message"].startswith("message.sentAt: is out of range")
+
+    async def shown() -> tuple[str, str, str]:
+        r = await client.get("/v1.1/customer/interaction", headers=auth,
+                             params={"user_id": str(cid), "type": "sms"})
+        assert r.status_code == 200, r.text
+        (sms,) = r.json()["response"]["customer"]["interactions"]["network"][0]["interaction"]
+        v2 = await client.get("/v2/customers/interaction", headers=auth, params={
+            "identifierName": "mobile", "identifierValue": "919900000041", "type": "sms"})
+        assert v2.status_code == 200, v2.text
+        (sent,) = sms["messages"]["message"]
+        return (sms["last_interaction_time"], sent["sent_time"],
+                v2.json()["interaction"][0]["messageList"][0]["sentDate"])
+
+    assert await shown() == ("31-12-9999 13:59:59", "9999-12-31 13:59:59",
+                             "31-12-9999 13:59:59")
+    # As stored before instants were bounded: the latest second of 9999 reads too.
+    for table, column in (("messages", "sent_at"), ("message_summaries", "last_at"),
+                          ("message_summaries", "last_time")):
+        await services.db.execute(sql(f"UPDATE {table} SET {column} = 253402300799000 "
+                                      "WHERE org_id = $1"), org.org_id)
+    assert await shown() == ("31-12-9999 23:59:59", "9999-12-31 23:59:59",
+                             "31-12-9999 23:59:59")
+
+
 @pytest.mark.parametrize("zone", ["UTC", "Europe/London", "America/St_Johns", "Asia/Kathmandu",
                                   "Australia/Lord_Howe", "Pacific/Apia"])
 def test_utc_offsets_agree_with_the_zone(zone: str) -> None:

@@ -35,6 +35,9 @@ BOUNCE_TYPES = ("hard", "soft")
 SUBSCRIPTION_CHANNELS = ("MOBILE", "EMAIL", "WECHAT", "WHATSAPP", "IOS", "ANDROID", "LINE")
 SUBSCRIPTION_TYPES = ("OPTIN", "OPTOUT")
 NDNC_STATUSES = ("NONE", "NDNC", "DND")
+# Instants taken: from 1970 up to the end of 9999-12-30 in UTC, so that the time shown in any
+# organisation's zone (offsets are under a day) is still in the year 9999.
+LATEST_INSTANT = 253_402_214_399_999  # 9999-12-30T23:59:59.999Z
 OPTIN_STATUSES = ("NONE", "OPTIN", "OPTOUT")
 EMAIL_ACTIONS = ("subscribed", "unsubscribed", "manually_unsubscribed", "opted_out",
                  "suppressed", "unsuppressed")
@@ -86,8 +89,8 @@ def instant(value: Any) -> int:
             raise ValueError("must be epoch milliseconds or an ISO 8601 date-time") from None
     else:
         raise ValueError("must be epoch milliseconds or an ISO 8601 date-time")
-    if not 0 <= ms < 253_402_300_800_000:  # years 1970 to 9999
-        raise ValueError("is out of range")
+    if not 0 <= ms <= LATEST_INSTANT:
+        raise ValueError("is out of range (1970-01-01T00:00:00Z to 9999-12-30T23:59:59.999Z)")
     return ms
 
 

@@ -226,6 +226,10 @@ _OFFSET = {  # (dialect, spans): the offset of time {t}
     ("postgresql", True): "(SELECT (s ->> 1)::int FROM json_array_elements($10::json) AS s "
                           "WHERE (s ->> 0)::bigint <= {t} / 900000 LIMIT 1)",
 }
+# The latest local time shown, 9999-12-31 23:59:59: SQLite's date functions end there (a later
+# one is NULL) and PostgreSQL's would show a fifth digit. Only an instant stored before instants
+# were bounded (models.LATEST_INSTANT) reaches it, in a zone east of UTC.
+LAST_LOCAL_SECOND = 253_402_300_799
 # An epoch second {s} as local time (the offset already added), per (dialect, day first). SQLite's
 # datetime() is its strftime('%Y-%m-%d %H:%M:%S'), at a fraction of the cost.
 _LOCAL = {
@@ -260,8 +264,14 @@ def _fact(dialect: str, fact: str, shape: MessageShape, spans: bool) -> tuple[st
     if fact in ("sent_time", "delivered_time"):  # digits, '-', ':' and a space
         column = fact.replace("_time", "_at")
         offset = _OFFSET[dialect, spans].format(t=column)
-        local = _LOCAL[dialect, shape.day_first].format(s=f"{column} / 1000 + {offset}")
-        return (local if fact == "sent_time" else f"coalesce({local}, '')"), "word"
+        # No later than the last second of 9999 (LAST_LOCAL_SECOND), as Interactions.local.
+        second = ("min" if dialect == "sqlite" else "least") + \
+            f"({column} / 1000 + {offset}, {LAST_LOCAL_SECOND})"
+        local = _LOCAL[dialect, shape.day_first].format(s=second)
+        if fact == "sent_time":  # never NULL
+            return local, "word"
+        # Never delivered is "" (PostgreSQL's least() skips a NULL, so it is not left to it).
+        return f"CASE WHEN {column} IS NULL THEN '' ELSE {local} END", "word"
     return fact, "number" if fact in ("id", "customer_id") else "text"  # columns as they are
 
 

@@ -92,12 +92,14 @@ class Interactions:
 
     def local(self, ms: int | None, day_first: bool) -> str:
         """An instant in the organisation's time zone: `DD-MM-YYYY HH:MM:SS` (day first) or
-        `YYYY-MM-DD HH:MM:SS`; "" for none."""
+        `YYYY-MM-DD HH:MM:SS`, no later than the end of 9999 (as the statements show it); ""
+        for none."""
         if ms is None:
             return ""
         return time.strftime(
             "%d-%m-%Y %H:%M:%S" if day_first else "%Y-%m-%d %H:%M:%S",
-            time.gmtime(ms // 1000 + _utc_offset(self.zone, ms // _OFFSET_STEP_MS)))
+            time.gmtime(min(ms // 1000 + _utc_offset(self.zone, ms // _OFFSET_STEP_MS),
+                            repo.LAST_LOCAL_SECOND)))
 
 
 # Time zones change offset on quarter hours at the finest, so one offset per zone and quarter
@@ -110,7 +112,11 @@ _LAST_QUARTER = 253_402_300_800_000 // _OFFSET_STEP_MS - 2 * _DAY_QUARTERS  # 99
 
 @lru_cache(maxsize=65_536)
 def _utc_offset(zone: ZoneInfo, quarter: int) -> int:
-    moment = datetime.fromtimestamp(quarter * _OFFSET_STEP_MS / 1000, zone)
+    """The zone's offset (seconds) in a quarter hour. After 9999-12-30 (where the local time
+    of an eastern zone would pass the year 9999, which datetime cannot hold) it is the offset
+    of that day: instants taken end there (models.LATEST_INSTANT), but one stored before that
+    limit must still read."""
+    moment = datetime.fromtimestamp(min(quarter, _LAST_QUARTER) * _OFFSET_STEP_MS // 1000, zone)
     offset = moment.utcoffset()
     return int(offset.total_seconds()) if offset is not None else 0
 
