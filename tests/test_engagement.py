@@ -431,6 +431,35 @@ async def test_interaction_local_times_across_summer_time(client: httpx.AsyncCli
                                                            "30-03-2025 00:30:00"]
 
 
+async def test_whole_days_are_local_days_when_the_clocks_change(client: httpx.AsyncClient,
+                                                                  org: OrgCredentials,
+                                                                  services: Services) -> None:
+    """A whole day `start_date=end_date=D` runs from D's local midnight to the next day's: 23
+    hours on the day the clocks go forward, 25 when they go back (it was a fixed 24 hours)."""
+    await services.tenancy.configure(org.org_id, time_zone="Europe/London")
+    auth = till_auth(org)
+    cid = await add_customer(client, auth, identifiers=[{"type": "mobile",
+                                                         "value": "919900000051"}])
+    await _post(client, org, [
+        _message("spring", {"id": cid}, channel="sms", sent="2026-03-29T23:30:00Z"),  # 30th 00:30
+        _message("autumn", {"id": cid}, channel="sms", sent="2026-10-25T23:30:00Z"),  # 25th 23:30
+        _message("late", {"id": cid}, channel="sms", sent="9999-12-30T23:30:00Z")])
+
+    async def sent(day: str) -> list[str]:
+        r = await client.get("/v1.1/customer/interaction", headers=auth, params={
+            "user_id": str(cid), "type": "sms", "start_date": day, "end_date": day})
+        assert r.status_code == 200, r.text
+        (sms,) = r.json()["response"]["customer"]["interactions"]["network"][0]["interaction"]
+        return [m["sent_time"] for m in sms["messages"]["message"]] if sms["count"] else []
+
+    assert await sent("2026-03-29") == []
+    assert await sent("2026-03-30") == ["2026-03-30 00:30:00"]
+    assert await sent("2026-10-25") == ["2026-10-25 23:30:00"]
+    assert await sent("2026-10-26") == []
+    assert await sent("9999-12-30") == ["9999-12-30 23:30:00"]
+    assert await sent("9999-12-31") == []
+
+
 async def test_instants_at_the_end_of_time_read_in_any_zone(client: httpx.AsyncClient,
                                                              org: OrgCredentials,
                                                              services: Services) -> None:

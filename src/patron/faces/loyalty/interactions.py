@@ -8,12 +8,13 @@ HTTP status equal to `status.code`, as Capillary's v1.1 APIs do. Choices: docs/c
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
+from patron.clock import epoch_ms
 from patron.engagement.models import MessageShape, subscription_channel
 from patron.engagement.service import Interactions
 from patron.errors import NotFound, ValidationFailed
@@ -85,16 +86,22 @@ def _int(params: Any, name: str, default: int, maximum: int) -> int:
 
 
 def _date(raw: str | None, name: str, zone: Any, end: bool) -> int | None:
-    """`YYYY-MM-DD` (the whole day) or `YYYY-MM-DD HH:MM:SS`, in the organisation's time zone."""
+    """`YYYY-MM-DD` (the whole day, from its local midnight to the next day's: 23 or 25 hours
+    when the clocks change that day) or `YYYY-MM-DD HH:MM:SS`, in the organisation's time zone;
+    as epoch milliseconds, the end exclusive. None: no end (the whole of 9999 asked)."""
     if not raw:
         return None
     try:
         if len(raw.strip()) == 10:
-            day = datetime.strptime(raw.strip(), "%Y-%m-%d").replace(tzinfo=zone)
-            ms = int(day.timestamp() * 1000)
-            return ms + 86_400_000 if end else ms
+            day = datetime.strptime(raw.strip(), "%Y-%m-%d")
+            if end:
+                try:
+                    day += timedelta(days=1)
+                except OverflowError:  # 9999-12-31 has no next day: no stored instant is after
+                    return None
+            return epoch_ms(day.replace(tzinfo=zone))
         moment = datetime.strptime(raw.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone)
-        return int(moment.timestamp() * 1000) + (1000 if end else 0)
+        return epoch_ms(moment) + (1000 if end else 0)
     except ValueError:
         raise _BadInput(f"{name} must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS") from None
 
