@@ -264,6 +264,28 @@ async def test_event_time_forms(client: httpx.AsyncClient, loyalty: dict[str, st
         assert (attrs["eventDateTime"], attrs["eventDateTimeInputOffset"]) == (instant, offset)
 
 
+async def test_a_new_time_zone_reaches_ingestion_at_once(client: httpx.AsyncClient,
+                                                         loyalty: dict[str, str], org: Any,
+                                                         services: Services) -> None:
+    """Local date-times are read in the organisation's zone as it is now: a change of zone
+    (`patron org configure --time-zone`) applies to the next event, without a restart."""
+    await add_customer(client, loyalty, identifiers=[{"type": "mobile", "value": "9933772256"}])
+    uri = await _setup(client, loyalty)
+    base = {"customer_id": "9933772256", "eventName": "be_reserved", "hotel_name": "H"}
+
+    async def stored(**when: Any) -> tuple[str, str]:
+        r = await client.post(uri, json={**base, **when})
+        rid = r.json()["requestId"]
+        attrs = (await client.get(f"/v2/events/event_data?id={rid}",
+                                  headers=loyalty)).json()["data"][0]["additonalAttributes"]
+        return attrs["eventDateTime"], attrs["eventDateTimeInputOffset"]
+
+    assert await stored(eventDateTime="2024-08-24 08:30:00") == ("1724488200000", "+00:00")
+    await services.tenancy.configure(org.org_id, time_zone="Asia/Kolkata")
+    assert await stored(eventDateTime="2024-08-24 14:00:00") == ("1724488200000", "+05:30")
+    assert (await stored())[1] == "+05:30"  # now, in the zone
+
+
 async def test_lineage_id_makes_retries_idempotent(client: httpx.AsyncClient,
                                                    loyalty: dict[str, str]) -> None:
     customer_id = await add_customer(client, loyalty,

@@ -60,6 +60,7 @@ class Webhook:
     till_code: str | None
     auth_enabled: bool
     auth_mechanism: str | None
+    zone: ZoneInfo  # the organisation's, as read with the webhook: event times read in it
 
 
 @dataclass
@@ -192,7 +193,6 @@ class Events:
         self.db = db
         self.clock = clock
         self.customers = customers
-        self._zones: dict[int, ZoneInfo] = {}
         self._waiting: list[_Write] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -266,7 +266,8 @@ class Events:
         if row is None:
             raise NotFound("webhook not found", reason="webhook_not_found")
         return Webhook(int(row["org_id"]), int(row["id"]), row["till_id"], row["till_code"],
-                       bool(row["auth_enabled"]), row["auth_mechanism"])
+                       bool(row["auth_enabled"]), row["auth_mechanism"],
+                       zone_named(row["time_zone"]))
 
     # -- ingestion -----------------------------------------------------------------------
 
@@ -277,7 +278,7 @@ class Events:
                                    reason="batch_too_large")
         org_id = hook.org_id
         now = self.clock.now_ms()
-        zone = await self._zone(org_id)
+        zone = hook.zone
         definitions: dict[str, Definition | None] = {}
         results = [Ingested() for _ in bodies]
         pending: list[_Pending] = []
@@ -301,13 +302,6 @@ class Events:
         for p in ready:
             results[p.index].request_id = p.request_id
         return results
-
-    async def _zone(self, org_id: int) -> ZoneInfo:
-        zone = self._zones.get(org_id)
-        if zone is None:
-            zone = zone_named(await self.db.fetchval(repo.ORG_TIME_ZONE, org_id))
-            self._zones[org_id] = zone
-        return zone
 
     async def _prepare(self, org_id: int, index: int, body: Any,
                        definitions: dict[str, Definition | None], zone: ZoneInfo, now: int,
