@@ -264,6 +264,21 @@ async def test_event_time_forms(client: httpx.AsyncClient, loyalty: dict[str, st
         assert (attrs["eventDateTime"], attrs["eventDateTimeInputOffset"]) == (instant, offset)
 
 
+async def test_the_first_and_last_times_taken_are_listed(client: httpx.AsyncClient,
+                                                         loyalty: dict[str, str]) -> None:
+    """Events at 1970-01-01T00:00:00Z and 2100-01-01T00:00:00Z, the ends of the times taken, are
+    both in the customer's listing without a range (the default end left the last out)."""
+    customer_id = await add_customer(client, loyalty, identifiers=[
+        {"type": "mobile", "value": "9933772257"}])
+    uri = await _setup(client, loyalty)
+    base = {"customer_id": "9933772257", "eventName": "be_reserved", "hotel_name": "H"}
+    for when in ("1970-01-01T00:00:00Z", "2100-01-01T00:00:00Z", "2100-01-01T00:00:00.001Z"):
+        await client.post(uri, json={**base, "eventDateTime": when})
+    r = await client.get(f"/v2/events/event_data/{customer_id}", headers=loyalty)
+    assert [e["additonalAttributes"]["eventDateTime"] for e in r.json()["data"]] == [
+        "4102444800000", "0"]
+
+
 async def test_a_new_time_zone_reaches_ingestion_at_once(client: httpx.AsyncClient,
                                                          loyalty: dict[str, str], org: Any,
                                                          services: Services) -> None:

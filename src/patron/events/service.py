@@ -45,7 +45,8 @@ MAX_VALUE_LENGTH = 1000
 GROUP_WRITES = 16  # requests committed together, at most
 _EPOCH_DIGITS = re.compile(r"^-?\d{1,15}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_EARLIEST, _LATEST = 0, 4_102_444_800_000  # 1970 .. 2100
+# The event times taken, both included: 1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z.
+EARLIEST_EVENT, LATEST_EVENT = 0, 4_102_444_800_000
 
 
 class EventRejected(ValidationFailed):
@@ -134,7 +135,7 @@ def event_time(value: Any, zone: ZoneInfo, now_ms: int) -> tuple[int, str]:
             isinstance(value, str) and _EPOCH_DIGITS.match(value.strip())):
         ms = int(float(value))
         offset = _offset_text(datetime.fromtimestamp(ms / 1000, zone).utcoffset()) \
-            if _EARLIEST <= ms <= _LATEST else ""
+            if EARLIEST_EVENT <= ms <= LATEST_EVENT else ""
     elif isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -149,7 +150,7 @@ def event_time(value: Any, zone: ZoneInfo, now_ms: int) -> tuple[int, str]:
     else:
         raise EventRejected("eventDateTime must be a string or a number",
                             reason="invalid_event_time", field="eventDateTime")
-    if not _EARLIEST <= ms <= _LATEST:
+    if not EARLIEST_EVENT <= ms <= LATEST_EVENT:
         raise EventRejected("eventDateTime is out of range", reason="invalid_event_time",
                             field="eventDateTime")
     return ms, offset

@@ -12,7 +12,7 @@ from patron.auth.service import LOYALTY, Principal
 from patron.clock import iso_utc, parse_iso
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
 from patron.events.definitions import Definition
-from patron.events.service import StoredEvent, Webhook
+from patron.events.service import LATEST_EVENT, StoredEvent, Webhook
 from patron.faces import (
     FaceRouter,
     base_url,
@@ -252,7 +252,7 @@ async def customer_events(
     customer_id = await svc.customers.resolve(who.org_id, "id", user_id)
     events, total = await svc.events.for_customer(
         who.org_id, customer_id, start=_instant(startDate, 0, "startDate"),
-        end=_instant(endDate, 4_102_444_800_000, "endDate"), event_name=eventName,
+        end=_instant(endDate, LATEST_EVENT + 1, "endDate"), event_name=eventName,
         include_duplicates=includeDuplicates, limit=limit, offset=offset)
     return _ok({"data": [_render_event(who.org_id, e) for e in events],
                 "pagination": {"limit": limit, "offset": offset, "total": total},
