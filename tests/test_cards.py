@@ -43,6 +43,9 @@ async def test_series_generation_and_validation(client: httpx.AsyncClient, org: 
                               "prefix": "abc", "suffix": "de", "length": 5}}, 3005),
                           ({"code": "x4"}, 3006), ({"code": "x 5"}, 3032),
                           ({"code": "x6", "expiryDays": -1}, 3019),
+                          # a card made today would expire after 9999 (year 10240)
+                          ({"code": "x9", "expiryDays": 3_000_000}, 3019),
+                          ({"code": "x10", "expiryDays": 2_000_001}, 3019),
                           # 32-bit counts: refused alike on both databases
                           ({"code": "x7", "expiryDays": 2**31}, 400),
                           ({"code": "x8", "maxActiveCardsPerCustomer": 2**31}, 400)):
@@ -51,6 +54,16 @@ async def test_series_generation_and_validation(client: httpx.AsyncClient, org: 
             "cardGenerationConfiguration": {"prefix": "mtest", "suffix": "7003", "length": 19},
             **payload})
         assert r.status_code == 400 and r.json()["errors"][0]["code"] == code, (payload, r.text)
+    r = await client.put(f"/v2/card/series/{series_id}", headers=h, json={"expiryDays": 3_000_000})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 3019, r.text
+    # The longest expiry: a card made on 2026-01-01 expires in 7501, a four-digit year.
+    longest = await _series(client, h, code="xmax", expiryDays=2_000_000,
+                            cardGenerationEnabled=False)
+    r = await client.post("/v2/card", headers=h, json={
+        "seriesId": longest, "cardNumber": "xmax0001", "statusLabel": "NOT_ISSUED"})
+    assert r.status_code == 200, r.text
+    card = (await client.get("/v2/card?number=xmax0001", headers=h)).json()
+    assert card["expiryDate"] == "7501-10-26T00:00:00Z"
 
     r = await client.post("/v2/card/generate", headers=h,
                           json={"seriesId": series_id, "count": 3, "statusLabel": "NOT_ISSUED"})

@@ -51,6 +51,9 @@ EXPIRE_BATCH = 1_000
 # Expiry days, active cards and number length are 32-bit columns (db/schema.py): a larger value
 # is refused on both databases alike, as PostgreSQL would refuse it.
 MAX_SERIES_COUNT = 2**31 - 1
+# A card expires its series' expiry days after the day it is made: at most 2,000,000 days (about
+# 5,475 years), so that a card made before the year 4500 expires before 10000, as a date shows.
+MAX_EXPIRY_DAYS = 2_000_000
 
 
 @dataclass
@@ -197,6 +200,8 @@ class Cards:
         if any(n is not None and n > MAX_SERIES_COUNT
                for n in (s.expiry_days, s.max_active_cards, s.number_length)):
             raise number_out_of_range()
+        if s.expiry_days is not None and s.expiry_days > MAX_EXPIRY_DAYS:
+            raise card_error(3019, f"Card expiry days should not be more than {MAX_EXPIRY_DAYS}")
         if not s.generation_enabled:
             return
         if s.number_length is None:
