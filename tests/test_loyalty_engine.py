@@ -406,6 +406,28 @@ async def test_expiry_on_the_day_and_idempotent(client: httpx.AsyncClient, servi
     await services.loyalty.check_ledger(org.org_id, customer_id, 7)
 
 
+async def test_a_promotions_expiry_date_is_the_end_of_that_day(
+        client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock) -> None:
+    """An `expiryDate` names a day, and the points live to its end, as every lot does: a bare
+    date is not its first instant. Today's date is still in the future."""
+    customer_id, headers = await _setup(client, services, org)
+    for points, expiry in ((25, "2026-01-20"), (5, "2026-01-01")):
+        r = await client.post("/v2/loyalty/promotionalPoints", headers=headers, json={
+            "identifierName": "mobile", "identifierValue": "919900000001", "points": points,
+            "promotionName": "Goodwill", "expiryDate": expiry})
+        assert r.status_code == 200, r.text
+    details = await _details(client, headers, customer_id, "embed=expirySchedules")
+    assert [(s["points"], s["expiryDateISO"]) for s in details["expirySchedules"]] == [
+        (5.0, "2026-01-01T23:59:59Z"), (25.0, "2026-01-20T23:59:59Z")]
+    clock.advance(19 * DAY_MS + DAY_MS // 2)  # 2026-01-20, noon
+    assert (await services.loyalty.run_jobs(org.org_id)).expired_points == 5_000
+    details = await _details(client, headers, customer_id, "embed=points")
+    assert details["pointsSummary"]["loyaltyPoints"] == 25.0
+    clock.advance(DAY_MS // 2)  # 2026-01-21
+    assert (await services.loyalty.run_jobs(org.org_id)).expired_points == 25_000
+    await services.loyalty.check_ledger(org.org_id, customer_id, 7)
+
+
 async def test_a_bill_dated_past_its_points_expiry_earns_points_already_expired(
         client: httpx.AsyncClient, services: Services, org: Any) -> None:
     """Points live 30 days after their bill: a bill dated 40 days ago earns points that expired

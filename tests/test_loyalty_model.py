@@ -195,7 +195,7 @@ async def test_engine_follows_its_rules(client: httpx.AsyncClient, services: Ser
                 "identifierName": "mobile", "identifierValue": mobile, "points": step[1],
                 "promotionName": "bonus", "expiryDate": iso_utc(expires)})
             assert r.status_code == 200, r.text
-            model.credit(step[1] * 1000, expires // 1000 * 1000)  # the ISO date has seconds
+            model.credit(step[1] * 1000, expires)  # the end of the day named
         elif step[0] == "wait":
             clock.advance(step[1] * DAY_MS)
             model.now = clock.now_ms()

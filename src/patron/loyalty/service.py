@@ -393,8 +393,11 @@ class Loyalty:
         if points <= 0:
             raise ValidationFailed("points must be positive", field="points")
         now = self.clock.now_ms()
-        if expires_at is not None and expires_at <= now:
-            raise ValidationFailed("the expiry date must be in the future", field="expiryDate")
+        if expires_at is not None:
+            expires_at = end_of_day(expires_at)  # as every lot: the end of the (UTC) day named
+            if expires_at <= now:
+                raise ValidationFailed("the expiry date must be in the future",
+                                       field="expiryDate")
         effects = SideEffects()
         async with self.db.transaction() as tx:
             program = await self.program(org_id, program_id, tx)
