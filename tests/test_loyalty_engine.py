@@ -634,6 +634,25 @@ async def test_tier_expiry_renews_or_downgrades(client: httpx.AsyncClient, servi
     assert details["slabHistory"][0]["from"] == "Garnet"
 
 
+async def test_a_renewal_lasts_the_tiers_validity(client: httpx.AsyncClient,
+                                                  services: Services, org: Any,
+                                                  clock: FixedClock) -> None:
+    """Garnet lasts 60 days: reached on 2026-01-01, it expires on 2026-03-02, and a renewal
+    runs 60 days from there (2026-05-01), not from the day after (a day more per renewal)."""
+    customer_id, headers = await _setup(client, services, org)
+    await _buy(client, headers, "B-7", 3000)  # Garnet
+    clock.advance(DAY_MS)
+    await _buy(client, headers, "B-8", 10)  # the second visit the retention rule asks
+    clock.advance(60 * DAY_MS)  # 2026-03-03
+    await services.loyalty.run_jobs(org.org_id)
+    details = await _details(client, headers, customer_id, "embed=points&slabHistory=true")
+    assert details["pointsSummary"]["currentSlab"] == "Garnet"
+    assert details["pointsSummary"]["slabExpiryDate"] == "2026-05-01T23:59:59Z"
+    renewal = next(e for e in details["slabHistory"] if e["programId"] == 7)
+    assert (renewal["type"], renewal["fromTierExpiryDate"], renewal["toTierExpiryDate"]) == (
+        "RENEWAL", "2026-03-02T23:59:59Z", "2026-05-01T23:59:59Z")
+
+
 async def test_manual_adjustments(client: httpx.AsyncClient, services: Services,
                                   org: Any) -> None:
     customer_id, headers = await _setup(client, services, org)

@@ -115,7 +115,7 @@ class Model:
             inside = [m for m in self.moves if self.tier_since <= m[0] <= self.tier_expires]
             if sum(m[1] for m in inside) >= 1_000_000 and sum(m[2] for m in inside) >= 2:
                 self.tier_since = self.tier_expires + 1
-                self.tier_expires = end_of_day(self.tier_since + GARNET_DAYS * DAY_MS)
+                self.tier_expires += GARNET_DAYS * DAY_MS
             else:
                 self.tier, self.tier_since, self.tier_expires = 2, self.now, None
 

@@ -100,6 +100,8 @@ def points_expiry(program: Program, earned_at: int) -> int | None:
 
 
 def tier_expiry(program: Program, serial: int, since: int) -> int | None:
+    """The end of the day the tier's `validityDays` after `since` falls in (a renewal counts
+    from the old expiry); None: the tier never expires."""
     days = program.tier(serial).validity_days
     return None if days is None or serial == 1 else end_of_day(since + days * DAY_MS)
 

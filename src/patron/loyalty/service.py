@@ -287,9 +287,12 @@ class Loyalty:
         # History keeps the expiry dates as customer details showed them at the time.
         from_name = p.tier(m.tier).name
         from_expiry = shown_tier_expiry(m.tier_expires_at, m.tier_since)
-        since = at if kind != "RENEWAL" else (m.tier_expires_at or at) + 1
+        if kind == "RENEWAL" and m.tier_expires_at is not None:
+            # A new period from the old expiry, as long as the first: no day gained per renewal.
+            since, m.tier_expires_at = m.tier_expires_at + 1, tier_expiry(p, to, m.tier_expires_at)
+        else:
+            since, m.tier_expires_at = at, tier_expiry(p, to, at)
         m.tier, m.tier_since = to, since
-        m.tier_expires_at = tier_expiry(p, to, since)
         to_expiry = shown_tier_expiry(m.tier_expires_at, since)
         # Capillary's history of a manual adjustment names no expiry of the new tier (seed 000).
         await tx.execute(repo.INSERT_TIER_CHANGE, org_id, await next_id(tx), m.customer_id,
