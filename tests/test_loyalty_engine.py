@@ -653,6 +653,26 @@ async def test_a_renewal_lasts_the_tiers_validity(client: httpx.AsyncClient,
         "RENEWAL", "2026-03-02T23:59:59Z", "2026-05-01T23:59:59Z")
 
 
+async def test_a_tier_overdue_for_periods_catches_up_in_one_run(
+        client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock) -> None:
+    """Frequent (Spend) lasts 30 days and renews without a rule. Six periods ended while no job
+    ran: one run renews each period, with its own slabHistory entry, and the next changes
+    nothing."""
+    customer_id, headers = await _setup(client, services, org)
+    await _buy(client, headers, "B-9", 2000)  # Frequent until 2026-01-31
+    clock.advance(200 * DAY_MS)  # 2026-07-20
+    assert (await services.loyalty.run_jobs(org.org_id)).renewed == 6
+    assert (await services.loyalty.run_jobs(org.org_id)).renewed == 0
+    details = await _details(client, headers, customer_id, "embed=mlp&slabHistory=true")
+    spend = next(p for p in details["loyaltyProgramDetails"] if p["programId"] == 8)
+    assert (spend["currentSlab"], spend["slabExpiryDate"]) == ("Frequent", "2026-07-30T23:59:59Z")
+    renewals = [(e["fromTierExpiryDate"][:10], e["toTierExpiryDate"][:10])
+                for e in reversed(details["slabHistory"]) if e["type"] == "RENEWAL"]
+    assert renewals == [("2026-01-31", "2026-03-02"), ("2026-03-02", "2026-04-01"),
+                        ("2026-04-01", "2026-05-01"), ("2026-05-01", "2026-05-31"),
+                        ("2026-05-31", "2026-06-30"), ("2026-06-30", "2026-07-30")]
+
+
 async def test_manual_adjustments(client: httpx.AsyncClient, services: Services,
                                   org: Any) -> None:
     customer_id, headers = await _setup(client, services, org)

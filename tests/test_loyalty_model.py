@@ -111,7 +111,7 @@ class Model:
             self.points -= lot.remaining
             lot.expired += lot.remaining
             lot.remaining = 0
-        if self.tier_expires is not None and self.tier_expires <= self.now:
+        while self.tier_expires is not None and self.tier_expires <= self.now:
             inside = [m for m in self.moves if self.tier_since <= m[0] <= self.tier_expires]
             if sum(m[1] for m in inside) >= 1_000_000 and sum(m[2] for m in inside) >= 2:
                 self.tier_since = self.tier_expires + 1

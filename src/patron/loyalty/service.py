@@ -591,10 +591,9 @@ class Loyalty:
         while True:
             due = await self.db.fetch(repo.DUE_TIERS, org_id, now, JOB_BATCH)
             for row in due:
-                outcome = await self._renew_or_downgrade(org_id, row["customer_id"],
-                                                         row["program_id"], now)
-                renewed += outcome == "RENEWAL"
-                downgraded += outcome == "DOWNGRADE"
+                renewals, downgrades = await self._renew_or_downgrade(
+                    org_id, row["customer_id"], row["program_id"], now)
+                renewed, downgraded = renewed + renewals, downgraded + downgrades
             if len(due) < JOB_BATCH:
                 break
         return JobReport(lots, points, renewed, downgraded)
@@ -618,21 +617,29 @@ class Loyalty:
         return sum(int(member["lots"]) for member in members), done, total
 
     async def _renew_or_downgrade(self, org_id: int, customer_id: int, program_id: int,
-                                  now: int) -> str | None:
+                                  now: int) -> tuple[int, int]:
+        """Renews or downgrades the member's expired tier period after period, each by its own
+        retention rule, until its tier expires after `now`: how many renewals and downgrades."""
+        renewed = downgraded = 0
         async with self.db.transaction() as tx:
             program = await self.program(org_id, program_id, tx)
             m = await self._locked_member(tx, org_id, customer_id, program_id, now)
-            if m.tier_expires_at is None or m.tier_expires_at > now:
-                return None  # another run got here first
-            gaps = await self.renewal_gaps(tx, org_id, program.program, m, m.tier_expires_at)
-            if renews(gaps):
-                kind, to, notes = "RENEWAL", m.tier, "Tier renewed: retention criteria met"
-            else:
-                kind, to = "DOWNGRADE", program.program.downgrade_target(m.tier)
-                notes = "Tier downgraded: retention criteria not met"
-            await self._change_tier(tx, org_id, program, m, to, kind, now, notes, None, None)
-            await self._save(tx, org_id, m, now)
-        return kind
+            # None on entry: another run got here first.
+            while m.tier_expires_at is not None and m.tier_expires_at <= now:
+                gaps = await self.renewal_gaps(tx, org_id, program.program, m,
+                                               m.tier_expires_at)
+                if renews(gaps):
+                    kind, to, notes = "RENEWAL", m.tier, "Tier renewed: retention criteria met"
+                    renewed += 1
+                else:
+                    kind, to = "DOWNGRADE", program.program.downgrade_target(m.tier)
+                    notes = "Tier downgraded: retention criteria not met"
+                    downgraded += 1
+                await self._change_tier(tx, org_id, program, m, to, kind, now, notes, None,
+                                        None)
+            if renewed or downgraded:
+                await self._save(tx, org_id, m, now)
+        return renewed, downgraded
 
     async def renewal_gaps(self, conn: Queryable, org_id: int, program: Program, m: Member,
                            until: int) -> Any:
