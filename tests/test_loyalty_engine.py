@@ -452,6 +452,19 @@ async def test_a_bill_dated_past_its_points_expiry_earns_points_already_expired(
     await services.loyalty.check_ledger(org.org_id, customer_id, 7)
 
 
+async def test_a_bill_dated_ahead_counts_in_the_tracker_at_once(
+        client: httpx.AsyncClient, services: Services, org: Any) -> None:
+    """A bill may be dated up to a day ahead. Spend reaches Frequent at 2000 spent within its
+    window: a bill of 2000 dated tonight upgrades as it is recorded, not never."""
+    customer_id, headers = await _setup(client, services, org)
+    r = await _buy(client, headers, "AHEAD-1", 2000, billingDate="2026-01-01T20:00:00Z")
+    assert r.status_code == 200, r.text
+    assert [(e["programId"], e["toSlab"]) for e in r.json()["sideEffects"]
+            if e["type"] == "slab"] == [(7, "Coral"), (8, "Frequent")]
+    details = await _details(client, headers, customer_id, "embed=mlp")
+    assert [p["currentSlab"] for p in details["loyaltyProgramDetails"]] == ["Coral", "Frequent"]
+
+
 async def _redeem(client: httpx.AsyncClient, headers: dict[str, str], points: int,
                   mobile: str = "919900000001") -> httpx.Response:
     return await client.post("/v1.1/points/redeem?format=json", headers=headers, json={

@@ -304,11 +304,14 @@ class Loyalty:
 
     async def _maybe_upgrade(self, tx: Queryable, org_id: int, program: ProgramEntry,
                              m: Member, at: int, till_id: int | None,
-                             effects: SideEffects) -> None:
+                             effects: SideEffects, *, tracked_at: int | None = None) -> None:
+        """Upgrades the member at `at` to the highest tier its value reaches; the tracker's
+        window ends at `tracked_at` (default `at`)."""
         p = program.program
         if m.tier >= len(p.tiers):
             return  # already at the top: no threshold left, no tracker window to read
-        tracked = await self.tracker_value(tx, org_id, p, m.customer_id, at) \
+        tracked = await self.tracker_value(tx, org_id, p, m.customer_id,
+                                           at if tracked_at is None else tracked_at) \
             if p.upgrade.tracker else 0
         reached = tier_reached(p, upgrade_value(p, m, tracked))
         if reached > m.tier:
@@ -343,7 +346,9 @@ class Loyalty:
             m.cumulative_purchases += amount
             m.visits += 1
             effects.points[program.id] = points
-            await self._maybe_upgrade(tx, org_id, program, m, now, till_id, effects)
+            # A bill dated ahead (up to a day) counts in the tracker from its own time.
+            await self._maybe_upgrade(tx, org_id, program, m, now, till_id, effects,
+                                      tracked_at=max(now, billed_at))
             await self._save(tx, org_id, m, now)
         return effects
 
