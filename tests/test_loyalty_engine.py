@@ -406,6 +406,25 @@ async def test_expiry_on_the_day_and_idempotent(client: httpx.AsyncClient, servi
     await services.loyalty.check_ledger(org.org_id, customer_id, 7)
 
 
+async def test_the_gap_to_upgrade_counts_the_points_valid_on_its_day(
+        client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock) -> None:
+    """On its last day (2026-01-31) a lot still counts: today's gap keeps it, as a bill would
+    upgrade with it now, and tomorrow's gap (day 1) no longer does."""
+    customer_id, headers = await _setup(client, services, org)
+    await _buy(client, headers, "B-gap", 500)  # 50 points, expire at the end of 2026-01-31
+    clock.advance(30 * DAY_MS)
+    for days, value, valid_upto in ((0, 50.0, "2026-01-31"), (1, 0.0, None)):
+        details = await _details(client, headers, customer_id,
+                                 f"embed=mlp&gapToUpgrade={days}&tierUpgradeCriteria=true")
+        values = details["loyaltyProgramDetails"][0]["upgradeStrategies"][0][
+            "customerUpgradeEntityValues"]
+        assert (values["currentValue"], values["valueValidUpto"]) == (value, valid_upto), days
+    assert details["tierUpgradeCriteria"]["purchaseValue"] == 50.0  # today's gap
+    await _buy(client, headers, "B-gap-2", 500)  # 100 points today: Coral at once
+    details = await _details(client, headers, customer_id, "embed=points")
+    assert details["pointsSummary"]["currentSlab"] == "Coral"
+
+
 async def test_a_promotions_expiry_date_is_the_end_of_that_day(
         client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock) -> None:
     """An `expiryDate` names a day, and the points live to its end, as every lot does: a bare

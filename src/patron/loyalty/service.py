@@ -85,7 +85,7 @@ class Standing:
     programs: list[ProgramEntry]
     members: dict[int, Member]
     open_lots: list[Any]
-    # Per program: points of open lots expiring by the end of today, and the next expiry after.
+    # Per program: points of open lots that expired before today, and the next expiry after.
     expiring_today: dict[int, tuple[int, int | None]] = field(default_factory=dict)
     tier_changes: list[Any] = field(default_factory=list)  # newest first, when asked for
     # When the customer enrolled: where a program has not seen it yet, its base tier began then.
@@ -667,11 +667,13 @@ class Loyalty:
         nxt = m.tier + 1 if m.tier < len(p.tiers) else None
         valid_upto = None
         if strategy == "CURRENT_POINTS":
+            # Day N's value keeps the points valid on that day: those of lots that expire
+            # before it begins are gone.
             if days == 0 and standing is not None:
                 expiring, valid_upto = standing.expiring_today.get(entry.id, (0, None))
             else:
                 row = await self.db.fetchrow(repo.LOTS_EXPIRING_BY, org_id, m.customer_id,
-                                             entry.id, at)
+                                             entry.id, at - DAY_MS)
                 expiring, valid_upto = (int(row[0]), row[1]) if row else (0, None)
             value = m.points - expiring
         elif strategy == "TRACKER_VALUE_BASED" and p.upgrade.tracker is not None:
@@ -692,7 +694,7 @@ class Loyalty:
         if not programs:
             return Standing(customer_id, [], {}, [])
         rows, changes = await repo.members_of(self.db, org_id, customer_id,
-                                              end_of_day(self.clock.now_ms()),
+                                              end_of_day(self.clock.now_ms()) - DAY_MS,
                                               HISTORY_LIMIT if tier_changes else None)
         open_lots = await self.db.fetch(repo.CUSTOMER_OPEN_LOTS, org_id, customer_id) \
             if lots else []
