@@ -406,6 +406,45 @@ async def test_expiry_on_the_day_and_idempotent(client: httpx.AsyncClient, servi
     await services.loyalty.check_ledger(org.org_id, customer_id, 7)
 
 
+async def test_points_expire_when_their_day_is_over_before_the_job_runs(
+        client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock) -> None:
+    """A lot expiring at the end of 2026-01-31, ten minutes into 2026-02-01, no job run since:
+    customer details no longer count or list it, it cannot be redeemed, and the first write to
+    the member expires it (the job then finds nothing to do)."""
+    customer_id, headers = await _setup(client, services, org)
+    await _buy(client, headers, "B-late", 500)  # 50 points, expire at the end of 2026-01-31
+    clock.advance(31 * DAY_MS + 10 * 60_000)
+    details = await _details(client, headers, customer_id,
+                             "embed=points,mlp,expirySchedules&gapToUpgrade=0"
+                             "&tierUpgradeCriteria=true")
+    summary = details["pointsSummary"]
+    assert (summary["loyaltyPoints"], summary["expired"]) == (0.0, 50.0)
+    assert details["expirySchedules"] == []
+    gems = details["loyaltyProgramDetails"][0]
+    assert (gems["loyaltyPoints"], gems["upgradeStrategies"][0]["customerUpgradeEntityValues"]
+            ["currentValue"]) == (0.0, 0.0)
+    assert details["tierUpgradeCriteria"]["purchaseValue"] == 100.0
+    r = await client.get("/v1.1/points/isredeemable?mobile=919900000001&points=10&format=json",
+                         headers=headers)
+    redeemable = r.json()["response"]["points"]["redeemable"]
+    assert (redeemable["is_redeemable"], redeemable["item_status"]["code"],
+            redeemable["balance"]) == ("false", 803, 0.0)
+    r = await _redeem(client, headers, 10)
+    assert r.status_code == 500, r.text
+    assert r.json()["response"]["responses"]["points"]["item_status"]["code"] == 803
+    r = await client.post("/v2/loyalty/promotionalPoints", headers=headers, json={
+        "identifierName": "mobile", "identifierValue": "919900000001", "points": 10,
+        "promotionName": "Goodwill"})
+    assert r.status_code == 200, r.text
+    assert (await _redeem(client, headers, 10)).status_code == 200
+    assert (await services.loyalty.run_jobs(org.org_id)).expired_points == 0
+    summary = (await _details(client, headers, customer_id, "embed=points"))["pointsSummary"]
+    assert (summary["loyaltyPoints"], summary["expired"], summary["redeemed"]) == (
+        0.0, 50.0, 10.0)
+    for program_id in (7, 8):
+        await services.loyalty.check_ledger(org.org_id, customer_id, program_id)
+
+
 async def test_the_gap_to_upgrade_counts_the_points_valid_on_its_day(
         client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock) -> None:
     """On its last day (2026-01-31) a lot still counts: today's gap keeps it, as a bill would

@@ -1,7 +1,8 @@
 """The loyalty engine's rules as rules: a hypothesis-drawn state machine over purchases,
-returns, promotions, redemptions and their reversals, expiries and time, run through the
-loyalty face against a small model of the program. After every step the ledger invariants hold
-(balance = open lots = ledger sum >= 0) and points, totals and tier equal the model's.
+returns, promotions, redemptions and their reversals, expiries and time (with the scheduled job
+run or not), run through the loyalty face against a small model of the program. After every
+step the ledger invariants hold (balance = open lots = ledger sum >= 0) and points, totals and
+tier equal the model's.
 
 Hypothesis' RuleBasedStateMachine cannot await, so the machine is drawn step by step with
 `st.data()` inside one async test: each example is one run of the machine on a fresh customer.
@@ -104,13 +105,18 @@ class Model:
                 self.returned += settle
             self.points += give - settle
             self.redeemed -= give
+        self.expire_due()  # what went back to a lot whose day is over
 
-    def jobs(self) -> None:
+    def expire_due(self) -> None:
+        """Lots whose day is over expire: at once, whether or not the job has run."""
         for lot in [lot for lot in self.lots if lot.expires <= self.now and lot.remaining]:
             self.expired += lot.remaining
             self.points -= lot.remaining
             lot.expired += lot.remaining
             lot.remaining = 0
+
+    def jobs(self) -> None:
+        self.expire_due()
         while self.tier_expires is not None and self.tier_expires <= self.now:
             inside = [m for m in self.moves if self.tier_since <= m[0] <= self.tier_expires]
             if sum(m[1] for m in inside) >= 1_000_000 and sum(m[2] for m in inside) >= 2:
@@ -127,6 +133,7 @@ steps = st.one_of(
     st.tuples(st.just("reverse"), st.integers(0, 5)),
     st.tuples(st.just("promote"), st.integers(1, 150), st.integers(1, 40)),
     st.tuples(st.just("wait"), st.integers(1, 45)),
+    st.tuples(st.just("idle"), st.integers(1, 45)),  # time passes, the job does not run
 )
 
 
@@ -201,6 +208,10 @@ async def test_engine_follows_its_rules(client: httpx.AsyncClient, services: Ser
             model.now = clock.now_ms()
             await services.loyalty.run_jobs(org.org_id)
             model.jobs()
+        elif step[0] == "idle":
+            clock.advance(step[1] * DAY_MS)
+            model.now = clock.now_ms()
+            model.expire_due()
         for program_id in (7, 8):
             await services.loyalty.check_ledger(org.org_id, customer_id, program_id)
         r = await client.get(f"/v2/customers/{customer_id}?source=INSTORE&embed=points",

@@ -52,13 +52,14 @@ MEMBER_FOR_UPDATE = sql(
 MEMBERS = sql(
     f"SELECT {_MEMBER_COLUMNS} FROM loyalty_members WHERE org_id = $1 AND customer_id = $2"
 )
-# The members of customer details, each with the points of its open lots that expire by $3 and
-# the next expiry after it (a CURRENT_POINTS upgrade gap for today), in one statement.
+# A customer's members as of $3 (now), in one statement: each with the points of its open lots
+# due by then (`due`: the expiry job's, not yet done) and the next expiry after it (a
+# CURRENT_POINTS upgrade gap for today).
 MEMBERS_WITH_EXPIRING = sql(
     f"SELECT {_MEMBER_COLUMNS}, "
     "(SELECT COALESCE(SUM(l.remaining), 0) FROM points_lots l WHERE l.org_id = m.org_id "
     "AND l.customer_id = m.customer_id AND l.program_id = m.program_id AND l.remaining > 0 "
-    "AND l.expires_at <= $3) AS expiring, "
+    "AND l.expires_at <= $3) AS due, "
     "(SELECT MIN(l.expires_at) FROM points_lots l WHERE l.org_id = m.org_id "
     "AND l.customer_id = m.customer_id AND l.program_id = m.program_id AND l.remaining > 0 "
     "AND l.expires_at > $3) AS next_expiry "
@@ -107,20 +108,24 @@ EXPIRE_LOT = sql(
     "UPDATE points_lots SET expired = expired + remaining, remaining = 0 "
     "WHERE org_id = $1 AND id = $2"
 )
-# What of a member's open points expires by a day, and when the next lot after it expires:
-# two range reads on points_lots_member, bounded by those lots rather than by the history.
+# What of a member's open points expires after $5 (now) and by $4, and when the next lot after
+# $4 expires: two range reads on points_lots_member, bounded by those lots rather than by the
+# history.
 LOTS_EXPIRING_BY = sql(
     "SELECT (SELECT COALESCE(SUM(remaining), 0) FROM points_lots WHERE org_id = $1 "
-    "AND customer_id = $2 AND program_id = $3 AND remaining > 0 AND expires_at <= $4), "
+    "AND customer_id = $2 AND program_id = $3 AND remaining > 0 AND expires_at > $5 "
+    "AND expires_at <= $4), "
     "(SELECT MIN(expires_at) FROM points_lots WHERE org_id = $1 AND customer_id = $2 "
     "AND program_id = $3 AND remaining > 0 AND expires_at > $4)"
 )
+# A customer's open lots as of $3 (now): not those whose day is over.
 CUSTOMER_OPEN_LOTS = sql(
     "SELECT l.program_id, l.kind, l.points, l.remaining, l.earned_at, l.expires_at, "
     "l.promotion_name, l.promotion_source_type, l.promotion_source_id, t.code AS till_code, "
     "t.name AS till_name FROM points_lots l "
     "LEFT JOIN tills t ON t.org_id = l.org_id AND t.id = l.till_id "
     "WHERE l.org_id = $1 AND l.customer_id = $2 AND l.remaining > 0 "
+    "AND (l.expires_at IS NULL OR l.expires_at > $3) "
     "ORDER BY l.program_id, l.expires_at ASC NULLS LAST, l.id"
 )
 
@@ -218,18 +223,18 @@ MEMBERS_AND_TIER_CHANGES = sql(
 )
 
 
-async def members_of(conn: Queryable, org_id: int, customer_id: int, expiring_by: int,
+async def members_of(conn: Queryable, org_id: int, customer_id: int, now: int,
                      changes_limit: int | None) -> tuple[list[Row], list[Any] | None]:
-    """A customer's members (with their points expiring by `expiring_by`) and, when
+    """A customer's members as of `now` (MEMBERS_WITH_EXPIRING) and, when
     `changes_limit` is given, their newest tier changes: one statement on PostgreSQL, two
     in-process reads on SQLite."""
     if changes_limit is None:
-        return await conn.fetch(MEMBERS_WITH_EXPIRING, org_id, customer_id, expiring_by), None
+        return await conn.fetch(MEMBERS_WITH_EXPIRING, org_id, customer_id, now), None
     if conn.dialect == "postgresql":
-        rows = await conn.fetch(MEMBERS_AND_TIER_CHANGES, org_id, customer_id, expiring_by,
+        rows = await conn.fetch(MEMBERS_AND_TIER_CHANGES, org_id, customer_id, now,
                                 changes_limit)
         return rows, (loads(rows[0]["tier_changes"]) if rows else [])
-    return (await conn.fetch(MEMBERS_WITH_EXPIRING, org_id, customer_id, expiring_by),
+    return (await conn.fetch(MEMBERS_WITH_EXPIRING, org_id, customer_id, now),
             await conn.fetch(TIER_CHANGES, org_id, customer_id, changes_limit))
 
 POINTS_EARNED_SINCE = sql(

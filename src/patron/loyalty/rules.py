@@ -54,6 +54,11 @@ class Member:
         return cls(customer_id, program_id, 1, now_ms, None, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                    now_ms, now_ms)
 
+    def expire(self, points: int) -> None:
+        """`points` of the member's lots expired: they leave the balance for `expiredPoints`."""
+        self.points -= points
+        self.expired_points += points
+
     def balance_rule_holds(self) -> bool:
         """points = lifetime (earned + promotional) - redeemed - expired - returned + adjusted."""
         return self.points == (self.lifetime_points - self.redeemed_points - self.expired_points

@@ -1,10 +1,12 @@
 """The loyalty engine: programs, points (earn, promote, redeem, reverse, return, adjust,
 expire) and tiers (upgrade, renew, downgrade, manual adjustment).
 
-Every change to a member locks the member row first and leaves three things agreeing: the
-member's `points`, the sum of its open lots, and the sum of its ledger (`check_ledger`). Balances
-never go negative: a debit larger than the balance is refused (redemptions, adjustments) or capped
-at the balance (returns of points already spent; docs/loyalty.md).
+Every change to a member locks the member row first, expires its lots whose day is over (whether
+or not the scheduled job has run), and leaves three things agreeing: the member's `points`, the
+sum of its open lots, and the sum of its ledger (`check_ledger`). Reads count those lots as expired
+too (`_member_now`). Balances never go negative: a debit larger than the balance is refused
+(redemptions, adjustments) or capped at the balance (returns of points already spent;
+docs/loyalty.md).
 """
 
 from __future__ import annotations
@@ -85,8 +87,8 @@ class Standing:
     programs: list[ProgramEntry]
     members: dict[int, Member]
     open_lots: list[Any]
-    # Per program: points of open lots that expired before today, and the next expiry after.
-    expiring_today: dict[int, tuple[int, int | None]] = field(default_factory=dict)
+    # Per program: when its next open lot expires (a CURRENT_POINTS gap's valueValidUpto today).
+    next_expiry: dict[int, int | None] = field(default_factory=dict)
     tier_changes: list[Any] = field(default_factory=list)  # newest first, when asked for
     # When the customer enrolled: where a program has not seen it yet, its base tier began then.
     enrolled_at: int = 0
@@ -192,11 +194,17 @@ class Loyalty:
             raise _not_enrolled()
 
     async def _locked_member(self, tx: Queryable, org_id: int, customer_id: int,
-                             program_id: int, now: int) -> Member:
+                             program_id: int, now: int, *, expire: bool = True) -> Member:
+        """The member, locked, with its lots due by `now` expired, so that nothing spends or
+        counts points whose day is over (the expiry job, which counts what it expires, passes
+        `expire=False`)."""
         await tx.execute(repo.ENSURE_MEMBER, org_id, customer_id, program_id, now)
         row = await tx.fetchrow(repo.MEMBER_FOR_UPDATE, org_id, customer_id, program_id)
         assert row is not None  # noqa: S101 - inserted just above in this transaction
-        return Member.of(row)
+        m = Member.of(row)
+        if expire and (await self._expire_due(tx, org_id, m, now))[0]:
+            await self._save(tx, org_id, m, now)
+        return m
 
     async def _save(self, tx: Queryable, org_id: int, m: Member, now: int) -> None:
         await tx.execute(repo.SAVE_MEMBER, org_id, m.customer_id, m.program_id, m.tier,
@@ -233,11 +241,17 @@ class Loyalty:
         ledger = [("EXPIRE", -lot["remaining"], lot["id"], None, None, now, None, "")
                   for lot in due]
         expired = sum(lot["remaining"] for lot in due)
-        m.points -= expired
-        m.expired_points += expired
+        m.expire(expired)
         await tx.executemany(repo.EXPIRE_LOT, [(org_id, lot["id"]) for lot in due])
         await self._ledger(tx, org_id, m, ledger)
         return expired
+
+    async def _expire_due(self, tx: Queryable, org_id: int, m: Member,
+                          now: int) -> tuple[int, int]:
+        """Expires the lots of the locked member `m` that are due by `now`: how many, and their
+        points."""
+        due = await tx.fetch(repo.DUE_LOTS_OF_MEMBER, org_id, m.customer_id, m.program_id, now)
+        return (len(due), await self._expire(tx, org_id, m, due, now)) if due else (0, 0)
 
     async def _debit(self, tx: Queryable, org_id: int, m: Member, points: int, at: int, *,
                      ledger_kind: str, transaction_id: int | None = None,
@@ -453,10 +467,11 @@ class Loyalty:
         """Whether `redeem` would take these points now: None, or the error it would raise
         (a non_loyalty customer, a customer marked as fraud, then a short balance)."""
         program = await self.program(org_id, program_id)
-        rows = await self.db.fetch(repo.MEMBERS, org_id, customer_id)
-        m = next((Member.of(r) for r in rows if r["program_id"] == program.id), None) or \
+        now = self.clock.now_ms()
+        rows, _ = await repo.members_of(self.db, org_id, customer_id, now, None)
+        m = next((_member_now(r) for r in rows if r["program_id"] == program.id), None) or \
             Member.new(customer_id, program.id, int(await self.db.fetchval(
-                repo.ENROLLED_AT, org_id, customer_id, self.clock.now_ms())))
+                repo.ENROLLED_AT, org_id, customer_id, now)))
         try:
             await self.ensure_enrolled(self.db, org_id, customer_id)
             await ensure_may_redeem(self.db, org_id, customer_id)
@@ -547,6 +562,8 @@ class Loyalty:
             m.points += points - sum(settled.values())
             m.redeemed_points -= points
             m.returned_points += sum(settled.values())
+            # Points given back to a lot whose day is over expire with it.
+            await self._expire_due(tx, org_id, m, now)
             # Points given back are a credit too: a CURRENT_POINTS tier may be reached again.
             await self._maybe_upgrade(tx, org_id, await self.program(org_id, m.program_id, tx),
                                       m, now, till_id, SideEffects())
@@ -611,14 +628,12 @@ class Loyalty:
             done = total = 0
             for member in members:
                 m = await self._locked_member(tx, org_id, member["customer_id"],
-                                              member["program_id"], now)
-                due = await tx.fetch(repo.DUE_LOTS_OF_MEMBER, org_id, m.customer_id,
-                                     m.program_id, now)
-                if not due:
-                    continue  # another run expired them first
-                expired = await self._expire(tx, org_id, m, due, now)
+                                              member["program_id"], now, expire=False)
+                lots, expired = await self._expire_due(tx, org_id, m, now)
+                if not lots:
+                    continue  # another run, or a write to the member, expired them first
                 await self._save(tx, org_id, m, now)
-                done, total = done + len(due), total + expired
+                done, total = done + lots, total + expired
         return sum(int(member["lots"]) for member in members), done, total
 
     async def _renew_or_downgrade(self, org_id: int, customer_id: int, program_id: int,
@@ -659,7 +674,8 @@ class Loyalty:
 
     async def upgrade_gap(self, org_id: int, entry: ProgramEntry, m: Member,
                           days: int, standing: Standing | None = None) -> UpgradeGap:
-        """`standing` (read today) saves the expiry query of a CURRENT_POINTS gap for today."""
+        """`m` as read now (`_member_now`); `standing` (read now) saves the expiry query of a
+        CURRENT_POINTS gap for today."""
         p = entry.program
         now = self.clock.now_ms()
         at = end_of_day(now + days * DAY_MS)
@@ -668,12 +684,12 @@ class Loyalty:
         valid_upto = None
         if strategy == "CURRENT_POINTS":
             # Day N's value keeps the points valid on that day: those of lots that expire
-            # before it begins are gone.
+            # before it begins are gone (at N = 0 only those due by now, gone from `m` already).
             if days == 0 and standing is not None:
-                expiring, valid_upto = standing.expiring_today.get(entry.id, (0, None))
+                expiring, valid_upto = 0, standing.next_expiry.get(entry.id)
             else:
                 row = await self.db.fetchrow(repo.LOTS_EXPIRING_BY, org_id, m.customer_id,
-                                             entry.id, at - DAY_MS)
+                                             entry.id, max(at - DAY_MS, now), now)
                 expiring, valid_upto = (int(row[0]), row[1]) if row else (0, None)
             value = m.points - expiring
         elif strategy == "TRACKER_VALUE_BASED" and p.upgrade.tracker is not None:
@@ -693,18 +709,17 @@ class Loyalty:
         programs = await self.programs(org_id)
         if not programs:
             return Standing(customer_id, [], {}, [])
-        rows, changes = await repo.members_of(self.db, org_id, customer_id,
-                                              end_of_day(self.clock.now_ms()) - DAY_MS,
-                                              HISTORY_LIMIT if tier_changes else None)
-        open_lots = await self.db.fetch(repo.CUSTOMER_OPEN_LOTS, org_id, customer_id) \
-            if lots else []
         now = self.clock.now_ms()
+        rows, changes = await repo.members_of(self.db, org_id, customer_id, now,
+                                              HISTORY_LIMIT if tier_changes else None)
+        open_lots = await self.db.fetch(repo.CUSTOMER_OPEN_LOTS, org_id, customer_id, now) \
+            if lots else []
         # Only a program that has not seen the customer needs the enrolment (Standing.member).
         enrolled_at = now if len(rows) == len(programs) else int(
             await self.db.fetchval(repo.ENROLLED_AT, org_id, customer_id, now))
-        return Standing(customer_id, programs, {r["program_id"]: Member.of(r) for r in rows},
-                        open_lots, {r["program_id"]: (int(r["expiring"]), r["next_expiry"])
-                                    for r in rows}, changes or [], enrolled_at)
+        return Standing(customer_id, programs, {r["program_id"]: _member_now(r) for r in rows},
+                        open_lots, {r["program_id"]: r["next_expiry"] for r in rows},
+                        changes or [], enrolled_at)
 
     async def expired_history(self, org_id: int, customer_id: int) -> list[Any]:
         return await self.db.fetch(repo.EXPIRED_HISTORY, org_id, customer_id, HISTORY_LIMIT)
@@ -732,6 +747,14 @@ class Loyalty:
 def _not_enrolled() -> ValidationFailed:
     return ValidationFailed("The customer is not enrolled in loyalty (loyaltyType non_loyalty)",
                             reason="not_loyalty_member")
+
+
+def _member_now(row: Any) -> Member:
+    """A member read with its points `due` (`repo.members_of`) as the expiry job would leave it:
+    the points of lots whose day is over are expired, not spendable."""
+    m = Member.of(row)
+    m.expire(int(row["due"]))
+    return m
 
 
 def _insufficient() -> ValidationFailed:
