@@ -492,6 +492,29 @@ async def test_group_points_pool_active_members(client: httpx.AsyncClient,
         (31, 0.0), (32, 0.0)]
 
 
+async def test_group_points_leave_out_points_whose_day_is_over(
+        client: httpx.AsyncClient, loyalty: dict[str, str], services: Services, org: Any,
+        clock: FixedClock) -> None:
+    """A member's promotion expiring on 2026-01-05, read on 2026-01-06 before any job run: the
+    group pools it as expired, as the member's own details show it."""
+    await services.loyalty.apply_programs(org.org_id, read_program_file(PROGRAMS))
+    group_id = await _group(client, loyalty, "lapse")
+    (member,) = await _customers(client, loyalty, 1)
+    assert (await _join(client, loyalty, group_id, {"userId": member, "primaryMember": True})
+            ).status_code == 200
+    r = await client.post("/v2/loyalty/promotionalPoints", headers=loyalty, json={
+        "identifierName": "id", "identifierValue": str(member), "points": 20,
+        "promotionName": "bonus", "expiryDate": "2026-01-05"})
+    assert r.status_code == 200, r.text
+    clock.value = START_MS + 5 * 24 * HOUR_MS
+    family = (await _get(client, loyalty, f"id={group_id}"))["pointsSummaries"][0]
+    assert (family["loyaltyPoints"], family["expired"], family["lifetimePoints"]) == (
+        0.0, 20.0, 20.0)
+    r = await client.get(f"/v2/userGroup2/members?source=INSTORE&identifierName=id"
+                         f"&identifierValue={group_id}", headers=loyalty)
+    assert r.json()["data"][0]["pointsContributed"] == 0.0
+
+
 async def _two_groups(client: httpx.AsyncClient, loyalty: dict[str, str],
                       clock: FixedClock) -> tuple[int, int, int, int]:
     """A customer who joined `club` on 2026-01-01 and, as its primary member, `family` on

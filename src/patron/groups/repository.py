@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from patron.customers.repository import SHOWN_PROFILE_JOIN
 from patron.db.statement import Statement, sql
+from patron.loyalty.repository import points_due
 
 _GROUP_COLUMNS = (
     "id, external_id, name, max_size, status, extended_fields, created_at, created_by, updated_at"
@@ -105,8 +106,9 @@ def _for_groups(text: str) -> Statement:
     return sql(text.format(groups=pg), sqlite=text.format(groups=lite))
 
 
-# Counts and lifetime purchases of the groups' members, and their points per program: the
-# pooled figures of docs/compat/loyalty.md ("User groups"), one query each for a list of groups.
+# Counts and lifetime purchases of the groups' members, and their points per program (with the
+# points of lots whose day is over by $3, now: `due`): the pooled figures of
+# docs/compat/loyalty.md ("User groups"), one query each for a list of groups.
 GROUP_TOTALS = _for_groups(
     "SELECT m.group_id, SUM(CASE WHEN m.left_at IS NULL THEN 1 ELSE 0 END) AS active, "
     "SUM(CASE WHEN m.left_at IS NULL THEN 0 ELSE 1 END) AS exited, "
@@ -119,7 +121,8 @@ GROUP_POINTS = _for_groups(
     "SELECT m.group_id, l.program_id, SUM(l.points) AS points, "
     "SUM(l.lifetime_points) AS lifetime_points, SUM(l.redeemed_points) AS redeemed_points, "
     "SUM(l.expired_points) AS expired_points, SUM(l.returned_points) AS returned_points, "
-    "SUM(l.adjusted_points) AS adjusted_points FROM user_group_members m "
+    f"SUM(l.adjusted_points) AS adjusted_points, SUM({points_due('l', '$3')}) AS due "
+    "FROM user_group_members m "
     "JOIN loyalty_members l ON l.org_id = m.org_id AND l.customer_id = m.customer_id "
     "WHERE m.org_id = $1 AND {groups} AND m.left_at IS NULL GROUP BY m.group_id, l.program_id"
 )
@@ -149,10 +152,11 @@ COUNT_CUSTOMER_GROUPS = sql(
 )
 
 # The members route: current members with the names and identifiers of the profile a
-# single-profile API shows, and their points in the default program ($3).
+# single-profile API shows, and their points in the default program ($3) as of $8 (now).
 _MEMBER_PAGE = (
     "SELECT m.customer_id, m.primary_member, m.permissions, m.joined_at, c.email, c.mobile, "
-    "sp.first_name, sp.last_name, sp.identifiers, COALESCE(l.points, 0) AS points "
+    f"sp.first_name, sp.last_name, sp.identifiers, COALESCE(l.points - {points_due('l', '$8')}, "
+    "0) AS points "
     "FROM user_group_members m JOIN customers c ON c.org_id = m.org_id AND c.id = m.customer_id"
     + SHOWN_PROFILE_JOIN
     + " LEFT JOIN loyalty_members l ON l.org_id = m.org_id AND l.customer_id = m.customer_id "

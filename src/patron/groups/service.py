@@ -302,7 +302,7 @@ class Groups:
         totals = {int(r["group_id"]): r
                   for r in await self.db.fetch(repo.GROUP_TOTALS, org_id, ids)}
         sums: dict[int, dict[int, Row]] = {}
-        for r in await self.db.fetch(repo.GROUP_POINTS, org_id, ids):
+        for r in await self.db.fetch(repo.GROUP_POINTS, org_id, ids, self.clock.now_ms()):
             sums.setdefault(int(r["group_id"]), {})[int(r["program_id"])] = r
         programs = await self.loyalty.programs(org_id)
         out = {}
@@ -311,9 +311,10 @@ class Groups:
             points = []
             for entry in programs:
                 s = sums.get(group_id, {}).get(entry.id)
+                # Points whose day is over count as expired, as in each member's details.
                 points.append(PooledPoints(entry) if s is None else PooledPoints(
-                    entry, int(s["points"]), int(s["lifetime_points"]),
-                    int(s["redeemed_points"]), int(s["expired_points"]),
+                    entry, int(s["points"]) - int(s["due"]), int(s["lifetime_points"]),
+                    int(s["redeemed_points"]), int(s["expired_points"]) + int(s["due"]),
                     int(s["returned_points"]), int(s["adjusted_points"])))
             out[group_id] = Pool(int(t["active"]) if t else 0, int(t["exited"]) if t else 0,
                                  int(t["purchases"]) if t else 0, points)
@@ -401,7 +402,8 @@ class Groups:
         since = ALL_TIME[0] if joined_from is None else joined_from
         until = ALL_TIME[1] if joined_to is None else joined_to
         rows = await self.db.fetch(repo.MEMBER_PAGE[primary_first], org_id, group.id,
-                                   default_program, since, until, limit, offset)
+                                   default_program, since, until, limit, offset,
+                                   self.clock.now_ms())
         total = int(await self.db.fetchval(repo.COUNT_MEMBERS, org_id, group.id, since, until))
         return rows, total
 

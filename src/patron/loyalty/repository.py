@@ -52,14 +52,22 @@ MEMBER_FOR_UPDATE = sql(
 MEMBERS = sql(
     f"SELECT {_MEMBER_COLUMNS} FROM loyalty_members WHERE org_id = $1 AND customer_id = $2"
 )
+
+
+def points_due(member: str, now: str) -> str:
+    """SQL: the points of loyalty member `member`'s (an alias) open lots whose day is over by
+    `now` (a parameter), which reads count as expired whether or not the job has run."""
+    return ("(SELECT COALESCE(SUM(pl.remaining), 0) FROM points_lots pl "
+            f"WHERE pl.org_id = {member}.org_id AND pl.customer_id = {member}.customer_id "
+            f"AND pl.program_id = {member}.program_id AND pl.remaining > 0 "
+            f"AND pl.expires_at <= {now})")
+
+
 # A customer's members as of $3 (now), in one statement: each with the points of its open lots
 # due by then (`due`: the expiry job's, not yet done) and the next expiry after it (a
 # CURRENT_POINTS upgrade gap for today).
 MEMBERS_WITH_EXPIRING = sql(
-    f"SELECT {_MEMBER_COLUMNS}, "
-    "(SELECT COALESCE(SUM(l.remaining), 0) FROM points_lots l WHERE l.org_id = m.org_id "
-    "AND l.customer_id = m.customer_id AND l.program_id = m.program_id AND l.remaining > 0 "
-    "AND l.expires_at <= $3) AS due, "
+    f"SELECT {_MEMBER_COLUMNS}, {points_due('m', '$3')} AS due, "
     "(SELECT MIN(l.expires_at) FROM points_lots l WHERE l.org_id = m.org_id "
     "AND l.customer_id = m.customer_id AND l.program_id = m.program_id AND l.remaining > 0 "
     "AND l.expires_at > $3) AS next_expiry "
