@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from patron.errors import ValidationFailed
+from patron.errors import unstorable_text
 from patron.jsonio import dumps_text
 
 _PG_PARAM = re.compile(r"\$(\d+)")
@@ -44,8 +44,7 @@ def contains_pattern(value: str | None) -> str | None:
     if value is None:
         return None
     if "\0" in value:
-        raise ValidationFailed("text must not contain the NUL character (U+0000)",
-                               reason="unstorable_text")
+        raise unstorable_text()
     escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
