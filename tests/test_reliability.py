@@ -469,6 +469,14 @@ async def test_the_openapi_document_answers_bad_input_as_the_faces_do(
     assert taken["/v1/oauth/token"] == taken["/v3/oauth/token/generate"] == []
     assert schemes["capillaryOAuthToken"]["name"] == "X-CAP-API-OAUTH-TOKEN"
     assert schemes["linquidApiKey"]["name"] == "X-API-Key"
+    # What the answers are: Kajabi's resources in JSON:API's media type, its token in JSON; the
+    # workspace's create answers 201 too.
+    media = {path: list(op["responses"]["200"].get("content", {}))
+             for path, ops in document["paths"].items() for op in ops.values()
+             if "200" in op["responses"]}
+    assert media["/v1/customers"] == media["/v1/me"] == ["application/vnd.api+json"]
+    assert media["/v1/oauth/token"] == ["application/json"]
+    assert "201" in codes["/api/customers", "post"]
 
 
 async def test_concurrent_writes_of_one_identity_answer_in_the_envelope(

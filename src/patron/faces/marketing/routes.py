@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import Depends, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from patron.auth.guard import admit
@@ -23,7 +24,14 @@ from patron.jsonio import dumps, loads
 from patron.services import Services
 from patron.tenancy.site_listing import listed_sites
 
-router = FaceRouter(tags=["marketing (Kajabi)"])
+
+class JSONAPIResponse(Response):
+    """The resource routes' answers (`ok`), declared as such in the OpenAPI document."""
+
+    media_type = JSONAPI
+
+
+router = FaceRouter(tags=["marketing (Kajabi)"], default_response_class=JSONAPIResponse)
 
 API_TITLE = "Patron marketing API (Kajabi API V1 compatible)"
 API_VERSION = "1.1.0"  # the Kajabi OpenAPI version this face follows
@@ -52,7 +60,7 @@ Reader = Annotated[Principal, Depends(authenticate)]
 
 
 def ok(body: Any, status: int = 200) -> Response:
-    return Response(dumps(body), status_code=status, media_type=JSONAPI)
+    return JSONAPIResponse(dumps(body), status_code=status)
 
 
 def _numeric_id(raw: str, message: str, field: str | None = None) -> int:
@@ -104,7 +112,7 @@ def _token_response(svc: Services, access: str, refresh: str) -> Response:
                     headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-@router.post("/v1/oauth/token")
+@router.post("/v1/oauth/token", response_class=JSONResponse)
 async def oauth_token(request: Request, svc: Svc) -> Response:
     access_ttl = svc.settings.marketing_token_ttl_seconds
     refresh_ttl = svc.settings.marketing_refresh_ttl_seconds
@@ -141,7 +149,7 @@ async def oauth_token(request: Request, svc: Svc) -> Response:
     return _token_response(svc, access, refresh)
 
 
-@router.post("/v1/oauth/revoke")
+@router.post("/v1/oauth/revoke", response_class=JSONResponse)
 async def oauth_revoke(request: Request, svc: Svc) -> Response:
     try:
         try:

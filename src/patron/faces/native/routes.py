@@ -59,7 +59,7 @@ _BATCH_RESULT = {"type": "object", "required": ["results", "summary"], "properti
         s: {"type": "integer"} for s in ("created", "updated", "applied", "duplicate",
                                          "failed")}}}}
 _FAILED = {"description": "The request, or the single record, failed",
-           "content": {JSON: {"schema": {"oneOf": [
+           "content": {JSON: {"schema": {"anyOf": [  # a failed record's result has `error` too
                {"type": "object", "required": ["error"], "properties": {"error": _ERROR}},
                _RESULT]}}}}
 

@@ -159,7 +159,8 @@ async def get_customer(customer_id: str, svc: Svc, who: Reader) -> Response:
     return ok(await _shown(svc, who.org_id, found))
 
 
-@router.post("/customers")
+@router.post("/customers", responses={
+    201: {"description": "Created (200: an existing customer with this externalId, updated)"}})
 async def create_customer(svc: Svc, who: Creator, body: CreateBody) -> Response:
     write = body.to_write()
     external_id = body.external_id()
