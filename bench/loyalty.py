@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from bench.generate import DATA_DIR, Manifest, _mix, ensure, schema_head, scratch
+from bench.generate import DATA_DIR, Manifest, Person, _mix, ensure, schema_head, scratch
 from bench.load import (
     RESULTS_DIR,
     ROOT,
@@ -87,7 +87,7 @@ from patron.loyalty.rules import (
 )
 from patron.services import Services
 
-VERSION = 1
+VERSION = 2  # 2: a member's tier period starts at the customer's enrolment, as the engine's
 PROGRAM_FILE = ROOT / "src" / "patron" / "loyalty" / "demo-programs.yaml"
 YEAR_MS = 365 * DAY_MS
 HEAVY, HEAVY_BILLS = 32, 5_000  # customers 0..31
@@ -233,10 +233,11 @@ class _Window:
 
 
 def customer_rows(out: Rows, plans: list[Plan], org_id: int, till_id: int, customer_id: int,
-                  i: int, end_ms: int, ids: Iterator[int]) -> None:
+                  i: int, end_ms: int, ids: Iterator[int], enrolled_ms: int) -> None:
     """What `Commerce.add_transaction` writes for customer i's bills, each added at its billing
     time: the bill, then per program the lot and ledger row of the points (if any) and an
-    upgrade when one is reached; ids are drawn from `ids` in the engine's order."""
+    upgrade when one is reached; ids are drawn from `ids` in the engine's order. A program's
+    member joins, in its base tier, when the customer enrolled (`enrolled_ms`)."""
     t = out.tables
     members: dict[int, Member] = {}
     windows = {p.id: _Window(p.window_ms) for p in plans if p.window_ms is not None}
@@ -254,6 +255,7 @@ def customer_rows(out: Rows, plans: list[Plan], org_id: int, till_id: int, custo
             m = members.get(plan.id)
             if m is None:
                 m = members[plan.id] = Member.new(customer_id, plan.id, at)
+                m.tier_since = m.joined_at = enrolled_ms  # loyalty.repository.ENSURE_MEMBER
             points = plan.earned(m.tier, amount)
             if points:
                 lot_id, ledger_id = next(ids), next(ids)
@@ -304,7 +306,7 @@ def chunks(manifest: Manifest, plans: list[Plan], end_ms: int, first_id: int
         stop = min(start + CHUNK, manifest.customers)
         for i in range(start, stop):
             customer_rows(rows, plans, manifest.org_id, manifest.till_id, manifest.first_id + i,
-                          i, end_ms, ids)
+                          i, end_ms, ids, Person.number(i).created_ms)
         yield stop, rows
 
 
@@ -336,7 +338,7 @@ def check_sample() -> list[int]:
 async def check_against_service(plans: list[Plan], end_ms: int) -> None:
     """Push the sample's bills through `Commerce.add_transaction` in a scratch database (the
     clock at each bill's time) and compare every row it wrote with `customer_rows`."""
-    from bench.events import _sample_customers
+    from bench.events import EVENTS_FROM_MS, _sample_customers
 
     check_earning(plans)
     clock = FixedClock(end_ms - YEAR_MS)
@@ -357,7 +359,7 @@ async def check_against_service(plans: list[Plan], end_ms: int) -> None:
                 first_bill = first_bill or outcome.id
             want = Rows()
             customer_rows(want, plans, org.org_id, org.till_id, customer_id, i, end_ms,
-                          itertools.count(first_bill))
+                          itertools.count(first_bill), EVENTS_FROM_MS)
             for name, columns in TABLES.items():
                 got = [tuple(r) for r in raw.execute(
                     f"SELECT {', '.join(columns)} FROM {name} WHERE customer_id = ? "
