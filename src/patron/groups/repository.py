@@ -40,13 +40,6 @@ SET_GROUP_STATUS = sql(
     "UPDATE user_groups SET status = $3, updated_at = $4 WHERE org_id = $1 AND id = $2"
 )
 
-# A join locks the customer too: a PII erasure (which updates the customer row first) and a join
-# of the same customer then happen one after the other, never interleaved.
-LOCK_ACTIVE_CUSTOMER = sql(
-    "SELECT id FROM customers WHERE org_id = $1 AND id = $2 AND status = 'active' FOR UPDATE",
-    sqlite="SELECT id FROM customers WHERE org_id = $1 AND id = $2 AND status = 'active'",
-)
-
 MEMBERSHIP = sql(
     f"SELECT {_MEMBER_COLUMNS} FROM user_group_members "
     "WHERE org_id = $1 AND group_id = $2 AND customer_id = $3"

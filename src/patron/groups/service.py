@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from patron.clock import Clock
+from patron.customers import repository as customers_repo
 from patron.customers.service import Customers, scalar_fields
 from patron.db.database import Database, Queryable, Row, is_unique_violation
 from patron.db.ids import next_id
@@ -335,7 +336,8 @@ class Groups:
         async with self.db.transaction() as tx:
             # Customer before group, as erasure locks them: no two transactions wait on each
             # other.
-            if await tx.fetchrow(repo.LOCK_ACTIVE_CUSTOMER, org_id, customer_id) is None:
+            if customer_id not in await customers_repo.active_customers(
+                    tx, org_id, [customer_id], lock=True):
                 raise NotFound("Customer not found for the given identifiers",
                                reason="customer_not_found")
             group = await self._locked(tx, org_id, group_id)
