@@ -21,7 +21,7 @@ from patron.customers.fraud import Fraud
 from patron.customers.service import Customers
 from patron.db.database import Database, Queryable
 from patron.db.ids import next_id
-from patron.db.statement import sql
+from patron.db.statement import locking, sql
 from patron.engagement.service import Engagement
 from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.events.service import Events
@@ -41,7 +41,7 @@ INSERT_REQUEST = sql(
 GET_REQUEST = sql(
     "SELECT id, type, base_type, status, customer_id FROM requests WHERE org_id = $1 AND id = $2"
 )
-LOCK_REQUEST = sql(GET_REQUEST.pg + " FOR UPDATE", sqlite=GET_REQUEST.pg)
+LOCK_REQUEST = locking(GET_REQUEST)
 # Once a customer is erased, their requests no longer hold the identifier they were made by,
 # nor the comments written with them or their decision, which can name the person.
 FORGET_REQUESTED_IDENTIFIERS = sql(

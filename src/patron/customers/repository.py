@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from patron.db.database import Queryable, Row
-from patron.db.statement import Statement, contains_pattern, sql, value_list
+from patron.db.statement import Statement, contains_pattern, locking, sql, value_list
 from patron.jsonio import loads
 
 # The tills a customer row or a profile names are not joined: they come from memory
@@ -37,8 +37,7 @@ GET_CUSTOMER_STATE = sql(
 # The same inside a write's transaction, locking the customer's row on PostgreSQL until it ends
 # (SQLite's writes take turns anyway): an erasure locks it first too, so a write about the
 # customer either commits before the erasure begins, or waits and then sees them deleted.
-LOCK_CUSTOMER_STATE = sql(GET_CUSTOMER_STATE.pg + " FOR NO KEY UPDATE",
-                          sqlite=GET_CUSTOMER_STATE.pg)
+LOCK_CUSTOMER_STATE = locking(GET_CUSTOMER_STATE, "FOR NO KEY UPDATE")
 GET_PROFILE_ROWS = sql(
     "SELECT source, account_id, first_name, last_name, identifiers, comm_channels, fields, "
     "created_at FROM profiles WHERE org_id = $1 AND customer_id = $2 "
@@ -245,9 +244,7 @@ async def customers_by_identifier(conn: Queryable, org_id: int, kind: str,
 
 # The same inside a batch's write transaction, locking the rows (in id order, so that batches
 # naming the same customers take turns without deadlock) as LOCK_CUSTOMER_STATE does.
-LOCK_ACTIVE_CUSTOMERS = sql(ACTIVE_CUSTOMERS.pg + " ORDER BY id FOR NO KEY UPDATE",
-                            sqlite="SELECT id FROM customers WHERE org_id = $1 "
-                            "AND status = 'active' AND id IN (SELECT value FROM json_each($2))")
+LOCK_ACTIVE_CUSTOMERS = locking(ACTIVE_CUSTOMERS, "ORDER BY id FOR NO KEY UPDATE")
 
 
 async def active_customers(conn: Queryable, org_id: int, ids: Sequence[int], *,

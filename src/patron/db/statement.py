@@ -36,6 +36,13 @@ def sql(text: str, *, pg: str | None = None, sqlite: str | None = None) -> State
     return Statement(pg_text, _PG_PARAM.sub(r"?\1", sqlite_text))
 
 
+def locking(stmt: Statement, clause: str = "FOR UPDATE") -> Statement:
+    """`stmt` locking the rows it reads until the transaction ends, on PostgreSQL (`clause`, with
+    whatever must precede it, such as an ORDER BY); on SQLite, whose writes take turns anyway,
+    `stmt` as it is."""
+    return Statement(f"{stmt.pg} {clause}", stmt.sqlite)
+
+
 def contains_pattern(value: str | None) -> str | None:
     """A case-insensitive LIKE pattern matching `value` anywhere, its wildcards escaped (the
     statement says `ESCAPE '\\'`). The one rule for every `..._contains` and search filter.

@@ -234,10 +234,10 @@ def _first_error(exc: ValidationError) -> ValidationFailed:
     return ValidationFailed(f"{where}: {message}", field=where)
 
 
-
 def _no_customer() -> NotFound:
     return NotFound("Cannot find customer for provided mobile/external-id/e-mail/id",
                     reason="customer_not_found", field="customer")
+
 
 class Engagement:
     def __init__(self, db: Database, clock: Clock, customers: Customers) -> None:
