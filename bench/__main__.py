@@ -1,5 +1,5 @@
-"""`python -m bench generate|run|events|engagement|loyalty ...`: see bench/generate.py,
-load.py, events.py, engagement.py, loyalty.py."""
+"""`python -m bench generate|run|inprocess|events|engagement|loyalty ...`: see bench/generate.py,
+load.py, inprocess.py, events.py, engagement.py, loyalty.py."""
 
 from __future__ import annotations
 
@@ -24,12 +24,16 @@ def main() -> None:
         from bench.loyalty import main as loyalty
 
         loyalty(rest)
+    elif command == "inprocess":
+        from bench.inprocess import main as inprocess
+
+        inprocess(rest)
     elif command == "run":
         from bench.load import main as run
 
         run(rest)
     else:
-        print("usage: python -m bench generate|run|events|engagement|loyalty [--help]",
+        print("usage: python -m bench generate|run|inprocess|events|engagement|loyalty [--help]",
               file=sys.stderr)
         sys.exit(2)
 
