@@ -22,8 +22,9 @@ while the same document's own examples answer null for them (`GET /v1/customers/
 `"socials": null`, `"last_request_at": null`, `"bounced_at": null`, an included contact's
 `"external_user_id": null`), and its newer properties spell null out (`type: [string, 'null']`).
 So a null is accepted exactly where the schema says `nullable: true`, and nowhere else; every
-other error of the strict reading fails the test (test_nullable_is_the_only_relaxation shows
-that the strict reading refuses those nulls, and that the relaxation admits nothing else).
+other error of the strict reading fails the test (test_the_vendors_own_example_needs_the_
+nullable_reading shows the vendor's example breaking the strict reading, and
+test_nullable_is_the_only_relaxation that the relaxation admits nothing else).
 
 A sparse fieldset drops attributes; the vendor's schemas make no attribute required, so no
 exception is needed for it.
@@ -32,6 +33,8 @@ exception is needed for it.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import re
 import uuid
 from pathlib import Path
@@ -243,6 +246,9 @@ async def unscoped_auth(client: httpx.AsyncClient, services: Services,
 
 
 def test_the_vendored_document_is_the_one_named() -> None:
+    """The file is the published one, unedited: its digest is the one its README gives."""
+    readme = (REFERENCE.parent / "README.md").read_text(encoding="utf-8")
+    assert hashlib.sha256(REFERENCE.read_bytes()).hexdigest() in readme
     info = vendor()["info"]
     assert (vendor()["openapi"], info["title"], info["version"]) == (
         "3.1.1", "Kajabi API V1", "1.1.0")
@@ -261,9 +267,28 @@ def test_vendor_error_schemas_share_one_shape() -> None:
     assert all(shape == schemas["errors_bad_request"] for shape in shapes.values())
 
 
+def test_the_vendors_own_example_needs_the_nullable_reading() -> None:
+    """NULLABLE (module docstring): the example answer in the description of
+    `GET /v1/customers/{id}` breaks the operation's own schema when read strictly, only by
+    nulls where the schema says `nullable: true`."""
+    description = vendor()["paths"]["/v1/customers/{id}"]["get"]["description"]
+    example = json.loads(re.findall(r"```json\n(.*?)```", description, re.S)[0])
+    parts = ("paths", "/v1/customers/{id}", "get", "responses", "200", "content", JSONAPI,
+             "schema")
+    assert [e.split(":")[0] for e in schema_errors(example, parts, strict=True)] == [
+        "/data/attributes/socials", "/data/attributes/last_request_at",
+        "/data/attributes/bounced_at"]
+    assert schema_errors(example, parts) == []
+    (contact,) = [item for item in example["included"] if item["type"] == "contacts"]
+    contact_parts = (*INCLUDED["contacts"], "properties", "data")
+    assert [e.split(":")[0] for e in schema_errors(contact, contact_parts, strict=True)] == [
+        "/attributes/external_user_id"]
+    assert schema_errors(contact, contact_parts) == []
+
+
 def test_nullable_is_the_only_relaxation() -> None:
-    """NULLABLE (module docstring): the strict 2020-12 reading refuses the nulls the vendor's
-    own example answers; the relaxed one admits them, and nothing else."""
+    """NULLABLE (module docstring): the strict 2020-12 reading refuses these nulls; the relaxed
+    one admits them, and nothing else."""
     example = {"data": {"id": "123", "type": "customers", "attributes": {
         "name": "Alice Smith", "email": "alice@example.com", "avatar": None,
         "external_user_id": None, "socials": None, "sign_in_count": None,
@@ -329,6 +354,8 @@ async def test_token(client: httpx.AsyncClient, org: OrgCredentials) -> None:
         await call(client, "post", "/v1/oauth/token", "/v1/oauth/token", status, data=body)
     await call(client, "post", "/v1/oauth/token", "/v1/oauth/token", 401, data={
         "grant_type": "client_credentials"}, headers={"Authorization": "Basic !!"})
+    await call(client, "post", "/v1/oauth/token", "/v1/oauth/token", 400,
+               json=["not", "an", "object"])
 
 
 async def test_token_after_too_many_failed_sign_ins(client: httpx.AsyncClient,
