@@ -361,6 +361,24 @@ async def test_logs_hold_no_secrets_or_pii(client: httpx.AsyncClient, org: Any,
         assert needle not in text
 
 
+def test_every_worker_writes_the_access_log(db: Database, tmp_path: Path) -> None:
+    """`patron serve --workers 2` logs each request: uvicorn configures logging afresh in every
+    worker process it starts, so Patron's loggers are in the configuration it is given."""
+    env = {**patron_env(db, tmp_path / "store"), "PATRON_WORKERS": "2",
+           "PATRON_ACCESS_LOG": "true"}
+    proc, base = serve(env)
+    try:
+        for _ in range(20):
+            with httpx.Client(base_url=base, timeout=5) as fresh:  # a new connection each
+                assert fresh.get("/healthz").status_code == 200
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=10)
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    ours = [line for line in lines if line["route"] == "/healthz" and line["method"] == "GET"]
+    assert len(ours) >= 20, stderr  # /readyz is asked too, while the server starts
+
+
 async def test_an_unexpected_error_is_a_500_in_the_envelope_and_logged(
         app: Any, caplog: pytest.LogCaptureFixture) -> None:
     async def broken() -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import logging
+import copy
 import os
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -140,15 +139,27 @@ def _serve(host: str | None, port: int | None, workers: int | None) -> None:
         if value is not None:
             os.environ[f"PATRON_{name}"] = str(value)
     settings = Settings.from_env()
-    # By uvicorn's numbers: its `trace` is no name the logging module knows.
-    logging.basicConfig(level=LOG_LEVELS[settings.log_level], format="%(message)s",
-                        stream=sys.stderr)
     console.print(f"Patron on http://{settings.host}:{settings.port} "
                   f"({'PostgreSQL' if settings.is_postgres else 'SQLite'}, "
                   f"{settings.workers} worker(s))")
     uvicorn.run("patron.app:create_app", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, access_log=False, log_level=settings.log_level,
-                proxy_headers=True)
+                log_config=_log_config(LOG_LEVELS[settings.log_level]), proxy_headers=True)
+
+
+def _log_config(level: int) -> dict[str, Any]:
+    """Uvicorn's logging configuration, plus Patron's loggers (the access log among them) as
+    plain lines on stderr at `level`. Uvicorn applies it in each worker process it starts, where
+    a `logging.basicConfig` made here would not reach."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["patron"] = {"format": "%(message)s"}
+    config["handlers"]["patron"] = {"class": "logging.StreamHandler", "formatter": "patron",
+                                    "stream": "ext://sys.stderr"}
+    # By uvicorn's numbers: its `trace` is no name the logging module knows.
+    config["root"] = {"handlers": ["patron"], "level": level}
+    return config
 
 
 @app.command()
