@@ -122,6 +122,26 @@ def test_a_setting_out_of_bounds_stops_the_command_before_it_starts(
     assert "Traceback" not in ran.stderr and not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize(("url", "says"), [
+    # No server there (a port nothing listens on).
+    ("postgresql://patron:hunter2@127.0.0.1:1/patron", "Connect call failed"),
+    # A directory that cannot be made: under a file.
+    ("sqlite:///{tmp}/file/data/patron.db", "cannot create the directory"),
+    # A file that is no database.
+    ("sqlite:///{tmp}/file", "file is not a database"),
+])
+def test_a_database_that_cannot_be_opened_stops_the_command_with_why(
+        tmp_path: Path, url: str, says: str) -> None:
+    (tmp_path / "file").write_text("not a database" * 100)
+    env = {**os.environ, "PATRON_DATABASE_URL": url.format(tmp=tmp_path)}
+    for command in ("migrate", "serve"):
+        ran = subprocess.run([PATRON, command], env=env, capture_output=True, text=True,
+                             timeout=60)
+        assert ran.returncode == 2, ran.stderr
+        assert ran.stderr.startswith("error: cannot open the database: ") and says in ran.stderr
+        assert "Traceback" not in ran.stderr and "hunter2" not in ran.stderr
+
+
 @pytest.mark.parametrize(("flag", "value"), [("--port", "99999"), ("--port", "0"),
                                              ("--workers", "0")])
 def test_the_server_flags_keep_the_rules_of_their_settings(tmp_path: Path, flag: str,

@@ -13,10 +13,12 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from patron.config import LEAST_WORKERS, PORTS, SettingError, Settings
 from patron.db.database import open_database
+from patron.db.migrate import DatabaseUnreachable
 from patron.db.migrate import migrate as run_migrations
 from patron.errors import PatronError
 from patron.jsonio import dumps_text
@@ -483,4 +485,8 @@ def main() -> None:
         app()
     except SettingError as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise SystemExit(2) from None
+    except DatabaseUnreachable as exc:
+        console.print(f"[red]error:[/red] cannot open the database: {escape(str(exc))}",
+                      soft_wrap=True)
         raise SystemExit(2) from None

@@ -29,33 +29,45 @@ def alembic_config(url: str) -> Any:
     return cfg
 
 
+class DatabaseUnreachable(Exception):
+    """The configured database cannot be reached or opened: says why, never its URL, which may
+    hold a password."""
+
+
 async def _pg_revision(url: str) -> str | None:
     import asyncpg
 
-    conn = await asyncpg.connect(url, timeout=10)  # a server that is down: Alembic reports it
+    try:
+        conn = await asyncpg.connect(url, timeout=10)
+    except Exception as exc:  # noqa: BLE001 - down, unknown database or role, bad password…
+        raise DatabaseUnreachable(str(exc) or type(exc).__name__) from None
     try:
         return await conn.fetchval("SELECT version_num FROM alembic_version")
+    except asyncpg.PostgresError:  # no table yet, or not readable: Alembic decides
+        return None
     finally:
         await conn.close()
 
 
 def stored_revision(url: str) -> str | None:
-    """The revision the database at `url` is at; None when it has none yet, or when it cannot be
-    read here (Alembic then decides, and reports what is wrong)."""
-    try:
-        if url.startswith("sqlite:"):
-            path = sqlite_path(url)
-            if not path.exists():
-                return None
-            conn = sqlite3.connect(path)
-            try:
-                row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-            finally:
-                conn.close()
-            return None if row is None else str(row[0])
+    """The revision the database at `url` is at; None when it has none yet. DatabaseUnreachable
+    when the database cannot be reached or read."""
+    if not url.startswith("sqlite:"):
         return asyncio.run(_pg_revision(url))
-    except Exception:  # noqa: BLE001 - no table yet, or no server: Alembic says which
+    path = sqlite_path(url)
+    if not path.exists():
         return None
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        if "no such table" in str(exc):
+            return None
+        raise DatabaseUnreachable(f"{path}: {exc}") from None
+    return None if row is None else str(row[0])
 
 
 def migrate(url: str) -> None:
@@ -65,5 +77,10 @@ def migrate(url: str) -> None:
     from alembic import command
 
     if url.startswith("sqlite:"):
-        sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
+        folder = sqlite_path(url).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnreachable(f"cannot create the directory {str(folder)!r}: "
+                                      f"{exc.strerror}") from None
     command.upgrade(alembic_config(url), "head")
