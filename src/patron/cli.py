@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import copy
+import logging
 import os
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -134,7 +135,6 @@ def _migrate() -> None:
 
 def _serve(host: str | None, port: int | None, workers: int | None) -> None:
     import uvicorn
-    from uvicorn.config import LOG_LEVELS
 
     # Flags become environment so that every worker process builds the same Settings.
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
@@ -144,24 +144,23 @@ def _serve(host: str | None, port: int | None, workers: int | None) -> None:
     console.print(f"Patron on http://{settings.host}:{settings.port} "
                   f"({'PostgreSQL' if settings.is_postgres else 'SQLite'}, "
                   f"{settings.workers} worker(s))")
-    uvicorn.run("patron.app:create_app", factory=True, host=settings.host, port=settings.port,
+    uvicorn.run("patron.cli:served_app", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, access_log=False, log_level=settings.log_level,
-                log_config=_log_config(LOG_LEVELS[settings.log_level]), proxy_headers=True)
+                proxy_headers=True)
 
 
-def _log_config(level: int) -> dict[str, Any]:
-    """Uvicorn's logging configuration, plus Patron's loggers (the access log among them) as
-    plain lines on stderr at `level`. Uvicorn applies it in each worker process it starts, where
-    a `logging.basicConfig` made here would not reach."""
-    from uvicorn.config import LOGGING_CONFIG
+def served_app() -> Any:
+    """The app `patron serve` runs, made in each worker process: Patron's log lines (the access
+    log among them) go to stderr there, which a logging set-up in the parent does not reach."""
+    from uvicorn.config import LOG_LEVELS
 
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["formatters"]["patron"] = {"format": "%(message)s"}
-    config["handlers"]["patron"] = {"class": "logging.StreamHandler", "formatter": "patron",
-                                    "stream": "ext://sys.stderr"}
+    from patron.app import create_app
+
+    settings = Settings.from_env()
     # By uvicorn's numbers: its `trace` is no name the logging module knows.
-    config["root"] = {"handlers": ["patron"], "level": level}
-    return config
+    logging.basicConfig(level=LOG_LEVELS[settings.log_level], format="%(message)s",
+                        stream=sys.stderr)
+    return create_app(settings)
 
 
 @app.command()
