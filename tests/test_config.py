@@ -38,6 +38,11 @@ def test_values_are_read_as_documented(monkeypatch: pytest.MonkeyPatch) -> None:
      "PATRON_DATABASE_URL must start with postgresql://, postgres:// or sqlite:///, not 'mysql:'"),
     ("LOG_LEVEL", "bogus", "PATRON_LOG_LEVEL must be one of CRITICAL, ERROR, WARNING, INFO, "
                            "DEBUG, TRACE, not 'BOGUS'"),
+    # redis-py would refuse it only in each worker, with a traceback; the URL is not repeated.
+    ("REDIS_URL", "redis://:hunter2@127.0.0.1:99999/0",
+     "PATRON_REDIS_URL must have a port from 0 to 65535 after its host$"),
+    ("REDIS_URL", "redis://:hunter2@127.0.0.1:six/0",
+     "PATRON_REDIS_URL must have a port from 0 to 65535 after its host$"),
     ("PG_POOL_MAX", "0", "PATRON_PG_POOL_MAX must be at least 1, not '0'"),
     ("PORT", "99999", "PATRON_PORT must be from 1 to 65535, not '99999'"),
     ("PORT", "0", "PATRON_PORT must be from 1 to 65535, not '0'"),

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from patron.db.database import PG_POOL_MAX, PG_POOL_MIN
 
@@ -96,6 +97,18 @@ def _url(name: str, prefixes: tuple[str, ...]) -> str:
     return url
 
 
+def _redis_url() -> str:
+    """PATRON_REDIS_URL; its port must be a number, which redis-py reads only when each worker
+    starts (a traceback there, and no server)."""
+    url = _url("REDIS_URL", REDIS_URL_PREFIXES)
+    try:
+        urlsplit(url).port  # noqa: B018 - reading it checks it
+    except ValueError:
+        raise SettingError("PATRON_REDIS_URL must have a port from 0 to 65535 after its "
+                           "host") from None
+    return url
+
+
 def _data_dir(database_url: str) -> Path:
     """PATRON_DATA_DIR; when the embedded database is used (no database URL), refused if it, or
     the nearest of its parents that exists, is not a directory, as it could not be created."""
@@ -176,7 +189,7 @@ class Settings:
             marketing_token_ttl_seconds=_number("MARKETING_TOKEN_TTL_SECONDS", 7200),
             marketing_refresh_ttl_seconds=_number("MARKETING_REFRESH_TTL_SECONDS", 1_209_600),
             rate_limit_per_minute=_number("RATE_LIMIT_PER_MINUTE", 6000),
-            redis_url=_url("REDIS_URL", REDIS_URL_PREFIXES),
+            redis_url=_redis_url(),
             loyalty_jobs_seconds=_number("LOYALTY_JOBS_SECONDS", 3600),
             public_url=_env("PUBLIC_URL", "").rstrip("/"),
             access_log=_flag("ACCESS_LOG", True),
