@@ -16,9 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
+from patron.app import create_app
+from patron.config import Settings
 from patron.db.database import Database
 from patron.db.statement import sql
 from patron.errors import ValidationFailed
+from patron.services import Services
 from tests.conftest import add_customer, marketing_auth, till_auth, workspace_auth
 from tests.envelopes import assert_face_envelope
 from tests.processes import patron, patron_env, serve
@@ -377,6 +380,27 @@ def test_every_worker_writes_the_access_log(db: Database, tmp_path: Path) -> Non
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     ours = [line for line in lines if line["route"] == "/healthz" and line["method"] == "GET"]
     assert len(ours) >= 20, stderr  # /readyz is asked too, while the server starts
+
+
+async def test_stopping_waits_for_the_scheduled_jobs_before_closing_the_store(
+        db: Database, org: Any, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A server stopped while its loyalty jobs are in a transaction (they start with it) rolls
+    them back before it closes the store, instead of logging their failure on a closed one."""
+    running = asyncio.Event()
+
+    async def run_jobs(self: Services, org_id: int) -> Any:
+        async with self.db.transaction():
+            running.set()
+            await asyncio.sleep(60)
+
+    monkeypatch.setattr(Services, "run_jobs", run_jobs)
+    caplog.set_level(logging.INFO)
+    app = create_app(Settings(database_url=db.url))
+    async with app.router.lifespan_context(app):
+        await asyncio.wait_for(running.wait(), 10)
+    await asyncio.sleep(0.2)  # a job still running after the shutdown would fail by now
+    assert not [r for r in caplog.records if r.name == "patron.loyalty"]
 
 
 async def test_an_unexpected_error_is_a_500_in_the_envelope_and_logged(

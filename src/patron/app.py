@@ -99,7 +99,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             yield
         finally:
             if jobs is not None:
+                # Awaited, so that a job in a transaction rolls back before the store closes.
                 jobs.cancel()
+                await asyncio.wait({jobs})
             await app.state.services.close()
             if database is None:
                 await db.close()
