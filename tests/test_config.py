@@ -44,6 +44,9 @@ def test_values_are_read_as_documented(monkeypatch: pytest.MonkeyPatch) -> None:
     ("REDIS_URL", "redis://:hunter2@127.0.0.1:six/0",
      "PATRON_REDIS_URL must have a port from 0 to 65535 after its host$"),
     ("PG_POOL_MAX", "0", "PATRON_PG_POOL_MAX must be at least 1, not '0'"),
+    # Without its scheme it would begin every link Patron returns as a relative one.
+    ("PUBLIC_URL", "cdp.example.com/patron",
+     "PATRON_PUBLIC_URL must start with http:// or https://, not 'cdp.example.com/patron:'"),
     ("PORT", "99999", "PATRON_PORT must be from 1 to 65535, not '99999'"),
     ("PORT", "0", "PATRON_PORT must be from 1 to 65535, not '0'"),
     ("WORKERS", "0", "PATRON_WORKERS must be at least 1, not '0'"),

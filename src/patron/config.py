@@ -82,6 +82,9 @@ LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "TRACE")
 DATABASE_URL_PREFIXES = ("postgresql://", "postgres://", "sqlite:///")
 
 
+# What the base URL clients reach Patron at starts with: it begins the links Patron returns.
+PUBLIC_URL_PREFIXES = ("http://", "https://")
+
 # The URLs redis-py takes.
 REDIS_URL_PREFIXES = ("redis://", "rediss://", "unix://")
 
@@ -191,7 +194,7 @@ class Settings:
             rate_limit_per_minute=_number("RATE_LIMIT_PER_MINUTE", 6000),
             redis_url=_redis_url(),
             loyalty_jobs_seconds=_number("LOYALTY_JOBS_SECONDS", 3600),
-            public_url=_env("PUBLIC_URL", "").rstrip("/"),
+            public_url=_url("PUBLIC_URL", PUBLIC_URL_PREFIXES).rstrip("/"),
             access_log=_flag("ACCESS_LOG", True),
             telemetry=_flag("TELEMETRY", False),
             log_level=_choice("LOG_LEVEL", "info", LOG_LEVELS).lower(),
