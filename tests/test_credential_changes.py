@@ -18,6 +18,7 @@ from patron.auth import service as auth_service
 from patron.clock import FixedClock
 from patron.config import Settings
 from patron.db.database import Database
+from patron.db.statement import sql
 from patron.services import Services
 from patron.tenancy.service import OrgCredentials
 from tests.conftest import MovedTime, marketing_auth, till_auth, workspace_auth
@@ -152,3 +153,35 @@ async def test_a_key_revoked_by_the_cli_stops_working_on_every_worker(db: Databa
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+async def test_the_scheduled_jobs_drop_expired_tokens(client: httpx.AsyncClient,
+                                                      services: Services, org: OrgCredentials,
+                                                      other_org: OrgCredentials,
+                                                      clock: FixedClock,
+                                                      settings: Settings) -> None:
+    """A token is kept while it can be used: the jobs drop the expired ones, or a client that
+    asks for a token per call would grow the store by a row per call for ever."""
+    stored = sql("SELECT COUNT(*) FROM oauth_tokens WHERE org_id = $1")
+    r = await client.post("/v3/oauth/token/generate",
+                          json={"key": org.loyalty_key, "secret": org.loyalty_secret})
+    assert r.status_code == 200
+    r = await client.post("/v1/oauth/token", data={
+        "grant_type": "client_credentials", "client_id": org.marketing_client_id,
+        "client_secret": org.marketing_client_secret})
+    first = r.json()
+    await marketing_auth(client, other_org)
+    assert await services.db.fetchval(stored, org.org_id) == 3
+    # The loyalty token and the first access token expire; its refresh token does not.
+    clock.advance(settings.marketing_token_ttl_seconds * 1000)
+    fresh = await marketing_auth(client, org)
+    await services.run_jobs(org.org_id)
+    assert await services.db.fetchval(stored, org.org_id) == 3  # first refresh, fresh pair
+    assert await services.db.fetchval(stored, other_org.org_id) == 2  # another org's jobs
+    assert (await client.get("/v1/me", headers=fresh)).status_code == 200
+    assert (await client.get("/v1/me", headers={
+        "Authorization": f"Bearer {first['access_token']}"})).status_code == 401
+    r = await client.post("/v1/oauth/token", data={
+        "grant_type": "refresh_token", "refresh_token": first["refresh_token"],
+        "client_id": org.marketing_client_id, "client_secret": org.marketing_client_secret})
+    assert r.status_code == 200, r.text

@@ -87,6 +87,7 @@ class Services:
     async def run_jobs(self, org_id: int) -> tuple[JobReport, int]:
         """The jobs time moves (`patron loyalty run`, and the server's schedule): points that
         expire, tiers that renew or downgrade, cards that expire; and the idempotency keys past
-        keeping are dropped. Idempotent."""
+        keeping and the expired OAuth tokens are dropped. Idempotent."""
         await self.idempotency.purge(org_id)
+        await self.auth.purge_expired_tokens(org_id)
         return await self.loyalty.run_jobs(org_id), await self.cards.expire_due(org_id)

@@ -55,6 +55,9 @@ FIND_TOKEN = sql(
     "ON c.org_id = t.org_id AND c.id = t.credential_id "
     "WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND c.revoked_at IS NULL"
 )
+# An expired token is refused as an unknown one is, so the scheduled jobs drop it: otherwise
+# every token ever issued would stay (a client that asks for a token per call adds a row per call).
+PURGE_EXPIRED_TOKENS = sql("DELETE FROM oauth_tokens WHERE org_id = $1 AND expires_at <= $2")
 REVOKE_TOKEN = sql(
     "UPDATE oauth_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL"
 )

@@ -451,6 +451,10 @@ class AuthService:
             return await self._pair(tx, row["org_id"], row["credential_id"], access_ttl,
                                     refresh_ttl)
 
+    async def purge_expired_tokens(self, org_id: int) -> None:
+        """Drop the organisation's expired access and refresh tokens (the scheduled jobs)."""
+        await self.db.execute(repo.PURGE_EXPIRED_TOKENS, org_id, self.clock.now_ms())
+
     async def revoke_token(self, principal: Principal, token: str) -> None:
         """Revokes the token and its pair (access and refresh of one grant) for this org only."""
         token_hash = digest(token)
