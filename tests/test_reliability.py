@@ -421,6 +421,33 @@ async def test_an_unexpected_error_is_a_500_in_the_envelope_and_logged(
         {k: line[k] for k in ("request_id", "status")} for line in lines]
 
 
+async def test_a_client_that_leaves_mid_body_is_no_server_error(
+        app: Any, org: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A client that disconnects while it sends its body (a timeout, a dropped connection) is
+    logged as a 499 request, without an error or a traceback: it is no fault of the server."""
+    caplog.set_level(logging.INFO)
+    messages = [{"type": "http.request", "body": b'{"profiles": [', "more_body": True}]
+
+    async def receive() -> dict:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    headers = [(k.lower().encode(), v.encode()) for k, v in till_auth(org).items()]
+    await app({"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+               "method": "POST", "scheme": "http", "path": "/v2/customers",
+               "raw_path": b"/v2/customers", "query_string": b"", "root_path": "",
+               "headers": [(b"host", b"patron.test"), (b"content-type", b"application/json"),
+                           (b"content-length", b"100"), *headers],
+               "client": ("127.0.0.1", 1), "server": ("patron.test", 80)}, receive, send)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "patron.access"]
+    assert [(line["route"], line["status"]) for line in lines] == [("/v2/customers", 499)]
+
+
 async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
     r = await client.get("/healthz", headers={"X-Request-Id": "abc-123"})
     assert r.status_code == 200 and r.headers["x-request-id"] == "abc-123"

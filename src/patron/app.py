@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from patron.clock import Clock
 from patron.config import Settings
@@ -139,6 +140,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             response.headers["Allow"] = ", ".join(
                 allowed_methods(request.app.router.routes, request.url.path))
         return response
+
+    @app.exception_handler(ClientDisconnect)
+    async def on_client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client left before its request's body was read whole: nothing was carried out
+        # and nobody is there to answer. Not a server error; the access log says 499, nginx's
+        # "client closed request".
+        return Response(status_code=499)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> Response:
