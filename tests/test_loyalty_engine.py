@@ -701,8 +701,9 @@ async def test_tier_expiry_renews_or_downgrades(client: httpx.AsyncClient, servi
     assert report.downgraded == 1  # one visit in the period, two needed
     details = await _details(client, headers, customer_id, "embed=points&slabHistory=true")
     assert details["pointsSummary"]["currentSlab"] == "Coral"
-    assert details["slabHistory"][0]["type"] == "DOWNGRADE"
-    assert details["slabHistory"][0]["from"] == "Garnet"
+    downgrade = next(e for e in details["slabHistory"] if e["programId"] == 7)
+    assert (downgrade["type"], downgrade["from"], downgrade["changedOn"]) == (
+        "DOWNGRADE", "Garnet", "2026-03-02T23:59:59Z")  # when the period ended
 
 
 async def test_a_renewal_lasts_the_tiers_validity(client: httpx.AsyncClient,
@@ -742,6 +743,122 @@ async def test_a_tier_overdue_for_periods_catches_up_in_one_run(
     assert renewals == [("2026-01-31", "2026-03-02"), ("2026-03-02", "2026-04-01"),
                         ("2026-04-01", "2026-05-01"), ("2026-05-01", "2026-05-31"),
                         ("2026-05-31", "2026-06-30"), ("2026-06-30", "2026-07-30")]
+
+
+_TIER_VIEW = "embed=points,mlp&slabHistory=true&gapToRenew=0&gapToUpgrade=0" \
+    "&tierUpgradeCriteria=true&membershipRetentionCriteria=true"
+
+
+async def test_an_expired_tier_shows_and_earns_as_the_job_would_leave_it(
+        client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock) -> None:
+    """Garnet (one visit of the two its rule asks) ended on 2026-03-02 and Frequent (renews
+    without a rule) on 2026-01-31; on 2026-03-03 no job has run. Details already show Coral and
+    Frequent until 2026-04-01 with the job's slabHistory entries, dated when each period ended;
+    the next bill records them and earns at Coral's rate; the job then finds nothing to do and
+    the history is what the read showed."""
+    customer_id, headers = await _setup(client, services, org)
+    await _buy(client, headers, "B-30", 3000)  # Garnet until 2026-03-02, Frequent to 01-31
+    clock.advance(61 * DAY_MS)  # 2026-03-03
+    before = await _details(client, headers, customer_id, _TIER_VIEW)
+    summary = before["pointsSummary"]
+    assert (summary["currentSlab"], summary["slabSNo"], summary["slabExpiryDate"]) == (
+        "Coral", 2, "2126-03-03T23:59:59Z")  # Coral never expires: a century from 2026-03-03
+    gems, spend = before["loyaltyProgramDetails"]
+    assert gems["gapToRenewSummary"] == {"tierExpiryDate": "2126-03-03", "renewConfirmed": True,
+                                         "renewStrategies": []}  # Coral has no rule
+    assert "membershipRetentionCriteria" not in before
+    assert gems["upgradeStrategies"][0]["upgradeThreshold"] == 300.0  # Garnet is next again
+    assert (spend["currentSlab"], spend["slabExpiryDate"]) == ("Frequent",
+                                                               "2026-04-01T23:59:59Z")
+    assert before["tierUpgradeCriteria"]["purchaseValue"] == 300.0  # its 300 points expired
+    history = [(e["programId"], e["type"], e["from"], e["to"], e["changedOn"],
+                e["fromTierExpiryDate"], e["toTierExpiryDate"], e["store"]["code"])
+               for e in before["slabHistory"]]
+    assert history[:3] == [
+        (8, "RENEWAL", "Frequent", "Frequent", "2026-03-02T23:59:59Z", "2026-03-02T23:59:59Z",
+         "2026-04-01T23:59:59Z", ""),
+        (7, "DOWNGRADE", "Garnet", "Coral", "2026-03-02T23:59:59Z", "2026-03-02T23:59:59Z",
+         "2126-03-03T23:59:59Z", ""),
+        (8, "RENEWAL", "Frequent", "Frequent", "2026-01-31T23:59:59Z", "2026-01-31T23:59:59Z",
+         "2026-03-02T23:59:59Z", "")]
+    # A read writes nothing: another read shows the same.
+    assert await _details(client, headers, customer_id, _TIER_VIEW) == before
+    r = await _buy(client, headers, "B-31", 1000)
+    assert r.status_code == 200, r.text
+    points = next(e for e in r.json()["sideEffects"]
+                  if e["type"] == "points" and e["programId"] == 7)
+    assert points["awardedPoints"] == 100  # Coral's 0.1 a unit, not Garnet's 0.2
+    assert not [e for e in r.json()["sideEffects"] if e["type"] == "slab"]
+    report = await services.loyalty.run_jobs(org.org_id)
+    assert (report.renewed, report.downgraded) == (0, 0)
+    after = await _details(client, headers, customer_id, "embed=points&slabHistory=true")
+    assert after["slabHistory"] == before["slabHistory"]
+    assert after["pointsSummary"]["currentSlab"] == "Coral"
+    for program_id in (7, 8):
+        await services.loyalty.check_ledger(org.org_id, customer_id, program_id)
+
+
+async def test_a_read_shows_the_renewal_the_job_then_records(
+        client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock) -> None:
+    """Garnet met its rule (two visits, 3010 bought): after its expiry a read shows it renewed
+    to 2026-05-01 with a fresh period to renew in, and the job's run records just that, once."""
+    customer_id, headers = await _setup(client, services, org)
+    await _buy(client, headers, "B-32", 3000)
+    clock.advance(DAY_MS)
+    await _buy(client, headers, "B-33", 10)
+    clock.advance(60 * DAY_MS)  # 2026-03-03
+    before = await _details(client, headers, customer_id, _TIER_VIEW)
+    gems = before["loyaltyProgramDetails"][0]
+    assert (gems["currentSlab"], gems["slabExpiryDate"]) == ("Garnet", "2026-05-01T23:59:59Z")
+    renew = gems["gapToRenewSummary"]  # the new period, nothing in it yet
+    assert (renew["tierExpiryDate"], renew["renewConfirmed"]) == ("2026-05-01", False)
+    visits = next(s for s in renew["renewStrategies"] if s["renewBasedOn"] == "VISITS")
+    assert visits["customerRenewEntityValue"] == 0.0
+    entry = next(e for e in before["slabHistory"] if e["programId"] == 7)
+    assert (entry["type"], entry["changedOn"], entry["toTierExpiryDate"]) == (
+        "RENEWAL", "2026-03-02T23:59:59Z", "2026-05-01T23:59:59Z")
+    report = await services.loyalty.run_jobs(org.org_id)
+    assert (report.renewed, report.downgraded) == (3, 0)  # Garnet once, Frequent twice
+    assert await _details(client, headers, customer_id, _TIER_VIEW) == before
+    report = await services.loyalty.run_jobs(org.org_id)
+    assert (report.renewed, report.downgraded) == (0, 0)
+
+
+async def test_writes_carry_out_an_expired_tier_first(
+        client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock) -> None:
+    """Every write to a member renews or downgrades its expired tier before anything else: a
+    manual change to Garnet, shown as Garnet but due to fall to Coral, is a change (not refused
+    as the same tier), and a promotion records the downgrade before its own upgrade."""
+    customer_id, headers = await _setup(client, services, org)
+    await _buy(client, headers, "B-34", 3000)  # Garnet until 2026-03-02
+    clock.advance(61 * DAY_MS)
+    r = await client.post("/v2/loyalty/tierAdjustments", headers=headers, json={
+        "identifierName": "mobile", "identifierValue": "919900000001", "slabName": "Garnet",
+        "notes": "kept"})
+    assert r.status_code == 200, r.text
+    details = await _details(client, headers, customer_id, "embed=points&slabHistory=true")
+    assert details["pointsSummary"]["currentSlab"] == "Garnet"
+    assert [(e["type"], e["from"], e["to"]) for e in details["slabHistory"]
+            if e["programId"] == 7][:2] == [("UPGRADE", "Coral", "Garnet"),
+                                            ("DOWNGRADE", "Garnet", "Coral")]
+    assert (await services.loyalty.run_jobs(org.org_id)).downgraded == 0
+
+
+async def test_a_running_tier_period_costs_a_read_nothing_more(
+        client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The expiry rule is asked only for a tier whose period ended."""
+    customer_id, headers = await _setup(client, services, org)
+    await _buy(client, headers, "B-35", 3000)
+    clock.advance(10 * DAY_MS)
+
+    async def refuse(*args: Any) -> Any:
+        raise AssertionError("asked the tier expiry rule for a running period")
+
+    monkeypatch.setattr(services.loyalty, "overdue_tier_changes", refuse)
+    details = await _details(client, headers, customer_id, _TIER_VIEW)
+    assert details["pointsSummary"]["currentSlab"] == "Garnet"
+    assert (await _buy(client, headers, "B-36", 10)).status_code == 200
 
 
 async def test_manual_adjustments(client: httpx.AsyncClient, services: Services,

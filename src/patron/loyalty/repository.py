@@ -213,18 +213,22 @@ INSERT_TIER_CHANGE = sql(
     "from_expires_at, to_expires_at, changed_at, notes, till_id) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 )
+# Newest first; changes at one instant in several programs (a bill's upgrades, the periods a
+# write or the job renews) by program, so that the order does not depend on which came first.
 TIER_CHANGES = sql(
     "SELECT c.program_id, c.type, c.from_tier, c.to_tier, c.from_expires_at, c.to_expires_at, "
     "c.changed_at, c.notes, t.code AS till_code, t.name AS till_name FROM tier_changes c "
     "LEFT JOIN tills t ON t.org_id = c.org_id AND t.id = c.till_id "
-    "WHERE c.org_id = $1 AND c.customer_id = $2 ORDER BY c.changed_at DESC, c.id DESC LIMIT $3"
+    "WHERE c.org_id = $1 AND c.customer_id = $2 "
+    "ORDER BY c.changed_at DESC, c.program_id DESC, c.id DESC LIMIT $3"
 )
 # PostgreSQL: the members (as MEMBERS_WITH_EXPIRING) with the customer's tier changes as a JSON
 # array of TIER_CHANGES rows on each, in one round trip (each costs a backend wake-up).
 MEMBERS_AND_TIER_CHANGES = sql(
     MEMBERS_WITH_EXPIRING.pg.replace(
         " FROM loyalty_members m ",
-        ", (SELECT coalesce(json_agg(x ORDER BY x.changed_at DESC, x.id DESC), '[]') FROM ("
+        ", (SELECT coalesce(json_agg(x ORDER BY x.changed_at DESC, x.program_id DESC, "
+        "x.id DESC), '[]') FROM ("
         + TIER_CHANGES.pg.replace("SELECT c.program_id", "SELECT c.id, c.program_id")
         .replace("$3", "$4") + ") x) AS tier_changes FROM loyalty_members m ", 1),
     sqlite="SELECT NULL",  # not used on SQLite

@@ -1,11 +1,12 @@
 """The loyalty engine: programs, points (earn, promote, redeem, reverse, return, adjust,
 expire) and tiers (upgrade, renew, downgrade, manual adjustment).
 
-Every change to a member locks the member row first, expires its lots whose day is over (whether
-or not the scheduled job has run), and leaves three things agreeing: the member's `points`, the
-sum of its open lots, and the sum of its ledger (`check_ledger`). Reads count those lots as expired
-too (`_member_now`). Balances never go negative: a debit larger than the balance is refused
-(redemptions, adjustments) or capped at the balance (returns of points already spent;
+Every change to a member locks the member row first, expires its lots whose day is over and
+renews or downgrades its tier if its period ended (whether or not the scheduled job has run), and
+leaves three things agreeing: the member's `points`, the sum of its open lots, and the sum of its
+ledger (`check_ledger`). Reads count those lots as expired too (`_member_now`), and show the tier
+the job would leave (`standing`). Balances never go negative: a debit larger than the balance
+is refused (redemptions, adjustments) or capped at the balance (returns of points already spent;
 docs/loyalty.md).
 """
 
@@ -67,6 +68,8 @@ class TierChange:
     to_tier: str
     from_expires_at: int | None
     to_expires_at: int | None
+    changed_at: int = 0
+    notes: str = ""
 
 
 @dataclass
@@ -196,13 +199,15 @@ class Loyalty:
     async def _locked_member(self, tx: Queryable, org_id: int, customer_id: int,
                              program_id: int, now: int, *, expire: bool = True) -> Member:
         """The member, locked, with its lots due by `now` expired, so that nothing spends or
-        counts points whose day is over (the expiry job, which counts what it expires, passes
-        `expire=False`)."""
+        counts points whose day is over, and its tier periods that ended by `now` renewed or
+        downgraded (`_catch_up_tier`), so that nothing earns at or reads an expired tier (the
+        jobs, which count what they do, pass `expire=False`)."""
         await tx.execute(repo.ENSURE_MEMBER, org_id, customer_id, program_id, now)
         row = await tx.fetchrow(repo.MEMBER_FOR_UPDATE, org_id, customer_id, program_id)
         assert row is not None  # noqa: S101 - inserted just above in this transaction
         m = Member.of(row)
-        if expire and (await self._expire_due(tx, org_id, m, now))[0]:
+        if expire and ((await self._expire_due(tx, org_id, m, now))[0]
+                       + len(await self._catch_up_tier(tx, org_id, m, now))):
             await self._save(tx, org_id, m, now)
         return m
 
@@ -294,27 +299,73 @@ class Loyalty:
                                     at - tracker.window_days * DAY_MS, at)
         return period.tracker_value(tracker.type)
 
-    async def _change_tier(self, tx: Queryable, org_id: int, program: ProgramEntry, m: Member,
-                           to: int, kind: str, at: int, notes: str, till_id: int | None,
-                           effects: SideEffects | None, *, manual: bool = False) -> None:
+    @staticmethod
+    def _move_tier(program: ProgramEntry, m: Member, to: int, kind: str, at: int, notes: str,
+                   *, period_end: int | None = None) -> TierChange:
+        """Moves the member `m` to tier `to` at `at` (in memory) and answers the change. A change
+        at the end of a tier period (`period_end`: a renewal or downgrade) begins the new period
+        right after it, lasting the new tier's validity from it: no day gained per period."""
         p = program.program
         # History keeps the expiry dates as customer details showed them at the time.
         from_name = p.tier(m.tier).name
         from_expiry = shown_tier_expiry(m.tier_expires_at, m.tier_since)
-        if kind == "RENEWAL" and m.tier_expires_at is not None:
-            # A new period from the old expiry, as long as the first: no day gained per renewal.
-            since, m.tier_expires_at = m.tier_expires_at + 1, tier_expiry(p, to, m.tier_expires_at)
+        if period_end is not None:
+            since, m.tier_expires_at = period_end + 1, tier_expiry(p, to, period_end)
         else:
             since, m.tier_expires_at = at, tier_expiry(p, to, at)
         m.tier, m.tier_since = to, since
-        to_expiry = shown_tier_expiry(m.tier_expires_at, since)
+        return TierChange(program.id, kind, from_name, p.tier(to).name, from_expiry,
+                          shown_tier_expiry(m.tier_expires_at, since), at, notes)
+
+    @staticmethod
+    async def _record_tier_change(tx: Queryable, org_id: int, m: Member, change: TierChange,
+                                  till_id: int | None, *, manual: bool = False) -> None:
         # Capillary's history of a manual adjustment names no expiry of the new tier (seed 000).
         await tx.execute(repo.INSERT_TIER_CHANGE, org_id, await next_id(tx), m.customer_id,
-                         program.id, kind, from_name, p.tier(to).name, from_expiry,
-                         None if manual else to_expiry, at, notes, till_id)
+                         change.program_id, change.type, change.from_tier, change.to_tier,
+                         change.from_expires_at, None if manual else change.to_expires_at,
+                         change.changed_at, change.notes, till_id)
+
+    async def _change_tier(self, tx: Queryable, org_id: int, program: ProgramEntry, m: Member,
+                           to: int, kind: str, at: int, notes: str, till_id: int | None,
+                           effects: SideEffects | None, *, manual: bool = False) -> None:
+        change = self._move_tier(program, m, to, kind, at, notes)
+        await self._record_tier_change(tx, org_id, m, change, till_id, manual=manual)
         if effects is not None:
-            effects.tier_changes.append(TierChange(program.id, kind, from_name, p.tier(to).name,
-                                                   from_expiry, to_expiry))
+            effects.tier_changes.append(change)
+
+    async def overdue_tier_changes(self, conn: Queryable, org_id: int, program: ProgramEntry,
+                                   m: Member, now: int) -> list[TierChange]:
+        """The one rule of tier expiry: renews or downgrades the member `m` (in memory) period
+        after period, each by its own retention rule over that period, until its tier expires
+        after `now`, and answers the changes, oldest first. Each change happens when its period
+        ends (`changed_at` = the expiry), whenever this runs, so the job, a write and a read
+        agree. Reads only: the caller records the changes, or shows them."""
+        changes: list[TierChange] = []
+        while m.tier_expires_at is not None and m.tier_expires_at <= now:
+            ended = m.tier_expires_at
+            gaps = await self.renewal_gaps(conn, org_id, program.program, m, ended)
+            if renews(gaps):
+                kind, to, notes = "RENEWAL", m.tier, "Tier renewed: retention criteria met"
+            else:
+                kind, to = "DOWNGRADE", program.program.downgrade_target(m.tier)
+                notes = "Tier downgraded: retention criteria not met"
+            changes.append(self._move_tier(program, m, to, kind, ended, notes,
+                                           period_end=ended))
+        return changes
+
+    async def _catch_up_tier(self, tx: Queryable, org_id: int, m: Member,
+                             now: int) -> list[TierChange]:
+        """Carries out, and records, the renewals or downgrades of the locked member `m` whose
+        tier period ended by `now` (`overdue_tier_changes`), as the job would; no statement while
+        its period is running."""
+        if m.tier_expires_at is None or m.tier_expires_at > now:
+            return []
+        program = await self.program(org_id, m.program_id, tx)
+        changes = await self.overdue_tier_changes(tx, org_id, program, m, now)
+        for change in changes:
+            await self._record_tier_change(tx, org_id, m, change, None)
+        return changes
 
     async def _maybe_upgrade(self, tx: Queryable, org_id: int, program: ProgramEntry,
                              m: Member, at: int, till_id: int | None,
@@ -638,28 +689,16 @@ class Loyalty:
 
     async def _renew_or_downgrade(self, org_id: int, customer_id: int, program_id: int,
                                   now: int) -> tuple[int, int]:
-        """Renews or downgrades the member's expired tier period after period, each by its own
-        retention rule, until its tier expires after `now`: how many renewals and downgrades."""
-        renewed = downgraded = 0
+        """Renews or downgrades the member's expired tier period after period
+        (`_catch_up_tier`): how many renewals and downgrades (none: a write to the member, or
+        another run, got here first)."""
         async with self.db.transaction() as tx:
-            program = await self.program(org_id, program_id, tx)
-            m = await self._locked_member(tx, org_id, customer_id, program_id, now)
-            # None on entry: another run got here first.
-            while m.tier_expires_at is not None and m.tier_expires_at <= now:
-                gaps = await self.renewal_gaps(tx, org_id, program.program, m,
-                                               m.tier_expires_at)
-                if renews(gaps):
-                    kind, to, notes = "RENEWAL", m.tier, "Tier renewed: retention criteria met"
-                    renewed += 1
-                else:
-                    kind, to = "DOWNGRADE", program.program.downgrade_target(m.tier)
-                    notes = "Tier downgraded: retention criteria not met"
-                    downgraded += 1
-                await self._change_tier(tx, org_id, program, m, to, kind, now, notes, None,
-                                        None)
-            if renewed or downgraded:
+            m = await self._locked_member(tx, org_id, customer_id, program_id, now, expire=False)
+            changes = await self._catch_up_tier(tx, org_id, m, now)
+            if changes:
                 await self._save(tx, org_id, m, now)
-        return renewed, downgraded
+        renewed = sum(change.type == "RENEWAL" for change in changes)
+        return renewed, len(changes) - renewed
 
     async def renewal_gaps(self, conn: Queryable, org_id: int, program: Program, m: Member,
                            until: int) -> Any:
@@ -717,9 +756,21 @@ class Loyalty:
         # Only a program that has not seen the customer needs the enrolment (Standing.member).
         enrolled_at = now if len(rows) == len(programs) else int(
             await self.db.fetchval(repo.ENROLLED_AT, org_id, customer_id, now))
-        return Standing(customer_id, programs, {r["program_id"]: _member_now(r) for r in rows},
-                        open_lots, {r["program_id"]: r["next_expiry"] for r in rows},
-                        changes or [], enrolled_at)
+        members = {r["program_id"]: _member_now(r) for r in rows}
+        # A tier whose period ended shows what the job (or the member's next write) will make of
+        # it, read from the same rule without writing; a running period costs nothing more.
+        overdue: list[TierChange] = []
+        for entry in programs:
+            m = members.get(entry.id)
+            if m is not None and m.tier_expires_at is not None and m.tier_expires_at <= now:
+                overdue += await self.overdue_tier_changes(self.db, org_id, entry, m, now)
+        if overdue and changes is not None:
+            shown = [_history_row(change) for change in reversed(overdue)]
+            changes = sorted([*shown, *changes], reverse=True,  # as repo.TIER_CHANGES
+                             key=lambda r: (r["changed_at"], r["program_id"]))[:HISTORY_LIMIT]
+        return Standing(customer_id, programs, members, open_lots,
+                        {r["program_id"]: r["next_expiry"] for r in rows}, changes or [],
+                        enrolled_at)
 
     async def expired_history(self, org_id: int, customer_id: int) -> list[Any]:
         return await self.db.fetch(repo.EXPIRED_HISTORY, org_id, customer_id, HISTORY_LIMIT)
@@ -755,6 +806,16 @@ def _member_now(row: Any) -> Member:
     m = Member.of(row)
     m.expire(int(row["due"]))
     return m
+
+
+def _history_row(change: TierChange) -> dict[str, Any]:
+    """A change of `overdue_tier_changes` as the tier history holds it once recorded
+    (`repo.TIER_CHANGES`: the job's, made by no till)."""
+    return {"program_id": change.program_id, "type": change.type,
+            "from_tier": change.from_tier, "to_tier": change.to_tier,
+            "from_expires_at": change.from_expires_at, "to_expires_at": change.to_expires_at,
+            "changed_at": change.changed_at, "notes": change.notes, "till_code": None,
+            "till_name": None}
 
 
 def _insufficient() -> ValidationFailed:
