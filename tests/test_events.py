@@ -284,7 +284,8 @@ async def test_a_new_time_zone_reaches_ingestion_at_once(client: httpx.AsyncClie
                                                          services: Services) -> None:
     """Local date-times are read in the organisation's zone as it is now: a change of zone
     (`patron org configure --time-zone`) applies to the next event, without a restart."""
-    await add_customer(client, loyalty, identifiers=[{"type": "mobile", "value": "9933772256"}])
+    customer_id = await add_customer(client, loyalty, identifiers=[
+        {"type": "mobile", "value": "9933772256"}])
     uri = await _setup(client, loyalty)
     base = {"customer_id": "9933772256", "eventName": "be_reserved", "hotel_name": "H"}
 
@@ -298,6 +299,12 @@ async def test_a_new_time_zone_reaches_ingestion_at_once(client: httpx.AsyncClie
     assert await stored(eventDateTime="2024-08-24 08:30:00") == ("1724488200000", "+00:00")
     await services.tenancy.configure(org.org_id, time_zone="Asia/Kolkata")
     assert await stored(eventDateTime="2024-08-24 14:00:00") == ("1724488200000", "+05:30")
+    # The listing's range without an offset is read in the zone too, as the events' own times.
+    for start, listed in (("2024-08-24 14:00:00", 2), ("2024-08-24 14:00:01", 0),
+                          ("2024-08-24T08:30:00Z", 2)):
+        r = await client.get(f"/v2/events/event_data/{customer_id}?startDate={start}"
+                             "&endDate=2024-08-25 00:00:00", headers=loyalty)
+        assert r.json()["pagination"]["total"] == listed, (start, r.text)
     assert (await stored())[1] == "+05:30"  # now, in the zone
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from patron.customers.models import READ_SOURCES
 from patron.faces.loyalty.routes import EMBEDS, UG2_PARAMS
+from patron.services import Services
 from tests.conftest import add_customer, till_auth
 from tests.envelopes import assert_face_envelope
 
@@ -413,7 +414,8 @@ async def test_an_identifier_value_is_text_or_a_whole_number_never_a_boolean(
 
 
 async def test_a_client_states_the_enrolment_date(client: httpx.AsyncClient,
-                                                  loyalty: dict[str, str]) -> None:
+                                                  loyalty: dict[str, str], services: Services,
+                                                  org: Any) -> None:
     """`loyaltyInfo.attributionV2.createDate` on registration (a migration's own dates): a full
     date-time is kept; a bare date is 400 with seed 000's reason, as is a date ahead."""
     def body(mobile: str, create_date: str) -> dict[str, Any]:
@@ -428,6 +430,15 @@ async def test_a_client_states_the_enrolment_date(client: httpx.AsyncClient,
                          headers=loyalty)
     attribution = r.json()["loyaltyInfo"]["attributionV2"]
     assert attribution["createDate"] == "2025-09-23T12:31:51Z"
+    # Without an offset, the organisation's local time.
+    await services.tenancy.configure(org.org_id, time_zone="Asia/Kolkata")
+    r = await client.post("/v2/customers", headers=loyalty,
+                          json=body("919900004329", "2025-09-23T18:01:51"))
+    assert r.status_code == 200, r.text
+    r = await client.get(f"/v2/customers/{r.json()['createdId']}?source=INSTORE",
+                         headers=loyalty)
+    assert r.json()["loyaltyInfo"]["attributionV2"]["createDate"] == "2025-09-23T12:31:51Z"
+    await services.tenancy.configure(org.org_id, time_zone="UTC")
     for when in ("2025-09-23", "yesterday", "2999-01-01T00:00:00Z",
                  # before 1970, as a bill's date (a year 0 in UTC broke the customer's reads)
                  "0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59.999Z",

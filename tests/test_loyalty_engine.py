@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from patron.clock import FixedClock
+from patron.clock import FixedClock, iso_utc, local_time, parse_bound, parse_iso, zone_named
 from patron.loyalty.programs import ProgramFileError, read_program_file
 from patron.loyalty.rules import DAY_MS
 from patron.services import Services
@@ -859,6 +859,68 @@ async def test_a_running_tier_period_costs_a_read_nothing_more(
     details = await _details(client, headers, customer_id, _TIER_VIEW)
     assert details["pointsSummary"]["currentSlab"] == "Garnet"
     assert (await _buy(client, headers, "B-36", 10)).status_code == 200
+
+
+def test_a_naive_date_time_is_a_local_time_of_the_zone_given() -> None:
+    """One rule (clock.parse_iso): an offset is kept; a naive date-time is read in the zone,
+    DST-correct (London is +01:00 in July, +00:00 in December; a time the clocks skip takes the
+    offset from before the change); a date alone is a UTC day."""
+    london = zone_named("Europe/London")
+    assert iso_utc(parse_iso("2025-07-01 10:00:00", london)) == "2025-07-01T09:00:00Z"
+    assert iso_utc(parse_iso("2025-12-01T10:00:00", london)) == "2025-12-01T10:00:00Z"
+    assert iso_utc(parse_iso("2026-03-29 01:30:00", london)) == "2026-03-29T01:30:00Z"
+    assert iso_utc(parse_iso("2025-07-01T10:00:00Z", london)) == "2025-07-01T10:00:00Z"
+    assert iso_utc(parse_iso("2025-07-01", london)) == "2025-07-01T00:00:00Z"
+    assert iso_utc(parse_iso("2025-07-01 10:00:00")) == "2025-07-01T10:00:00Z"  # no zone: UTC
+    assert [local_time(v) for v in ("2025-07-01 10:00:00", "2025-07-01T10:00:00+05:30",
+                                    "2025-07-01T10:00Z", "2025-07-01", "", None, "soon")] == [
+        True, False, False, False, False, False, False]
+    assert iso_utc(parse_bound("2025-07-01 10:00:00", end=True, zone=london)) == \
+        "2025-07-01T09:00:00Z"  # (and its 999 ms)
+
+
+async def test_a_naive_billing_date_is_the_organisations_local_time(
+        client: httpx.AsyncClient, services: Services, org: Any) -> None:
+    """A till in India sends local times: bills, bulk bills and returns without an offset are
+    read in the organisation's zone (Asia/Kolkata, +05:30); an offset is kept, a date alone is
+    the UTC day; a promotion's naive expiry is a Kolkata time too (the end of the UTC day that
+    instant falls in)."""
+    await _setup(client, services, org)
+    await services.tenancy.configure(org.org_id, time_zone="Asia/Kolkata")
+
+    async def billed(created: httpx.Response, kind: str = "REGULAR") -> str:
+        assert created.status_code == 200, created.text
+        r = await client.get(f"/v2/transactions/{created.json()['createdId']}?type={kind}",
+                             headers=headers)
+        return r.json()["billDetails"]["billingTime"]
+
+    headers = till_auth(org)
+    assert await billed(await _buy(client, headers, "B-40", 100,
+                                   billingDate="2025-12-31 10:00:00")) == "2025-12-31T04:30:00Z"
+    assert await billed(await _buy(client, headers, "B-41", 100,
+                                   billingDate="2025-12-31T10:00:00+00:00")) == \
+        "2025-12-31T10:00:00Z"
+    assert await billed(await _buy(client, headers, "B-42", 100,
+                                   billingDate="2025-12-31")) == "2025-12-31T00:00:00Z"
+    assert await billed(await _return(client, headers, "B-40", returnType="FULL",
+                                      billAmount=100, billingDate="2025-12-31 23:00:00"),
+                        "RETURN") == "2025-12-31T17:30:00Z"
+    r = await client.post("/v2/transactions/bulk", headers=headers, json=[
+        {"identifierType": "mobile", "identifierValue": "919900000001", "type": "REGULAR",
+         "billNumber": "B-43", "billAmount": 10, "billingDate": "2025-12-30 08:00:00"}])
+    assert r.status_code == 200, r.text
+    r = await client.get(f"/v2/transactions/{r.json()['response'][0]['entityId']}",
+                         headers=headers)
+    assert r.json()["billDetails"]["billingTime"] == "2025-12-30T02:30:00Z"
+    r = await client.post("/v2/loyalty/promotionalPoints", headers=headers, json={
+        "identifierName": "mobile", "identifierValue": "919900000001", "points": 5,
+        "promotionName": "Early", "expiryDate": "2026-01-10 03:00:00"})  # 2026-01-09T21:30Z
+    assert r.status_code == 200, r.text
+    customer_id = int(r.json()["customerId"])
+    schedules = (await _details(client, headers, customer_id,
+                                "embed=expirySchedules"))["expirySchedules"]
+    assert [s["expiryDate"] for s in schedules if s["pointsType"] == "PROMOTIONAL"] == [
+        "2026-01-09"]
 
 
 async def test_manual_adjustments(client: httpx.AsyncClient, services: Services,

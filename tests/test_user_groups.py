@@ -423,6 +423,12 @@ async def test_members_list(client: httpx.AsyncClient, loyalty: dict[str, str],
     assert r.json()["pagination"]["total"] == 2
     r = await client.get(f"{base}&toDate=2026-01-01T00:00:00Z", headers=loyalty)
     assert [m["fleetUserId"] for m in r.json()["data"]] == [ids[0]]
+    # Without an offset, the organisation's local time: 05:00 in Kolkata is 23:30Z the day
+    # before, so the member who joined at 2026-01-02T00:00Z is not yet in.
+    await services.tenancy.configure(org.org_id, time_zone="Asia/Kolkata")
+    r = await client.get(f"{base}&toDate=2026-01-02%2005:00:00", headers=loyalty)
+    assert [m["fleetUserId"] for m in r.json()["data"]] == [ids[0]]
+    await services.tenancy.configure(org.org_id, time_zone="UTC")
     series = (await client.post("/v2/card/series", headers=loyalty,
                                 json={"code": "GC", "type": "DIGITAL"})).json()["entity"]
     r = await client.post(f"/v2/customers/{ids[0]}/changeIdentifier?source=INSTORE",
@@ -537,7 +543,8 @@ async def _two_groups(client: httpx.AsyncClient, loyalty: dict[str, str],
 
 
 async def test_customer_details_user_groups(client: httpx.AsyncClient,
-                                            loyalty: dict[str, str], clock: FixedClock) -> None:
+                                            loyalty: dict[str, str], clock: FixedClock,
+                                            services: Services, org: Any) -> None:
     member, club, family, _ = await _two_groups(client, loyalty, clock)
     base = f"/v2/customers/{member}?source=INSTORE"
 
@@ -578,6 +585,15 @@ async def test_customer_details_user_groups(client: httpx.AsyncClient,
     assert await group_ids("userGroup2Id=123") == []
     # Without a default group among those in range, the group joined last.
     assert await group_ids("embed=userGroup&ug2JoinedEndDate=2026-01-02%2023:59:59") == [club]
+    # Without an offset, a date-time is the organisation's local time (family joined at
+    # 2026-01-03T00:00Z, 05:30 in Kolkata); a date alone stays a UTC day.
+    await services.tenancy.configure(org.org_id, time_zone="Asia/Kolkata")
+    assert await group_ids("includedAllUserGroup2=true&ug2JoinedEndDate=2026-01-03%2005:29:58"
+                           ) == [club]
+    assert await group_ids("includedAllUserGroup2=true&ug2JoinedStartDate=2026-01-03%2005:30:00"
+                           ) == [family]
+    assert await group_ids("includedAllUserGroup2=true&ug2JoinedStartDate=2026-01-03") == [
+        family]
 
     body = await details("includedAllUserGroup2=true&ug2PaginationDetails=true&ug2Limit=1")
     assert body["ug2Pagination"] == {"limit": 1, "offset": 0, "sortBy": "JoinedDate",

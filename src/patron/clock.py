@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -67,22 +67,47 @@ def iso_utc(ms: int | None) -> str | None:
     return prefix + _HOUR_MINUTE[minute] + _SECOND[second]
 
 
-def parse_iso(value: str) -> int:
-    """An ISO 8601 date-time (offset or Z; naive means UTC) as epoch milliseconds."""
+def parse_iso(value: str, zone: tzinfo = UTC) -> int:
+    """An ISO 8601 date-time as epoch milliseconds. With an offset or Z it is that instant; a
+    naive one is a local time of `zone` (UTC unless given; the loyalty face gives the
+    organisation's, `local_time`). A zoneinfo zone is DST-correct: a local time the clocks skip
+    is read with the offset from before the change, one they repeat as its first occurrence. A
+    date alone is the first instant of that UTC day whatever `zone`: the engine's days (points
+    expiries, the join days shown) are UTC days."""
     dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
+        dt = dt.replace(tzinfo=UTC if _is_date(value) else zone)
     return epoch_ms(dt)
 
 
-def parse_bound(value: str, *, end: bool) -> int:
-    """One end of a date range as epoch milliseconds: a day `YYYY-MM-DD` (its first instant, or
-    with `end` its last millisecond, so the day is included), or a date-time
-    (`YYYY-MM-DD HH:MM:SS` or ISO 8601; naive means UTC; with `end` a whole second is included).
-    ValueError when it is neither."""
+def _is_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def local_time(value: str | None) -> bool:
+    """Whether `value` is a date-time without an offset (a time of day, no Z): `parse_iso` reads
+    it in the zone it is given, so a face asks for the organisation's only then."""
+    if not value:
+        return False
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return moment.tzinfo is None and not _is_date(value)
+
+
+def parse_bound(value: str, *, end: bool, zone: tzinfo = UTC) -> int:
+    """One end of a date range as epoch milliseconds: a (UTC) day `YYYY-MM-DD` (its first
+    instant, or with `end` its last millisecond, so the day is included), or a date-time
+    (`YYYY-MM-DD HH:MM:SS` or ISO 8601; naive is read in `zone`, as `parse_iso`; with `end` a
+    whole second is included). ValueError when it is neither."""
     text = value.strip()
     if len(text) == 10:
         start = epoch_ms(datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC))
         return start + 86_400_000 - 1 if end else start
-    ms = parse_iso(text)
+    ms = parse_iso(text, zone)
     return ms + 999 if end and "." not in text else ms

@@ -10,6 +10,7 @@ from patron.db.statement import Statement, sql
 INSERT_ORG = sql(
     "INSERT INTO orgs (id, name, time_zone, settings, created_at) VALUES ($1, $2, $3, $4, $5)"
 )
+ORG_TIME_ZONE = sql("SELECT time_zone FROM orgs WHERE id = $1")
 GET_ORG = sql("SELECT id, name, time_zone, settings, created_at FROM orgs WHERE id = $1")
 SET_ORG_SETTINGS = sql("UPDATE orgs SET settings = $2, time_zone = $3 WHERE id = $1")
 FIND_ORG_BY_NAME = sql("SELECT id FROM orgs WHERE name = $1 ORDER BY id LIMIT 1")

@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from patron.auth.service import AuthService
-from patron.clock import Clock
+from patron.clock import Clock, zone_named
 from patron.db.database import Database, Queryable
 from patron.db.ids import next_id
 from patron.errors import NotFound, ValidationFailed
@@ -81,6 +81,11 @@ class Tenancy:
         assert till.secret and loyalty.secret and marketing.secret
         return OrgCredentials(org_id, name, site_id, till.login, till.secret, loyalty.login,
                               loyalty.secret, marketing.login, marketing.secret, workspace.login)
+
+    async def time_zone(self, org_id: int) -> ZoneInfo:
+        """The organisation's time zone (`patron org settings --time-zone`): naive date-times
+        the loyalty face is sent are its local times (clock.parse_iso)."""
+        return zone_named(await self.db.fetchval(repo.ORG_TIME_ZONE, org_id))
 
     async def org(self, org_id: int) -> dict[str, Any]:
         row = await self.db.fetchrow(repo.GET_ORG, org_id)

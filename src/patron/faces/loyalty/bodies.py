@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -73,18 +74,23 @@ class CustomerBody(BaseModel):
     associatedWith: str | None = Field(default=None, max_length=200)
     loyaltyInfo: LoyaltyInfoBody | None = None
 
-    def enrolled_at_ms(self, now_ms: int) -> int | None:
+    @property
+    def create_date(self) -> str | None:
+        return (self.loyaltyInfo and self.loyaltyInfo.attributionV2
+                and self.loyaltyInfo.attributionV2.createDate) or None
+
+    def enrolled_at_ms(self, now_ms: int, zone: tzinfo) -> int | None:
         """`loyaltyInfo.attributionV2.createDate`, the customer's enrolment as a client states it
-        (a migration's own dates): a full date-time, not after `now_ms` nor before 1970; a bare
-        date is refused, as Capillary refuses it."""
-        text = self.loyaltyInfo and self.loyaltyInfo.attributionV2 and \
-            self.loyaltyInfo.attributionV2.createDate
+        (a migration's own dates): a full date-time (without an offset, in `zone`: the
+        organisation's), not after `now_ms` nor before 1970; a bare date is refused, as
+        Capillary refuses it."""
+        text = self.create_date
         if not text:
             return None
         try:
             if "T" not in text.upper():
                 raise ValueError
-            at_ms = parse_iso(text)
+            at_ms = parse_iso(text, zone)
         except ValueError:
             raise ValidationFailed(
                 "The 'createDate' field in 'attributionV2' must be in full datetime format (for "

@@ -3,6 +3,7 @@ event ingestion through the webhook URI, and look-ups by request id and by custo
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
@@ -22,7 +23,7 @@ from patron.faces import (
     request_json,
 )
 from patron.faces.loyalty.errors import JSON, item
-from patron.faces.loyalty.routes import Svc, authenticator
+from patron.faces.loyalty.routes import Svc, authenticator, org_zone
 from patron.jsonio import dumps, loads
 
 router = FaceRouter(tags=["loyalty (Capillary): behavioural events"])
@@ -222,13 +223,13 @@ async def event_data(request: Request) -> Response:
     return _ok({"data": data, "warnings": [], "errors": []})
 
 
-def _instant(value: str | None, default: int, name: str) -> int:
+def _instant(value: str | None, default: int, name: str, zone: tzinfo) -> int:
     if value is None or value == "":
         return default
     if digits(value):
         return int(value)
     try:
-        return parse_iso(value)
+        return parse_iso(value, zone)
     except ValueError:
         raise ValidationFailed(f"{name} must be epoch milliseconds or ISO 8601",
                                field=name) from None
@@ -250,9 +251,10 @@ async def customer_events(
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise ValidationFailed(f"limit must be 1..{MAX_PAGE} and offset >= 0", field="limit")
     customer_id = await svc.customers.resolve(who.org_id, "id", user_id)
+    zone = await org_zone(svc, who.org_id, startDate, endDate)
     events, total = await svc.events.for_customer(
-        who.org_id, customer_id, start=_instant(startDate, 0, "startDate"),
-        end=_instant(endDate, LATEST_EVENT + 1, "endDate"), event_name=eventName,
+        who.org_id, customer_id, start=_instant(startDate, 0, "startDate", zone),
+        end=_instant(endDate, LATEST_EVENT + 1, "endDate", zone), event_name=eventName,
         include_duplicates=includeDuplicates, limit=limit, offset=offset)
     return _ok({"data": [_render_event(who.org_id, e) for e in events],
                 "pagination": {"limit": limit, "offset": offset, "total": total},

@@ -23,6 +23,7 @@ from patron.faces.loyalty.routes import (
     _moment,
     bulk_answer,
     ok,
+    org_zone,
 )
 from patron.groups.service import GroupInput, GroupRef
 from patron.jsonio import loads
@@ -208,8 +209,9 @@ async def group_members(request: Request, svc: Svc, who: Reader) -> Response:
         raise ValidationFailed("sortOrder must be ASC or DESC", field="sortOrder")
     limit = _count(params, "limit", MEMBERS_DEFAULT_LIMIT, 1, MEMBERS_MAX_LIMIT)
     offset = _count(params, "offset", 0, 0, 10_000_000)
-    joined_from = _moment(params, "fromDate", end=False)
-    joined_to = _moment(params, "toDate", end=True)
+    zone = await org_zone(svc, who.org_id, params.get("fromDate"), params.get("toDate"))
+    joined_from = _moment(params, "fromDate", end=False, zone=zone)
+    joined_to = _moment(params, "toDate", end=True, zone=zone)
     with_cards = _flag(params, "includeCardDetails")
     _flag(params, "includeStatusDetails")  # accepted; Patron has no member status details
     _flag(params, "paginationDetails")  # accepted; `pagination` is always given

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, tzinfo
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -11,7 +12,7 @@ from fastapi import Body, Depends, Request, Response
 
 from patron.auth.guard import admit
 from patron.auth.service import LOYALTY, Principal
-from patron.clock import parse_bound
+from patron.clock import local_time, parse_bound
 from patron.commerce.service import TRANSACTION_SOURCES
 from patron.config import NO, YES
 from patron.customers.models import READ_SOURCES, Provenance
@@ -243,13 +244,21 @@ def _groups_query(params: Any, embeds: list[str]) -> GroupsQuery | None:
     return None
 
 
-def _moment(params: Any, name: str, *, end: bool) -> int | None:
+async def org_zone(svc: Services, org_id: int, *values: str | None) -> tzinfo:
+    """The zone the loyalty face reads `values` in: the organisation's when one of them is a
+    date-time without an offset (`clock.local_time`), else UTC, without reading it."""
+    if any(local_time(v) for v in values):
+        return await svc.tenancy.time_zone(org_id)
+    return UTC
+
+
+def _moment(params: Any, name: str, *, end: bool, zone: tzinfo = UTC) -> int | None:
     """One end of a date range (`clock.parse_bound`); an end date includes its whole day."""
     raw = params.get(name)
     if raw is None or raw.strip() == "":
         return None
     try:
-        return parse_bound(raw, end=end)
+        return parse_bound(raw, end=end, zone=zone)
     except ValueError:
         raise ValidationFailed(f"{name} must be YYYY-MM-DD, YYYY-MM-DD HH:MM:SS or an ISO 8601 "
                                "date-time", field=name) from None
@@ -321,7 +330,7 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
     if query.needs_loyalty:
         parts.update(await _loyalty_parts(svc, org_id, record.id, query))
     if query.groups is not None:
-        parts.update(await _group_parts(svc, org_id, record.id, query.groups))
+        parts.update(await _group_parts(svc, org_id, record.id, query.groups, query.params))
     if parts:
         warnings = body.pop("warnings")
         body.update(parts)
@@ -330,7 +339,12 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
 
 
 async def _group_parts(svc: Services, org_id: int, customer_id: int,
-                       q: GroupsQuery) -> dict[str, Any]:
+                       q: GroupsQuery, params: dict[str, str]) -> dict[str, Any]:
+    start, end = params.get("ug2JoinedStartDate"), params.get("ug2JoinedEndDate")
+    zone = await org_zone(svc, org_id, start, end)
+    if zone is not UTC:  # checked as UTC when parsed: read again as the organisation's times
+        q = replace(q, joined_from=_moment(params, "ug2JoinedStartDate", end=False, zone=zone),
+                    joined_to=_moment(params, "ug2JoinedEndDate", end=True, zone=zone))
     found = await svc.groups.of_customer(
         org_id, customer_id, group_id=q.group_id, all_groups=q.all_groups,
         joined_from=q.joined_from, joined_to=q.joined_to, descending=q.descending,
@@ -419,7 +433,8 @@ async def add_customer(svc: Svc, who: Writer, body: CustomerBody) -> Response:
     now_ms = svc.clock.now_ms()
     written = await svc.customers.register(
         who.org_id, body.to_input(),
-        Provenance(who.till_id, now_ms, loyalty_at_ms=body.enrolled_at_ms(now_ms)))
+        Provenance(who.till_id, now_ms, loyalty_at_ms=body.enrolled_at_ms(
+            now_ms, await org_zone(svc, who.org_id, body.create_date))))
     return ok({"createdId": written.customer_id,
                "warnings": [warning(w) for w in written.warnings], "sideEffects": []})
 

@@ -5,6 +5,7 @@ programs, promotional points, manual point and tier adjustments (docs/compat/loy
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -18,7 +19,7 @@ from patron.faces import FaceRouter, Svc, TextOrNumber, digits, request_json
 from patron.faces.loyalty.errors import CODES, code_of, item
 from patron.faces.loyalty.interactions import LEGACY_NAMES, legacy_identifier
 from patron.faces.loyalty.render import points_value, program_view, tier_change_effect
-from patron.faces.loyalty.routes import Reader, Writer, bulk_answer, ok
+from patron.faces.loyalty.routes import Reader, Writer, bulk_answer, ok, org_zone
 from patron.faces.loyalty.v11 import ALL_FAILED, v11_response, wants_xml
 from patron.jsonio import loads
 from patron.loyalty.rules import thousandths
@@ -57,9 +58,10 @@ class TransactionBody(BaseModel):
     lineItemsV2: list[LineItemBody] = Field(default_factory=list, max_length=500)
     extendedFields: dict[str, Any] = Field(default_factory=dict)
 
-    def to_input(self, source: str, now_ms: int) -> TransactionInput:
+    def to_input(self, source: str, now_ms: int, zone: tzinfo) -> TransactionInput:
+        """`zone`: the organisation's, for a `billingDate` without an offset (`org_zone`)."""
         try:
-            billed_at = parse_iso(self.billingDate) if self.billingDate else now_ms
+            billed_at = parse_iso(self.billingDate, zone) if self.billingDate else now_ms
         except ValueError:
             raise ValidationFailed("Transaction date is invalid", reason="invalid_billing_date",
                                    field="billingDate") from None
@@ -120,7 +122,9 @@ async def add_transaction(request: Request, svc: Svc, who: Writer,
     source = _source(params.get("source"))
     customer_id = await svc.customers.resolve(who.org_id, name, value)
     outcome = await svc.commerce.add_transaction(
-        who.org_id, customer_id, body.to_input(source, svc.clock.now_ms()), who.till_id)
+        who.org_id, customer_id,
+        body.to_input(source, svc.clock.now_ms(),
+                      await org_zone(svc, who.org_id, body.billingDate)), who.till_id)
     return ok({"createdId": outcome.id, "warnings": [], "errors": [],
                "sideEffects": side_effects(outcome.effects,
                                            of_return=body.type.upper() == "RETURN")})
@@ -133,6 +137,9 @@ async def add_transactions(svc: Svc, who: Writer,
         raise ValidationFailed(f"Batch limit exceeded: at most {MAX_BULK} transactions",
                                reason="batch_too_large")
     results, failures = [], 0
+    zone = await org_zone(svc, who.org_id, *(
+        raw["billingDate"] for raw in body
+        if isinstance(raw, dict) and isinstance(raw.get("billingDate"), str)))
     for raw in body:
         entry: dict[str, Any] = {"result": raw, "errors": [], "warnings": []}
         try:
@@ -143,7 +150,7 @@ async def add_transactions(svc: Svc, who: Writer,
             customer_id = await svc.customers.resolve(who.org_id, str(name), str(value))
             outcome = await svc.commerce.add_transaction(
                 who.org_id, customer_id, parsed.to_input(_source(raw.get("source")),
-                                                         svc.clock.now_ms()), who.till_id)
+                                                         svc.clock.now_ms(), zone), who.till_id)
             entry = {"entityId": outcome.id,
                      "result": {**raw, "sideEffects": side_effects(
                          outcome.effects, of_return=parsed.type.upper() == "RETURN")},
@@ -437,7 +444,8 @@ class PromotionBody(MemberBody):
 async def award_promotion(svc: Svc, who: Writer, body: PromotionBody) -> Response:
     customer_id = await body.customer_id(svc, who.org_id)
     try:
-        expires = parse_iso(body.expiryDate) if body.expiryDate else None
+        expires = parse_iso(body.expiryDate, await org_zone(svc, who.org_id, body.expiryDate)) \
+            if body.expiryDate else None
     except ValueError:
         raise ValidationFailed("expiryDate must be an ISO 8601 date-time",
                                field="expiryDate") from None
