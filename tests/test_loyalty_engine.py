@@ -923,6 +923,77 @@ async def test_a_naive_billing_date_is_the_organisations_local_time(
         "2026-01-09"]
 
 
+CLUB = """
+programs:
+  - id: 9
+    name: Club
+    upgrade:
+      strategy: TRACKER_VALUE_BASED
+      tracker: {name: Spend, type: TRANSACTION_AMOUNT, windowDays: 10}
+    tiers:
+      - {name: Member, pointsPerCurrency: 0.01}
+      - name: Gold
+        threshold: 1000
+        pointsPerCurrency: 0.02
+        validityDays: 30
+        retention: {minPurchases: 1500, minVisits: 2, minTrackerValue: 1000}
+"""
+
+
+async def test_the_gap_to_renew_is_the_gap_on_its_day(
+        client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock) -> None:
+    """gapToRenew=N is the gap as it will stand at the end of day N with no further activity.
+    Gold (reached 2026-01-01, until 2026-01-31) asks 1500 bought and two visits in its period,
+    and 1000 in the 10-day spend tracker. Purchases and visits stay; the tracker forgets what
+    leaves its window. Past the expiry, the gap is that of the period running then: none once
+    the member falls to the base tier, a fresh period's after a renewal."""
+    await services.loyalty.apply_programs(org.org_id, read_program_file(CLUB))
+    headers = till_auth(org)
+    ann = await add_customer(client, headers, identifiers=[
+        {"type": "mobile", "value": "919900000011"}])
+    bob = await add_customer(client, headers, identifiers=[
+        {"type": "mobile", "value": "919900000012"}])
+    await _buy(client, headers, "A-1", 1000, mobile="919900000011")  # Gold, 2026-01-01 00:00
+    await _buy(client, headers, "B-1", 1000, mobile="919900000012")
+    clock.advance(5 * DAY_MS)  # 2026-01-06
+    await _buy(client, headers, "A-2", 600, mobile="919900000011")
+
+    async def renewal(customer_id: int, days: int) -> dict[str, Any] | None:
+        details = await _details(client, headers, customer_id, f"embed=mlp&gapToRenew={days}")
+        summary = details["loyaltyProgramDetails"][0].get("gapToRenewSummary")
+        if summary is None:
+            return None
+        return {"expiry": summary["tierExpiryDate"], "confirmed": summary["renewConfirmed"],
+                **{s["renewBasedOn"]: (s["customerRenewEntityValue"],
+                                       s["customerGapToRenewValue"])
+                   for s in summary["renewStrategies"]}}
+
+    today = {"expiry": "2026-01-31", "confirmed": True, "PURCHASE": (1600.0, 0.0),
+             "VISITS": (2.0, 0.0), "POINTS": (22.0, 0.0), "TRACKER": (1600.0, 0.0)}
+    assert await renewal(ann, 0) == today
+    assert await renewal(ann, 4) == today  # the 01-01 bill is in the window to 01-10's end
+    assert await renewal(ann, 5) == {**today, "confirmed": False, "TRACKER": (600.0, 400.0)}
+    gone = {**today, "confirmed": False, "TRACKER": (0.0, 1000.0)}
+    assert await renewal(ann, 20) == gone
+    assert await renewal(ann, 25) == gone  # 2026-01-31, the period's last day
+    assert await renewal(ann, 26) is None  # downgraded to Member at the expiry: nothing to renew
+
+    clock.advance(19 * DAY_MS)  # 2026-01-25
+    await _buy(client, headers, "B-2", 1000, mobile="919900000012")
+    assert await renewal(bob, 0) == {
+        "expiry": "2026-01-31", "confirmed": True, "PURCHASE": (2000.0, 0.0),
+        "VISITS": (2.0, 0.0), "POINTS": (30.0, 0.0), "TRACKER": (1000.0, 0.0)}
+    fresh = {"expiry": "2026-03-02", "confirmed": False, "PURCHASE": (0.0, 1500.0),
+             "VISITS": (0.0, 2.0), "POINTS": (0.0, 0.0), "TRACKER": (1000.0, 0.0)}
+    assert await renewal(bob, 7) == fresh  # renewed at 01-31: a period with nothing in it yet
+    assert await renewal(bob, 10) == {**fresh, "TRACKER": (0.0, 1000.0)}  # 01-25 left by 02-04
+    clock.advance(7 * DAY_MS)  # 2026-02-01: what the projection said
+    report = await services.loyalty.run_jobs(org.org_id)
+    assert (report.renewed, report.downgraded) == (1, 1)  # ann: 1600 bought, tracker 0
+    assert await renewal(bob, 0) == fresh
+    assert await renewal(ann, 0) is None
+
+
 async def test_manual_adjustments(client: httpx.AsyncClient, services: Services,
                                   org: Any) -> None:
     customer_id, headers = await _setup(client, services, org)

@@ -187,9 +187,10 @@ class RenewalGap:
 
 
 def renewal_gaps(program: Program, member: Member, period: PeriodTotals,
-                 points_in_period: int) -> list[RenewalGap] | None:
+                 points_in_period: int, tracked: int) -> list[RenewalGap] | None:
     """What the current tier's retention rule asks, beside what the member reached in the tier
-    period; None when the tier has no retention rule (it renews unconditionally)."""
+    period (and `tracked`, the tracker's value, a moving window, at the same moment); None when
+    the tier has no retention rule (it renews unconditionally)."""
     tier = program.tier(member.tier)
     rule = tier.retention
     if rule is None or member.tier == 1:
@@ -198,8 +199,7 @@ def renewal_gaps(program: Program, member: Member, period: PeriodTotals,
             RenewalGap("VISITS", rule.min_visits * 1000, period.visits * 1000),
             RenewalGap("POINTS", thousandths(rule.min_points), points_in_period)]
     if program.upgrade.tracker is not None:
-        gaps.append(RenewalGap("TRACKER", thousandths(rule.min_tracker_value),
-                               period.tracker_value(program.upgrade.tracker.type)))
+        gaps.append(RenewalGap("TRACKER", thousandths(rule.min_tracker_value), tracked))
     return gaps
 
 

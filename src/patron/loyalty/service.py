@@ -13,7 +13,7 @@ docs/loyalty.md).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from patron.clock import Clock
@@ -702,12 +702,15 @@ class Loyalty:
 
     async def renewal_gaps(self, conn: Queryable, org_id: int, program: Program, m: Member,
                            until: int) -> Any:
+        """The retention rule's gaps over the tier period up to `until`, the tracker's value
+        being its window's at `until` (docs/loyalty.md: `minTrackerValue`)."""
         if program.tier(m.tier).retention is None or m.tier == 1:
             return None
         period = await self._period(conn, org_id, m.customer_id, m.tier_since, until)
         earned = int(await conn.fetchval(repo.POINTS_EARNED_SINCE, org_id, m.customer_id,
                                          m.program_id, m.tier_since))
-        return renewal_gaps(program, m, period, earned)
+        tracked = await self.tracker_value(conn, org_id, program, m.customer_id, until)
+        return renewal_gaps(program, m, period, earned, tracked)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -739,9 +742,18 @@ class Loyalty:
             value = upgrade_value(p, m, 0)
         return UpgradeGap(strategy, nxt, next_threshold(p, m.tier), value, valid_upto)
 
-    async def renewal(self, org_id: int, entry: ProgramEntry, m: Member) -> Any:
-        """The retention rule's gaps over the current tier period so far (None: no rule)."""
-        return await self.renewal_gaps(self.db, org_id, entry.program, m, self.clock.now_ms())
+    async def renewal(self, org_id: int, entry: ProgramEntry, m: Member,
+                      days: int) -> tuple[Member, Any]:
+        """The member `m` (as read now) as it will stand at the end of the day `days` ahead with
+        no further activity, and its retention rule's gaps then (None: no rule). A tier period
+        that ends before that day is renewed or downgraded by the rule (`overdue_tier_changes`),
+        so the gaps are those of the period running then; the tracker counts only what is still
+        inside its window then. Reads only."""
+        at = end_of_day(self.clock.now_ms() + days * DAY_MS)
+        then = replace(m)
+        if then.tier_expires_at is not None and then.tier_expires_at < at:
+            await self.overdue_tier_changes(self.db, org_id, entry, then, at - 1)
+        return then, await self.renewal_gaps(self.db, org_id, entry.program, then, at)
 
     async def standing(self, org_id: int, customer_id: int, *, lots: bool,
                        tier_changes: bool = False) -> Standing:

@@ -382,8 +382,11 @@ async def _loyalty_parts(svc: Services, org_id: int, customer_id: int,
                 gap = await loyalty.upgrade_gap(org_id, entry, m, query.gap_to_upgrade, standing)
                 program_item["upgradeStrategies"] = render.upgrade_strategies(gap)
             if query.gap_to_renew is not None and m.tier > 1:
-                program_item["gapToRenewSummary"] = render.gap_to_renew_summary(
-                    m, await loyalty.renewal(org_id, entry, m), entry.program.upgrade.tracker)
+                # The tier held on that day, which has a renewal gap unless it is the base tier.
+                then, gaps = await loyalty.renewal(org_id, entry, m, query.gap_to_renew)
+                if then.tier > 1:
+                    program_item["gapToRenewSummary"] = render.gap_to_renew_summary(
+                        then, gaps, entry.program.upgrade.tracker)
             details.append(program_item)
         out["loyaltyProgramDetails"] = details
     if "gapdetails" in wanted:
