@@ -18,8 +18,8 @@ from starlette.requests import ClientDisconnect
 
 from patron.clock import Clock
 from patron.config import Settings
-from patron.db.database import Database, open_database
-from patron.errors import NotFound, PatronError, ValidationFailed
+from patron.db.database import Database, driver_errors, open_database, unavailable
+from patron.errors import DatabaseUnavailable, NotFound, PatronError, ValidationFailed
 from patron.faces import OPENAPI_SCHEMAS, PlainDispatch, allowed_methods, registry
 from patron.faces.edge import Edge
 from patron.faces.loyalty.cards import router as cards_router
@@ -37,6 +37,9 @@ from patron.jsonio import dumps
 from patron.services import Services
 
 log = logging.getLogger("patron")
+
+# A URL in a driver's message may carry a password: logged without it.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
 
 # pydantic names the member of a union that refused a value in its location (`externalId.str`):
@@ -147,6 +150,21 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # and nobody is there to answer. Not a server error; the access log says 499, nginx's
         # "client closed request".
         return Response(status_code=499)
+
+    async def on_database_error(request: Request, exc: Exception) -> Response:
+        # The database down, unreachable or its file unreadable: 503 with Retry-After in the
+        # face's envelope and one line in the log, not a traceback per request. Any other
+        # driver error goes on to on_unexpected (a 500).
+        if not unavailable(exc):
+            raise exc
+        route = request.scope.get("route")
+        log.warning("database unavailable, answered 503 on %s: %s: %s",
+                    getattr(route, "path", None) or "unmatched", type(exc).__name__,
+                    _URL.sub("<url>", str(exc))[:300])
+        return registry.render(request, DatabaseUnavailable())
+
+    for driver_error in driver_errors():
+        app.add_exception_handler(driver_error, on_database_error)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> Response:

@@ -6,6 +6,8 @@ from __future__ import annotations
 class PatronError(Exception):
     status = 400
     reason = "invalid_request"
+    # Seconds a client should wait before it tries again: every face sends it as `Retry-After`.
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, reason: str | None = None, field: str | None = None,
                  status: int | None = None) -> None:
@@ -76,3 +78,16 @@ class RateLimited(PatronError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DatabaseUnavailable(PatronError):
+    """The database could not be reached or read (db.database.unavailable): nothing a client did
+    wrong, and likely over soon. What a request was writing may or may not have been committed
+    when its connection dropped (docs/operations.md)."""
+
+    status = 503
+    reason = "database_unavailable"
+    retry_after = 5
+
+    def __init__(self) -> None:
+        super().__init__("the database is unavailable; try again")

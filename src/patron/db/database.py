@@ -22,6 +22,8 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Protocol
 
+import asyncpg
+
 from patron.db.statement import Statement, mask_digits, unicode_lower
 from patron.errors import number_out_of_range, unstorable_text
 
@@ -76,6 +78,44 @@ def is_unique_violation(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.IntegrityError):
         return "UNIQUE" in str(exc)
     return getattr(exc, "sqlstate", None) == "23505"  # asyncpg's UniqueViolationError
+
+
+class PostgresUnreachable(ConnectionError):
+    """No new connection to PostgreSQL could be made: nothing listening, refused, host unknown,
+    timed out. (asyncpg raises the socket's OSError itself, which could not be told apart from
+    any other OSError.)"""
+
+
+# SQLite's primary result codes (the low byte of an extended code) for a file that cannot be
+# opened or read, or a write lock not had within the wait (WRITE_LOCK_SECONDS, busy_timeout).
+_SQLITE_UNAVAILABLE = {5: "SQLITE_BUSY", 10: "SQLITE_IOERR", 14: "SQLITE_CANTOPEN"}
+# PostgreSQL's SQLSTATEs for a server that is not there for this session: connection exceptions
+# (class 08, but not 08P01, a protocol violation: a bug), the server shutting down, crashed or
+# starting (57P01-57P03, also a backend ended by pg_terminate_backend), an idle session ended
+# (57P05), and no connection slot left (53300).
+_PG_UNAVAILABLE = frozenset({"08000", "08001", "08003", "08004", "08006", "08007",
+                             "57P01", "57P02", "57P03", "57P05", "53300"})
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached or read just now, rather than that a
+    statement was wrong: each face answers it 503 with `Retry-After` (DatabaseUnavailable).
+    Every other database error stays what it was (a constraint, a bad statement: a 4xx or 500)."""
+    if isinstance(exc, PostgresUnreachable):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _SQLITE_UNAVAILABLE
+    if getattr(exc, "sqlstate", None) in _PG_UNAVAILABLE:
+        return True
+    # asyncpg's InterfaceError for a connection it already knew to be closed ("cannot perform
+    # operation: connection is closed"); its other InterfaceErrors are misuse.
+    return type(exc).__name__ == "InterfaceError" and "connection is closed" in str(exc)
+
+
+def driver_errors() -> tuple[type[Exception], ...]:
+    """The exception classes `unavailable` may say yes to (for the app's error handlers)."""
+    return (PostgresUnreachable, sqlite3.OperationalError, asyncpg.PostgresError,
+            asyncpg.InterfaceError)
 
 
 async def _pg_call(conn: Any, method: str, *args: Any) -> Any:
@@ -346,8 +386,6 @@ class PostgresDatabase(_PGConn):
     @classmethod
     async def connect(cls, url: str, min_size: int = PG_POOL_MIN, max_size: int = PG_POOL_MAX,
                       settings: dict[str, str] | None = None) -> PostgresDatabase:
-        import asyncpg
-
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
                                          reset=_no_session_state,
                                          server_settings={**SESSION_SETTINGS, **(settings or {})})
@@ -356,7 +394,7 @@ class PostgresDatabase(_PGConn):
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
         async with self._turns:
-            conn = self._idle.pop() if self._idle else await self._pool.acquire()
+            conn = await self._kept_or_new()
             try:
                 yield conn
             except BaseException:
@@ -366,6 +404,24 @@ class PostgresDatabase(_PGConn):
                 await self._pool.release(conn)
             else:
                 self._idle.append(conn)
+
+    async def _kept_or_new(self) -> Any:
+        """A kept connection, or one from the pool. A kept one the server has closed meanwhile
+        (a restart, pg_terminate_backend) goes back to the pool, which replaces it, instead of
+        failing the request that would have used it."""
+        while self._idle:
+            conn = self._idle.pop()
+            try:
+                closed = conn.is_closed()
+            except asyncpg.InterfaceError:  # the pool took it back when the server closed it
+                continue
+            if not closed:
+                return conn
+            await self._pool.release(conn)
+        try:
+            return await self._pool.acquire()
+        except OSError as exc:
+            raise PostgresUnreachable(f"cannot connect to PostgreSQL: {exc}") from exc
 
     async def _run(self, method: str, *args: Any) -> Any:
         async with self._connection() as conn:

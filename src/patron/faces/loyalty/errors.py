@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import Response
 
-from patron.errors import PatronError, RateLimited
+from patron.errors import PatronError
 from patron.jsonio import dumps
 
 JSON = "application/json"
@@ -144,7 +144,7 @@ def warning(reason: str, detail: str | None = None) -> dict:
 def render_token_error(exc: PatronError) -> Response:
     """The OAuth token route's own envelope (`/v3/oauth/...`): its answers carry `data` and
     `errors`, so its errors do too, `{"data": null, "errors": [...]}`."""
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
     return Response(dumps({"data": None, "errors": [item(code_of(exc), exc.message)]}),
                     status_code=exc.status, media_type=JSON, headers=headers)
 
@@ -155,6 +155,6 @@ def render(exc: PatronError) -> Response:
         status = 400
     message = AUTH_FAILED if status == 401 else exc.message
     code = code_of(exc)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
     return Response(dumps({"errors": [item(code, message)], "warnings": []}), status_code=status,
                     media_type=JSON, headers=headers)

@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 
 from fastapi import Request, Response
 
-from patron.errors import PatronError, RateLimited
+from patron.errors import PatronError
 from patron.faces.loyalty.errors import AUTH_FAILED, JSON
 from patron.jsonio import dumps
 
@@ -38,12 +38,13 @@ def v11_response(body: dict[str, Any], status: int, as_xml: bool) -> Response:
 def render(exc: PatronError, as_xml: bool) -> Response:
     """An error no v1.1 route answered itself. As on the v2 routes, a conflict is 400 (Capillary
     has no 409) and an authentication failure says the v2 routes' message; a server error says
-    what Capillary's v1.1 says of a request that failed whole."""
+    what Capillary's v1.1 says of a request that failed whole, except that the database being
+    unavailable (503) says so."""
     status = 400 if exc.status == 409 else exc.status
-    message = (AUTH_FAILED if status == 401 else ALL_FAILED if status >= 500 else exc.message)
+    message = (AUTH_FAILED if status == 401 else ALL_FAILED if status == 500 else exc.message)
     response = v11_response({"response": {"status": {
         "success": "false", "code": status, "message": message}}}, status, as_xml)
-    if isinstance(exc, RateLimited):
+    if exc.retry_after is not None:
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import Response
 
-from patron.errors import PatronError, RateLimited
+from patron.errors import PatronError
 from patron.jsonio import dumps
 
 JSONAPI = "application/vnd.api+json"
@@ -37,7 +37,7 @@ def render(exc: PatronError) -> Response:
             else {"pointer": "/data/attributes/" + exc.field.replace(".", "/")}
     body = {"errors": [{"status": str(exc.status), "source": source,
                         "title": TITLES.get(exc.status, "Error"), "detail": exc.message}]}
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
     if exc.status == 401:  # RFC 6750 §3: a resource refused for its token names the scheme
         headers = {"WWW-Authenticate": "Bearer"}
     return Response(dumps(body), status_code=exc.status, media_type=JSONAPI, headers=headers)
@@ -56,7 +56,7 @@ def render_token_error(exc: PatronError) -> Response:
     challenge = _CHALLENGES.get(exc.message) if exc.status == 401 else None
     if challenge:
         headers["WWW-Authenticate"] = challenge
-    if isinstance(exc, RateLimited):
+    if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
     return Response(dumps({"error": exc.message}), status_code=exc.status,
                     media_type="application/json", headers=headers or None)

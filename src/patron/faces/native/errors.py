@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Response
 
-from patron.errors import PatronError, RateLimited
+from patron.errors import PatronError
 from patron.jsonio import dumps
 
 JSON = "application/json"
@@ -22,6 +22,6 @@ def error_object(exc: PatronError) -> dict[str, Any]:
 
 
 def render(exc: PatronError) -> Response:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
     return Response(dumps({"error": error_object(exc)}), status_code=exc.status,
                     media_type=JSON, headers=headers)

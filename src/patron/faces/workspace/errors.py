@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Response
 
-from patron.errors import PatronError, RateLimited
+from patron.errors import PatronError
 from patron.jsonio import dumps
 
 JSON = "application/json"
@@ -24,11 +24,12 @@ BY_STATUS = {
     413: "PAYLOAD_TOO_LARGE",
     415: "VALIDATION_ERROR",  # Linquid names no code of its own for a body that is not JSON
     429: "RATE_LIMITED",
+    503: "SERVICE_UNAVAILABLE",  # Linquid's code for its analytics backend being down
 }
 
 
 def render(exc: PatronError) -> Response:
     code = CODES.get(exc.reason) or BY_STATUS.get(exc.status, "INTERNAL_ERROR")
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
     return Response(dumps({"success": False, "error": {"code": code, "message": exc.message}}),
                     status_code=exc.status, media_type=JSON, headers=headers)
