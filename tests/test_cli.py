@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from patron.db.database import Database
 from patron.demo import DEMO_CREDENTIALS
-from tests.processes import PATRON, patron, serve
+from patron.errors import ValidationFailed
+from patron.services import Services
+from patron.tenancy.service import OrgCredentials
+from tests.processes import PATRON, patron, patron_env, serve
 
 
 def fresh_env(tmp_path: Path) -> dict[str, str]:
@@ -114,3 +118,41 @@ def test_bad_input_to_a_command_is_an_error_never_a_traceback(tmp_path: Path) ->
         assert "Traceback" not in ran.stderr, args
     assert not (tmp_path / "nowhere").exists()
     assert "a:b" not in patron(env, "tills", "list", "--org", org).stdout
+
+
+TILL_CODE_RULE = "a till code is 1 to 100 printable characters without ':' (it is the till's login)"
+
+
+def test_keys_create_makes_no_till_login_tills_create_does(db: Database, tmp_path: Path) -> None:
+    """A till login names a till: `keys create --kind till` made one without a till (and took a
+    ':' that Basic authentication cannot carry). It is refused, pointing at `tills create`,
+    exit status 2, and nothing is stored; `tills create` holds the code to the till-login rule."""
+    env = patron_env(db, tmp_path / "store")
+    org = str(json.loads(patron(env, "org", "create", "--name", "Tills", "--json").stdout)[
+        "org_id"])
+    before = patron(env, "keys", "list", "--org", org).stdout
+    for args in (["--login", "a:b"], ["--login", "till.2"], []):
+        ran = subprocess.run([PATRON, "keys", "create", "--org", org, "--kind", "till", *args],
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert ran.returncode == 2, (args, ran.stderr)
+        assert "patron tills create" in ran.stderr and "Traceback" not in ran.stderr
+    assert patron(env, "keys", "list", "--org", org).stdout == before
+    ran = subprocess.run([PATRON, "tills", "create", "--org", org, "--code", "a:b"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 2 and TILL_CODE_RULE in " ".join(ran.stderr.split())
+    assert patron(env, "keys", "list", "--org", org).stdout == before
+
+
+async def test_every_till_login_is_held_to_the_till_code_rule(services: Services,
+                                                              org: OrgCredentials) -> None:
+    org_id = org.org_id
+    for login in ("a:b", "x" * 101, "tab\there"):
+        with pytest.raises(ValidationFailed) as refused:
+            async with services.db.transaction() as tx:
+                await services.auth.create_credential(tx, org_id, "till", login=login)
+        assert refused.value.message == TILL_CODE_RULE
+        with pytest.raises(ValidationFailed) as refused:
+            await services.tenancy.add_till(org_id, login)
+        assert refused.value.message == TILL_CODE_RULE
+    assert not [c for c in await services.auth.list_credentials(org_id)
+                if c["kind"] == "till" and c["name"] != "default till"]

@@ -394,6 +394,12 @@ def keys_create(
     """Create a credential; its secret is printed once and stored only hashed."""
     from patron.db.ids import next_id
 
+    if kind == "till":
+        # A till login names a till (its code): the till and its login are made together.
+        console.print("[red]error:[/red] a till and its login are made with `patron tills "
+                      "create --org ORG --code CODE`, not `keys create --kind till`")
+        raise typer.Exit(2)
+
     async def go(svc: Services) -> Any:
         await svc.tenancy.org(org)
         async with svc.db.transaction() as tx:

@@ -53,6 +53,19 @@ DEFAULT_SCOPES = {
 }
 
 
+# The longest till code (its login): Capillary till codes are short names such as `store.server1`.
+MAX_TILL_LOGIN = 100
+
+
+def check_till_login(login: str) -> None:
+    """A till's login (its code) is the user name of Capillary Basic authentication,
+    `code:md5hex`, which is split at its first colon (`till_basic`): a login holding ':'
+    could never sign in. The one rule for `patron tills create` and every till credential."""
+    if not login or ":" in login or len(login) > MAX_TILL_LOGIN or not login.isprintable():
+        raise ValidationFailed(f"a till code is 1 to {MAX_TILL_LOGIN} printable characters "
+                               "without ':' (it is the till's login)")
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     org_id: int
@@ -267,6 +280,8 @@ class AuthService:
         """A new credential; its secret is returned here and nowhere else."""
         if kind not in KIND_FACE:
             raise ValidationFailed(f"unknown credential kind {kind!r}")
+        if kind == "till" and login is not None:
+            check_till_login(login)
         lookup, secret_hash, hint, shown_login, shown_secret = self._material(
             kind, login, secret, test_mode)
         if login and await conn.fetchval(repo.LOGIN_TAKEN, kind, lookup) is not None:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from patron.auth.service import AuthService
+from patron.auth.service import AuthService, check_till_login
 from patron.clock import Clock, zone_named
 from patron.db.database import Database, Queryable
 from patron.db.ids import next_id
@@ -15,8 +15,6 @@ from patron.jsonio import dumps_text, loads
 from patron.tenancy import repository as repo
 
 TILL_TYPES = ("TILL", "STORE", "ZONE", "CONCEPT", "ADMIN_USER")
-# The longest till code (its login): Capillary till codes are short names such as `store.server1`.
-MAX_TILL_CODE = 100
 
 
 @dataclass
@@ -129,11 +127,7 @@ class Tenancy:
         code = code.strip()
         if not code:
             raise ValidationFailed("a till needs a code")
-        # The code is the till's login, `code:md5` in Basic authentication, split at its first
-        # colon: a colon in a code could never sign in.
-        if ":" in code or len(code) > MAX_TILL_CODE or not code.isprintable():
-            raise ValidationFailed(f"a till code is 1 to {MAX_TILL_CODE} printable characters "
-                                   "without ':' (it is the till's login)")
+        check_till_login(code)  # the code is the till's login
 
         async def insert(tx: Queryable) -> int:
             if await repo.till_by_code(tx, org_id, code) is not None:
