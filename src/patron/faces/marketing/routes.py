@@ -193,8 +193,12 @@ async def me(svc: Svc, who: Reader) -> Response:
 
 @router.get("/v1/version")
 async def version(request: Request, svc: Svc) -> Response:
-    # A database that cannot be reached raises, answered 503 as on every route (app.py).
-    if not await svc.db.ping():
+    # As /readyz: any failure to answer means the service is unavailable (503, Retry-After).
+    try:
+        healthy = await svc.db.ping()
+    except Exception:  # noqa: BLE001
+        healthy = False
+    if not healthy:
         raise DatabaseUnavailable()
     return ok({"meta": {"title": API_TITLE, "version": API_VERSION},
                "links": {"documentation": f"{base_url(request, svc)}/docs"},
