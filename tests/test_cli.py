@@ -156,3 +156,43 @@ async def test_every_till_login_is_held_to_the_till_code_rule(services: Services
         assert refused.value.message == TILL_CODE_RULE
     assert not [c for c in await services.auth.list_credentials(org_id)
                 if c["kind"] == "till" and c["name"] != "default till"]
+
+
+def test_keys_create_refuses_a_scope_no_route_asks_for(db: Database, tmp_path: Path) -> None:
+    """Each scope named must be one of the credential's face (auth.service.FACE_SCOPES): an
+    unknown one (a typo, another face's) is refused with the known ones listed, exit status 2,
+    nothing stored."""
+    env = patron_env(db, tmp_path / "store")
+    org = str(json.loads(patron(env, "org", "create", "--name", "Scopes", "--json").stdout)[
+        "org_id"])
+    before = patron(env, "keys", "list", "--org", org).stdout
+    for kind, scopes, said in (
+            ("workspace_key", "links:read links:raed", "unknown scope links:raed for a "
+             "workspace_key credential; its scopes are: links:read analytics:read links:create "
+             "links:update links:delete engagement:read engagement:write"),
+            ("loyalty_client", "customers:read links:read", "unknown scope links:read for a "
+             "loyalty_client credential; its scopes are: customers:read customers:write "
+             "events:read events:write"),
+            ("marketing_client", "customers:write everything", "unknown scopes "
+             "customers:write, everything for a marketing_client credential; its scopes are: "
+             "customers:read"),
+            ("workspace_key", " ", "no scope given for a workspace_key credential")):
+        ran = subprocess.run([PATRON, "keys", "create", "--org", org, "--kind", kind,
+                              "--scopes", scopes], env=env, capture_output=True, text=True,
+                             timeout=60)
+        assert ran.returncode == 2 and said in " ".join(ran.stderr.split()), ran.stderr
+        assert "Traceback" not in ran.stderr
+    assert patron(env, "keys", "list", "--org", org).stdout == before
+    made = json.loads(patron(env, "keys", "create", "--org", org, "--kind", "workspace_key",
+                             "--scopes", "links:read engagement:read links:read").stdout)
+    listed = patron(env, "keys", "list", "--org", org).stdout
+    assert f"{made['id']}" in listed and "links:read engagement:read" in listed
+
+
+def test_a_route_asks_only_for_a_scope_of_its_face() -> None:
+    from patron.auth.service import FACE_SCOPES, MARKETING, route_scope
+
+    assert route_scope(MARKETING, "customers:read") == "customers:read"
+    with pytest.raises(ValueError, match="not a marketing scope"):
+        route_scope(MARKETING, "customers:write")
+    assert all(len(set(scopes)) == len(scopes) for scopes in FACE_SCOPES.values())

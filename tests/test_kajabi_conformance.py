@@ -48,6 +48,7 @@ import yaml
 
 from patron.auth import guard
 from patron.auth.service import FAILED_SIGN_INS_PER_MINUTE
+from patron.db.statement import sql
 from patron.demo import DEMO_CREDENTIALS, load_demo
 from patron.services import Services
 from patron.tenancy.service import OrgCredentials
@@ -231,11 +232,16 @@ async def demo_auth(client: httpx.AsyncClient) -> dict[str, str]:
 
 async def unscoped_auth(client: httpx.AsyncClient, services: Services,
                         org: OrgCredentials) -> dict[str, str]:
-    """A token of a marketing client without the `customers:read` scope."""
+    """A token of a marketing client without the `customers:read` scope. `customers:read` is
+    the marketing face's one scope, and a credential cannot be made without a scope or with
+    another face's (auth.service.checked_scopes): this one is stored with it and stripped of it
+    in the database, as one made before scopes were checked could be."""
     login = f"unscoped-{uuid.uuid4().hex[:8]}"
     async with services.db.transaction() as tx:
         issued = await services.auth.create_credential(
-            tx, org.org_id, "marketing_client", login=login, scopes="customers:write")
+            tx, org.org_id, "marketing_client", login=login)
+        await tx.execute(sql("UPDATE credentials SET scopes = 'customers:write' "
+                             "WHERE org_id = $1 AND id = $2"), org.org_id, issued.id)
     r = await client.post("/v1/oauth/token", data={
         "grant_type": "client_credentials", "client_id": login, "client_secret": issued.secret})
     assert r.status_code == 200, r.text

@@ -388,7 +388,9 @@ def keys_create(
     name: Annotated[str, typer.Option(help="A label.")] = "",
     login: Annotated[str | None, typer.Option(help="Client key / client id (generated if "
                                                    "absent).")] = None,
-    scopes: Annotated[str | None, typer.Option(help="Space-separated scopes.")] = None,
+    scopes: Annotated[str | None, typer.Option(
+        help="Space-separated scopes, each one of the kind's face (docs/configuration.md); "
+             "all of them if absent.")] = None,
     test: Annotated[bool, typer.Option("--test", help="lw_test_ key instead of lw_live_.")] = False,
 ) -> None:
     """Create a credential; its secret is printed once and stored only hashed."""

@@ -41,16 +41,43 @@ KIND_FACE = {
     "workspace_key": WORKSPACE,
 }
 
-# Scopes a credential of each kind gets unless told otherwise. The workspace scopes are the ones
-# seed 003 names, and the native API's engagement scopes; the other faces have one read and one
-# write scope each.
-DEFAULT_SCOPES = {
-    "till": "customers:read customers:write events:read events:write",
-    "loyalty_client": "customers:read customers:write events:read events:write",
-    "marketing_client": "customers:read",
-    "workspace_key": "links:read analytics:read links:create links:update links:delete "
-                     "engagement:read engagement:write",
+# The scopes each face's routes ask for (`route_scope`), and so the only ones a credential of
+# that face may hold. The workspace scopes are the ones seed 003 names (`analytics:read` for
+# Linquid's analytics routes, which no route serves yet), and the native API's engagement
+# scopes; the other faces have one read and one write scope each, the marketing face only its
+# read. A credential gets all of its face's unless told otherwise.
+FACE_SCOPES: dict[str, tuple[str, ...]] = {
+    LOYALTY: ("customers:read", "customers:write", "events:read", "events:write"),
+    MARKETING: ("customers:read",),
+    WORKSPACE: ("links:read", "analytics:read", "links:create", "links:update", "links:delete",
+                "engagement:read", "engagement:write"),
 }
+DEFAULT_SCOPES = {kind: " ".join(FACE_SCOPES[face]) for kind, face in KIND_FACE.items()}
+
+
+def route_scope(face: str, scope: str) -> str:
+    """The scope a route of `face` asks for, one of FACE_SCOPES (checked when the route is
+    defined, so that the list stays the one list)."""
+    if scope not in FACE_SCOPES[face]:
+        raise ValueError(f"{scope!r} is not a {face} scope (auth.service.FACE_SCOPES)")
+    return scope
+
+
+def checked_scopes(kind: str, scopes: str | None) -> str:
+    """The scopes a new credential of `kind` holds, space-separated: its face's own when none
+    are given, else the ones given, each of which must be its face's; an unknown one (a typo)
+    would store a credential that no route ever admits."""
+    known = FACE_SCOPES[KIND_FACE[kind]]
+    if scopes is None:
+        return DEFAULT_SCOPES[kind]
+    names = list(dict.fromkeys(scopes.split()))
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        said = (f"unknown scope{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+                if unknown else "no scope given")
+        raise ValidationFailed(f"{said} for a {kind} credential; its scopes are: "
+                               f"{' '.join(known)}", reason="unknown_scope", field="scopes")
+    return " ".join(names)
 
 
 # The longest till code (its login): Capillary till codes are short names such as `store.server1`.
@@ -282,6 +309,7 @@ class AuthService:
             raise ValidationFailed(f"unknown credential kind {kind!r}")
         if kind == "till" and login is not None:
             check_till_login(login)
+        scopes = checked_scopes(kind, scopes)
         lookup, secret_hash, hint, shown_login, shown_secret = self._material(
             kind, login, secret, test_mode)
         if login and await conn.fetchval(repo.LOGIN_TAKEN, kind, lookup) is not None:
@@ -290,7 +318,7 @@ class AuthService:
                            reason="login_taken")
         cred_id = await next_id(conn)
         await conn.execute(repo.INSERT_CREDENTIAL, org_id, cred_id, kind, name, lookup,
-                           secret_hash, hint, scopes or DEFAULT_SCOPES[kind], till_id,
+                           secret_hash, hint, scopes, till_id,
                            self.clock.now_ms())
         return IssuedCredential(cred_id, kind, shown_login, shown_secret)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Response
 
 from patron.auth.guard import admit
-from patron.auth.service import LOYALTY, Principal
+from patron.auth.service import LOYALTY, Principal, route_scope
 from patron.clock import iso_utc, parse_iso
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
 from patron.events.definitions import Definition
@@ -31,6 +31,7 @@ router = FaceRouter(tags=["loyalty (Capillary): behavioural events"])
 event_reader = authenticator("events:read")
 EventReader = Annotated[Principal, Depends(event_reader)]
 EventWriter = Annotated[Principal, Depends(authenticator("events:write"))]
+_WEBHOOK_SCOPE = route_scope(LOYALTY, "events:write")
 
 # Patron's codes for event errors (Capillary publishes 1808, 1839 and 1849 only; the rest are
 # ours, in the same range, listed in docs/compat/loyalty.md).
@@ -140,7 +141,7 @@ async def _webhook_caller(request: Request, svc: Any, hook: Webhook) -> None:
         found = await svc.auth.till_basic(header)
     else:
         raise Unauthorized(f"this webhook takes {hook.auth_mechanism} credentials")
-    admit(found, LOYALTY, "events:write", svc.limiter)
+    admit(found, LOYALTY, _WEBHOOK_SCOPE, svc.limiter)
     if found.org_id != hook.org_id:
         raise NotFound("webhook not found")
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from fastapi import Body, Depends, Request, Response
 
 from patron.auth.guard import admit
-from patron.auth.service import LOYALTY, Principal
+from patron.auth.service import LOYALTY, Principal, route_scope
 from patron.clock import local_time, parse_bound
 from patron.commerce.service import TRANSACTION_SOURCES
 from patron.config import NO, YES
@@ -55,6 +55,7 @@ NOT_FOUND_BY_IDENTIFIERS = "Customer not found for the given identifiers"
 def authenticator(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     """The loyalty face's authentication for one scope: an OAuth token
     (`X-CAP-API-OAUTH-TOKEN`) or a till's Basic login."""
+    scope = route_scope(LOYALTY, scope)
 
     async def authenticate(request: Request) -> Principal:
         svc: Services = request.app.state.services

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from patron.auth.guard import admit
-from patron.auth.service import MARKETING, Principal
+from patron.auth.service import MARKETING, Principal, route_scope
 from patron.errors import DatabaseUnavailable, NotFound, PatronError, Unauthorized, ValidationFailed
 from patron.faces import FaceRouter, Svc, authentication, base_url, query_parameters
 from patron.faces.marketing import params, render
@@ -50,10 +50,13 @@ async def _bearer(request: Request) -> Principal:
     return await svc.auth.bearer_token(token, MARKETING)
 
 
+_READ_SCOPE = route_scope(MARKETING, "customers:read")
+
+
 @authentication
 async def authenticate(request: Request) -> Principal:
     svc: Services = request.app.state.services
-    return admit(await _bearer(request), MARKETING, "customers:read", svc.limiter)
+    return admit(await _bearer(request), MARKETING, _READ_SCOPE, svc.limiter)
 
 
 Reader = Annotated[Principal, Depends(authenticate)]

@@ -14,7 +14,7 @@ from fastapi import Depends, Query, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from patron.auth.guard import admit
-from patron.auth.service import WORKSPACE, Principal
+from patron.auth.service import WORKSPACE, Principal, route_scope
 from patron.customers import normalize
 from patron.customers.models import Provenance
 from patron.errors import Conflict, NotFound, Unauthorized, ValidationFailed
@@ -44,6 +44,8 @@ def _api_key(request: Request) -> str | None:
 
 
 def principal(scope: str) -> Any:
+    scope = route_scope(WORKSPACE, scope)
+
     async def authenticate(request: Request) -> Principal:
         svc: Services = request.app.state.services
         key = _api_key(request)
