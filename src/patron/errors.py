@@ -80,6 +80,19 @@ class RateLimited(PatronError):
         self.retry_after = retry_after
 
 
+class IdsBehind(PatronError):
+    """A new row took an id that a stored row holds: the id sequence (PostgreSQL's `patron_ids`,
+    SQLite's `id_counters` row) is behind the stored ids, as after a copy or restore that did
+    not move it (docs/operations.md). A server fault, answered as any other (500, "internal
+    error"), and logged once, where it is found (db.database), with what to do."""
+
+    status = 500
+    reason = "internal_error"
+
+    def __init__(self) -> None:
+        super().__init__("internal error")
+
+
 class DatabaseUnavailable(PatronError):
     """The database could not be reached or read (db.database.unavailable): nothing a client did
     wrong, and likely over soon. What a request was writing may or may not have been committed

@@ -11,7 +11,9 @@ A task may ask every write transaction it makes to run one statement more before
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -25,7 +27,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from patron.db.statement import Statement, mask_digits, unicode_lower
-from patron.errors import number_out_of_range, unstorable_text
+from patron.errors import IdsBehind, number_out_of_range, unstorable_text
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both index by column name
 
@@ -72,12 +74,53 @@ class Database(Queryable, Protocol):
     def wipe_old_copies(self) -> None: ...
 
 
-def is_unique_violation(exc: BaseException) -> bool:
-    """Whether a write failed on a unique index: a race the caller answers as a conflict (the
-    transaction it happened in is rolled back by then)."""
+log = logging.getLogger("patron.db")
+
+# Which columns a unique index that refused a write covers: SQLite names them in its message
+# ("UNIQUE constraint failed: customers.org_id, customers.id"; an index on expressions by name),
+# PostgreSQL in the error's detail ("Key (org_id, id)=(7, 42) already exists.").
+_SQLITE_UNIQUE = re.compile(r"^UNIQUE constraint failed: (.+)$")
+_PG_KEY = re.compile(r"^Key \(([^)]*)\)=")
+# The key of every table whose rows take their ids from the id sequence (db.ids).
+_ID_KEYS = (("org_id", "id"), ("id",))
+
+
+def unique_clash(exc: BaseException) -> tuple[str, tuple[str, ...]] | None:
+    """The table and the columns of the unique index a write failed on (the columns empty when
+    the driver does not say them), or None when `exc` is no unique violation."""
     if isinstance(exc, sqlite3.IntegrityError):
-        return "UNIQUE" in str(exc)
-    return getattr(exc, "sqlstate", None) == "23505"  # asyncpg's UniqueViolationError
+        found = _SQLITE_UNIQUE.match(str(exc))
+        if found is None:
+            return None
+        names = [n.strip() for n in found.group(1).split(",")]
+        if not all("." in n and " " not in n for n in names):  # "index 'name'"
+            return "", ()
+        return names[0].split(".", 1)[0], tuple(n.split(".", 1)[1] for n in names)
+    if getattr(exc, "sqlstate", None) != "23505":  # asyncpg's UniqueViolationError
+        return None
+    key = _PG_KEY.match(getattr(exc, "detail", None) or "")
+    columns = tuple(c.strip() for c in key.group(1).split(",")) if key else ()
+    return getattr(exc, "table_name", None) or "", columns
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """Whether a write failed on a unique index of what it stores (an identifier, an external
+    id, a record id): a race the caller answers as a conflict (the transaction it happened in
+    is rolled back by then). An id that a stored row holds is no such race: it is raised as
+    IdsBehind before any caller sees it (_ids_behind)."""
+    return unique_clash(exc) is not None
+
+
+def _ids_behind(exc: BaseException) -> IdsBehind | None:
+    """IdsBehind, logged once for the operator, when `exc` is a new row's id clashing with a
+    stored row's: the id sequence is behind the stored ids."""
+    clash = unique_clash(exc)
+    if clash is None or clash[1] not in _ID_KEYS:
+        return None
+    log.error("a new %s row took an id that a stored row holds: the id sequence is behind "
+              "the stored ids (a copy or restore that did not move it); set it past them as "
+              "docs/operations.md says (\"The id sequence\", setval)", clash[0] or "table")
+    return IdsBehind()
 
 
 class PostgresUnreachable(ConnectionError):
@@ -130,6 +173,9 @@ async def _pg_call(conn: Any, method: str, *args: Any) -> Any:
             raise unstorable_text() from None
         if isinstance(exc.__cause__, OverflowError):
             raise number_out_of_range() from None
+        behind = _ids_behind(exc)
+        if behind is not None:
+            raise behind from exc
         raise
 
 
@@ -183,6 +229,11 @@ class _SQLiteConn:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         except OverflowError:  # "Python int too large to convert to SQLite INTEGER"
             raise number_out_of_range() from None
+        except sqlite3.IntegrityError as exc:
+            behind = _ids_behind(exc)
+            if behind is not None:
+                raise behind from exc
+            raise
 
     async def fetchrow(self, stmt: Statement, *args: Any) -> Row | None:
         _storable(args)
