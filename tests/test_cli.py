@@ -196,3 +196,26 @@ def test_a_route_asks_only_for_a_scope_of_its_face() -> None:
     with pytest.raises(ValueError, match="not a marketing scope"):
         route_scope(MARKETING, "customers:write")
     assert all(len(set(scopes)) == len(scopes) for scopes in FACE_SCOPES.values())
+
+
+def test_a_store_locked_past_the_wait_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """Another process holds SQLite's write lock past the 10 s a write waits for it: the command
+    says the database is unavailable, exit status 2, and stores nothing."""
+    import sqlite3
+
+    env = fresh_env(tmp_path)
+    org = str(json.loads(patron(env, "org", "create", "--name", "Shop", "--json").stdout)["org_id"])
+    before = patron(env, "keys", "list", "--org", org).stdout
+    holder = sqlite3.connect(tmp_path / "data" / "patron.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        ran = subprocess.run([PATRON, "keys", "create", "--org", org, "--kind", "workspace_key"],
+                             env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert ran.returncode == 2, ran.stderr
+    said = " ".join(ran.stderr.split())
+    assert "error: the database is unavailable; try again: OperationalError: database is " \
+           "locked" in said and "Traceback" not in said
+    assert patron(env, "keys", "list", "--org", org).stdout == before

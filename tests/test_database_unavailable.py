@@ -94,6 +94,8 @@ async def test_sqlite_write_lock_not_had_in_time_is_503_in_each_face(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     if db.dialect != "sqlite":
         pytest.skip("SQLite's write lock")
+    await add_customer(client, till_auth(org), identifiers=[
+        {"type": "mobile", "value": "919800000001"}])
     # Another process holds the write lock for longer than a write waits for it.
     monkeypatch.setattr(database_module, "WRITE_LOCK_SECONDS", 0.2)
     holder = sqlite3.connect(database_module.sqlite_path(db.url), isolation_level=None)
@@ -110,6 +112,12 @@ async def test_sqlite_write_lock_not_had_in_time_is_503_in_each_face(
                     "client_secret": org.marketing_client_secret}),
                 await c.post("/api/customers", headers=workspace_auth(org),
                              json={"externalId": "locked-out", "email": "x@example.com"}),
+                # A batch of records: not each record failed, the request unavailable.
+                await c.post("/patron/v1/records", headers=workspace_auth(org), json={
+                    "records": [{"kind": "message", "id": "m-locked",
+                                 "customer": {"identifierName": "mobile",
+                                              "identifierValue": "919800000001"},
+                                 "channel": "email", "sentAt": START_MS}]}),
             ]
     finally:
         holder.execute("ROLLBACK")

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 
 from patron.clock import Clock
 from patron.config import Settings
-from patron.db.database import Database, driver_errors, open_database, unavailable
+from patron.db.database import Database, described, driver_errors, open_database, unavailable
 from patron.errors import DatabaseUnavailable, NotFound, PatronError, ValidationFailed
 from patron.faces import OPENAPI_SCHEMAS, PlainDispatch, allowed_methods, registry
 from patron.faces.edge import Edge
@@ -37,9 +37,6 @@ from patron.jsonio import dumps
 from patron.services import Services
 
 log = logging.getLogger("patron")
-
-# A URL in a driver's message may carry a password: logged without it.
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
 
 # pydantic names the member of a union that refused a value in its location (`externalId.str`):
@@ -158,9 +155,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         if not unavailable(exc):
             raise exc
         route = request.scope.get("route")
-        log.warning("database unavailable, answered 503 on %s: %s: %s",
-                    getattr(route, "path", None) or "unmatched", type(exc).__name__,
-                    _URL.sub("<url>", str(exc))[:300])
+        log.warning("database unavailable, answered 503 on %s: %s",
+                    getattr(route, "path", None) or "unmatched", described(exc))
         return registry.render(request, DatabaseUnavailable())
 
     for driver_error in driver_errors():

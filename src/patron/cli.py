@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from patron.config import LEAST_WORKERS, PORTS, SettingError, Settings
-from patron.db.database import open_database
+from patron.db.database import described, open_database, unavailable
 from patron.db.migrate import DatabaseUnreachable
 from patron.db.migrate import migrate as run_migrations
 from patron.errors import PatronError
@@ -496,4 +496,12 @@ def main() -> None:
     except DatabaseUnreachable as exc:
         console.print(f"[red]error:[/red] cannot open the database: {escape(str(exc))}",
                       soft_wrap=True)
+        raise SystemExit(2) from None
+    except Exception as exc:
+        # Down, unreachable or locked once the command had begun (db.database.unavailable):
+        # said in one line, not a traceback; what the command committed before stands.
+        if not unavailable(exc):
+            raise
+        console.print("[red]error:[/red] the database is unavailable; try again: "
+                      f"{escape(described(exc))}", soft_wrap=True)
         raise SystemExit(2) from None

@@ -155,6 +155,16 @@ def unavailable(exc: BaseException) -> bool:
     return type(exc).__name__ == "InterfaceError" and "connection is closed" in str(exc)
 
 
+# A URL in a driver's message may carry a password.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def described(exc: BaseException) -> str:
+    """A driver's error for a log line or an operator: its class and message, any URL in it
+    replaced by `<url>`."""
+    return f"{type(exc).__name__}: {_URL.sub('<url>', str(exc))[:300]}"
+
+
 def driver_errors() -> tuple[type[Exception], ...]:
     """The exception classes `unavailable` may say yes to (for the app's error handlers)."""
     return (PostgresUnreachable, sqlite3.OperationalError, asyncpg.PostgresError,

@@ -25,7 +25,7 @@ from patron.customers import normalize
 from patron.customers import repository as customers_repo
 from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
 from patron.customers.service import Customers
-from patron.db.database import Database, Queryable, Row, is_unique_violation
+from patron.db.database import Database, Queryable, Row, is_unique_violation, unavailable
 from patron.db.ids import next_ids
 from patron.engagement import repository as repo
 from patron.engagement.models import (
@@ -280,7 +280,9 @@ class Engagement:
                     await self._apply(tx, org_id, ready, outcomes)
             except PatronError:
                 raise
-            except Exception:  # noqa: BLE001 - one record's failure must not fail the others
+            except Exception as exc:  # noqa: BLE001 - one record's failure must not fail others
+                if unavailable(exc):  # no record's own failure: the request's (503)
+                    raise
                 # The batch was rolled back: nothing it answered holds. Each record is tried on
                 # its own, in the order the batch applies them (a message before its events).
                 for item in ready:
@@ -302,6 +304,8 @@ class Engagement:
             except Exception as exc:  # noqa: BLE001 - one record's failure must not fail others
                 if attempt == 0 and is_unique_violation(exc):
                     continue
+                if unavailable(exc):
+                    raise
                 outcomes[item.index].status = FAILED
                 outcomes[item.index].entity_id = None
                 outcomes[item.index].error = PatronError(
