@@ -72,6 +72,10 @@ async def test_other_database_errors_are_not_unavailability() -> None:
     assert unavailable(asyncpg.exceptions.ConnectionDoesNotExistError("closed mid-operation"))
     assert unavailable(asyncpg.exceptions.AdminShutdownError("terminating connection"))
     assert unavailable(asyncpg.exceptions.CannotConnectNowError("the database is starting up"))
+    assert unavailable(asyncpg.InterfaceError("cannot perform operation: connection is closed"))
+    assert not unavailable(asyncpg.InterfaceError("another operation is in progress"))
+    # told by SQLite's result code (which a real one carries), not by the message
+    assert not unavailable(sqlite3.OperationalError("database is locked"))
 
 
 async def test_a_statement_error_is_still_a_500_not_a_503(

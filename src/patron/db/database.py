@@ -152,7 +152,7 @@ def unavailable(exc: BaseException) -> bool:
         return True
     # asyncpg's InterfaceError for a connection it already knew to be closed ("cannot perform
     # operation: connection is closed"); its other InterfaceErrors are misuse.
-    return type(exc).__name__ == "InterfaceError" and "connection is closed" in str(exc)
+    return isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc)
 
 
 # A URL in a driver's message may carry a password.
