@@ -170,6 +170,7 @@ async def test_postgresql_not_listening_is_503_in_each_face(
         assert_unavailable(r)
         assert "hunter2" not in r.text and "127.0.0.1" not in r.text
     assert ready.status_code == 503 and ready.json() == {"status": "unavailable"}
+    assert ready.headers["retry-after"] == "5"
     assert_unavailable(version)
     lines = warnings_logged(caplog)
     assert len(lines) == len(answers)

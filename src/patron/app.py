@@ -180,7 +180,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         except Exception:  # noqa: BLE001 - any failure means not ready
             ok = False
         return Response(dumps({"status": "ready" if ok else "unavailable"}),
-                        status_code=200 if ok else 503, media_type="application/json")
+                        status_code=200 if ok else 503, media_type="application/json",
+                        headers=None if ok else {
+                            "Retry-After": str(DatabaseUnavailable.retry_after)})
 
     # Routes are matched in order, one pattern after another (twice per request in FastAPI
     # 0.165): the busiest come first, customer details, then event ingestion and look-ups, then
