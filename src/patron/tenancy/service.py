@@ -81,7 +81,7 @@ class Tenancy:
                               loyalty.secret, marketing.login, marketing.secret, workspace.login)
 
     async def time_zone(self, org_id: int) -> ZoneInfo:
-        """The organisation's time zone (`patron org settings --time-zone`): naive date-times
+        """The organisation's time zone (`patron org configure --time-zone`): naive date-times
         the loyalty face is sent are its local times (clock.parse_iso)."""
         return zone_named(await self.db.fetchval(repo.ORG_TIME_ZONE, org_id))
 
