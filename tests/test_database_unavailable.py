@@ -246,3 +246,23 @@ async def test_kept_connections_the_server_closed_fail_no_request(
         assert [await db.fetchval(one) for _ in range(4)] == [1] * 4
     finally:
         await db.close()
+
+
+def test_asyncpg_pool_retries_are_one_line_without_the_url(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """While PostgreSQL is down, asyncpg's pool logs each attempt to restore its connection
+    floor with a traceback (asyncpg/pool.py, `_maintain_min_size`); Patron keeps it one line,
+    with no URL in it."""
+    caplog.set_level(logging.INFO)
+    try:
+        raise ConnectionRefusedError(111, "Connection refused to postgresql://u:secret@db:5432/x")
+    except ConnectionRefusedError:
+        logging.getLogger("asyncpg.pool").warning(
+            "Failed to restore the pool connection floor; retrying", exc_info=True)
+    (record,) = [r for r in caplog.records if r.name == "asyncpg.pool"]
+    assert record.exc_info is None and record.exc_text is None
+    text = caplog.text
+    assert "Traceback" not in text and "secret" not in text, text
+    assert record.getMessage().startswith(
+        "Failed to restore the pool connection floor; retrying: ConnectionRefusedError: ")
+    assert "<url>" in record.getMessage() and "\n" not in record.getMessage()

@@ -165,6 +165,21 @@ def described(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_URL.sub('<url>', str(exc))[:300]}"
 
 
+class _OneLinePoolWarnings(logging.Filter):
+    """asyncpg's pool logs each failed attempt to restore its connection floor while PostgreSQL
+    is down (at most once a minute, backing off) with a traceback; the database being away is
+    no bug in Patron, so the warning is kept as one line (`described`) like the 503s'."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()}: {described(record.exc_info[1])}"
+            record.args, record.exc_info, record.exc_text = (), None, None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_OneLinePoolWarnings())
+
+
 def driver_errors() -> tuple[type[Exception], ...]:
     """The exception classes `unavailable` may say yes to (for the app's error handlers)."""
     return (PostgresUnreachable, sqlite3.OperationalError, asyncpg.PostgresError,
