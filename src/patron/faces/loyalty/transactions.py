@@ -18,7 +18,7 @@ from patron.errors import NotFound, PatronError, ValidationFailed
 from patron.faces import FaceRouter, Svc, TextOrNumber, digits, request_json
 from patron.faces.loyalty.errors import CODES, code_of, item
 from patron.faces.loyalty.interactions import LEGACY_NAMES, legacy_identifier
-from patron.faces.loyalty.render import points_value, program_view, tier_change_effect
+from patron.faces.loyalty.render import points_value, program_view, tier_change_effect, till_full
 from patron.faces.loyalty.routes import Reader, Writer, bulk_answer, ok, org_zone
 from patron.faces.loyalty.v11 import ALL_FAILED, v11_response, wants_xml
 from patron.jsonio import loads
@@ -165,6 +165,9 @@ async def add_transactions(svc: Svc, who: Writer,
     return bulk_answer(results, failures)
 
 
+# The till columns of `commerce.repository.TRANSACTION`, each named there `till_<column>`.
+TILL_COLUMNS = ("id", "code", "name", "type", "description", "reference_id", "admin_type",
+                "is_active", "is_ou_enabled", "time_zone_id", "currency_id", "language_id")
 NOT_INTERESTED = {"REGULAR": "NOT_INTERESTED", "RETURN": "NOT_INTERESTED_RETURN"}
 # The `type` values `GET /v2/transactions/{id}` takes.
 TRANSACTION_TYPES = (*NOT_INTERESTED, *NOT_INTERESTED.values())
@@ -193,12 +196,18 @@ async def get_transaction(transaction_id: str, request: Request, svc: Svc,
             entry["awardedPoints"] = points_value(r["points"])
         elif r["kind"] == "RETURN":
             entry["returnedPoints"] = points_value(-r["points"])
-    store = None if row["till_id"] is None else {
-        "id": row["till_id"], "code": row["till_code"], "name": row["till_name"],
-        "type": row["till_type"]}
+    store = None if row["till_id"] is None else till_full(
+        {column: row[f"till_{column}"] for column in TILL_COLUMNS})
     returned = row["returned_amount"]
+    return_details = {"canceled": row["type"] == "REGULAR" and returned >= row["amount"]
+                      and returned > 0, "returnedAmount": returned / 1000,
+                      "returnType": row["return_type"]}
+    recorded = iso_utc(row["created_at"])
     return ok({
         "id": row["id"], "customerId": row["customer_id"], "type": shown_type,
+        # Patron never edits a bill: it was created and last modified when it was recorded.
+        "attribution": {"createDate": recorded, "createdBy": store or {}, "modifiedBy": {},
+                        "modifiedDate": recorded},
         "billDetails": {
             "amount": row["amount"] / 1000, "billingStore": store,
             "billNumber": row["bill_number"], "billingTime": iso_utc(row["billed_at"]),
@@ -206,16 +215,19 @@ async def get_transaction(transaction_id: str, request: Request, svc: Svc,
             "grossAmount": row["gross_amount"] / 1000 if row["gross_amount"] is not None
             else row["amount"] / 1000,
             "note": row["notes"],
-            "returnDetails": {"canceled": row["type"] == "REGULAR" and returned >= row["amount"]
-                              and returned > 0, "returnedAmount": returned / 1000,
-                              "returnType": row["return_type"]},
+            "returnDetails": return_details,
+            "invalidBill": False,
         },
+        "returnDetails": return_details,
+        "outlierStatus": "NORMAL",  # Patron has no outlier detection
         "lineItems": [{"details": {
             "amount": li["amount"] / 1000, "description": li.get("description", ""),
             "discount": li.get("discount", 0) / 1000, "itemCode": li["itemCode"],
             "qty": li.get("qty", 1.0),
             "rate": (li.get("rate") or 0) / 1000, "serial": li.get("serial", ""),
-            "value": (li.get("value") or 0) / 1000}} for li in loads(row["line_items"])],
+            "value": (li.get("value") or 0) / 1000,
+            # Any line may be returned, with no limit in days (returns above).
+            "returnable": True, "returnableDays": -1}} for li in loads(row["line_items"])],
         "extendedFields": loads(row["extended_fields"]),
         "parentBillNumber": row["original_bill_number"],
         "autoUpdateTime": iso_utc(row["created_at"]),
