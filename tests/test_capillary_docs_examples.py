@@ -39,6 +39,10 @@ async def _setup(client: httpx.AsyncClient, services: Services,
     return customer_id, headers
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 # _transaction.md, "Add Transaction", Sample POST Request (the identifier is a mobile here, not
 # the example's card number; the two base64 promotion identifiers are shortened).
 ADD_TRANSACTION = {
@@ -126,3 +130,106 @@ async def test_get_transaction_example(client: httpx.AsyncClient, services: Serv
             "qty": 1.0, "rate": 100.5, "value": 0.0, "returnable": True,
             "returnableDays": -1}.items() <= first.items()
     assert [li["details"]["itemCode"] for li in body["lineItems"]] == ["sku_234_2", "sku_sdf_10"]
+
+
+# _transaction.md, "Add or Return Transaction (Bulk)", Sample POST Request (of Add
+# Transaction): its two elements, the first by `id`, with the first three of its line items.
+def _bulk_add(customer_id: int) -> list[dict[str, Any]]:
+    line = {"amount": 100.5, "rate": 100.5, "qty": 1,
+            "extendedFields": {"MetalRate": "22.02", "GrossWeight": "10.50"}}
+    return [
+        {"identifierType": "id", "identifierValue": str(customer_id), "source": "INSTORE",
+         "accountId": "", "type": "REGULAR", "billNumber": "num-668288857749",
+         "billingDate": "2025-12-28T10:18:01.534Z", "discount": "10.0", "billAmount": "4800.0",
+         "note": "this is test", "grossAmount": "110", "deliveryStatus": "SHIPPED",
+         "paymentModes": [{"mode": "CardPayment", "value": "5100.0", "notes": "SPay",
+                           "attributes": {"card_type": "Visa"}}],
+         "redemptions": {"pointsRedemptions": [123453, 345673],
+                         "couponRedemptions": [727272, 237878]},
+         "extendedFields": {"ship_first_name": "Sam", "ship_last_name": "Sundar"},
+         "customFields": {"booking_ota": "Website", "trans_cf_a": "abc"},
+         "lineItemsV2": [
+             {"itemCode": "sku_486741_2", "description": "sample description", "discount": 0,
+              **line},
+             {"itemCode": "sku_486741_2", "description": "sample description", "discount": 0,
+              **line},
+             {"itemCode": "sku_486741_3", **line,
+              "customFields": {"cashierid": "jim2345", "city": "Bangalore"}}]},
+        {"identifierType": "mobile", "identifierValue": MOBILE, "source": "INSTORE",
+         "accountId": "", "type": "REGULAR", "billNumber": "num-668288857765", "discount": "10",
+         "billAmount": "200", "note": "this is test", "grossAmount": "110",
+         "deliveryStatus": "SHIPPED",
+         "paymentModes": [{"attributes": {"BankNameAPI": "value_6555444"},
+                           "notes": "notes_6555444", "mode": "CHECKAPI", "value": "500"}],
+         "extendedFields": {"ship_first_name": "22.02", "ship_last_name": "10.50"},
+         "customFields": {"trans_cf_a": "abc"},
+         "lineItemsV2": [{"itemCode": "sku_486741_2", **line}],
+         "loyaltyPromotionIdentifiers": ["ABC-12345"],
+         "promotionEvaluationId": "60f5713c4c5cb92ab2da320e"},
+    ]
+
+
+async def test_bulk_add_and_return_examples(client: httpx.AsyncClient, services: Services,
+                                            org: Any) -> None:
+    customer_id, headers = await _setup(client, services, org)
+    sent = _bulk_add(customer_id)
+    r = await client.post("/v2/transactions/bulk", headers=headers, json=sent)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    # Sample Response: {response: [{entityId, result, errors, warnings}], totalCount,
+    # failureCount}.
+    assert set(body) == {"response", "totalCount", "failureCount"}
+    assert body["totalCount"] == 2 and body["failureCount"] == 0
+    for element, asked in zip(body["response"], sent, strict=True):
+        assert set(element) == {"entityId", "result", "errors", "warnings"}
+        assert isinstance(element["entityId"], int)
+        assert element["errors"] == [] and element["warnings"] == []
+        result = element["result"]
+        assert result["billNumber"] == asked["billNumber"]
+        assert result["identifierType"] == asked["identifierType"]
+        # The example sends its amounts as text and answers them as numbers
+        # (`"billAmount": 4808`, `"grossAmount": 110.0`, `"discount": 0`).
+        assert all(_number(result[k]) for k in ("billAmount", "discount", "grossAmount"))
+        [points] = result["sideEffects"]
+        assert points["entityType"] == "USER" and points["type"] == "points"
+        assert isinstance(points["rawAwardedPoints"], float)
+        assert type(points["awardedPoints"]) is int
+    first = body["response"][0]["result"]
+    assert (first["billAmount"], first["discount"], first["grossAmount"]) == (4800.0, 10.0, 110.0)
+    assert body["response"][0]["result"]["sideEffects"][0]["awardedPoints"] == 480
+
+    # _transaction.md, same section, Sample POST Request (Return Transaction): a LINE_ITEM
+    # return of the first bill (the example's `id` value, a mobile number, is the customer's id
+    # here).
+    r = await client.post("/v2/transactions/bulk", headers=headers, json=[{
+        "identifierType": "id", "identifierValue": str(customer_id), "source": "INSTORE",
+        "type": "RETURN", "returnType": "LINE_ITEM", "billNumber": "num-668288857749",
+        "billingDate": "2025-12-28T10:18:01.534Z", "discount": "10", "billAmount": "210",
+        "paymentModes": [{"attributes": {"CASH": "200"}}],
+        "redemptions": {"pointsRedemptions": [123453, 345673],
+                        "couponRedemptions": [727272, 237878]},
+        "extendedFields": {"ship_first_name": "22.02", "ship_last_name": "10.50"},
+        "customFields": {"trans_cf_a": "abc"},
+        "lineItemsV2": [
+            {"itemCode": "sku_486741_2", "description": "ribon box", "amount": 50, "rate": 100,
+             "qty": 1, "value": 100, "discount": 50},
+            {"itemCode": "sku_486741_2", "description": "Lower", "amount": 100, "rate": 100,
+             "qty": 1, "value": 100, "discount": 0},
+            {"itemCode": "sku_486741_3", "description": "Upper T-shirt", "amount": 60,
+             "rate": 100, "qty": 1, "value": 100, "discount": 40}]}])
+    assert r.status_code == 200, r.text
+    [element] = r.json()["response"]
+    assert element["errors"] == [] and isinstance(element["entityId"], int)
+    assert element["result"]["billAmount"] == 210.0
+    [returned] = element["result"]["sideEffects"]
+    assert returned == {"entityType": "USER", "returnedPoints": 21.0, "type": "points",
+                        "programId": 7}
+    got = await client.get(f"/v2/transactions/{element['entityId']}?type=RETURN",
+                           headers=headers)
+    assert got.status_code == 200, got.text
+    assert got.json()["billDetails"]["amount"] == 210.0
+    assert got.json()["parentBillNumber"] == "num-668288857749"
+    bill = (await client.get(f"/v2/transactions/{body['response'][0]['entityId']}",
+                             headers=headers)).json()
+    assert bill["returnDetails"]["canceled"] is False
+    assert bill["returnDetails"]["returnedAmount"] == 210.0

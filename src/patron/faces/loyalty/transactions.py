@@ -130,6 +130,13 @@ async def add_transaction(request: Request, svc: Svc, who: Writer,
                                            of_return=body.type.upper() == "RETURN")})
 
 
+def _amounts(parsed: TransactionBody, raw: dict[str, Any]) -> dict[str, float]:
+    """The bill's amounts as the numbers they were read as, for the bulk answer's echo: the
+    docs' example sends `"billAmount": "4800.0"` and answers `"billAmount": 4808`."""
+    return {name: float(value) for name in ("billAmount", "discount", "grossAmount")
+            if name in raw and (value := getattr(parsed, name)) is not None}
+
+
 @router.post("/v2/transactions/bulk")
 async def add_transactions(svc: Svc, who: Writer,
                            body: Annotated[list[Any], Body()]) -> Response:
@@ -152,7 +159,7 @@ async def add_transactions(svc: Svc, who: Writer,
                 who.org_id, customer_id, parsed.to_input(_source(raw.get("source")),
                                                          svc.clock.now_ms(), zone), who.till_id)
             entry = {"entityId": outcome.id,
-                     "result": {**raw, "sideEffects": side_effects(
+                     "result": {**raw, **_amounts(parsed, raw), "sideEffects": side_effects(
                          outcome.effects, of_return=parsed.type.upper() == "RETURN")},
                      "errors": [], "warnings": []}
         except ValidationError as exc:
