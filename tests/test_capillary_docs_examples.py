@@ -233,3 +233,26 @@ async def test_bulk_add_and_return_examples(client: httpx.AsyncClient, services:
                              headers=headers)).json()
     assert bill["returnDetails"]["canceled"] is False
     assert bill["returnDetails"]["returnedAmount"] == 210.0
+
+
+async def test_reverse_redeemed_points_example(client: httpx.AsyncClient, services: Services,
+                                               org: Any) -> None:
+    customer_id, headers = await _setup(client, services, org)
+    assert (await _add(client, headers)).status_code == 200  # 20 points
+    r = await client.post("/v1.1/points/redeem?format=json", headers=headers, json={
+        "root": {"redeem": [{"points_redeemed": 20, "customer": {"mobile": MOBILE},
+                             "transaction_number": "num-1234"}]}})
+    assert r.status_code == 200, r.text
+    redemption_id = r.json()["response"]["responses"]["points"]["redemption_id"]
+    # _points.md, "Reverse Redeemed Points", Sample POST Request (Patron's redemption ids are
+    # numbers, sent here as text as the example sends its id).
+    r = await client.post("/v2/points/reverse", headers=headers, json={
+        "redemptionId": redemption_id, "pointsToBeReversed": 10,
+        "identifier": {"type": "mobile", "value": MOBILE}})
+    assert r.status_code == 200, r.text
+    # Sample Response, but for `reversalId`, which Patron does not have (docs/compat/loyalty.md).
+    assert r.json() == {"redemptionId": redemption_id, "pointsToBeReversed": 10.0,
+                        "orgId": org.org_id,
+                        "identifier": {"type": "mobile", "value": MOBILE},
+                        "customerId": customer_id, "pointsReversed": 10.0, "warnings": []}
+    assert isinstance(r.json()["pointsReversed"], float)
