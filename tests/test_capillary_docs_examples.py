@@ -1,11 +1,11 @@
 """The request and response examples of Capillary's older public docs (the GitHub repository
-`Capillary/api-documentation`, files `source/includes/_transaction.md` and
-`source/includes/_points.md`), sent to Patron as a client written against them would send
-them. Only ids, identifiers, bill numbers and dates are adapted to a test organisation; fields
-Patron does not keep (payment modes, custom fields, promotions) are sent anyway, as a client
-would. Each answer is checked against the docs' example response: status, envelope, field
-names, nesting and JSON types. Where Patron answers otherwise on purpose, the test says so and
-docs/compat/loyalty.md names it."""
+`Capillary/api-documentation`, files `source/includes/_transaction.md`,
+`source/includes/_points.md` and `source/includes/_customer.md`), sent to Patron as a client
+written against them would send them. Only ids, identifiers, bill numbers and dates are adapted
+to a test organisation; fields Patron does not keep (payment modes, custom fields, promotions)
+are sent anyway, as a client would. Each answer is checked against the docs' example response:
+status, envelope, field names, nesting and JSON types. Where Patron answers otherwise on
+purpose, the test says so and docs/compat/loyalty.md names it."""
 
 from __future__ import annotations
 
@@ -256,3 +256,83 @@ async def test_reverse_redeemed_points_example(client: httpx.AsyncClient, servic
                         "identifier": {"type": "mobile", "value": MOBILE},
                         "customerId": customer_id, "pointsReversed": 10.0, "warnings": []}
     assert isinstance(r.json()["pointsReversed"], float)
+
+
+# _customer.md, "Register Customer", Sample POST Request (the card identifier is left out: its
+# series 19 does not exist here).
+REGISTER = {
+    "loyaltyInfo": {"loyaltyType": "loyalty"}, "associatedWith": "bukl.till",
+    "profiles": [{
+        "firstName": "Tom", "lastName": "Sawyer",
+        "identifiers": [{"type": "mobile", "value": "919010000022"},
+                        {"type": "cuid", "value": "cuid_91901000002"},
+                        {"type": "unionId", "value": "unionId_91901000002"}],
+        "commChannels": [
+            {"type": "mobilePush", "meta": {"lastViewedDate": "2019-10-10T22:04:38+05:30",
+                                            "residence": False, "office": False},
+             "verified": "true", "primary": "true", "value": "abc123456"},
+            {"type": "mobile", "value": "91901000001", "primary": True, "verified": True,
+             "meta": {"lastViewedDate": "", "residence": True, "office": False}}],
+        "source": "MOBILE_APP", "fields": {"employee": "true", "dateofbirth": "22-10-2000"},
+        "accountId": "400"}],
+    "extendedFields": {"gender": "Male", "city": "Bangalore"},
+    "loyaltyProgramEnrollments": [{"programId": 1016, "tierNumber": 234, "loyaltyPoints": 75,
+                                   "tierExpiryDate": "2022-02-11T16:36:17+05:30",
+                                   "pointsExpiryDate": "2022-02-11T16:36:17+05:30"}],
+}
+
+
+async def test_register_and_update_customer_examples(client: httpx.AsyncClient,
+                                                     org: Any) -> None:
+    headers = till_auth(org)
+    # Sample Request: `?source=MOBILE_APP&accountId=400`. Patron keeps profiles in INSTORE,
+    # MARTJACK, WECHAT and LINE only, and refuses the rest (docs/compat/loyalty.md).
+    r = await client.post("/v2/customers?source=MOBILE_APP&accountId=400", headers=headers,
+                          json=REGISTER)
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 8003
+    # The same body in INSTORE, associated with this organisation's till.
+    body = {**REGISTER, "associatedWith": org.till_code,
+            "profiles": [{**REGISTER["profiles"][0], "source": "INSTORE", "accountId": ""}]}
+    r = await client.post("/v2/customers?source=INSTORE", headers=headers, json=body)
+    assert r.status_code == 200, r.text
+    # Sample Response: createdId, warnings, sideEffects (`loyaltyProgramEnrollments` is ignored:
+    # no points are awarded).
+    assert set(r.json()) == {"createdId", "warnings", "sideEffects"}
+    customer_id = r.json()["createdId"]
+    assert isinstance(customer_id, int) and r.json()["warnings"] == []
+    assert r.json()["sideEffects"] == []
+    got = (await client.get(f"/v2/customers/{customer_id}?source=INSTORE",
+                            headers=headers)).json()
+    channels = {c["type"]: c for c in got["profiles"][0]["commChannels"]}
+    # `"verified": "true"` and `"primary": "true"` are read as the booleans they spell.
+    assert channels["mobilePush"]["verified"] is True and channels["mobilePush"]["primary"] is True
+    assert got["associatedWith"] == org.till_code
+    assert got["extendedFields"] == {"gender": "Male", "city": "Bangalore"}
+
+    # _customer.md, "Update Customer Details (using userId)", Sample PUT request, in INSTORE
+    # (the example's WECHAT account 1234 is another profile); the mobile is sent as a number,
+    # as the example sends it.
+    r = await client.put(f"/v2/customers/{customer_id}?source=INSTORE", headers=headers, json={
+        "profiles": [{
+            "firstName": "Tom", "lastName": "Sawyer",
+            "fields": {"gender": "Male", "city": "Bangalore"},
+            "identifiers": [{"type": "mobile", "value": 919111111111},
+                            {"type": "email", "value": "tom.sawyer@example.com"},
+                            {"type": "wechat", "value": "wc_2"}],
+            "commChannels": [
+                {"type": "email", "value": "tom.sawyer@example.com", "primary": "true",
+                 "verified": "false", "meta": {"residence": True}},
+                {"type": "wechat", "value": "wc_2", "primary": "true", "verified": "true",
+                 "meta": {"residence": True}}],
+            "source": "INSTORE"}],
+        "loyaltyInfo": {"loyaltyType": "loyalty"},
+        "extendedFields": {"gender": "MALE", "city": "Bangalore"}})
+    assert r.status_code == 200, r.text
+    # Sample Response: createdId (the customer's id), warnings, sideEffects.
+    assert r.json() == {"createdId": customer_id, "warnings": [], "sideEffects": []}
+    got = (await client.get(f"/v2/customers/{customer_id}?source=INSTORE",
+                            headers=headers)).json()
+    assert {"type": "mobile", "value": "919111111111"} in got["profiles"][0]["identifiers"]
+    channels = {c["type"]: c for c in got["profiles"][0]["commChannels"]}
+    assert channels["email"]["verified"] is False and channels["wechat"]["verified"] is True
+    assert got["extendedFields"] == {"gender": "MALE", "city": "Bangalore"}
