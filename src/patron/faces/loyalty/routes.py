@@ -493,6 +493,23 @@ async def lookup_customer_details(request: Request, svc: Svc, who: Reader) -> Re
     return await _details(svc, who.org_id, customer_id, source, query)
 
 
+# Declared before the by-id route so that `lookup` is not taken for a customer id.
+@router.put("/v2/customers/lookup")
+async def update_customer_by_lookup(
+    svc: Svc, who: Writer, body: CustomerBody,
+    source: str | None = None,
+    accountId: str | None = None,  # noqa: N803 - Capillary's parameter name
+    identifierName: str | None = None,  # noqa: N803
+    identifierValue: str | None = None,  # noqa: N803
+) -> Response:
+    """Update Customer Details by identifier: the customer `GET /v2/customers/lookup` finds,
+    updated as `PUT /v2/customers/{id}` updates it."""
+    customer_id, _ = await looked_up(svc, who.org_id, {
+        "source": source, "accountId": accountId, "identifierName": identifierName,
+        "identifierValue": identifierValue}, LOOKUP_SOURCES)
+    return await _updated(svc, who, customer_id, body)
+
+
 @router.plain_get("/v2/customers/{customer_id}", openapi_extra=query_parameters(
     SOURCE_PARAMETER, *DETAILS_PARAMETERS, path=("customer_id",)))
 async def get_customer(request: Request) -> Response:
@@ -506,7 +523,13 @@ async def get_customer(request: Request) -> Response:
 @router.put("/v2/customers/{customer_id}")
 async def update_customer(customer_id: str, svc: Svc, who: Writer,
                           body: CustomerBody) -> Response:
-    written = await svc.customers.update(who.org_id, _customer_id(customer_id), body.to_input(),
+    return await _updated(svc, who, _customer_id(customer_id), body)
+
+
+async def _updated(svc: Services, who: Principal, customer_id: int,
+                   body: CustomerBody) -> Response:
+    """Update Customer Details, whichever way the customer was named."""
+    written = await svc.customers.update(who.org_id, customer_id, body.to_input(),
                                          Provenance(who.till_id, svc.clock.now_ms()))
     return ok({"createdId": written.customer_id,
                "warnings": [warning(w) for w in written.warnings], "sideEffects": []})
