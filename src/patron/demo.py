@@ -259,7 +259,7 @@ async def _seed_customer(svc: Services, seed: dict[str, Any], tills: dict[str, i
     # The engine stamps what it does with its clock: run it at the seed's own instants.
     clock = FixedClock(_t(loyalty_at))
     loyalty = Loyalty(svc.db, clock)
-    commerce = Commerce(svc.db, clock, loyalty)
+    commerce = Commerce(svc.db, clock, loyalty, svc.customers.tills)
     till = tills[seed.get("store", loyalty_by)]
     for bill, amount, billed_at in seed["purchases"]:
         clock.value = _t(billed_at)

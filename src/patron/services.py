@@ -73,7 +73,7 @@ class Services:
                    tenancy=Tenancy(db, clock, auth), customers=customers,
                    privacy=PrivacyRequests(db, clock, customers, events, engagement, segments,
                                            fraud, groups),
-                   commerce=Commerce(db, clock, loyalty), events=events,
+                   commerce=Commerce(db, clock, loyalty, customers.tills), events=events,
                    engagement=engagement, loyalty=loyalty, cards=cards,
                    images=CustomerImages(db, clock, settings.signing_key), segments=segments,
                    fraud=fraud, groups=groups, idempotency=Idempotency(db, clock))

@@ -37,14 +37,9 @@ ADD_TO_TOTALS = sql(
 TRANSACTION = sql(
     "SELECT x.id, x.customer_id, x.type, x.bill_number, x.amount, x.billed_at, x.created_at, "
     "x.source, x.return_type, x.original_id, x.gross_amount, x.discount, x.line_items, "
-    "x.returned_amount, x.notes, x.extended_fields, x.in_loyalty, t.id AS till_id, "
-    "t.code AS till_code, t.name AS till_name, t.type AS till_type, "
-    "t.description AS till_description, t.reference_id AS till_reference_id, "
-    "t.admin_type AS till_admin_type, t.is_active AS till_is_active, "
-    "t.is_ou_enabled AS till_is_ou_enabled, t.time_zone_id AS till_time_zone_id, "
-    "t.currency_id AS till_currency_id, t.language_id AS till_language_id, "
+    "x.returned_amount, x.notes, x.extended_fields, x.in_loyalty, x.till_id, "
     "o.bill_number AS original_bill_number "
-    "FROM transactions x LEFT JOIN tills t ON t.org_id = x.org_id AND t.id = x.till_id "
+    "FROM transactions x "
     "LEFT JOIN transactions o ON o.org_id = x.org_id AND o.id = x.original_id "
     "WHERE x.org_id = $1 AND x.id = $2"
 )

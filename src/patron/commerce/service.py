@@ -11,11 +11,12 @@ from typing import Any
 from patron.clock import Clock
 from patron.commerce import repository as repo
 from patron.customers.service import active_state
-from patron.db.database import Database, Queryable
+from patron.db.database import Database, Queryable, Row
 from patron.db.ids import next_id
 from patron.errors import Conflict, NotFound, ValidationFailed
 from patron.jsonio import dumps_text, loads
 from patron.loyalty.service import Loyalty, SideEffects
+from patron.tenancy.tills import Tills
 
 RETURN_TYPES = ("AMOUNT", "FULL", "LINE_ITEM", "CANCELLED")
 # Where a bill can come from: the sources of Capillary's transaction docs (a wider list than
@@ -118,10 +119,11 @@ class Commerce:
         """Part of PII erasure: the notes and extended fields of the customer's bills."""
         await tx.execute(repo.SCRUB_BILL_TEXT, org_id, customer_id)
 
-    def __init__(self, db: Database, clock: Clock, loyalty: Loyalty) -> None:
+    def __init__(self, db: Database, clock: Clock, loyalty: Loyalty, tills: Tills) -> None:
         self.db = db
         self.clock = clock
         self.loyalty = loyalty
+        self.tills = tills
 
     async def add_transaction(self, org_id: int, customer_id: int, data: TransactionInput,
                               till_id: int | None) -> TransactionOutcome:
@@ -244,11 +246,13 @@ class Commerce:
                                    field="billAmount")
         return amount
 
-    async def transaction(self, org_id: int, transaction_id: int) -> Any:
+    async def transaction(self, org_id: int, transaction_id: int) -> tuple[Row, Row | None]:
+        """The bill or return, and the till that recorded it (None without one)."""
         row = await self.db.fetchrow(repo.TRANSACTION, org_id, transaction_id)
         if row is None:
             raise NotFound("Unable to retrieve transaction", reason="transaction_not_found")
-        return row
+        till_id = row["till_id"]
+        return row, (await self.tills.named(self.db, org_id, (till_id,))).get(till_id)
 
     async def record_purchase(self, org_id: int, customer_id: int, bill_number: str,
                               amount_thousandths: int, billed_at_ms: int,

@@ -172,9 +172,6 @@ async def add_transactions(svc: Svc, who: Writer,
     return bulk_answer(results, failures)
 
 
-# The till columns of `commerce.repository.TRANSACTION`, each named there `till_<column>`.
-TILL_COLUMNS = ("id", "code", "name", "type", "description", "reference_id", "admin_type",
-                "is_active", "is_ou_enabled", "time_zone_id", "currency_id", "language_id")
 NOT_INTERESTED = {"REGULAR": "NOT_INTERESTED", "RETURN": "NOT_INTERESTED_RETURN"}
 # The `type` values `GET /v2/transactions/{id}` takes.
 TRANSACTION_TYPES = (*NOT_INTERESTED, *NOT_INTERESTED.values())
@@ -185,7 +182,7 @@ async def get_transaction(transaction_id: str, request: Request, svc: Svc,
                           who: Reader) -> Response:
     if not digits(transaction_id):
         raise NotFound("Unable to retrieve transaction", reason="transaction_not_found")
-    row = await svc.commerce.transaction(who.org_id, int(transaction_id))
+    row, till = await svc.commerce.transaction(who.org_id, int(transaction_id))
     # A non_loyalty customer's bill and its returns are Capillary's NOT_INTERESTED types.
     shown_type = row["type"] if row["in_loyalty"] else NOT_INTERESTED[row["type"]]
     wanted = (request.query_params.get("type") or "REGULAR").upper()
@@ -203,8 +200,7 @@ async def get_transaction(transaction_id: str, request: Request, svc: Svc,
             entry["awardedPoints"] = points_value(r["points"])
         elif r["kind"] == "RETURN":
             entry["returnedPoints"] = points_value(-r["points"])
-    store = None if row["till_id"] is None else till_full(
-        {column: row[f"till_{column}"] for column in TILL_COLUMNS})
+    store = till_full(till)
     returned = row["returned_amount"]
     return_details = {"canceled": row["type"] == "REGULAR" and returned >= row["amount"]
                       and returned > 0, "returnedAmount": returned / 1000,
