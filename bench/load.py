@@ -455,15 +455,71 @@ def capture_static_body(server: Server, manifest: Manifest, auth: str, target: P
     return len(body)
 
 
-# What GET /v2/customers/{id} reads (one statement: the customer, its tills and cards, its
-# profiles), warmed right before the run: the bench database also holds the other benches' data
-# (bench/loyalty.py's 17 GB), more than the page cache or shared_buffers keep.
-READ_SET = (("customers", "profiles", "tills", "cards", "credentials"),
+# What GET /v2/customers/{id} reads (its kept document; without one, the customer, its cards
+# and its profiles), warmed right before the run: the bench database also holds the other
+# benches' data (bench/loyalty.py's 17 GB), more than the page cache or shared_buffers keep.
+READ_SET = (("customer_documents", "customers", "profiles", "tills", "cards", "credentials"),
             ("cards_customer", "credentials_lookup"))
+DOCUMENTS_KEPT = ("SELECT count(*) FROM customer_documents WHERE org_id = $1 "
+                  "AND renderer = $2")
+
+
+def keep_documents(server: Server, manifest: Manifest, auth: str, connections: int) -> int:
+    """Reads every customer once through the server, which keeps each answer as the customer's
+    document (docs/operations.md, "Customer documents"), so that the run measures the read of a
+    customer read before and unchanged since, as most reads are. Documents of the code being
+    measured outlive the run; a change to the code needs them read again (a few minutes for 1M
+    customers). Returns how many documents the run starts with."""
+    from patron.customers.documents import code_renderer
+
+    renderer = code_renderer()
+    kept = count_rows(manifest, DOCUMENTS_KEPT, manifest.org_id, renderer)
+    documents = os.environ.get("BENCH_PATRON_CUSTOMER_DOCUMENTS", "true").lower()
+    if kept >= manifest.customers or documents in ("0", "false", "no", "off"):
+        return kept
+    print(f"[load] {manifest.engine}: {kept:,} of {manifest.customers:,} customers have a "
+          "document of this code: reading every customer once", flush=True)
+    started = time.perf_counter()
+    asyncio.run(_read_every_customer(server.port, manifest, auth, connections))
+    for _ in range(50):  # the workers store what they were offered within a fraction of a second
+        time.sleep(0.5)
+        before, kept = kept, count_rows(manifest, DOCUMENTS_KEPT, manifest.org_id, renderer)
+        if kept == before:
+            break
+    print(f"[load] {manifest.engine}: {kept:,} documents kept in "
+          f"{time.perf_counter() - started:.0f} s", flush=True)
+    return kept
+
+
+async def _read_every_customer(port: int, manifest: Manifest, auth: str,
+                               connections: int) -> None:
+    ids = iter(range(manifest.first_id, manifest.first_id + manifest.customers))
+    done = 0
+
+    async def reader() -> None:
+        nonlocal done
+        stream, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for customer_id in ids:  # one iterator shared by every connection
+                path = CUSTOMER_PATH.replace("{id}", str(customer_id))
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n"
+                             f"Authorization: {auth}\r\n\r\n".encode())
+                head = await stream.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)content-length: (\d+)", head)
+                if not head.startswith(b"HTTP/1.1 200") or length is None:
+                    raise RuntimeError(f"GET customer {customer_id}: {head[:200]!r}")
+                await stream.readexactly(int(length.group(1)))
+                done += 1
+                if done % 200_000 == 0:
+                    print(f"[load] {manifest.engine}: {done:,} customers read", flush=True)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(reader() for _ in range(connections)))
 
 
 def run_engine(engine: str, manifest: Manifest, wrk: str, args: argparse.Namespace,
-               stamp: str) -> tuple[list[Measured], int]:
+               stamp: str) -> tuple[list[Measured], int, int]:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     static_body = RESULTS_DIR / f"{stamp}-{engine}-static.json"
     static_body.write_bytes(b"{}")
@@ -474,6 +530,9 @@ def run_engine(engine: str, manifest: Manifest, wrk: str, args: argparse.Namespa
         size = capture_static_body(server, manifest, auth, static_body)
         print(f"[load] {engine}: server pid {server.process.pid} on {server.base}; "
               f"static body {size} bytes", flush=True)
+        documents = keep_documents(server, manifest, auth, args.connections)
+        print(f"[load] {engine}: {documents:,} of {manifest.customers:,} customers have a "
+              "document", flush=True)
         results = []
         for endpoint in ENDPOINTS:
             # Again before each row: the host pages out what is not touched for a minute or so
@@ -485,7 +544,7 @@ def run_engine(engine: str, manifest: Manifest, wrk: str, args: argparse.Namespa
     ceiling = results[0].requests_per_s
     for r in results:
         r.ratio = r.requests_per_s / ceiling
-    return results, size
+    return results, size, documents
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -584,9 +643,11 @@ def main(argv: list[str] | None = None) -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     results: list[Measured] = []
     static_sizes: dict[str, int] = {}
+    documents: dict[str, int] = {}
     for engine in engines:
         manifest = asyncio.run(ensure(engine, args.customers))
-        measured, static_sizes[engine] = run_engine(engine, manifest, wrk, args, stamp)
+        measured, static_sizes[engine], documents[engine] = run_engine(engine, manifest, wrk,
+                                                                       args, stamp)
         results.extend(measured)
 
     facts = machine()
@@ -600,7 +661,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.customers:,} customers; {args.workers} server workers; wrk {args.threads} threads, "
         f"{args.connections} connections, {args.warmup} s warm-up + {args.duration} s per row; "
         "static body = median of 101 real responses "
-        f"({', '.join(f'{e} {s} bytes' for e, s in static_sizes.items())})",
+        f"({', '.join(f'{e} {s} bytes' for e, s in static_sizes.items())}); customers with a "
+        f"kept document at the start: {', '.join(f'{e} {n:,}' for e, n in documents.items())}",
         "",
         table(results),
         "",
@@ -609,7 +671,8 @@ def main(argv: list[str] | None = None) -> None:
     ])
     write_report(f"{stamp}", "latest", report, {
         "command": command, "machine": facts, "args": vars(args),
-        "static_body_bytes": static_sizes, "results": [asdict(r) for r in results]})
+        "static_body_bytes": static_sizes, "documents": documents,
+        "results": [asdict(r) for r in results]})
 
 
 def write_report(name: str, latest: str, report: str, payload: dict[str, Any]) -> None:

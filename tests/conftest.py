@@ -106,8 +106,13 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def app(db: Database, clock: FixedClock, settings: Settings) -> Any:
-    return create_app(settings, database=db, clock=clock)
+async def app(db: Database, clock: FixedClock, settings: Settings) -> AsyncIterator[Any]:
+    app = create_app(settings, database=db, clock=clock)
+    # Customer documents are stored as soon as a read offers them, so that every test that
+    # writes after a read also checks that the write drops the kept document.
+    app.state.services.documents.keep_after_seconds = 0
+    yield app
+    await app.state.services.documents.close()
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@
   store can know someone (profile, identifiers, channels, extended fields, an image, messages, a
   subscription change, a behavioural event, a bill, a redemption, points and tier adjustments,
   a card and its status change, a group, a deletion request, the free text a client wrote
-  on those records, and an answer kept for an Idempotency-Key) is erased, and then no column
-  holds their name, e-mail, mobile or external id.
+  on those records, an answer kept for an Idempotency-Key, and their details kept as a customer
+  document) is erased, and then no column holds their name, e-mail, mobile or external id.
 - Secrets are never stored as given: no till password (nor the MD5 a till sends), API secret,
   API key, issued token or webhook token appears anywhere, nor in an answer kept for an
   Idempotency-Key.
@@ -125,11 +125,15 @@ async def test_erasure_leaves_no_personal_data_in_any_table(
     r = await client.post("/v2/userGroup2/join?externalId=zq-family", headers=loyalty,
                           json=[{"userId": customer_id, "primaryMember": True}])
     assert r.status_code == 200, r.text
+    # A read keeps its answer as the customer's document.
+    r = await client.get(f"/v2/customers/{customer_id}?source=INSTORE", headers=loyalty)
+    assert r.status_code == 200, r.text
+    await services.documents.store_waiting()
     # Before: the search finds them where they were written.
     assert {t for t, _ in await _holding(services, PERSONAL)} >= {
         "customers", "profiles", "identifiers", "messages", "subscriptions", "transactions",
         "redemptions", "points_ledger", "tier_changes", "cards", "card_status_log",
-        "idempotency_keys"}
+        "idempotency_keys", "customer_documents"}
 
     # A pending request names the customer by an identifier: erasure forgets that too.
     r = await client.post("/v2/requests", headers=loyalty, json={
@@ -197,9 +201,12 @@ async def test_writes_racing_an_erasure_leave_nothing_of_the_person(
                 client.post("/v2/loyalty/pointsAdjustments", headers=loyalty, json={
                     "identifierName": "id", "identifierValue": str(customer_id), "points": 5,
                     "reason": f"goodwill for {marker}"}),
+                # Reads, whose answers are offered as the customer's document.
+                client.get(f"/v2/customers/{customer_id}?source=INSTORE", headers=loyalty),
             ]
         # An exception is a server error the test client raised (a deadlock, say).
         answers = await asyncio.gather(*writes, return_exceptions=True)
+        await services.documents.store_waiting()
         assert [a for a in answers if isinstance(a, BaseException)] == []
         assert all(r.status_code < 500 for r in answers), [
             r.text for r in answers if r.status_code >= 500]

@@ -154,6 +154,9 @@ class Settings:
     loyalty_jobs_seconds: int = 3600
     public_url: str = ""
     access_log: bool = True
+    # Each customer's default details kept as rendered (customers/documents.py); off, every
+    # read renders the customer.
+    customer_documents: bool = True
     # FastAPI's native OpenTelemetry; off, the per-request check that no provider is
     # configured (2-3% of a customer read) is skipped.
     telemetry: bool = False
@@ -196,6 +199,7 @@ class Settings:
             loyalty_jobs_seconds=_number("LOYALTY_JOBS_SECONDS", 3600),
             public_url=_url("PUBLIC_URL", PUBLIC_URL_PREFIXES).rstrip("/"),
             access_log=_flag("ACCESS_LOG", True),
+            customer_documents=_flag("CUSTOMER_DOCUMENTS", True),
             telemetry=_flag("TELEMETRY", False),
             log_level=_choice("LOG_LEVEL", "info", LOG_LEVELS).lower(),
         )

@@ -11,6 +11,7 @@ from patron.cards.service import Cards
 from patron.clock import Clock
 from patron.commerce.service import Commerce
 from patron.config import Settings
+from patron.customers.documents import CustomerDocuments
 from patron.customers.fraud import Fraud
 from patron.customers.images import CustomerImages
 from patron.customers.privacy import PrivacyRequests
@@ -41,6 +42,7 @@ class Services:
     limiter: RateLimiter
     tenancy: Tenancy
     customers: Customers
+    documents: CustomerDocuments
     privacy: PrivacyRequests
     commerce: Commerce
     events: Events
@@ -71,6 +73,7 @@ class Services:
         return cls(settings=settings, db=db, clock=clock, auth=auth,
                    limiter=RateLimiter(settings.rate_limit_per_minute, shared),
                    tenancy=Tenancy(db, clock, auth), customers=customers,
+                   documents=CustomerDocuments(db, settings.customer_documents),
                    privacy=PrivacyRequests(db, clock, customers, events, engagement, segments,
                                            fraud, groups),
                    commerce=Commerce(db, clock, loyalty, customers.tills), events=events,
@@ -80,6 +83,7 @@ class Services:
 
     async def close(self) -> None:
         """Lets go of what the services hold besides the database (the shared counts)."""
+        await self.documents.close()
         await self.limiter.settled()
         if self.limiter.shared is not None:
             await self.limiter.shared.close()

@@ -30,6 +30,23 @@ GET_CUSTOMER_WITH_PROFILES = sql(
         " x) AS profiles_json FROM customers c", 1),
     sqlite="SELECT NULL",  # not used on SQLite
 )
+# Customer documents (customers/documents.py). A document is kept only while its customer's
+# count is the one its read saw: on PostgreSQL the customer row is locked for share while the
+# document goes in, so a change either commits first (and the count no longer matches) or waits
+# and then deletes the document; a row a change holds is skipped, never waited for.
+GET_DOCUMENT = sql(
+    "SELECT sources, body FROM customer_documents WHERE org_id = $1 AND customer_id = $2 "
+    "AND renderer = $3"
+)
+_KEEP_DOCUMENT = (
+    "INSERT INTO customer_documents (org_id, customer_id, version, renderer, sources, body) "
+    "SELECT org_id, id, version, $4, $5, $6 FROM customers WHERE org_id = $1 AND id = $2 "
+    "AND version = $3 AND status = 'active'{lock} ON CONFLICT (org_id, customer_id) DO UPDATE "
+    "SET version = excluded.version, renderer = excluded.renderer, sources = excluded.sources, "
+    "body = excluded.body"
+)
+KEEP_DOCUMENT = sql(_KEEP_DOCUMENT.format(lock=" FOR SHARE SKIP LOCKED"),
+                    sqlite=_KEEP_DOCUMENT.format(lock=""))
 GET_CUSTOMER_STATE = sql(
     "SELECT id, status, external_id, loyalty_type, site_id FROM customers "
     "WHERE org_id = $1 AND id = $2"

@@ -169,12 +169,31 @@ customers = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("deleted_at", BigInteger, nullable=True),
     Column("pii_deleted_at", BigInteger, nullable=True),
+    # Counts the changes to the customer and to everything its details show, moved by triggers
+    # (migration 0011), whichever code path writes: a kept document of another count is stale.
+    Column("version", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("org_id", "id"),
     Index("customers_created", "org_id", "status", "created_at", "id"),
     Index("customers_external_id", "org_id", "external_id", unique=True),
     # Which of a batch's customer ids are active (events by userId, imports), read from this
     # index alone instead of one wide customer row each.
     Index("customers_state", "org_id", "id", "status"),
+)
+
+# Each customer's details as the loyalty face renders them by default, kept from a read until
+# anything they show changes: the triggers of migration 0011 delete the row in the transaction
+# of the change (docs/operations.md, "Customer documents"). `renderer` names the code that
+# rendered it; `sources` the customer's profile sources, for the read's source check.
+customer_documents = Table(
+    "customer_documents",
+    metadata,
+    _org(),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("renderer", Text, nullable=False),
+    Column("sources", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("org_id", "customer_id"),
 )
 
 profiles = Table(

@@ -15,6 +15,7 @@ from patron.auth.service import LOYALTY, Principal, route_scope
 from patron.clock import local_time, parse_bound
 from patron.commerce.service import TRANSACTION_SOURCES
 from patron.config import NO, YES
+from patron.customers.documents import code_renderer
 from patron.customers.models import READ_SOURCES, Provenance
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
 from patron.faces import (
@@ -49,6 +50,8 @@ EMBEDS = ("points", "subscriptions", "mlp", "userGroup", "gapDetails", "promotio
           "ignoreCardDetails", "alternateCurrencies")
 _EMBEDS_LOWER = frozenset(e.lower() for e in EMBEDS)
 MAX_REQUEST_BATCH = 10
+# The code that renders the customer documents this process keeps and serves.
+RENDERER = code_renderer()
 NOT_FOUND_BY_IDENTIFIERS = "Customer not found for the given identifiers"
 
 
@@ -188,6 +191,16 @@ class DetailsQuery:
                    _flag(params, "includedFraudDetails"), _groups_query(params, embeds))
 
     @property
+    def plain(self) -> bool:
+        """Whether the answer is the customer's default details (no embed, flag, account or
+        group asked for): the one answer kept as a customer document."""
+        return not (self.embeds or self.account_id is not None or self.only_current_profile
+                    or self.ndnc_status or self.optin_status or self.slab_history
+                    or self.upgrade_criteria or self.retention_criteria or self.fraud_details
+                    or self.gap_to_upgrade is not None or self.gap_to_renew is not None
+                    or self.groups is not None)
+
+    @property
     def needs_loyalty(self) -> bool:
         return (self.slab_history or self.upgrade_criteria or self.retention_criteria
                 or bool(_LOYALTY_EMBEDS & self.wanted))
@@ -296,15 +309,25 @@ def _flag(params: Any, name: str) -> bool:
     raise ValidationFailed(f"{name} must be true or false", field=name)
 
 
+def _not_in_source() -> NotFound:
+    return NotFound("No customer found in the given source with the given identifier",
+                    reason="customer_not_in_source")
+
+
 async def _details(svc: Services, org_id: int, customer_id: int, source: str,
                    query: DetailsQuery) -> Response:
+    if query.plain:
+        kept = await svc.documents.kept(org_id, customer_id, RENDERER)
+        if kept is not None:
+            if source != "ALL" and source not in kept["sources"].split():
+                raise _not_in_source()
+            return Response(kept["body"], media_type=JSON)
     record = await svc.customers.get(org_id, customer_id)
     account_id = query.account_id
     if source != "ALL" and not any(
             p["source"] == source and (account_id is None or p["account_id"] == account_id)
             for p in record.profiles):
-        raise NotFound("No customer found in the given source with the given identifier",
-                       reason="customer_not_in_source")
+        raise _not_in_source()
     # The segment map and the marking till cost a query each, and only when asked for.
     segments = (await svc.segments.of_customer(org_id, record.id)
                 if "segments" in query.wanted else None)
@@ -336,7 +359,11 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
         warnings = body.pop("warnings")
         body.update(parts)
         body["warnings"] = warnings
-    return ok(body)
+    answer = dumps(body)
+    if query.plain:
+        svc.documents.keep(org_id, record.id, record.row["version"], RENDERER,
+                           " ".join(p["source"] for p in record.profiles), answer)
+    return Response(answer, media_type=JSON)
 
 
 async def _group_parts(svc: Services, org_id: int, customer_id: int,
