@@ -515,7 +515,13 @@ async def _read_every_customer(port: int, manifest: Manifest, auth: str,
         finally:
             writer.close()
 
-    await asyncio.gather(*(reader() for _ in range(connections)))
+    # Opened one at a time, so that each server worker accepts some: at once, one worker can take
+    # them all.
+    readers = []
+    for _ in range(connections):
+        readers.append(asyncio.create_task(reader()))
+        await asyncio.sleep(0.05)
+    await asyncio.gather(*readers)
 
 
 def run_engine(engine: str, manifest: Manifest, wrk: str, args: argparse.Namespace,

@@ -151,7 +151,7 @@ DETAILS_PARAMETERS: tuple[QueryParameter, ...] = (
 SOURCE_PARAMETER: QueryParameter = ("source", True, {"type": "string", "enum": list(READ_SOURCES)})
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a few µs a read
 class DetailsQuery:
     """The query of the customer-details reads (`source`, `accountId`, `embed` parsed once, the
     flags and the gap days), read straight from the query string: FastAPI's per-parameter
@@ -179,6 +179,11 @@ class DetailsQuery:
         # for each of them.
         pairs = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
         params = dict(pairs)
+        if _SOURCE_ONLY.issuperset(params):  # the usual read: every flag at its default
+            return cls(request, params, None, [], frozenset(), only_current_profile=False,
+                       ndnc_status=False, optin_status=False, slab_history=False,
+                       upgrade_criteria=False, retention_criteria=False, gap_to_upgrade=None,
+                       gap_to_renew=None, fraud_details=False, groups=None)
         # `embed` is an array: comma-separated, or repeated as generated clients send arrays.
         embeds = _embeds(",".join(v for k, v in pairs if k == "embed"))
         return cls(request, params, params.get("accountId"), embeds,
@@ -206,6 +211,7 @@ class DetailsQuery:
                 or bool(_LOYALTY_EMBEDS & self.wanted))
 
 
+_SOURCE_ONLY = frozenset({"source"})
 _LOYALTY_EMBEDS = frozenset(e.lower() for e in EMBEDS) - {
     "segments", "subscriptions", "customerimage", "associatedimages", "usergroup",
     "ignorecarddetails", "alternatecurrencies"}
