@@ -11,16 +11,13 @@ import pytest
 
 from patron.customers.documents import CustomerDocuments
 from patron.db.statement import sql
-from patron.faces.loyalty.routes import DETAILS, RENDERER
+from patron.faces.loyalty.routes import RENDERER
 from patron.services import Services
 from patron.tenancy.service import OrgCredentials
-from tests.conftest import START_MS, add_customer, till_auth
-from tests.test_engagement import DAY, _history, _message, _post
+from tests.conftest import add_customer
 
 KEPT = sql("SELECT version, sources, renderer FROM customer_documents "
-           "WHERE org_id = $1 AND customer_id = $2 AND answer = 'details'")
-ANSWERS = sql("SELECT answer FROM customer_documents WHERE org_id = $1 AND customer_id = $2 "
-              "ORDER BY answer")
+           "WHERE org_id = $1 AND customer_id = $2")
 VERSION = sql("SELECT version FROM customers WHERE org_id = $1 AND id = $2")
 
 
@@ -179,8 +176,7 @@ async def test_an_answer_rendered_before_a_change_is_not_kept(
     assert r.status_code == 200, r.text
     assert await services.db.fetchval(VERSION, org.org_id, customer_id) > version
     # An answer read at the earlier count, offered after the change: not stored.
-    services.documents.keep(org.org_id, customer_id, DETAILS, version, RENDERER, "INSTORE",
-                            b"{}")
+    services.documents.keep(org.org_id, customer_id, version, RENDERER, "INSTORE", b"{}")
     await services.documents.store_waiting()
     assert await _kept(services, org.org_id, customer_id) is None
 
@@ -199,71 +195,12 @@ async def test_a_change_in_flight_wins_over_a_document_being_kept(
     other = CustomerDocuments(services.db)
     async with services.db.transaction() as tx:
         await tx.execute(bump, org.org_id, customer_id)
-        other.keep(org.org_id, customer_id, DETAILS, version, RENDERER, "INSTORE", b"{}")
+        other.keep(org.org_id, customer_id, version, RENDERER, "INSTORE", b"{}")
         await other.store_waiting()  # another connection: skips the locked row at once
     assert await _kept(services, org.org_id, customer_id) is None
     # Offered again at the count the change left: kept.
     version = await services.db.fetchval(VERSION, org.org_id, customer_id)
-    other.keep(org.org_id, customer_id, DETAILS, version, RENDERER, "INSTORE", b"{}")
+    other.keep(org.org_id, customer_id, version, RENDERER, "INSTORE", b"{}")
     await other.store_waiting()
     assert (await _kept(services, org.org_id, customer_id))["version"] == version
     await other.close()
-
-
-async def test_an_interaction_page_is_kept_until_its_messages_change(
-        client: httpx.AsyncClient, services: Services, org: OrgCredentials) -> None:
-    auth = till_auth(org)
-    customer_id = await _history(client, org)
-    by_id = {"user_id": str(customer_id), "format": "json"}
-
-    async def page(params: dict[str, str]) -> httpx.Response:
-        r = await client.get("/v1.1/customer/interaction", headers=auth, params=params)
-        assert r.status_code == 200, r.text
-        await services.documents.store_waiting()
-        return r
-
-    async def rendered(params: dict[str, str]) -> bytes:
-        services.documents.enabled = False
-        try:
-            return (await client.get("/v1.1/customer/interaction", headers=auth,
-                                     params=params)).content
-        finally:
-            services.documents.enabled = True
-
-    async def answers() -> int:
-        return len(await services.db.fetch(ANSWERS, org.org_id, customer_id))
-
-    first = await page(by_id)
-    assert await answers() == 1
-    assert (await page(by_id)).content == first.content
-    # Named another way, the customer's answer is the same one.
-    assert (await page({"mobile": "919900000007", "format": "json"})).content == first.content
-    assert await answers() == 1
-    # Another query is another answer; XML is kept as XML.
-    as_xml = await page({**by_id, "format": "xml"})
-    assert as_xml.headers["content-type"] == "application/xml"
-    assert (await page({**by_id, "format": "xml"})).content == as_xml.content
-    assert (await page({**by_id, "type": "sms", "limit": "1"})).content != first.content
-    assert await answers() == 3
-
-    await _post(client, org, [_message("d1", {"id": customer_id}, sent=START_MS - DAY,
-                                       subject="News", receiver="hal@example.com")])
-    assert await answers() == 0  # a message: every kept answer of the customer dropped
-    after_message = await page(by_id)
-    assert after_message.content != first.content
-    assert after_message.content == await rendered(by_id)
-    await _post(client, org, [{"kind": "delivery", "message": "d1", "event": "opened",
-                               "at": START_MS - DAY + 1000}])
-    assert await answers() == 0  # a delivery event
-    after_event = await page(by_id)
-    assert after_event.content != after_message.content
-    assert after_event.content == await rendered(by_id)
-    # The organisation's time zone and OTP masking name another answer.
-    await services.tenancy.configure(org.org_id, time_zone="Asia/Kolkata", otp_masking=True)
-    local = await page(by_id)
-    assert local.content != after_event.content and local.content == await rendered(by_id)
-    # A change to the customer's details (its mobile is shown) drops them too.
-    r = await client.put(f"/v2/customers/{customer_id}", headers=auth, json={
-        "profiles": [{"source": "INSTORE", "lastName": "Changed"}]})
-    assert r.status_code == 200, r.text
-    assert await answers() == 0

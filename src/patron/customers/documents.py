@@ -1,15 +1,13 @@
-"""Customer documents: answers about a customer (its default details, a page of its
-interactions) kept as the bytes a read sent, so that the next read asking the same sends them
-again without reading and rendering what they show (docs/operations.md, "Customer documents").
-`answer` names which answer, with everything it depends on besides the customer's data (its
-query, the organisation's time zone where it shows local times).
+"""Customer documents: each customer's details as a face rendered them by default, kept as the
+bytes it sent, so that the next read of that customer sends them again without reading and
+rendering the customer (docs/operations.md, "Customer documents").
 
-Kept from reads, never written on a write path: a read that rendered an answer offers it
-(`keep`), and the offers are stored in batches after the answer has gone. What keeps a document
-true is the database, not the code that writes: the triggers of migration 0011 count every
-change to a customer and to everything the answers show (`customers.version`), and delete its
-documents in the transaction of the change. An offer is stored only if the customer's count is
-still the one its read saw, so an answer rendered before a change is never kept after it. A
+Kept from reads, never written on a write path: a read that rendered the customer offers its
+answer (`keep`), and the offers are stored in batches after the answer has gone. What keeps a
+document true is the database, not the code that writes: the triggers of migration 0011 count
+every change to a customer and to everything its details show (`customers.version`), and delete
+its document in the transaction of the change. An offer is stored only if the customer's count
+is still the one its read saw, so an answer rendered before a change is never kept after it. A
 document rendered by other code (another version of Patron) is never served: `renderer` names
 the code.
 """
@@ -49,29 +47,23 @@ class CustomerDocuments:
         self.db = db
         self.enabled = enabled
         self.keep_after_seconds = KEEP_AFTER_SECONDS
-        self._waiting: dict[tuple[int, int, str], tuple[int, int, str, int, str, str, bytes]] = {}
+        self._waiting: dict[tuple[int, int], tuple[int, int, int, str, str, bytes]] = {}
         self._storing: asyncio.Task[None] | None = None
 
-    async def kept(self, org_id: int, customer_id: int, answer: str,
-                   renderer: str) -> Row | None:
-        """The customer's document of `answer` by `renderer` (`sources`, `body`), or None."""
+    async def kept(self, org_id: int, customer_id: int, renderer: str) -> Row | None:
+        """The customer's document by `renderer` (`sources`, `body`), or None."""
         if not self.enabled:
             return None
-        return await self.db.fetchrow(repo.GET_DOCUMENT, org_id, customer_id, answer, renderer)
+        return await self.db.fetchrow(repo.GET_DOCUMENT, org_id, customer_id, renderer)
 
-    async def version(self, org_id: int, customer_id: int) -> int | None:
-        """The customer's count of changes, to read before what an answer shows."""
-        return await self.db.fetchval(repo.GET_VERSION, org_id, customer_id)
-
-    def keep(self, org_id: int, customer_id: int, answer: str, version: int, renderer: str,
+    def keep(self, org_id: int, customer_id: int, version: int, renderer: str,
              sources: str, body: bytes) -> None:
-        """Offers `answer` as a read rendered it from the customer at `version` (read before
-        anything the answer shows): stored soon, unless the customer has changed since (or is
-        no longer active)."""
+        """Offers the answer a read rendered from the customer at `version`: stored soon,
+        unless the customer has changed since (or is no longer active)."""
         if not self.enabled or len(self._waiting) >= MOST_WAITING:
             return
-        self._waiting[(org_id, customer_id, answer)] = (
-            org_id, customer_id, answer, version, renderer, sources, body)
+        self._waiting[(org_id, customer_id)] = (org_id, customer_id, version, renderer, sources,
+                                                body)
         if self._storing is None:
             self._storing = asyncio.get_running_loop().create_task(self._store_soon())
 

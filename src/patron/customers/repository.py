@@ -36,16 +36,15 @@ GET_CUSTOMER_WITH_PROFILES = sql(
 # and then deletes the document; a row a change holds is skipped, never waited for.
 GET_DOCUMENT = sql(
     "SELECT sources, body FROM customer_documents WHERE org_id = $1 AND customer_id = $2 "
-    "AND answer = $3 AND renderer = $4"
+    "AND renderer = $3"
 )
 _KEEP_DOCUMENT = (
-    "INSERT INTO customer_documents (org_id, customer_id, answer, version, renderer, sources, "
-    "body) SELECT org_id, id, $3, version, $5, $6, $7 FROM customers WHERE org_id = $1 "
-    "AND id = $2 AND version = $4 AND status = 'active'{lock} "
-    "ON CONFLICT (org_id, customer_id, answer) DO UPDATE SET version = excluded.version, "
-    "renderer = excluded.renderer, sources = excluded.sources, body = excluded.body"
+    "INSERT INTO customer_documents (org_id, customer_id, version, renderer, sources, body) "
+    "SELECT org_id, id, version, $4, $5, $6 FROM customers WHERE org_id = $1 AND id = $2 "
+    "AND version = $3 AND status = 'active'{lock} ON CONFLICT (org_id, customer_id) DO UPDATE "
+    "SET version = excluded.version, renderer = excluded.renderer, sources = excluded.sources, "
+    "body = excluded.body"
 )
-GET_VERSION = sql("SELECT version FROM customers WHERE org_id = $1 AND id = $2")
 KEEP_DOCUMENT = sql(_KEEP_DOCUMENT.format(lock=" FOR SHARE SKIP LOCKED"),
                     sqlite=_KEEP_DOCUMENT.format(lock=""))
 GET_CUSTOMER_STATE = sql(

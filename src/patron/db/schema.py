@@ -180,22 +180,20 @@ customers = Table(
     Index("customers_state", "org_id", "id", "status"),
 )
 
-# Answers about a customer (its default details, a page of its interactions) as the loyalty face
-# rendered them, kept from a read until anything they show changes: the triggers of migration
-# 0011 delete the customer's rows in the transaction of the change (docs/operations.md,
-# "Customer documents"). `answer` names the answer and its query, `renderer` the code that
-# rendered it; `sources` the customer's profile sources, for the details' source check.
+# Each customer's details as the loyalty face renders them by default, kept from a read until
+# anything they show changes: the triggers of migration 0011 delete the row in the transaction
+# of the change (docs/operations.md, "Customer documents"). `renderer` names the code that
+# rendered it; `sources` the customer's profile sources, for the read's source check.
 customer_documents = Table(
     "customer_documents",
     metadata,
     _org(),
     Column("customer_id", BigInteger, nullable=False),
-    Column("answer", Text, nullable=False),
     Column("version", BigInteger, nullable=False),
     Column("renderer", Text, nullable=False),
     Column("sources", Text, nullable=False),
     Column("body", LargeBinary, nullable=False),
-    PrimaryKeyConstraint("org_id", "customer_id", "answer"),
+    PrimaryKeyConstraint("org_id", "customer_id"),
 )
 
 profiles = Table(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import Request, Response
 from pydantic import AfterValidator, BaseModel, Field
@@ -20,9 +19,8 @@ from patron.engagement.models import MessageShape, subscription_channel
 from patron.engagement.service import Interactions
 from patron.errors import NotFound, ValidationFailed
 from patron.faces import FaceRouter, QueryParameter, Svc, digits, query_parameters
-from patron.faces.loyalty.errors import JSON
-from patron.faces.loyalty.routes import RENDERER, Reader, Writer, ok, reader
-from patron.faces.loyalty.v11 import ALL_FAILED, XML, v11_response, wants_xml
+from patron.faces.loyalty.routes import Reader, Writer, ok, reader
+from patron.faces.loyalty.v11 import ALL_FAILED, v11_response, wants_xml
 from patron.jsonio import fragment, loads
 from patron.services import Services
 
@@ -146,16 +144,9 @@ class _Query:
         self.offset = _int(params, "offset", 0, 10_000_000)
         self.start, self.end = params.get("start_date"), params.get("end_date")
 
-    def answer(self, face: str, as_xml: bool, view: tuple[ZoneInfo, bool]) -> str:
-        """Names the answer to this query as a customer document: everything it depends on
-        besides the customer's data (customers/documents.py)."""
-        return " ".join(map(repr, (face, as_xml, self.network, self.type, self.limit,
-                                   self.offset, self.start, self.end, view[0].key, view[1])))
-
     async def read(self, svc: Services, org_id: int, customer_id: int, network: str | None,
-                   shape: MessageShape, view: tuple[ZoneInfo, bool] | None = None
-                   ) -> Interactions:
-        view = view or await svc.engagement.org_view(org_id)
+                   shape: MessageShape) -> Interactions:
+        view = await svc.engagement.org_view(org_id)
         since = _date(self.start, "start_date", view[0], end=False)
         until = _date(self.end, "end_date", view[0], end=True)
         return await svc.engagement.interactions(
@@ -228,15 +219,7 @@ async def interaction_v11(request: Request) -> Response:
         query = _Query(request.query_params, legacy=True)
         identifier = query.identifier
         customer_id = await svc.customers.resolve(who.org_id, *query.identifier)
-        view = await svc.engagement.org_view(who.org_id)
-        # The answer does not depend on how the customer was named: kept whole, as sent.
-        answer = query.answer("v1.1", as_xml, view)
-        kept = await svc.documents.kept(who.org_id, customer_id, answer, RENDERER)
-        if kept is not None:
-            return Response(kept["body"], media_type=XML if as_xml else JSON)
-        version = await svc.documents.version(who.org_id, customer_id)
-        found = await query.read(svc, who.org_id, customer_id, query.network, V11_MESSAGE,
-                                 view)
+        found = await query.read(svc, who.org_id, customer_id, query.network, V11_MESSAGE)
     except (_BadInput, ValidationFailed) as exc:  # ValidationFailed: an unknown identifier
         detail = exc.message if isinstance(exc, ValidationFailed) else str(exc)
         return _v11_failure(f"Invalid or unsupported inputs passed. {detail}", 500, identifier,
@@ -244,7 +227,7 @@ async def interaction_v11(request: Request) -> Response:
     except NotFound:
         return _v11_failure(NOT_FOUND, 1012, identifier, as_xml)
     row = await svc.customers.get_listed(who.org_id, customer_id)
-    response = v11_response({"response": {
+    return v11_response({"response": {
         "status": {"success": "true", "code": 200, "message": "Success"},
         "customer": {
             "id": str(customer_id),
@@ -255,10 +238,6 @@ async def interaction_v11(request: Request) -> Response:
             "item_status": {"success": "true", "code": 1000,
                             "message": "Customer successfully retrieved"},
         }}}, 200, as_xml)
-    if version is not None:
-        svc.documents.keep(who.org_id, customer_id, answer, version, RENDERER, "",
-                           bytes(response.body))
-    return response
 
 
 # -- v2 ---------------------------------------------------------------------------------------

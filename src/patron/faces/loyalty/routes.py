@@ -50,10 +50,8 @@ EMBEDS = ("points", "subscriptions", "mlp", "userGroup", "gapDetails", "promotio
           "ignoreCardDetails", "alternateCurrencies")
 _EMBEDS_LOWER = frozenset(e.lower() for e in EMBEDS)
 MAX_REQUEST_BATCH = 10
-# The code that renders the customer documents this process keeps and serves, and the answer
-# that customer details keep.
+# The code that renders the customer documents this process keeps and serves.
 RENDERER = code_renderer()
-DETAILS = "details"
 NOT_FOUND_BY_IDENTIFIERS = "Customer not found for the given identifiers"
 
 
@@ -325,7 +323,7 @@ def _not_in_source() -> NotFound:
 async def _details(svc: Services, org_id: int, customer_id: int, source: str,
                    query: DetailsQuery) -> Response:
     if query.plain:
-        kept = await svc.documents.kept(org_id, customer_id, DETAILS, RENDERER)
+        kept = await svc.documents.kept(org_id, customer_id, RENDERER)
         if kept is not None:
             if source != "ALL" and source not in kept["sources"].split():
                 raise _not_in_source()
@@ -369,7 +367,7 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
         body["warnings"] = warnings
     answer = dumps(body)
     if query.plain:
-        svc.documents.keep(org_id, record.id, DETAILS, record.row["version"], RENDERER,
+        svc.documents.keep(org_id, record.id, record.row["version"], RENDERER,
                            " ".join(p["source"] for p in record.profiles), answer)
     return Response(answer, media_type=JSON)
 

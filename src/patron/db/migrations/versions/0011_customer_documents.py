@@ -1,12 +1,12 @@
-"""customer_documents: answers about a customer kept as rendered, until anything they show changes
+"""customer_documents: each customer's rendered details, kept until anything they show changes
 
 Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-07 05:10:00.000000
 
-`customers.version` counts the changes to a customer and to everything the kept answers show
-(its details, its messages); the triggers below move it, whichever code path writes, and drop the
-customer's kept documents in the same transaction (docs/operations.md, "Customer documents").
+`customers.version` counts the changes to a customer and to everything its details show; the
+triggers below move it, whichever code path writes, and drop the customer's kept document in the
+same transaction (docs/operations.md, "Customer documents").
 """
 
 import sqlalchemy as sa
@@ -17,8 +17,8 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-# The tables whose rows the kept answers show, each naming its customer in `customer_id`.
-_PARTS = ("profiles", "cards", "messages", "message_summaries")
+# The tables whose rows a customer's details show, and how a row names its customer.
+_PARTS = ("profiles", "cards")
 
 _SQLITE = [
     # A change to the customer row itself: counted (unless it is the count moving), and the
@@ -113,12 +113,11 @@ def upgrade() -> None:
         "customer_documents",
         sa.Column("org_id", sa.BigInteger(), nullable=False),
         sa.Column("customer_id", sa.BigInteger(), nullable=False),
-        sa.Column("answer", sa.Text(), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column("renderer", sa.Text(), nullable=False),
         sa.Column("sources", sa.Text(), nullable=False),
         sa.Column("body", sa.LargeBinary(), nullable=False),
-        sa.PrimaryKeyConstraint("org_id", "customer_id", "answer"),
+        sa.PrimaryKeyConstraint("org_id", "customer_id"),
     )
     for statement in (_POSTGRESQL if op.get_bind().dialect.name == "postgresql" else _SQLITE):
         op.execute(statement)
