@@ -157,6 +157,9 @@ class Settings:
     # Each customer's default details kept as rendered (customers/documents.py); off, every
     # read renders the customer.
     customer_documents: bool = True
+    # Memory (MiB) each server process keeps pages of the interaction reads in
+    # (engagement/pages.py); 0: every read renders its pages.
+    interaction_pages_mb: int = 32
     # FastAPI's native OpenTelemetry; off, the per-request check that no provider is
     # configured (2-3% of a customer read) is skipped.
     telemetry: bool = False
@@ -200,6 +203,7 @@ class Settings:
             public_url=_url("PUBLIC_URL", PUBLIC_URL_PREFIXES).rstrip("/"),
             access_log=_flag("ACCESS_LOG", True),
             customer_documents=_flag("CUSTOMER_DOCUMENTS", True),
+            interaction_pages_mb=_number("INTERACTION_PAGES_MB", 32),
             telemetry=_flag("TELEMETRY", False),
             log_level=_choice("LOG_LEVEL", "info", LOG_LEVELS).lower(),
         )

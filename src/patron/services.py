@@ -17,6 +17,7 @@ from patron.customers.images import CustomerImages
 from patron.customers.privacy import PrivacyRequests
 from patron.customers.service import Customers
 from patron.db.database import Database
+from patron.engagement.pages import KeptPages
 from patron.engagement.service import Engagement
 from patron.events.service import Events
 from patron.groups.service import Groups
@@ -63,7 +64,8 @@ class Services:
                            settings.credential_check_seconds, shared)
         customers = Customers(db, clock, Tills())
         events = Events(db, clock, customers)
-        engagement = Engagement(db, clock, customers)
+        engagement = Engagement(db, clock, customers,
+                                KeptPages(settings.interaction_pages_mb * 1024 * 1024))
         loyalty = Loyalty(db, clock)
         cards = Cards(db, clock)
         customers.cards = cards
@@ -84,6 +86,7 @@ class Services:
     async def close(self) -> None:
         """Lets go of what the services hold besides the database (the shared counts)."""
         await self.documents.close()
+        self.engagement.pages.close()
         await self.limiter.settled()
         if self.limiter.shared is not None:
             await self.limiter.shared.close()

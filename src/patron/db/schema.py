@@ -413,6 +413,10 @@ message_summaries = Table(
     Column("used", Integer, nullable=False, server_default="0"),  # 1: one was opened or clicked
     Column("first_time", BigInteger, nullable=False),
     Column("last_time", BigInteger, nullable=False),
+    # Moved by every write to the messages counted here, of a message or of a delivery event on
+    # one, and by the PII scrub: a page of them kept in memory (engagement/pages.py) is sent
+    # again only while the revisions it was read under are the same.
+    Column("revision", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("org_id", "customer_id", "network", "channel", "priority"),
     # On SQLite, rows stored in the key's B-tree: each write changes one B-tree, not two.
     sqlite_with_rowid=False,

@@ -71,24 +71,25 @@ def _sql_min_max(text: str) -> Any:
 
 
 # The message summaries (schema.message_summaries), kept by every write of a message or of a
-# delivery event. $1..$5: org, customer, network, channel, priority.
+# delivery event, each of which moves the revision. $1..$5: org, customer, network, channel,
+# priority.
 _SUMMARY_KEY = ("org_id = $1 AND customer_id = $2 AND network = $3 AND channel = $4 "
                 "AND priority = $5")
 # $6 messages more, sent at the latest at $7 and at the earliest at $8.
 ADD_TO_SUMMARY = _sql_min_max(
     "INSERT INTO message_summaries AS s (org_id, customer_id, network, channel, priority, count, "
-    "last_at, used, first_time, last_time) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $7) "
-    "ON CONFLICT (org_id, customer_id, network, channel, priority) DO UPDATE SET "
+    "last_at, used, first_time, last_time, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, "
+    "$7, 1) ON CONFLICT (org_id, customer_id, network, channel, priority) DO UPDATE SET "
     "count = s.count + excluded.count, last_at = greatest(s.last_at, excluded.last_at), "
     "first_time = least(s.first_time, excluded.first_time), "
-    "last_time = greatest(s.last_time, excluded.last_time)"
+    "last_time = greatest(s.last_time, excluded.last_time), revision = s.revision + 1"
 )
-SUMMARY_DELIVERED = _sql_min_max(  # one of them delivered at $6
-    "UPDATE message_summaries SET first_time = least(first_time, $6), "
-    f"last_time = greatest(last_time, $6) WHERE {_SUMMARY_KEY}"
-)
-SUMMARY_USED = sql(  # one of them opened or clicked
-    f"UPDATE message_summaries SET used = 1 WHERE {_SUMMARY_KEY} AND used = 0"
+# Delivery events on its messages: delivered at the earliest at $6 and at the latest at $7 (NULL:
+# none delivered), $8 1 when one was opened or clicked.
+SUMMARY_EVENTS = _sql_min_max(
+    "UPDATE message_summaries SET first_time = least(first_time, coalesce($6, first_time)), "
+    "last_time = greatest(last_time, coalesce($7, last_time)), used = greatest(used, $8), "
+    f"revision = revision + 1 WHERE {_SUMMARY_KEY}"
 )
 # The summaries of an organisation's stored messages, computed from them: what the kept ones
 # equal (last_time: bound from above), and how rows loaded in bulk get theirs.
@@ -177,18 +178,20 @@ _SUMMARY = ("SELECT network, channel, count(*) AS count, max(sent_at) AS last_at
             "FROM messages WHERE {range} GROUP BY network, channel")
 # Per (network, channel): the count, last time sent, whether any was opened or clicked, and the
 # earliest and latest time (sent or delivered) that a page of its messages can show. Over the
-# whole history from the kept summaries; over a range of time, from the messages.
+# whole history from the kept summaries (with their revisions: engagement/pages.py); over a range
+# of time, from the messages.
 KEPT_SUMMARY = sql(
     "SELECT network, channel, CAST(sum(count) AS BIGINT) AS count, max(last_at) AS last_at, "
-    "max(used) AS used, min(first_time) AS first_time, max(last_time) AS last_time "
-    "FROM message_summaries WHERE org_id = $1 AND customer_id = $2 "
-    "AND ($3::text IS NULL OR network = $3) AND ($4::text IS NULL OR channel = $4) "
-    "AND ($5::text IS NULL OR priority = $5) GROUP BY network, channel",
+    "max(used) AS used, min(first_time) AS first_time, max(last_time) AS last_time, "
+    "CAST(sum(revision) AS BIGINT) AS revision FROM message_summaries "
+    "WHERE org_id = $1 AND customer_id = $2 AND ($3::text IS NULL OR network = $3) "
+    "AND ($4::text IS NULL OR channel = $4) AND ($5::text IS NULL OR priority = $5) "
+    "GROUP BY network, channel",
     sqlite="SELECT network, channel, CAST(sum(count) AS BIGINT) AS count, max(last_at) AS "
-    "last_at, max(used) AS used, min(first_time) AS first_time, max(last_time) AS last_time "
-    "FROM message_summaries WHERE org_id = $1 AND customer_id = $2 "
-    "AND ($3 IS NULL OR network = $3) AND ($4 IS NULL OR channel = $4) "
-    "AND ($5 IS NULL OR priority = $5) GROUP BY network, channel",
+    "last_at, max(used) AS used, min(first_time) AS first_time, max(last_time) AS last_time, "
+    "CAST(sum(revision) AS BIGINT) AS revision FROM message_summaries "
+    "WHERE org_id = $1 AND customer_id = $2 AND ($3 IS NULL OR network = $3) "
+    "AND ($4 IS NULL OR channel = $4) AND ($5 IS NULL OR priority = $5) GROUP BY network, channel",
 )
 INTERACTION_SUMMARY = sql(
     _SUMMARY.format(first="min(least(sent_at, delivered_at))",
@@ -315,6 +318,9 @@ def interaction_pages(shape: MessageShape, spans: bool) -> Statement:
 
 SCRUB_SUBSCRIPTION_REASONS = sql(  # free text, which may name the person
     "UPDATE subscriptions SET reason = '' WHERE org_id = $1 AND customer_id = $2"
+)
+SCRUBBED_SUMMARIES = sql(  # their messages' text is gone: no kept page of them holds
+    "UPDATE message_summaries SET revision = revision + 1 WHERE org_id = $1 AND customer_id = $2"
 )
 SCRUB_MESSAGES = sql(
     "UPDATE messages SET sender = CASE WHEN direction = 'INBOUND' THEN '' ELSE sender END, "

@@ -40,6 +40,7 @@ from patron.engagement.models import (
     SubscriptionRecord,
     record_id,
 )
+from patron.engagement.pages import KeptPages
 from patron.errors import Conflict, NotFound, PatronError, ValidationFailed
 from patron.jsonio import dumps_text, loads
 from patron.tenancy import repository as tenancy_repo
@@ -240,10 +241,12 @@ def _no_customer() -> NotFound:
 
 
 class Engagement:
-    def __init__(self, db: Database, clock: Clock, customers: Customers) -> None:
+    def __init__(self, db: Database, clock: Clock, customers: Customers,
+                 pages: KeptPages | None = None) -> None:
         self.db = db
         self.clock = clock
         self.customers = customers
+        self.pages = pages or KeptPages(0)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -481,7 +484,10 @@ class Engagement:
         by_id = await repo.messages_by_id(
             tx, org_id, sorted({i.record.messageId for i in items if i.record.messageId}))
         events, firsts, latest, engaged = [], [], [], set()
-        bounces, delivered, used = [], [], set()
+        bounces: list[tuple[int, int, int]] = []
+        # Per summary of the messages: the earliest and latest delivery, and whether one was
+        # opened or clicked. Every event moves its summary's revision (engagement/pages.py).
+        summaries: dict[tuple[Any, ...], tuple[int | None, int | None, int]] = {}
         for item in items:
             r: DeliveryRecord = item.record
             message = by_record.get(r.message) if r.message else by_id.get(r.messageId or 0)
@@ -493,10 +499,13 @@ class Engagement:
             events.append((org_id, message_id, r.event, r.at, r.bounceType))
             summary = (org_id, customer_id, message["network"], message["channel"],
                        message["priority"])
+            first, last, used = summaries.get(summary, (None, None, 0))
             if r.event == "delivered":
-                delivered.append((*summary, r.at))
+                first = r.at if first is None else min(first, r.at)
+                last = r.at if last is None else max(last, r.at)
             elif r.event in ("opened", "clicked"):
-                used.add(summary)
+                used = 1
+            summaries[summary] = (first, last, used)
             firsts.append((r.event, (org_id, message_id, r.at, r.bounceType)
                            if r.event == "bounced" else (org_id, message_id, r.at)))
             if message["channel"] == "email":
@@ -521,10 +530,9 @@ class Engagement:
                 await tx.executemany(stmt, rows)
         if bounces:
             await tx.executemany(repo.HARD_BOUNCE, bounces)
-        if delivered:
-            await tx.executemany(repo.SUMMARY_DELIVERED, sorted(delivered))
-        if used:
-            await tx.executemany(repo.SUMMARY_USED, sorted(used))
+        if summaries:  # in key order, as the messages' writes take the rows' locks
+            await tx.executemany(repo.SUMMARY_EVENTS, [
+                (*key, *moved) for key, moved in sorted(summaries.items())])
 
     async def _facts(self, tx: Queryable, org_id: int, items: list[_Item],
                      outcomes: list[Outcome]) -> None:
@@ -566,7 +574,9 @@ class Engagement:
         """Message contents and the customer's own addresses in them, and the reasons given
         for subscription changes (PII deletion)."""
         await tx.execute(repo.SCRUB_MESSAGES, org_id, customer_id)
+        await tx.execute(repo.SCRUBBED_SUMMARIES, org_id, customer_id)
         await tx.execute(repo.SCRUB_SUBSCRIPTION_REASONS, org_id, customer_id)
+        self.pages.forget(org_id, customer_id)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -597,6 +607,15 @@ class Engagement:
         paged = [r for r in rows if r["count"] > offset] if limit > 0 else []
         if not paged:
             return found
+        # Over the whole history, the pages read under the same summaries are the same pages.
+        kept_as = None
+        if whole_history and self.pages.on:
+            kept_as = ((org_id, customer_id, network, channel, priority, limit, offset, shape,
+                        zone.key, mask_otp), tuple(tuple(r) for r in rows))
+            kept = self.pages.get(*kept_as)
+            if kept is not None:
+                found.pages = kept
+                return found
         args = (org_id, customer_id, dumps_text([[r["network"], r["channel"]] for r in paged]),
                 since_ms, until_ms, priority, limit, offset)
         offsets = utc_offsets(zone, min(r["first_time"] for r in paged),
@@ -610,6 +629,8 @@ class Engagement:
         pages = await self.db.fetch(repo.interaction_pages(shape, spans is not None), *args,
                                     mask_otp, fixed if spans is None else dumps_text(spans))
         found.pages = {(r["network"], r["channel"]): r["page"] for r in pages if r["page"] != "[]"}
+        if kept_as is not None:
+            self.pages.keep(*kept_as, found.pages)
         return found
 
     async def subscriptions(self, org_id: int, customer_id: int) -> list[Row]:

@@ -1,0 +1,140 @@
+"""Pages of the interaction reads kept in memory (engagement/pages.py): sent again only while the
+summaries they were read under are unchanged, whichever process wrote since, and forgotten on a
+PII deletion."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from patron.customers.models import Provenance
+from patron.db.statement import sql
+from patron.engagement import repository as repo
+from patron.engagement.pages import KeptPages
+from patron.services import Services
+from patron.tenancy.service import OrgCredentials
+from tests.conftest import START_MS, till_auth, workspace_auth
+from tests.test_engagement import DAY, _history, _message, _post
+
+REVISIONS = sql("SELECT network, channel, priority, revision FROM message_summaries "
+                "WHERE org_id = $1 AND customer_id = $2 ORDER BY network, channel, priority")
+QUERIES = ({}, {"type": "email"}, {"network": "facebook"}, {"limit": "1", "offset": "1"},
+           {"format": "xml"})
+
+
+async def _read(client: httpx.AsyncClient, org: OrgCredentials, cid: int,
+                extra: dict[str, str] | None = None) -> httpx.Response:
+    r = await client.get("/v1.1/customer/interaction", headers=till_auth(org),
+                         params={"user_id": str(cid), **(extra or {})})
+    assert r.status_code == 200, r.text
+    return r
+
+
+async def _rendered(client: httpx.AsyncClient, services: Services, org: OrgCredentials, cid: int,
+                    extra: dict[str, str] | None = None) -> httpx.Response:
+    """The same read with nothing kept: its pages read from the messages."""
+    pages = services.engagement.pages
+    memory, pages.max_bytes = pages.max_bytes, 0
+    try:
+        return await _read(client, org, cid, extra)
+    finally:
+        pages.max_bytes = memory
+
+
+async def test_a_read_again_sends_the_kept_pages(client: httpx.AsyncClient, org: OrgCredentials,
+                                                 services: Services,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = await _history(client, org)
+    first = {str(q): (await _read(client, org, cid, q)).content for q in QUERIES}
+    assert any(key[:2] == (org.org_id, cid) for key in services.engagement.pages._kept)
+
+    def unread(*args: Any) -> Any:
+        raise AssertionError("the pages were read again")
+
+    monkeypatch.setattr(repo, "interaction_pages", unread)
+    for q in QUERIES:
+        assert (await _read(client, org, cid, q)).content == first[str(q)], q
+    # A range of time reads its messages every time (only the whole history is kept).
+    with pytest.raises(AssertionError, match="read again"):
+        await _read(client, org, cid, {"start_date": "2020-01-01"})
+
+
+async def test_every_write_to_the_messages_is_seen(client: httpx.AsyncClient,
+                                                   org: OrgCredentials,
+                                                   services: Services) -> None:
+    """After each write, the read equals a read with nothing kept, and the revision of the
+    summary the write touched has moved."""
+    cid = await _history(client, org)
+    at = START_MS - 3 * DAY
+    writes: list[list[dict[str, Any]]] = [
+        [_message("e9", {"id": cid}, sent=START_MS - 4 * DAY, subject="Older")],
+        *[[{"kind": "delivery", "message": "e2", "event": event, "at": at + step}]
+          for step, event in enumerate(("delivered", "opened", "clicked", "complained",
+                                        "unsubscribed", "dropped"))],
+        [{"kind": "delivery", "message": "e9", "event": "bounced", "bounceType": "soft",
+          "at": at}],
+        [{"kind": "delivery", "message": "e1", "event": "delivered", "at": at - 5 * DAY}],
+    ]
+    before = [tuple(r) for r in await services.db.fetch(REVISIONS, org.org_id, cid)]
+    for records in writes:
+        for q in QUERIES:
+            await _read(client, org, cid, q)  # kept
+        results = await _post(client, org, records)
+        assert all(r["status"] in ("created", "applied") for r in results), results
+        after = [tuple(r) for r in await services.db.fetch(REVISIONS, org.org_id, cid)]
+        assert after != before, records
+        before = after
+        for q in QUERIES:
+            kept = await _read(client, org, cid, q)
+            assert kept.content == (await _rendered(client, services, org, cid, q)).content, (
+                records, q)
+
+
+async def test_a_write_by_another_process_is_seen(client: httpx.AsyncClient, org: OrgCredentials,
+                                                  services: Services) -> None:
+    """Another server process (its own memory, the same database) writes: this one's kept pages
+    are not sent."""
+    cid = await _history(client, org)
+    other = Services.build(services.settings, services.db, services.clock)
+    try:
+        before = await _read(client, org, cid)
+        outcomes = await other.engagement.ingest(org.org_id, [
+            {"kind": "delivery", "message": "e2", "event": "opened", "at": START_MS}],
+            Provenance(till_id=None, at_ms=START_MS))
+        assert outcomes[0].status == "applied"
+        after = await _read(client, org, cid)
+        assert after.content != before.content
+        assert after.content == (await _rendered(client, services, org, cid)).content
+    finally:
+        await other.close()
+
+
+async def test_pii_deletion_forgets_the_pages(client: httpx.AsyncClient, org: OrgCredentials,
+                                              services: Services) -> None:
+    cid = await _history(client, org)
+    await _read(client, org, cid)
+    assert any(key[:2] == (org.org_id, cid) for key in services.engagement.pages._kept)
+    r = await client.delete(f"/api/customers/{cid}", headers=workspace_auth(org))
+    assert r.status_code in (200, 204), r.text
+    assert not any(key[:2] == (org.org_id, cid) for key in services.engagement.pages._kept)
+
+
+async def test_kept_pages_are_bounded_and_expire() -> None:
+    pages = KeptPages(max_bytes=4_000, keep_seconds=0.05)
+    page = {("capillary", "email"): "x" * 700}
+    for customer in range(5):
+        pages.keep((1, customer), ("token",), page)
+    assert len(pages._kept) == 4 and pages._bytes <= 4_000  # the oldest went
+    assert pages.get((1, 0), ("token",)) is None
+    assert pages.get((1, 4), ("token",)) == page
+    assert pages.get((1, 4), ("other",)) is None  # read under other summaries
+    pages.keep((1, 9), ("token",), {("capillary", "sms"): "y" * 1_001})  # over a quarter
+    assert pages.get((1, 9), ("token",)) is None
+    pages.forget(1, 4)
+    assert pages.get((1, 4), ("token",)) is None
+    await asyncio.sleep(0.2)  # the timer drops what is past keeping, read again or not
+    assert not pages._kept and pages._bytes == 0
+    pages.close()
