@@ -3,7 +3,8 @@ load generator: the bench app (bench/app.py) called directly as an ASGI app, one
 time, over the load run's data (bench/generate.py) and random customers.
 
 Each row is the mean wall and CPU time per request of the static answer, the static answer
-behind till authentication, and `GET /v2/customers/{id}?source=INSTORE`, the load run's rows, so
+behind till authentication, `GET /v2/customers/{id}?source=INSTORE` (the load run's rows) and
+the engagement bench's interaction read (`--only interaction`, once its messages are loaded), so
 that a change can be weighed in microseconds before it is measured under wrk. Run it under a
 profiler for where the time goes, e.g.
 `py-spy record -f raw -o read.txt -- .venv/bin/python -m bench inprocess --only read`.
@@ -24,7 +25,8 @@ from bench.generate import DATA_DIR, Manifest, ensure
 from bench.load import BENCH_DIR, till_auth
 
 # --only's choices, and the rows they name.
-ROWS = {"static": "static", "auth": "static + till auth", "read": "read"}
+ROWS = {"static": "static", "auth": "static + till auth", "read": "read",
+        "interaction": "interaction"}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,6 +86,10 @@ async def _measure(manifest: Manifest, args: argparse.Namespace) -> None:
         "static": lambda _: call("/bench/static", b"source=INSTORE"),
         "auth": lambda _: call("/bench/static-auth", b"source=INSTORE"),
         "read": lambda i: call(f"/v2/customers/{i}", b"source=INSTORE"),
+        # The engagement bench's read: the customer with 1,000 messages (bench/engagement.py),
+        # when its messages are loaded (else a customer with none).
+        "interaction": lambda _: call("/v1.1/customer/interaction",
+                                      f"user_id={first}&format=json".encode()),
     }
     if args.only:
         rows = {args.only: rows[args.only]}
