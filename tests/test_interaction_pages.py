@@ -14,6 +14,7 @@ from patron.customers.models import Provenance
 from patron.db.statement import sql
 from patron.engagement import repository as repo
 from patron.engagement.pages import KeptPages
+from patron.faces.loyalty import interactions as face
 from patron.services import Services
 from patron.tenancy.service import OrgCredentials
 from tests.conftest import START_MS, till_auth, workspace_auth
@@ -21,7 +22,7 @@ from tests.test_engagement import DAY, _history, _message, _post
 
 REVISIONS = sql("SELECT network, channel, priority, revision FROM message_summaries "
                 "WHERE org_id = $1 AND customer_id = $2 ORDER BY network, channel, priority")
-QUERIES = ({}, {"type": "email"}, {"network": "facebook"}, {"limit": "1", "offset": "1"},
+QUERIES = ({}, {"type": "sms"}, {"network": "facebook"}, {"limit": "1", "offset": "1"},
            {"format": "xml"})
 
 
@@ -55,8 +56,12 @@ async def test_a_read_again_sends_the_kept_pages(client: httpx.AsyncClient, org:
         raise AssertionError("the pages were read again")
 
     monkeypatch.setattr(repo, "interaction_pages", unread)
+    monkeypatch.setattr(face, "v11_response", unread)  # the kept answer is sent as it is
     for q in QUERIES:
-        assert (await _read(client, org, cid, q)).content == first[str(q)], q
+        kept = await _read(client, org, cid, q)
+        assert kept.content == first[str(q)], q
+        assert kept.headers["content-type"].startswith(
+            "application/xml" if q.get("format") == "xml" else "application/json"), q
     # A range of time reads its messages every time (only the whole history is kept).
     with pytest.raises(AssertionError, match="read again"):
         await _read(client, org, cid, {"start_date": "2020-01-01"})
@@ -91,6 +96,23 @@ async def test_every_write_to_the_messages_is_seen(client: httpx.AsyncClient,
             kept = await _read(client, org, cid, q)
             assert kept.content == (await _rendered(client, services, org, cid, q)).content, (
                 records, q)
+
+
+async def test_the_customers_addresses_are_not_kept(client: httpx.AsyncClient,
+                                                    org: OrgCredentials,
+                                                    services: Services) -> None:
+    """An answer shows the customer's mobile, e-mail and external id besides the pages: a
+    change to them is seen while the pages are still kept."""
+    cid = await _history(client, org)
+    before = await _read(client, org, cid)
+    r = await client.post(f"/v2/customers/{cid}/changeIdentifier?source=INSTORE",
+                          headers=till_auth(org), json={
+                              "add": [{"type": "externalId", "value": "HAL-9000"}]})
+    assert r.status_code == 200, r.text
+    after = await _read(client, org, cid)
+    assert after.json()["response"]["customer"]["external_id"] == "HAL-9000", after.text
+    assert before.json()["response"]["customer"]["external_id"] == ""
+    assert after.content == (await _rendered(client, services, org, cid)).content
 
 
 async def test_a_write_by_another_process_is_seen(client: httpx.AsyncClient, org: OrgCredentials,
@@ -129,12 +151,19 @@ async def test_kept_pages_are_bounded_and_expire() -> None:
         pages.keep((1, customer), ("token",), page)
     assert len(pages._kept) == 4 and pages._bytes <= 4_000  # the oldest went
     assert pages.get((1, 0), ("token",)) is None
-    assert pages.get((1, 4), ("token",)) == page
+    kept = pages.get((1, 4), ("token",))
+    assert kept is not None and kept.pages == page
     assert pages.get((1, 4), ("other",)) is None  # read under other summaries
+    # A face's answer goes with its pages, and counts in the memory.
+    pages.keep_answer(kept, "json", b"{}" * 50)
+    assert kept.answers == {"json": b"{}" * 50} and pages._bytes <= 4_000
+    assert len(pages._kept) == 4
     pages.keep((1, 9), ("token",), {("capillary", "sms"): "y" * 1_001})  # over a quarter
     assert pages.get((1, 9), ("token",)) is None
     pages.forget(1, 4)
     assert pages.get((1, 4), ("token",)) is None
+    pages.keep_answer(kept, "xml", b"<x/>")  # no longer kept: nor is the answer
+    assert "xml" not in kept.answers
     await asyncio.sleep(0.2)  # the timer drops what is past keeping, read again or not
     assert not pages._kept and pages._bytes == 0
     pages.close()

@@ -168,6 +168,7 @@ COUNT_CUSTOMERS = sql(
 GET_LISTED = sql(
     f"SELECT {_LIST_COLUMNS} FROM customers WHERE org_id = $1 AND id = $2 AND status = 'active'"
 )
+GET_LISTED_ANY = sql(f"SELECT {_LIST_COLUMNS} FROM customers WHERE org_id = $1 AND id = $2")
 
 # The listed columns plus the names and identifiers of the profile a single-profile API shows:
 # INSTORE without an account (where the workspace face writes), else the customer's oldest.

@@ -49,6 +49,15 @@ async def active_state(tx: Queryable, org_id: int, customer_id: int) -> Row:
     return _active(await tx.fetchrow(repo.LOCK_CUSTOMER_STATE, org_id, customer_id))
 
 
+def _named_id(value: str) -> int:
+    """The customer id an `id` identifier gives, or NotFound."""
+    customer_id = normalize.customer_id(value)
+    if customer_id is None:
+        raise NotFound("Customer not found for the given identifiers",
+                       reason="customer_not_found")
+    return customer_id
+
+
 def _active(state: Row | None) -> Row:
     if state is not None and state["status"] == STATUS_DELETED:
         raise CustomerDeleted("Customer is deleted after PII delete request")
@@ -112,10 +121,7 @@ class Customers:
         """The customer an identifier (or `id`) names, or NotFound."""
         name = identifier_name.strip()
         if name.lower() in ("id", "userid", "user_id"):
-            customer_id = normalize.customer_id(identifier_value)
-            if customer_id is None:
-                raise NotFound("Customer not found for the given identifiers",
-                               reason="customer_not_found")
+            customer_id = _named_id(identifier_value)
             _active(await self.db.fetchrow(repo.GET_CUSTOMER_STATE, org_id, customer_id))
             return customer_id
         kind = normalize.identifier_type(name)
@@ -129,6 +135,15 @@ class Customers:
             raise NotFound("Customer not found for the given identifiers",
                            reason="customer_not_found")
         return int(hit["customer_id"])
+
+    async def resolve_listed(self, org_id: int, identifier_name: str,
+                             identifier_value: str) -> Row:
+        """`resolve`, answering the customer's `get_listed` row: one statement for an id."""
+        if identifier_name.strip().lower() in ("id", "userid", "user_id"):
+            customer_id = _named_id(identifier_value)
+            return _active(await self.db.fetchrow(repo.GET_LISTED_ANY, org_id, customer_id))
+        return await self.get_listed(
+            org_id, await self.resolve(org_id, identifier_name, identifier_value))
 
     async def resolve_many(self, org_id: int,
                            refs: Sequence[tuple[str, str]]) -> list[int | None]:

@@ -11,7 +11,7 @@ retried in a transaction of its own so that one bad record never takes others do
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -40,7 +40,7 @@ from patron.engagement.models import (
     SubscriptionRecord,
     record_id,
 )
-from patron.engagement.pages import KeptPages
+from patron.engagement.pages import Kept, KeptPages
 from patron.errors import Conflict, NotFound, PatronError, ValidationFailed
 from patron.jsonio import dumps_text, loads
 from patron.tenancy import repository as tenancy_repo
@@ -90,6 +90,19 @@ class Interactions:
     summary: dict[tuple[str, str], Row]
     zone: ZoneInfo
     pages: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Where the pages are kept (engagement/pages.py), if they are: a face's answers go with them.
+    kept: Kept | None = None
+    keeper: KeptPages | None = None
+
+    def answer(self, key: Hashable) -> bytes | None:
+        """The face's answer kept under `key` with these pages, if any."""
+        return self.kept.answers.get(key) if self.kept is not None else None
+
+    def keep_answer(self, key: Hashable, answer: bytes) -> None:
+        """Keep the face's answer rendered from these pages (under its key of what else the
+        answer shows), while the pages are kept."""
+        if self.kept is not None and self.keeper is not None:
+            self.keeper.keep_answer(self.kept, key, answer)
 
     def local(self, ms: int | None, day_first: bool) -> str:
         """An instant in the organisation's time zone: `DD-MM-YYYY HH:MM:SS` (day first) or
@@ -612,9 +625,9 @@ class Engagement:
         if whole_history and self.pages.on:
             kept_as = ((org_id, customer_id, network, channel, priority, limit, offset, shape,
                         zone.key, mask_otp), tuple(tuple(r) for r in rows))
-            kept = self.pages.get(*kept_as)
-            if kept is not None:
-                found.pages = kept
+            found.kept = self.pages.get(*kept_as)
+            if found.kept is not None:
+                found.pages, found.keeper = found.kept.pages, self.pages
                 return found
         args = (org_id, customer_id, dumps_text([[r["network"], r["channel"]] for r in paged]),
                 since_ms, until_ms, priority, limit, offset)
@@ -630,7 +643,7 @@ class Engagement:
                                     mask_otp, fixed if spans is None else dumps_text(spans))
         found.pages = {(r["network"], r["channel"]): r["page"] for r in pages if r["page"] != "[]"}
         if kept_as is not None:
-            self.pages.keep(*kept_as, found.pages)
+            found.kept, found.keeper = self.pages.keep(*kept_as, found.pages), self.pages
         return found
 
     async def subscriptions(self, org_id: int, customer_id: int) -> list[Row]:

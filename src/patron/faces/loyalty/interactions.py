@@ -19,8 +19,9 @@ from patron.engagement.models import MessageShape, subscription_channel
 from patron.engagement.service import Interactions
 from patron.errors import NotFound, ValidationFailed
 from patron.faces import FaceRouter, QueryParameter, Svc, digits, query_parameters
+from patron.faces.loyalty.errors import JSON
 from patron.faces.loyalty.routes import Reader, Writer, ok, reader
-from patron.faces.loyalty.v11 import ALL_FAILED, v11_response, wants_xml
+from patron.faces.loyalty.v11 import ALL_FAILED, XML, v11_response, wants_xml
 from patron.jsonio import fragment, loads
 from patron.services import Services
 
@@ -218,7 +219,8 @@ async def interaction_v11(request: Request) -> Response:
             raise _BadInput("format must be json or xml")
         query = _Query(request.query_params, legacy=True)
         identifier = query.identifier
-        customer_id = await svc.customers.resolve(who.org_id, *query.identifier)
+        row = await svc.customers.resolve_listed(who.org_id, *query.identifier)
+        customer_id = int(row["id"])
         found = await query.read(svc, who.org_id, customer_id, query.network, V11_MESSAGE)
     except (_BadInput, ValidationFailed) as exc:  # ValidationFailed: an unknown identifier
         detail = exc.message if isinstance(exc, ValidationFailed) else str(exc)
@@ -226,8 +228,13 @@ async def interaction_v11(request: Request) -> Response:
                             as_xml)
     except NotFound:
         return _v11_failure(NOT_FOUND, 1012, identifier, as_xml)
-    row = await svc.customers.get_listed(who.org_id, customer_id)
-    return v11_response({"response": {
+    # Besides the pages and summaries, the answer shows the customer's addresses and the query.
+    answer_key = ("v1.1", as_xml, query.type, query.network, row["mobile"], row["email"],
+                  row["external_id"])
+    kept = found.answer(answer_key)
+    if kept is not None:
+        return Response(kept, media_type=XML if as_xml else JSON)
+    response = v11_response({"response": {
         "status": {"success": "true", "code": 200, "message": "Success"},
         "customer": {
             "id": str(customer_id),
@@ -238,6 +245,8 @@ async def interaction_v11(request: Request) -> Response:
             "item_status": {"success": "true", "code": 1000,
                             "message": "Customer successfully retrieved"},
         }}}, 200, as_xml)
+    found.keep_answer(answer_key, bytes(response.body))
+    return response
 
 
 # -- v2 ---------------------------------------------------------------------------------------
