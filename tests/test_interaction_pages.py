@@ -115,6 +115,24 @@ async def test_the_customers_addresses_are_not_kept(client: httpx.AsyncClient,
     assert after.content == (await _rendered(client, services, org, cid)).content
 
 
+async def test_the_organisations_settings_are_not_kept(client: httpx.AsyncClient,
+                                                        org: OrgCredentials,
+                                                        services: Services) -> None:
+    """Masking OTPs, or another time zone, is seen at once: the read takes the organisation's
+    view with the summaries, and pages are kept under it."""
+    cid = await _history(client, org)
+    plain = (await _read(client, org, cid)).content
+    assert b"482913" in plain
+    await services.tenancy.configure(org.org_id, otp_masking=True)
+    masked = (await _read(client, org, cid)).content
+    assert b"482913" not in masked and b"******" in masked
+    assert masked == (await _rendered(client, services, org, cid)).content
+    await services.tenancy.configure(org.org_id, time_zone="Asia/Kolkata", otp_masking=True)
+    local = (await _read(client, org, cid)).content
+    assert local != masked
+    assert local == (await _rendered(client, services, org, cid)).content
+
+
 async def test_a_write_by_another_process_is_seen(client: httpx.AsyncClient, org: OrgCredentials,
                                                   services: Services) -> None:
     """Another server process (its own memory, the same database) writes: this one's kept pages

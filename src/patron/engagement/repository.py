@@ -193,6 +193,14 @@ KEPT_SUMMARY = sql(
     "WHERE org_id = $1 AND customer_id = $2 AND ($3 IS NULL OR network = $3) "
     "AND ($4 IS NULL OR channel = $4) AND ($5 IS NULL OR priority = $5) GROUP BY network, channel",
 )
+# The same with the organisation's time zone and settings (the read's view, rows of no summary
+# when there is none): one statement where a read of the whole history took two.
+KEPT_SUMMARY_IN_ORG = sql(
+    "SELECT o.time_zone AS org_time_zone, o.settings AS org_settings, s.* FROM orgs AS o "
+    f"LEFT JOIN ({KEPT_SUMMARY.pg}) AS s ON true WHERE o.id = $1",
+    sqlite="SELECT o.time_zone AS org_time_zone, o.settings AS org_settings, s.* FROM orgs AS o "
+    f"LEFT JOIN ({KEPT_SUMMARY.sqlite}) AS s ON 1 WHERE o.id = $1",
+)
 INTERACTION_SUMMARY = sql(
     _SUMMARY.format(first="min(least(sent_at, delivered_at))",
                     last="max(greatest(sent_at, delivered_at))", range=_RANGE),

@@ -195,6 +195,12 @@ def offsets_at(zone: ZoneInfo, quarters: set[int]) -> tuple[int | None, Any]:
     return None, spans[::-1]
 
 
+def _view(time_zone: str | None, settings: str | None) -> tuple[ZoneInfo, bool]:
+    """An organisation's time zone and whether it masks OTPs (UTC and no, for none)."""
+    masked = bool(loads(settings).get("otpMasking")) if settings else False
+    return zone_named(time_zone), masked
+
+
 def engagement_health(row: Row | None, now_ms: int) -> str | None:
     """Kajabi's engagement health "with open data", from e-mail open history:
     healthy (opened within 30 days), passive (last open 31 to 90 days ago), unengaged (last open
@@ -596,26 +602,32 @@ class Engagement:
     async def org_view(self, org_id: int) -> tuple[ZoneInfo, bool]:
         """The organisation's time zone (for local times) and whether it masks OTPs."""
         org = await self.db.fetchrow(tenancy_repo.GET_ORG, org_id)
-        if org is None:
-            return zone_named(None), False
-        return zone_named(org["time_zone"]), bool(loads(org["settings"]).get("otpMasking"))
+        return _view(None, None) if org is None else _view(org["time_zone"], org["settings"])
 
-    async def interactions(self, org_id: int, customer_id: int, view: tuple[ZoneInfo, bool], *,
+    async def interactions(self, org_id: int, customer_id: int,
+                           view: tuple[ZoneInfo, bool] | None, *,
                            network: str | None, channel: str | None, priority: str | None,
                            since_ms: int | None, until_ms: int | None, limit: int, offset: int,
                            shape: MessageShape) -> Interactions:
         """Per (network, channel) the summary of the customer's messages sent in [since_ms,
         until_ms) (None: unbounded), and a page of them (`limit` after `offset`, newest first)
-        in `shape`."""
+        in `shape`; in the organisation's view (`org_view`), read here when None."""
         whole_history = since_ms is None and until_ms is None
         since_ms, until_ms = since_ms or 0, _END_OF_TIME if until_ms is None else until_ms
-        if whole_history:  # kept as messages are written: no scan of the customer's messages
-            rows = await self.db.fetch(repo.KEPT_SUMMARY, org_id, customer_id, network, channel,
-                                       priority)
+        if whole_history and view is None:  # the view and the kept summaries in one statement
+            rows = await self.db.fetch(repo.KEPT_SUMMARY_IN_ORG, org_id, customer_id, network,
+                                       channel, priority)
+            zone, mask_otp = _view(rows[0]["org_time_zone"], rows[0]["org_settings"]) \
+                if rows else _view(None, None)
+            rows = [r for r in rows if r["network"] is not None]
         else:
-            rows = await self.db.fetch(repo.INTERACTION_SUMMARY, org_id, customer_id, since_ms,
-                                       until_ms, network, channel, priority)
-        zone, mask_otp = view
+            zone, mask_otp = view or await self.org_view(org_id)
+            if whole_history:  # kept as messages are written: no scan of the customer's messages
+                rows = await self.db.fetch(repo.KEPT_SUMMARY, org_id, customer_id, network,
+                                           channel, priority)
+            else:
+                rows = await self.db.fetch(repo.INTERACTION_SUMMARY, org_id, customer_id,
+                                           since_ms, until_ms, network, channel, priority)
         found = Interactions({(r["network"], r["channel"]): r for r in rows}, zone)
         paged = [r for r in rows if r["count"] > offset] if limit > 0 else []
         if not paged:

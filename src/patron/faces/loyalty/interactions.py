@@ -147,9 +147,11 @@ class _Query:
 
     async def read(self, svc: Services, org_id: int, customer_id: int, network: str | None,
                    shape: MessageShape) -> Interactions:
-        view = await svc.engagement.org_view(org_id)
-        since = _date(self.start, "start_date", view[0], end=False)
-        until = _date(self.end, "end_date", view[0], end=True)
+        view = since = until = None
+        if self.start or self.end:  # dates in the organisation's time zone; else the
+            view = await svc.engagement.org_view(org_id)  # view is read with the summaries
+            since = _date(self.start, "start_date", view[0], end=False)
+            until = _date(self.end, "end_date", view[0], end=True)
         return await svc.engagement.interactions(
             org_id, customer_id, view, network=network, channel=self.channel,
             priority=self.priority,
