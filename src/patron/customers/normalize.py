@@ -48,6 +48,11 @@ def mobile(value: str) -> str:
     return v
 
 
+def names_id(identifier_name: str) -> bool:
+    """Whether an identifier name means the customer id itself (`id`, `userId`, `user_id`)."""
+    return identifier_name.strip().lower() in ("id", "userid", "user_id")
+
+
 def customer_id(value: object) -> int | None:
     """A customer id given as text (`identifierName=id`): ASCII digits, at most 18 of them so
     that it fits a 64-bit integer; None when it cannot name a customer."""

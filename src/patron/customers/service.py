@@ -120,7 +120,7 @@ class Customers:
     async def resolve(self, org_id: int, identifier_name: str, identifier_value: str) -> int:
         """The customer an identifier (or `id`) names, or NotFound."""
         name = identifier_name.strip()
-        if name.lower() in ("id", "userid", "user_id"):
+        if normalize.names_id(name):
             customer_id = _named_id(identifier_value)
             _active(await self.db.fetchrow(repo.GET_CUSTOMER_STATE, org_id, customer_id))
             return customer_id
@@ -139,7 +139,7 @@ class Customers:
     async def resolve_listed(self, org_id: int, identifier_name: str,
                              identifier_value: str) -> Row:
         """`resolve`, answering the customer's `get_listed` row: one statement for an id."""
-        if identifier_name.strip().lower() in ("id", "userid", "user_id"):
+        if normalize.names_id(identifier_name):
             customer_id = _named_id(identifier_value)
             return _active(await self.db.fetchrow(repo.GET_LISTED_ANY, org_id, customer_id))
         return await self.get_listed(
@@ -154,7 +154,7 @@ class Customers:
         by_id: list[tuple[int, int]] = []
         by_kind: dict[str, list[tuple[int, str]]] = {}
         for index, (name, value) in enumerate(refs):
-            if name.strip().lower() in ("id", "userid", "user_id"):
+            if normalize.names_id(name):
                 customer_id = normalize.customer_id(value)
                 if customer_id is not None:
                     by_id.append((index, customer_id))

@@ -382,7 +382,7 @@ class Engagement:
                 continue
             ref = item.record.customer
             name = (ref.identifierName or "").strip()
-            if ref.id is not None or name.lower() in ("id", "userid", "user_id"):
+            if ref.id is not None or normalize.names_id(name):
                 item.customer_id = normalize.customer_id(
                     ref.id if ref.id is not None else ref.identifierValue)
                 if item.customer_id is not None:
