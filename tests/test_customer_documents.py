@@ -4,17 +4,19 @@ show, whichever write path makes it."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
 
+from patron.customers import repository as repo
 from patron.customers.documents import CustomerDocuments
 from patron.db.statement import sql
 from patron.faces.loyalty.routes import RENDERER
 from patron.services import Services
 from patron.tenancy.service import OrgCredentials
-from tests.conftest import add_customer
+from tests.conftest import add_customer, till_auth
 
 KEPT = sql("SELECT version, sources, renderer FROM customer_documents "
            "WHERE org_id = $1 AND customer_id = $2")
@@ -204,3 +206,71 @@ async def test_a_change_in_flight_wins_over_a_document_being_kept(
     await other.store_waiting()
     assert (await _kept(services, org.org_id, customer_id))["version"] == version
     await other.close()
+
+
+async def test_reads_that_arrive_together_are_looked_up_together(
+        client: httpx.AsyncClient, services: Services, org: OrgCredentials,
+        other_org: OrgCredentials, loyalty: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL, reads waiting at once are looked up in one statement; each still gets its
+    own customer's document, and never another organisation's customer."""
+    ids = [await add_customer(client, loyalty, firstName=f"Ann{n}", identifiers=[
+        {"type": "mobile", "value": f"91990000011{n}"}]) for n in range(4)]
+    for customer_id in ids[:3]:  # the fourth has no document: it is rendered
+        await _read(client, services, loyalty, customer_id)
+    expected = {i: (await _rendered(client, services, loyalty, i)).content for i in ids}
+    looked_up: list[int] = []
+    fetch = services.db.fetch
+
+    async def counted(stmt: Any, *args: Any) -> Any:
+        if stmt is repo.GET_DOCUMENTS:
+            looked_up.append(len(args[2]))
+        return await fetch(stmt, *args)
+
+    monkeypatch.setattr(services.db, "fetch", counted)
+    stranger = till_auth(other_org)
+    asks = [(loyalty, i) for i in ids * 3] + [(stranger, ids[0]), (stranger, ids[1])]
+    answers = await asyncio.gather(*(client.get(f"/v2/customers/{i}?source=INSTORE",
+                                                headers=h) for h, i in asks))
+    for (headers, customer_id), r in zip(asks, answers, strict=True):
+        if headers is stranger:
+            assert r.status_code == 404, r.text
+        else:
+            assert (r.status_code, r.content) == (200, expected[customer_id])
+    if services.db.dialect == "postgresql":
+        assert max(looked_up) > 1, looked_up  # a statement read several customers
+    else:  # SQLite reads without a round trip: each read looks up its own
+        assert looked_up == []
+
+
+async def test_a_failed_look_up_leaves_each_read_to_look_up_its_own(
+        client: httpx.AsyncClient, services: Services, org: OrgCredentials,
+        loyalty: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A look-up that fails leaves no read waiting: each looks its customer up alone (and would
+    get its own error, such as PostgreSQL being unreachable)."""
+    ids = [await add_customer(client, loyalty, firstName=f"Bo{n}", identifiers=[
+        {"type": "mobile", "value": f"91990000012{n}"}]) for n in range(3)]
+    for customer_id in ids:
+        await _read(client, services, loyalty, customer_id)
+    expected = [(await _rendered(client, services, loyalty, i)).content for i in ids]
+    fetch = services.db.fetch
+
+    async def failing(stmt: Any, *args: Any) -> Any:
+        if stmt is repo.GET_DOCUMENTS:
+            raise ConnectionResetError("the look-up's connection went away")
+        return await fetch(stmt, *args)
+
+    alone: list[int] = []
+    fetchrow = services.db.fetchrow
+
+    async def counted(stmt: Any, *args: Any) -> Any:
+        if stmt is repo.GET_DOCUMENT:
+            alone.append(args[1])
+        return await fetchrow(stmt, *args)
+
+    monkeypatch.setattr(services.db, "fetch", failing)
+    monkeypatch.setattr(services.db, "fetchrow", counted)
+    answers = await asyncio.gather(*(client.get(f"/v2/customers/{i}?source=INSTORE",
+                                                headers=loyalty) for i in ids))
+    assert [(r.status_code, r.content) for r in answers] == [(200, e) for e in expected]
+    assert sorted(alone) == sorted(ids)  # each from its document, looked up alone

@@ -38,6 +38,13 @@ GET_DOCUMENT = sql(
     "SELECT sources, body FROM customer_documents WHERE org_id = $1 AND customer_id = $2 "
     "AND renderer = $3"
 )
+# The documents of several customers, for reads that arrived together (CustomerDocuments).
+GET_DOCUMENTS = sql(
+    "SELECT customer_id, sources, body FROM customer_documents WHERE org_id = $1 "
+    "AND renderer = $2 AND customer_id = ANY($3::bigint[])",
+    sqlite="SELECT customer_id, sources, body FROM customer_documents WHERE org_id = $1 "
+    "AND renderer = $2 AND customer_id IN (SELECT value FROM json_each($3))",
+)
 _KEEP_DOCUMENT = (
     "INSERT INTO customer_documents (org_id, customer_id, version, renderer, sources, body) "
     "SELECT org_id, id, version, $4, $5, $6 FROM customers WHERE org_id = $1 AND id = $2 "
