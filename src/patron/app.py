@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import logging
 import re
@@ -94,6 +95,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                                      pg_pool_min=settings.pg_pool_min,
                                      pg_pool_max=settings.pg_pool_max)
         app.state.services = Services.build(settings, db, clock)
+        # What is built by now (modules, routes, models, services) lives as long as the process:
+        # frozen, the collector's full collections no longer walk it. Each of those took a
+        # worker 36-47 ms, every request in flight waiting: GET /v2/customers/{id} had a p90 of
+        # 5 ms and a p99 of 28-33 ms; frozen, a full collection takes about 1 ms and the p99 was
+        # 9 ms (docs/performance.md).
+        gc.collect()
+        gc.freeze()
         jobs = asyncio.create_task(_loyalty_jobs(app.state.services)) \
             if settings.loyalty_jobs_seconds > 0 else None
         try:
