@@ -18,7 +18,14 @@ from patron.clock import epoch_ms
 from patron.engagement.models import MessageShape, subscription_channel
 from patron.engagement.service import Interactions
 from patron.errors import NotFound, ValidationFailed
-from patron.faces import FaceRouter, QueryParameter, Svc, digits, query_parameters
+from patron.faces import (
+    FaceRouter,
+    QueryParameter,
+    Svc,
+    digits,
+    query_dict,
+    query_parameters,
+)
 from patron.faces.loyalty.errors import JSON
 from patron.faces.loyalty.routes import Reader, Writer, ok, reader
 from patron.faces.loyalty.v11 import ALL_FAILED, XML, v11_response, wants_xml
@@ -214,12 +221,12 @@ async def interaction_v11(request: Request) -> Response:
     who = await reader(request)
     svc: Services = request.app.state.services
     as_xml = wants_xml(request)
-    fmt = (request.query_params.get("format") or "json").strip().lower()
+    fmt = (query_dict(request).get("format") or "json").strip().lower()
     identifier = None
     try:
         if fmt not in ("json", "xml"):
             raise _BadInput("format must be json or xml")
-        query = _Query(request.query_params, legacy=True)
+        query = _Query(query_dict(request), legacy=True)
         identifier = query.identifier
         row = await svc.customers.resolve_listed(who.org_id, *query.identifier)
         customer_id = int(row["id"])
@@ -257,7 +264,7 @@ async def interaction_v11(request: Request) -> Response:
     ("identifierName", True), ("identifierValue", True), *QUERY_PARAMETERS))
 async def interaction_v2(request: Request, svc: Svc, who: Reader) -> Response:
     try:
-        query = _Query(request.query_params, legacy=False)
+        query = _Query(query_dict(request), legacy=False)
     except _BadInput as exc:
         raise ValidationFailed(str(exc), reason="invalid_interaction_input") from None
     try:

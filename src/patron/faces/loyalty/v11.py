@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape
 from fastapi import Request, Response
 
 from patron.errors import PatronError
+from patron.faces import query_dict
 from patron.faces.loyalty.errors import AUTH_FAILED, JSON
 from patron.jsonio import dumps
 
@@ -21,7 +22,7 @@ ALL_FAILED = "All requests have failed due to errors"
 
 
 def wants_xml(request: Request) -> bool:
-    fmt = (request.query_params.get("format") or "").strip().lower()
+    fmt = (query_dict(request).get("format") or "").strip().lower()
     if fmt:
         return fmt == "xml"
     accept = request.headers.get("accept", "")
