@@ -15,7 +15,9 @@
    engine wrote, ids included (counted from the bill's id);
 2. serves Patron (bench.app, durable commits) and measures with wrk, beside the static ceiling
    of the same run, customer details with `embed=points,mlp`, `tierUpgradeCriteria`,
-   `membershipRetentionCriteria` and `slabHistory` for random, heavy and light customers. The
+   `membershipRetentionCriteria` and `slabHistory` for random, heavy and light customers, each
+   read once before (load.keep_documents), as the load run's customers are: the details other
+   than the engine's parts come from the customer's document, the engine's parts are read. The
    tables and indexes these reads use are read into the page cache right before (READ_SET; the
    whole data set is too large to stay there on the bench machine, see load.prewarm);
 3. posts bills (`POST /v2/transactions`, customer named by id, unique bill numbers; WRITE_SET
@@ -57,6 +59,7 @@ from bench.load import (
     capture_static_body,
     count_rows,
     ensure_wrk,
+    keep_documents,
     machine,
     machine_line,
     measure,
@@ -631,8 +634,8 @@ COUNT_BILLS = "SELECT count(*) FROM transactions WHERE org_id = $1"
 # What customer details with the loyalty parts read (tables with their primary keys, then the
 # other indexes), and what a bill reads at random places (it appends everything else): warmed
 # right before the runs over random customers (bench/load.py `prewarm`).
-READ_SET = (("customers", "profiles", "tills", "credentials", "loyalty_programs",
-             "loyalty_members", "points_lots", "tier_changes"),
+READ_SET = (("customer_documents", "customers", "profiles", "tills", "credentials",
+             "loyalty_programs", "loyalty_members", "points_lots", "tier_changes"),
             ("points_lots_member", "tier_changes_customer"))
 WRITE_SET = (("customers", "loyalty_members", "transactions"),
              ("transactions_customer", "points_lots_member", "points_ledger_member"))
@@ -651,6 +654,10 @@ def run_engine(engine: str, manifest: Manifest, lm: LoyaltyManifest, wrk: str,
     server = Server(manifest, args.workers, static_body,
                     RESULTS_DIR / f"{stamp}-{engine}-loyalty.log")
     try:
+        # As the load run does (bench/load.py): customers read before and unchanged since,
+        # whose details other than the engine's parts come from their documents.
+        documents = keep_documents(server, manifest, auth, args.connections)
+        checks.append(f"{engine}: {documents:,} customers with a kept document at the start")
         size = capture_static_body(server, manifest, auth, static_body, path=DETAILS,
                                    first_id=random_first, count=random_count)
         _log(f"{engine}: static details body {size:,} bytes")

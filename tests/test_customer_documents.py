@@ -64,11 +64,15 @@ async def test_a_read_keeps_the_answer_and_the_next_sends_it(
         rendered = await _rendered(client, services, loyalty, customer_id, query)
         assert (from_document.status_code, from_document.content) == (
             rendered.status_code, rendered.content), query
-    # Any other query is rendered every time, and keeps nothing of its own.
+    # A query of more than the default details and the engine's parts is rendered every time,
+    # and keeps nothing of its own (tests/test_loyalty_engine.py has the engine's parts).
     await services.db.execute(sql("DELETE FROM customer_documents WHERE org_id = $1"),
                               org.org_id)
-    for query in ("source=INSTORE&embed=points", "source=INSTORE&ndncStatus=true",
-                  "source=INSTORE&accountId=", "source=INSTORE&slabHistory=true",
+    for query in ("source=INSTORE&ndncStatus=true", "source=INSTORE&optinStatus=true",
+                  "source=INSTORE&accountId=", "source=INSTORE&embed=subscriptions",
+                  "source=INSTORE&embed=points,segments",
+                  "source=INSTORE&includedFraudDetails=true",
+                  "source=INSTORE&embed=ignoreCardDetails", "source=INSTORE&embed=userGroup",
                   "source=INSTORE&includedOnlyCurrentProfile=true", "source=INSTORE&embed=x"):
         r = await _read(client, services, loyalty, customer_id, query)
         assert r.status_code == 200, (query, r.text)

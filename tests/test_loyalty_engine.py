@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from patron.clock import FixedClock, iso_utc, local_time, parse_bound, parse_iso, zone_named
+from patron.db.statement import sql
 from patron.loyalty.programs import ProgramFileError, read_program_file
 from patron.loyalty.rules import DAY_MS
 from patron.services import Services
@@ -1030,3 +1031,50 @@ async def test_tenants_do_not_see_each_others_transactions(
     r = await client.get("/v2/loyalty/programs", headers=till_auth(org))
     assert [p["programId"] for p in r.json()["data"]] == [7, 8]
     assert r.json()["data"][0]["tiers"][2]["serialNumber"] == 3
+
+
+async def test_the_engines_parts_are_read_now_beside_the_customers_document(
+        client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock) -> None:
+    """Details asked for with the engine's parts alone take the rest from the customer's
+    document (customers/documents.py), which such a read also keeps: the answer is the one
+    rendered in full, and the engine's parts are those of now, also when time alone has moved
+    them (points expired, no write since)."""
+    customer_id, headers = await _setup(client, services, org)
+    await _buy(client, headers, "B-doc", 1500)  # 150 points, expiring at the end of day 30
+    queries = ["embed=points,mlp&slabHistory=true&tierUpgradeCriteria=true"
+               "&membershipRetentionCriteria=true",
+               "embed=gapDetails,promotionalPoints,expirySchedules,expiredPoints,returnedPoints",
+               "embed=mlp&gapToUpgrade=5&gapToRenew=5", "embed=Points&embed=MLP"]
+
+    async def both(query: str, source: str = "INSTORE") -> tuple[Any, Any]:
+        url = f"/v2/customers/{customer_id}?source={source}&{query}"
+        first = await client.get(url, headers=headers)
+        await services.documents.store_waiting()
+        services.documents.enabled = False
+        try:
+            rendered = await client.get(url, headers=headers)
+        finally:
+            services.documents.enabled = True
+        return (first.status_code, first.content), (rendered.status_code, rendered.content)
+
+    kept = sql("SELECT count(*) FROM customer_documents WHERE org_id = $1 AND customer_id = $2")
+    await services.db.execute(sql("DELETE FROM customer_documents WHERE org_id = $1"),
+                              org.org_id)
+    from_document, rendered = await both(queries[0])  # rendered, keeping the document
+    assert from_document == rendered and from_document[0] == 200
+    assert await services.db.fetchval(kept, org.org_id, customer_id) == 1
+    for moved in (0, 31 * DAY_MS):  # day 31: the points have expired, nothing written since
+        clock.advance(moved)
+        for query in queries:
+            for source in ("INSTORE", "ALL", "WECHAT"):
+                from_document, rendered = await both(query, source)
+                assert from_document == rendered, (moved, query, source)
+        assert await services.db.fetchval(kept, org.org_id, customer_id) == 1
+    # What such a read sends is the document's, with the engine's parts before its warnings.
+    await services.db.execute(sql(
+        "UPDATE customer_documents SET body = $3 WHERE org_id = $1 AND customer_id = $2"),
+        org.org_id, customer_id, b'{"kept":true,"warnings":[]}')
+    details = await _details(client, headers, customer_id, "embed=points")
+    assert list(details) == ["kept", "pointsSummary", "warnings"]
+    assert (details["pointsSummary"]["loyaltyPoints"], details["pointsSummary"]["expired"]) == (
+        0.0, 150.0)

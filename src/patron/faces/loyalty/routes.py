@@ -37,7 +37,7 @@ from patron.faces.loyalty.bodies import (
 )
 from patron.faces.loyalty.errors import JSON, code_of, item, warning
 from patron.faces.loyalty.files import image_items
-from patron.jsonio import dumps
+from patron.jsonio import dumps, loads
 from patron.services import Services
 
 router = FaceRouter(tags=["loyalty (Capillary)"])
@@ -206,6 +206,15 @@ class DetailsQuery:
                     or self.groups is not None)
 
     @property
+    def plain_customer(self) -> bool:
+        """Whether the answer is the default details with at most the engine's parts added
+        (its embeds, flags and gap days): the customer's document, where there is one, then
+        holds the rest of it as it is."""
+        return (self.account_id is None and self.groups is None
+                and not (self.only_current_profile or self.ndnc_status or self.optin_status
+                         or self.fraud_details) and self.wanted <= _LOYALTY_EMBEDS)
+
+    @property
     def needs_loyalty(self) -> bool:
         return (self.slab_history or self.upgrade_criteria or self.retention_criteria
                 or bool(_LOYALTY_EMBEDS & self.wanted))
@@ -322,12 +331,16 @@ def _not_in_source() -> NotFound:
 
 async def _details(svc: Services, org_id: int, customer_id: int, source: str,
                    query: DetailsQuery) -> Response:
-    if query.plain:
+    if query.plain_customer:
         kept = await svc.documents.kept(org_id, customer_id, RENDERER)
         if kept is not None:
             if source != "ALL" and source not in kept["sources"].split():
                 raise _not_in_source()
-            return Response(kept["body"], media_type=JSON)
+            if query.plain:
+                return Response(kept["body"], media_type=JSON)
+            # The engine's parts are read now, whatever the document: they move with time.
+            engine = await _loyalty_parts(svc, org_id, customer_id, query)
+            return Response(dumps(_with_parts(loads(kept["body"]), engine)), media_type=JSON)
     record = await svc.customers.get(org_id, customer_id)
     account_id = query.account_id
     if source != "ALL" and not any(
@@ -356,20 +369,30 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
             body[namespace] = await image_items(
                 svc, base_url(query.request, svc), org_id,
                 await svc.images.images(org_id, record.id, namespace))
+    # Here the body is the customer's default details when the query's customer part is plain:
+    # kept as the customer's document, before any part of the engine.
+    answer = dumps(body)
+    if query.plain_customer:
+        svc.documents.keep(org_id, record.id, record.row["version"], RENDERER,
+                           " ".join(p["source"] for p in record.profiles), answer)
     parts: dict[str, Any] = {}
     if query.needs_loyalty:
         parts.update(await _loyalty_parts(svc, org_id, record.id, query))
     if query.groups is not None:
         parts.update(await _group_parts(svc, org_id, record.id, query.groups, query.params))
     if parts:
+        answer = dumps(_with_parts(body, parts))
+    return Response(answer, media_type=JSON)
+
+
+def _with_parts(body: dict[str, Any], parts: dict[str, Any]) -> dict[str, Any]:
+    """The details `body` with the engine's and the groups' `parts`, before the warnings, which
+    come last."""
+    if parts:
         warnings = body.pop("warnings")
         body.update(parts)
         body["warnings"] = warnings
-    answer = dumps(body)
-    if query.plain:
-        svc.documents.keep(org_id, record.id, record.row["version"], RENDERER,
-                           " ".join(p["source"] for p in record.profiles), answer)
-    return Response(answer, media_type=JSON)
+    return body
 
 
 async def _group_parts(svc: Services, org_id: int, customer_id: int,
