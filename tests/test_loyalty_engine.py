@@ -1078,3 +1078,9 @@ async def test_the_engines_parts_are_read_now_beside_the_customers_document(
     assert list(details) == ["kept", "pointsSummary", "warnings"]
     assert (details["pointsSummary"]["loyaltyPoints"], details["pointsSummary"]["expired"]) == (
         0.0, 150.0)
+    await services.db.execute(sql(  # spliced in without reading it, or (here) read
+        "UPDATE customer_documents SET body = $3 WHERE org_id = $1 AND customer_id = $2"),
+        org.org_id, customer_id, b'{"kept":true,"warnings":[{"code":1}]}')
+    details = await _details(client, headers, customer_id, "embed=points")
+    assert list(details) == ["kept", "pointsSummary", "warnings"]
+    assert details["warnings"] == [{"code": 1}]

@@ -340,7 +340,7 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
                 return Response(kept["body"], media_type=JSON)
             # The engine's parts are read now, whatever the document: they move with time.
             engine = await _loyalty_parts(svc, org_id, customer_id, query)
-            return Response(dumps(_with_parts(loads(kept["body"]), engine)), media_type=JSON)
+            return Response(_document_with(kept["body"], engine), media_type=JSON)
     record = await svc.customers.get(org_id, customer_id)
     account_id = query.account_id
     if source != "ALL" and not any(
@@ -383,6 +383,19 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
     if parts:
         answer = dumps(_with_parts(body, parts))
     return Response(answer, media_type=JSON)
+
+
+_NO_WARNINGS = b',"warnings":[]}'
+
+
+def _document_with(document: bytes, parts: dict[str, Any]) -> bytes:
+    """A kept document (the default details, whose warnings are none) with `parts` added as
+    `_with_parts` adds them: spliced in before the warnings, without reading the document."""
+    if not parts:
+        return document
+    if document.endswith(_NO_WARNINGS):
+        return b"".join((document[:-len(_NO_WARNINGS)], b",", dumps(parts)[1:-1], _NO_WARNINGS))
+    return dumps(_with_parts(loads(document), parts))
 
 
 def _with_parts(body: dict[str, Any], parts: dict[str, Any]) -> dict[str, Any]:
