@@ -196,20 +196,10 @@ class DetailsQuery:
                    _flag(params, "includedFraudDetails"), _groups_query(params, embeds))
 
     @property
-    def plain(self) -> bool:
-        """Whether the answer is the customer's default details (no embed, flag, account or
-        group asked for): the one answer kept as a customer document."""
-        return not (self.embeds or self.account_id is not None or self.only_current_profile
-                    or self.ndnc_status or self.optin_status or self.slab_history
-                    or self.upgrade_criteria or self.retention_criteria or self.fraud_details
-                    or self.gap_to_upgrade is not None or self.gap_to_renew is not None
-                    or self.groups is not None)
-
-    @property
     def plain_customer(self) -> bool:
-        """Whether the answer is the default details with at most the engine's parts added
-        (its embeds, flags and gap days): the customer's document, where there is one, then
-        holds the rest of it as it is."""
+        """Whether the answer is the customer's default details with at most the engine's parts
+        added (its embeds, flags and gap days): the default details are what is kept as the
+        customer's document, and the document, where there is one, is the rest of the answer."""
         return (self.account_id is None and self.groups is None
                 and not (self.only_current_profile or self.ndnc_status or self.optin_status
                          or self.fraud_details) and self.wanted <= _LOYALTY_EMBEDS)
@@ -336,10 +326,9 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
         if kept is not None:
             if source != "ALL" and source not in kept["sources"].split():
                 raise _not_in_source()
-            if query.plain:
-                return Response(kept["body"], media_type=JSON)
             # The engine's parts are read now, whatever the document: they move with time.
-            engine = await _loyalty_parts(svc, org_id, customer_id, query)
+            engine = await _loyalty_parts(svc, org_id, customer_id, query) \
+                if query.needs_loyalty else {}
             return Response(_document_with(kept["body"], engine), media_type=JSON)
     record = await svc.customers.get(org_id, customer_id)
     account_id = query.account_id
@@ -369,20 +358,17 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
             body[namespace] = await image_items(
                 svc, base_url(query.request, svc), org_id,
                 await svc.images.images(org_id, record.id, namespace))
-    # Here the body is the customer's default details when the query's customer part is plain:
-    # kept as the customer's document, before any part of the engine.
-    answer = dumps(body)
-    if query.plain_customer:
-        svc.documents.keep(org_id, record.id, record.row["version"], RENDERER,
-                           " ".join(p["source"] for p in record.profiles), answer)
     parts: dict[str, Any] = {}
     if query.needs_loyalty:
         parts.update(await _loyalty_parts(svc, org_id, record.id, query))
     if query.groups is not None:
         parts.update(await _group_parts(svc, org_id, record.id, query.groups, query.params))
-    if parts:
-        answer = dumps(_with_parts(body, parts))
-    return Response(answer, media_type=JSON)
+    if query.plain_customer:  # the body is the default details: kept as the document
+        document = dumps(body)
+        svc.documents.keep(org_id, record.id, record.row["version"], RENDERER,
+                           " ".join(p["source"] for p in record.profiles), document)
+        return Response(_document_with(document, parts), media_type=JSON)
+    return Response(dumps(_with_parts(body, parts)), media_type=JSON)
 
 
 _NO_WARNINGS = b',"warnings":[]}'
