@@ -464,26 +464,33 @@ DOCUMENTS_KEPT = ("SELECT count(*) FROM customer_documents WHERE org_id = $1 "
                   "AND renderer = $2")
 
 
-def keep_documents(server: Server, manifest: Manifest, auth: str, connections: int) -> int:
-    """Reads every customer once through the server, which keeps each answer as the customer's
-    document (docs/operations.md, "Customer documents"), so that the run measures the read of a
-    customer read before and unchanged since, as most reads are. Documents of the code being
-    measured outlive the run; a change to the code needs them read again (a few minutes for 1M
-    customers). Returns how many documents the run starts with."""
+def keep_documents(server: Server, manifest: Manifest, auth: str, connections: int, *,
+                   path: str = CUSTOMER_PATH, counted: str = DOCUMENTS_KEPT) -> int:
+    """Reads every customer once through the server (at `path`), which keeps each answer as the
+    customer's document (docs/operations.md, "Customer documents"), so that the run measures the
+    read of a customer read before and unchanged since, as most reads are. Documents of the code
+    being measured outlive the run; a change to the code needs them read again (a few minutes
+    for 1M customers). Returns how many documents the run starts with (`counted`, given the
+    organisation, the renderer and, if it takes a third, the time now in ms)."""
     from patron.customers.documents import code_renderer
 
     renderer = code_renderer()
-    kept = count_rows(manifest, DOCUMENTS_KEPT, manifest.org_id, renderer)
+
+    def count() -> int:
+        args = (manifest.org_id, renderer, int(time.time() * 1000))
+        return count_rows(manifest, counted, *args[:3 if "$3" in counted else 2])
+
+    kept = count()
     documents = os.environ.get("BENCH_PATRON_CUSTOMER_DOCUMENTS", "true").lower()
     if kept >= manifest.customers or documents in ("0", "false", "no", "off"):
         return kept
     print(f"[load] {manifest.engine}: {kept:,} of {manifest.customers:,} customers have a "
           "document of this code: reading every customer once", flush=True)
     started = time.perf_counter()
-    asyncio.run(_read_every_customer(server.port, manifest, auth, connections))
+    asyncio.run(_read_every_customer(server.port, manifest, auth, connections, path))
     for _ in range(50):  # the workers store what they were offered within a fraction of a second
         time.sleep(0.5)
-        before, kept = kept, count_rows(manifest, DOCUMENTS_KEPT, manifest.org_id, renderer)
+        before, kept = kept, count()
         if kept == before:
             break
     print(f"[load] {manifest.engine}: {kept:,} documents kept in "
@@ -492,7 +499,7 @@ def keep_documents(server: Server, manifest: Manifest, auth: str, connections: i
 
 
 async def _read_every_customer(port: int, manifest: Manifest, auth: str,
-                               connections: int) -> None:
+                               connections: int, customer_path: str) -> None:
     ids = iter(range(manifest.first_id, manifest.first_id + manifest.customers))
     done = 0
 
@@ -501,7 +508,7 @@ async def _read_every_customer(port: int, manifest: Manifest, auth: str,
         stream, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             for customer_id in ids:  # one iterator shared by every connection
-                path = CUSTOMER_PATH.replace("{id}", str(customer_id))
+                path = customer_path.replace("{id}", str(customer_id))
                 writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n"
                              f"Authorization: {auth}\r\n\r\n".encode())
                 head = await stream.readuntil(b"\r\n\r\n")

@@ -16,8 +16,11 @@
 2. serves Patron (bench.app, durable commits) and measures with wrk, beside the static ceiling
    of the same run, customer details with `embed=points,mlp`, `tierUpgradeCriteria`,
    `membershipRetentionCriteria` and `slabHistory` for random, heavy and light customers, each
-   read once before (load.keep_documents), as the load run's customers are: the details other
-   than the engine's parts come from the customer's document, the engine's parts are read. The
+   read once before with that query (load.keep_documents), as the load run's customers are:
+   the answer comes from the customer's document and the engine's parts kept beside it, which
+   hold until the day ends or a lot or tier period expires first. With `--first-reads` the
+   customers were read once without the engine's parts, which each measured read then reads
+   (as the first read of a customer in a day, or after a write, does). The
    tables and indexes these reads use are read into the page cache right before (READ_SET; the
    whole data set is too large to stay there on the bench machine, see load.prewarm);
 3. posts bills (`POST /v2/transactions`, customer named by id, unique bill numbers; WRITE_SET
@@ -102,6 +105,11 @@ DETAILS = ("/v2/customers/{id}?source=INSTORE&embed=points,mlp&tierUpgradeCriter
            "&membershipRetentionCriteria=true&slabHistory=true")
 WRK_TRANSACTIONS = Path(__file__).resolve().parent / "transactions.lua"
 MIN_RATIO = 0.4
+# Customers whose document holds the engine's parts of DETAILS for now (load.keep_documents).
+PARTS_KEPT = ("SELECT count(*) FROM customer_documents WHERE org_id = $1 AND renderer = $2 "
+              "AND parts IS NOT NULL AND parts_from <= $3 AND parts_until > $3")
+FORGET_PARTS = sql("UPDATE customer_documents SET parts_key = NULL, parts_from = NULL, "
+                   "parts_until = NULL, parts = NULL WHERE org_id = $1")
 FLAT = 0.9  # heavy customers at >= 90% of light customers' rate: cost does not grow
 
 TABLES = {t.name: tuple(c.name for c in t.columns) for t in (
@@ -577,6 +585,15 @@ async def catch_up(manifest: Manifest) -> str:
             f"{report.downgraded:,} downgraded")
 
 
+async def forget_parts(manifest: Manifest) -> None:
+    """Drops the engine's parts kept beside the documents (`--first-reads`)."""
+    db = await open_database(manifest.database_url, pg_pool_min=1, pg_pool_max=2)
+    try:
+        await db.execute(FORGET_PARTS, manifest.org_id)
+    finally:
+        await db.close()
+
+
 # -- checks after writing ----------------------------------------------------------------------
 
 # The same agreement `Loyalty.check_ledger` checks, for many members in one query: its lots sum
@@ -656,8 +673,15 @@ def run_engine(engine: str, manifest: Manifest, lm: LoyaltyManifest, wrk: str,
     try:
         # As the load run does (bench/load.py): customers read before and unchanged since,
         # whose details other than the engine's parts come from their documents.
-        documents = keep_documents(server, manifest, auth, args.connections)
-        checks.append(f"{engine}: {documents:,} customers with a kept document at the start")
+        if args.first_reads:  # documents without the engine's parts: each read reads them
+            documents = keep_documents(server, manifest, auth, args.connections)
+            asyncio.run(forget_parts(manifest))
+        else:
+            documents = keep_documents(server, manifest, auth, args.connections, path=DETAILS,
+                                       counted=PARTS_KEPT)
+        checks.append(f"{engine}: {documents:,} customers with a kept document at the start"
+                      + (", without the engine's parts" if args.first_reads else
+                         ", with the engine's parts of the measured read"))
         size = capture_static_body(server, manifest, auth, static_body, path=DETAILS,
                                    first_id=random_first, count=random_count)
         _log(f"{engine}: static details body {size:,} bytes")
@@ -733,6 +757,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds per measured read run")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of warm-up per read run")
     parser.add_argument("--connections", type=int, default=32, help="connections for reads")
+    parser.add_argument("--first-reads", action="store_true",
+                        help="measure reads whose engine's parts are not kept yet (the first "
+                        "read of a customer in a day, or after a write)")
     parser.add_argument("--write-duration", type=int, default=15,
                         help="seconds per measured write run (after a 1 s warm-up)")
     parser.add_argument("--write-connections", type=int, default=16)

@@ -13,9 +13,11 @@ import pytest
 from patron.clock import FixedClock, iso_utc, local_time, parse_bound, parse_iso, zone_named
 from patron.db.statement import sql
 from patron.loyalty.programs import ProgramFileError, read_program_file
-from patron.loyalty.rules import DAY_MS
+from patron.loyalty.rules import DAY_MS, end_of_day
 from patron.services import Services
 from tests.conftest import add_customer, till_auth, workspace_auth
+
+HOUR_MS = 3_600_000
 
 PROGRAMS = """
 programs:
@@ -1084,3 +1086,75 @@ async def test_the_engines_parts_are_read_now_beside_the_customers_document(
     details = await _details(client, headers, customer_id, "embed=points")
     assert list(details) == ["kept", "pointsSummary", "warnings"]
     assert details["warnings"] == [{"code": 1}]
+
+
+async def test_kept_engine_parts_hold_until_the_first_instant_they_change(
+        client: httpx.AsyncClient, services: Services, org: Any, clock: FixedClock) -> None:
+    """A read keeps the engine's parts beside the customer's document with the span they hold
+    for (Loyalty.steady_until). Through a customer's history of bills (one dated ahead, which
+    a tracker counts only once its time comes), a return, a promotion, a redemption, expiries
+    and the tier periods' ends: at the span's last millisecond the kept parts are served, and are
+    what a read without documents gives then; at its end they are read again. Every write drops
+    them (the loyalty tables' triggers, migration 0013)."""
+    customer_id, headers = await _setup(client, services, org)
+    url = (f"/v2/customers/{customer_id}?source=INSTORE&embed=points,mlp,gapDetails,"
+           "promotionalPoints,expirySchedules,expiredPoints,returnedPoints&slabHistory=true"
+           "&tierUpgradeCriteria=true&membershipRetentionCriteria=true&gapToUpgrade=3"
+           "&gapToRenew=3")
+    span = sql("SELECT parts_from, parts_until FROM customer_documents WHERE org_id = $1 "
+               "AND customer_id = $2 AND parts IS NOT NULL")
+
+    async def read() -> bytes:
+        r = await client.get(url, headers=headers)
+        assert r.status_code == 200, r.text
+        await services.documents.store_waiting()
+        return r.content
+
+    async def fresh() -> bytes:
+        services.documents.enabled = False
+        try:
+            return (await client.get(url, headers=headers)).content
+        finally:
+            services.documents.enabled = True
+
+    async def through_span() -> int:
+        """Reads (keeping the parts), then checks them at the last millisecond of their span
+        and at its end; answers the span's length."""
+        assert await read() == await fresh()
+        kept = await services.db.fetchrow(span, org.org_id, customer_id)
+        assert kept is not None and kept["parts_from"] == clock.now_ms()
+        since, until = kept["parts_from"], kept["parts_until"]
+        assert until <= end_of_day(since) + 1
+        clock.value = until - 1
+        assert await read() == await fresh()  # served from the kept parts: not kept again
+        assert tuple(await services.db.fetchrow(span, org.org_id, customer_id)) == (since, until)
+        clock.value = until
+        assert await read() == await fresh()  # read again, and kept from now
+        assert (await services.db.fetchrow(span, org.org_id, customer_id))["parts_from"] == until
+        return until - since
+
+    async def written(response: httpx.Response) -> None:
+        assert response.status_code == 200, response.text
+        assert await services.db.fetchrow(span, org.org_id, customer_id) is None
+
+    clock.advance(2 * HOUR_MS)
+    await read()
+    await written(await _buy(client, headers, "K-1", 1500))  # Coral; lots expire on day 30
+    assert await through_span() == DAY_MS - 2 * HOUR_MS  # the day's end
+    # At 06:00, a bill dated eight hours ahead: the tracker's window up to now takes it in then.
+    clock.advance(6 * HOUR_MS)
+    ahead = clock.now_ms() + 8 * HOUR_MS
+    await written(await _buy(client, headers, "K-2", 2500,
+                             billingDate=iso_utc(ahead).replace(".000", "")))
+    assert await through_span() == 8 * HOUR_MS
+    await written(await _return(client, headers, "K-1"))
+    await written(await client.post("/v2/loyalty/promotionalPoints", headers=headers, json={
+        "identifierName": "mobile", "identifierValue": "919900000001", "points": 25,
+        "promotionName": "Goodwill", "expiryDate": iso_utc(ahead + 4 * HOUR_MS)}))
+    clock.advance(2 * HOUR_MS)  # 16:00; the promotion's lot expires at the end of its day
+    assert await through_span() == 8 * HOUR_MS - 1
+    await written(await _redeem(client, headers, 10))
+    for _ in range(70):  # day by day past the lots' expiry and the tier periods' ends
+        await through_span()
+    await services.loyalty.run_jobs(org.org_id)
+    await through_span()

@@ -11,6 +11,12 @@ is still the one its read saw, so an answer rendered before a change is never ke
 document rendered by other code (another version of Patron) is never served: `renderer` names
 the code.
 
+A document may also hold the loyalty engine's parts of one details query (`KeptParts`), which
+move with time as well as with writes: kept with the span of time over which they hold with
+nothing written, which the engine states (`Standing.steady_until`), and served only within it.
+Every write to the loyalty tables counts on the customer too (migration 0013), so a write drops
+them with the document.
+
 On PostgreSQL a look-up is a round trip, whose cost to the worker and to the server is mostly the
 statement's own, not the row's: the reads that arrive while a look-up is under way are read
 together, in one statement (`kept`).
@@ -23,6 +29,7 @@ import hashlib
 import logging
 from itertools import islice
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from patron.customers import repository as repo
 from patron.db.database import Database, Row
@@ -45,6 +52,28 @@ MOST_IN_ONE = 200
 _UNREAD = object()
 
 
+class KeptParts(NamedTuple):
+    """Parts of an answer kept beside the customer's document (the loyalty engine's): the query
+    they answer (`key`), and the span of time, in ms, over which they hold with nothing written:
+    from `since` until before `until`."""
+
+    key: str
+    since: int
+    until: int
+    body: bytes
+
+
+_NO_PARTS = (None, None, None, None)
+
+
+def parts_kept(document: Row, key: str, now: int) -> bytes | None:
+    """The parts kept beside `document` (a row of `CustomerDocuments.kept`) if they answer the
+    query `key` and hold at `now`."""
+    if document["parts_key"] == key and document["parts_from"] <= now < document["parts_until"]:
+        return document["parts"]  # type: ignore[no-any-return]
+    return None
+
+
 def code_renderer() -> str:
     """The code this process runs, as a short hash of Patron's source files: any change to any of
     them (an upgrade, a patch) names a new renderer, whose reads ignore the documents of the
@@ -62,7 +91,8 @@ class CustomerDocuments:
         self.db = db
         self.enabled = enabled
         self.keep_after_seconds = KEEP_AFTER_SECONDS
-        self._waiting: dict[tuple[int, int], tuple[int, int, int, str, str, bytes]] = {}
+        self._waiting: dict[tuple[int, int], tuple[Any, ...]] = {}
+        self._waiting_parts: dict[tuple[int, int], tuple[Any, ...]] = {}
         self._storing: asyncio.Task[None] | None = None
         # SQLite reads in the process, without a round trip: each read looks up its own.
         self._together = db.dialect == "postgresql"
@@ -110,13 +140,27 @@ class CustomerDocuments:
                             asked.set_result(row)
 
     def keep(self, org_id: int, customer_id: int, version: int, renderer: str,
-             sources: str, body: bytes) -> None:
-        """Offers the answer a read rendered from the customer at `version`: stored soon,
-        unless the customer has changed since (or is no longer active)."""
+             sources: str, body: bytes, parts: KeptParts | None = None) -> None:
+        """Offers the answer a read rendered from the customer at `version`, with the engine's
+        `parts` it read: stored soon, unless the customer has changed since (or is no longer
+        active)."""
         if not self.enabled or len(self._waiting) >= MOST_WAITING:
             return
         self._waiting[(org_id, customer_id)] = (org_id, customer_id, version, renderer, sources,
-                                                body)
+                                                body, *(parts or _NO_PARTS))
+        self._store_later()
+
+    def keep_parts(self, org_id: int, customer_id: int, version: int, renderer: str,
+                   parts: KeptParts) -> None:
+        """Offers the engine's `parts` read beside the customer's document at `version`: added
+        to that document soon, unless it has gone since (the customer changed)."""
+        if not self.enabled or len(self._waiting_parts) >= MOST_WAITING:
+            return
+        self._waiting_parts[(org_id, customer_id)] = (org_id, customer_id, version, renderer,
+                                                      *parts)
+        self._store_later()
+
+    def _store_later(self) -> None:
         if self._storing is None:
             self._storing = asyncio.get_running_loop().create_task(self._store_soon())
 
@@ -126,25 +170,31 @@ class CustomerDocuments:
             await self.store_waiting()
         finally:
             self._storing = None
-            if self._waiting:
+            if self._waiting or self._waiting_parts:
                 self._storing = asyncio.get_running_loop().create_task(self._store_soon())
 
     async def store_waiting(self) -> None:
         """Stores the offers waiting now, in one transaction. A failure loses only documents,
         which the next reads render again: it is logged, never raised."""
-        rows = list(self._waiting.values())
+        rows, parts = list(self._waiting.values()), list(self._waiting_parts.values())
         self._waiting.clear()
-        if not rows:
+        self._waiting_parts.clear()
+        if not rows and not parts:
             return
         try:
             async with self.db.transaction() as tx:
-                await tx.executemany(repo.KEEP_DOCUMENT, rows)
+                if rows:
+                    await tx.executemany(repo.KEEP_DOCUMENT, rows)
+                if parts:
+                    await tx.executemany(repo.KEEP_PARTS, parts)
         except Exception as exc:  # noqa: BLE001 - a document is only ever a copy
-            log.warning("customer documents not kept (%d): %s", len(rows), type(exc).__name__)
+            log.warning("customer documents not kept (%d, %d with parts): %s", len(rows),
+                        len(parts), type(exc).__name__)
 
     async def close(self) -> None:
         """Stops storing (the waiting offers are dropped) and reading."""
         self._waiting.clear()
+        self._waiting_parts.clear()
         for reading in list(self._reading):
             reading.cancel()
         task = self._storing

@@ -34,26 +34,38 @@ GET_CUSTOMER_WITH_PROFILES = sql(
 # count is the one its read saw: on PostgreSQL the customer row is locked for share while the
 # document goes in, so a change either commits first (and the count no longer matches) or waits
 # and then deletes the document; a row a change holds is skipped, never waited for.
+_DOCUMENT = "sources, body, version, parts_key, parts_from, parts_until, parts"
 GET_DOCUMENT = sql(
-    "SELECT sources, body FROM customer_documents WHERE org_id = $1 AND customer_id = $2 "
+    f"SELECT {_DOCUMENT} FROM customer_documents WHERE org_id = $1 AND customer_id = $2 "
     "AND renderer = $3"
 )
 # The documents of several customers, for reads that arrived together (CustomerDocuments).
 GET_DOCUMENTS = sql(
-    "SELECT customer_id, sources, body FROM customer_documents WHERE org_id = $1 "
+    f"SELECT customer_id, {_DOCUMENT} FROM customer_documents WHERE org_id = $1 "
     "AND renderer = $2 AND customer_id = ANY($3::bigint[])",
-    sqlite="SELECT customer_id, sources, body FROM customer_documents WHERE org_id = $1 "
+    sqlite=f"SELECT customer_id, {_DOCUMENT} FROM customer_documents WHERE org_id = $1 "
     "AND renderer = $2 AND customer_id IN (SELECT value FROM json_each($3))",
 )
+# A document, with the engine's parts of one query or none ($7-$10 null), kept only if the
+# customer is still at the version the read saw.
 _KEEP_DOCUMENT = (
-    "INSERT INTO customer_documents (org_id, customer_id, version, renderer, sources, body) "
-    "SELECT org_id, id, version, $4, $5, $6 FROM customers WHERE org_id = $1 AND id = $2 "
-    "AND version = $3 AND status = 'active'{lock} ON CONFLICT (org_id, customer_id) DO UPDATE "
-    "SET version = excluded.version, renderer = excluded.renderer, sources = excluded.sources, "
-    "body = excluded.body"
+    "INSERT INTO customer_documents (org_id, customer_id, version, renderer, sources, body, "
+    "parts_key, parts_from, parts_until, parts) "
+    "SELECT org_id, id, version, $4, $5, $6, $7, $8, $9, $10 FROM customers WHERE org_id = $1 "
+    "AND id = $2 AND version = $3 AND status = 'active'{lock} ON CONFLICT (org_id, customer_id) "
+    "DO UPDATE SET version = excluded.version, renderer = excluded.renderer, "
+    "sources = excluded.sources, body = excluded.body, parts_key = excluded.parts_key, "
+    "parts_from = excluded.parts_from, parts_until = excluded.parts_until, "
+    "parts = excluded.parts"
 )
 KEEP_DOCUMENT = sql(_KEEP_DOCUMENT.format(lock=" FOR SHARE SKIP LOCKED"),
                     sqlite=_KEEP_DOCUMENT.format(lock=""))
+# The engine's parts added to the document a read found: only to that document (its version
+# and renderer), which any change to the customer since has deleted.
+KEEP_PARTS = sql(
+    "UPDATE customer_documents SET parts_key = $5, parts_from = $6, parts_until = $7, "
+    "parts = $8 WHERE org_id = $1 AND customer_id = $2 AND version = $3 AND renderer = $4"
+)
 GET_CUSTOMER_STATE = sql(
     "SELECT id, status, external_id, loyalty_type, site_id FROM customers "
     "WHERE org_id = $1 AND id = $2"

@@ -193,6 +193,11 @@ customer_documents = Table(
     Column("renderer", Text, nullable=False),
     Column("sources", Text, nullable=False),
     Column("body", LargeBinary, nullable=False),
+    # The engine's parts of one details query, and when they hold (migration 0013).
+    Column("parts_key", Text),
+    Column("parts_from", BigInteger),
+    Column("parts_until", BigInteger),
+    Column("parts", LargeBinary),
     PrimaryKeyConstraint("org_id", "customer_id"),
 )
 

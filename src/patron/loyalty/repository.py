@@ -262,6 +262,12 @@ PERIOD_TOTALS = sql(
     "FROM transactions WHERE org_id = $1 AND customer_id = $2 AND billed_at >= $3 "
     "AND billed_at <= $4"
 )
+# The first of a customer's bills dated after $3 (now), which a tracker's window up to now
+# does not count yet.
+NEXT_BILL = sql(
+    "SELECT MIN(billed_at) FROM transactions WHERE org_id = $1 AND customer_id = $2 "
+    "AND billed_at > $3"
+)
 REVERSALS_BY_LOT = sql(
     "SELECT lot_id, SUM(points) AS points FROM points_ledger "
     "WHERE org_id = $1 AND redemption_id = $2 AND kind = 'REDEEM_REVERSAL' GROUP BY lot_id"

@@ -18,7 +18,7 @@ from typing import Any
 
 from patron.clock import Clock
 from patron.customers.fraud import ensure_may_redeem
-from patron.customers.service import active_state
+from patron.customers.service import Customers, active_state
 from patron.db.database import Database, Queryable
 from patron.db.ids import next_id, next_ids
 from patron.errors import NotFound, PatronError, ValidationFailed
@@ -95,6 +95,7 @@ class Standing:
     tier_changes: list[Any] = field(default_factory=list)  # newest first, when asked for
     # When the customer enrolled: where a program has not seen it yet, its base tier began then.
     enrolled_at: int = 0
+    read_at: int = 0  # the clock's time the standing is read as of
 
     def member(self, program_id: int) -> Member:
         return (self.members.get(program_id)
@@ -198,10 +199,12 @@ class Loyalty:
 
     async def _locked_member(self, tx: Queryable, org_id: int, customer_id: int,
                              program_id: int, now: int, *, expire: bool = True) -> Member:
-        """The member, locked, with its lots due by `now` expired, so that nothing spends or
-        counts points whose day is over, and its tier periods that ended by `now` renewed or
-        downgraded (`_catch_up_tier`), so that nothing earns at or reads an expired tier (the
-        jobs, which count what they do, pass `expire=False`)."""
+        """The member, locked after its customer (every write locks the customer first: a write
+        to the loyalty tables counts on the customer's row, migration 0013), with its lots due
+        by `now` expired, so that nothing spends or counts points whose day is over, and its
+        tier periods that ended by `now` renewed or downgraded (`_catch_up_tier`), so that
+        nothing earns at or reads an expired tier (the jobs, which count what they do, pass
+        `expire=False`)."""
         await tx.execute(repo.ENSURE_MEMBER, org_id, customer_id, program_id, now)
         row = await tx.fetchrow(repo.MEMBER_FOR_UPDATE, org_id, customer_id, program_id)
         assert row is not None  # noqa: S101 - inserted just above in this transaction
@@ -678,6 +681,7 @@ class Loyalty:
             members = await tx.fetch(repo.DUE_LOTS, org_id, now, JOB_BATCH)
             done = total = 0
             for member in members:
+                await Customers.is_active(tx, org_id, member["customer_id"])  # locked first
                 m = await self._locked_member(tx, org_id, member["customer_id"],
                                               member["program_id"], now, expire=False)
                 lots, expired = await self._expire_due(tx, org_id, m, now)
@@ -693,6 +697,7 @@ class Loyalty:
         (`_catch_up_tier`): how many renewals and downgrades (none: a write to the member, or
         another run, got here first)."""
         async with self.db.transaction() as tx:
+            await Customers.is_active(tx, org_id, customer_id)  # locked first, as by every write
             m = await self._locked_member(tx, org_id, customer_id, program_id, now, expire=False)
             changes = await self._catch_up_tier(tx, org_id, m, now)
             if changes:
@@ -758,9 +763,9 @@ class Loyalty:
     async def standing(self, org_id: int, customer_id: int, *, lots: bool,
                        tier_changes: bool = False) -> Standing:
         programs = await self.programs(org_id)
-        if not programs:
-            return Standing(customer_id, [], {}, [])
         now = self.clock.now_ms()
+        if not programs:
+            return Standing(customer_id, [], {}, [], read_at=now)
         rows, changes = await repo.members_of(self.db, org_id, customer_id, now,
                                               HISTORY_LIMIT if tier_changes else None)
         open_lots = await self.db.fetch(repo.CUSTOMER_OPEN_LOTS, org_id, customer_id, now) \
@@ -782,7 +787,31 @@ class Loyalty:
                              key=lambda r: (r["changed_at"], r["program_id"]))[:HISTORY_LIMIT]
         return Standing(customer_id, programs, members, open_lots,
                         {r["program_id"]: r["next_expiry"] for r in rows}, changes or [],
-                        enrolled_at)
+                        enrolled_at, now)
+
+    async def steady_until(self, org_id: int, standing: Standing) -> int:
+        """Until when (ms, exclusive) everything the reads of `standing` show holds with nothing
+        written: a read moves with time only when the UTC day ends (the gaps N days ahead, the
+        tracker windows' ends), when an open lot expires, when a tier period ends, and when
+        a bill dated later than the read comes into a tracker's window (bills may be dated up
+        to a day ahead). A customer a program has not seen and whose enrolment time is unknown
+        stands in a base tier that begins now, which never holds."""
+        now = standing.read_at
+        if standing.enrolled_at == now and any(e.id not in standing.members
+                                               for e in standing.programs):
+            return now
+        until = end_of_day(now) + 1
+        for expiry in standing.next_expiry.values():
+            if expiry is not None:
+                until = min(until, expiry)
+        for m in standing.members.values():
+            if m.tier_expires_at is not None:  # after now: `standing` renewed the ended ones
+                until = min(until, m.tier_expires_at)
+        if any(e.program.upgrade.strategy == "TRACKER_VALUE_BASED" for e in standing.programs):
+            later = await self.db.fetchval(repo.NEXT_BILL, org_id, standing.customer_id, now)
+            if later is not None:
+                until = min(until, int(later))
+        return until
 
     async def expired_history(self, org_id: int, customer_id: int) -> list[Any]:
         return await self.db.fetch(repo.EXPIRED_HISTORY, org_id, customer_id, HISTORY_LIMIT)

@@ -15,7 +15,7 @@ from patron.auth.service import LOYALTY, Principal, route_scope
 from patron.clock import local_time, parse_bound
 from patron.commerce.service import TRANSACTION_SOURCES
 from patron.config import NO, YES
-from patron.customers.documents import code_renderer
+from patron.customers.documents import KeptParts, code_renderer, parts_kept
 from patron.customers.models import READ_SOURCES, Provenance
 from patron.errors import NotFound, PatronError, Unauthorized, ValidationFailed
 from patron.faces import (
@@ -38,6 +38,7 @@ from patron.faces.loyalty.bodies import (
 from patron.faces.loyalty.errors import JSON, code_of, item, warning
 from patron.faces.loyalty.files import image_items
 from patron.jsonio import dumps, loads
+from patron.loyalty.service import ProgramEntry, Standing
 from patron.services import Services
 
 router = FaceRouter(tags=["loyalty (Capillary)"])
@@ -205,6 +206,14 @@ class DetailsQuery:
                          or self.fraud_details) and self.wanted <= _LOYALTY_EMBEDS)
 
     @property
+    def parts_shape(self) -> str:
+        """The engine's parts this query asks for, as a string: equal for queries answered with
+        the same parts."""
+        return (",".join(sorted(self.wanted & _LOYALTY_EMBEDS))
+                + f";{self.slab_history:d}{self.upgrade_criteria:d}{self.retention_criteria:d}"
+                f";{self.gap_to_upgrade};{self.gap_to_renew}")
+
+    @property
     def needs_loyalty(self) -> bool:
         return (self.slab_history or self.upgrade_criteria or self.retention_criteria
                 or bool(_LOYALTY_EMBEDS & self.wanted))
@@ -326,9 +335,17 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
         if kept is not None:
             if source != "ALL" and source not in kept["sources"].split():
                 raise _not_in_source()
-            # The engine's parts are read now, whatever the document: they move with time.
-            engine = await _loyalty_parts(svc, org_id, customer_id, query) \
-                if query.needs_loyalty else {}
+            if not query.needs_loyalty:
+                return Response(kept["body"], media_type=JSON)
+            # The engine's parts move with time: served from beside the document only within
+            # the span they hold, else read now and offered to it.
+            engine = parts_kept(kept, await _parts_key(svc, org_id, query),
+                                svc.clock.now_ms())
+            if engine is None:
+                engine, keep = await _engine_parts(svc, org_id, customer_id, query)
+                if keep is not None:
+                    svc.documents.keep_parts(org_id, customer_id, kept["version"], RENDERER,
+                                             keep)
             return Response(_document_with(kept["body"], engine), media_type=JSON)
     record = await svc.customers.get(org_id, customer_id)
     account_id = query.account_id
@@ -348,6 +365,13 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
                            if record.row["has_cards"] else [],
                            warnings=_embed_warnings(query.embeds), segments=segments,
                            fraud=fraud)
+    if query.plain_customer:  # the body is the default details: kept as the document
+        document = dumps(body)
+        engine, keep = await _engine_parts(svc, org_id, record.id, query) \
+            if query.needs_loyalty else (b"", None)
+        svc.documents.keep(org_id, record.id, record.row["version"], RENDERER,
+                           " ".join(p["source"] for p in record.profiles), document, keep)
+        return Response(_document_with(document, engine), media_type=JSON)
     if "alternatecurrencies" in query.wanted:
         body["alternateCurrencyDetails"] = []
     if "subscriptions" in query.wanted:
@@ -360,28 +384,47 @@ async def _details(svc: Services, org_id: int, customer_id: int, source: str,
                 await svc.images.images(org_id, record.id, namespace))
     parts: dict[str, Any] = {}
     if query.needs_loyalty:
-        parts.update(await _loyalty_parts(svc, org_id, record.id, query))
+        parts.update((await _loyalty_parts(svc, org_id, record.id, query))[0])
     if query.groups is not None:
         parts.update(await _group_parts(svc, org_id, record.id, query.groups, query.params))
-    if query.plain_customer:  # the body is the default details: kept as the document
-        document = dumps(body)
-        svc.documents.keep(org_id, record.id, record.row["version"], RENDERER,
-                           " ".join(p["source"] for p in record.profiles), document)
-        return Response(_document_with(document, parts), media_type=JSON)
     return Response(dumps(_with_parts(body, parts)), media_type=JSON)
 
 
 _NO_WARNINGS = b',"warnings":[]}'
 
 
-def _document_with(document: bytes, parts: dict[str, Any]) -> bytes:
-    """A kept document (the default details, whose warnings are none) with `parts` added as
-    `_with_parts` adds them: spliced in before the warnings, without reading the document."""
-    if not parts:
+def _document_with(document: bytes, engine: bytes) -> bytes:
+    """A kept document (the default details, whose warnings are none) with the engine's parts
+    (`engine`: their members, as `_engine_parts` writes them) added as `_with_parts` adds them:
+    spliced in before the warnings, without reading the document."""
+    if not engine:
         return document
     if document.endswith(_NO_WARNINGS):
-        return b"".join((document[:-len(_NO_WARNINGS)], b",", dumps(parts)[1:-1], _NO_WARNINGS))
-    return dumps(_with_parts(loads(document), parts))
+        return b"".join((document[:-len(_NO_WARNINGS)], b",", engine, _NO_WARNINGS))
+    return dumps(_with_parts(loads(document), loads(b"{" + engine + b"}")))
+
+
+async def _parts_key(svc: Services, org_id: int, query: DetailsQuery,
+                     programs: list[ProgramEntry] | None = None) -> str:
+    """What the engine's parts of `query` are read from, besides the customer: the query's
+    shape and the programs' versions (`KeptParts.key`)."""
+    if programs is None:
+        programs = await svc.loyalty.programs(org_id)
+    return query.parts_shape + "/" + ",".join(f"{e.id}.{e.version}" for e in programs)
+
+
+async def _engine_parts(svc: Services, org_id: int, customer_id: int,
+                        query: DetailsQuery) -> tuple[bytes, KeptParts | None]:
+    """The engine's parts of `query` read now, as the members of a JSON object, and what of
+    them may be kept beside the customer's document (None: they do not hold past now)."""
+    parts, standing = await _loyalty_parts(svc, org_id, customer_id, query)
+    engine = dumps(parts)[1:-1]
+    until = await svc.loyalty.steady_until(org_id, standing)
+    # Kept only if no instant at which they change has passed while they were read.
+    if until <= svc.clock.now_ms():
+        return engine, None
+    return engine, KeptParts(await _parts_key(svc, org_id, query, standing.programs),
+                             standing.read_at, until, engine)
 
 
 def _with_parts(body: dict[str, Any], parts: dict[str, Any]) -> dict[str, Any]:
@@ -414,9 +457,9 @@ async def _group_parts(svc: Services, org_id: int, customer_id: int,
 
 
 async def _loyalty_parts(svc: Services, org_id: int, customer_id: int,
-                         query: DetailsQuery) -> dict[str, Any]:
-    """The engine's parts of customer details; a customer the programs have not seen yet
-    stands in each program's base tier with nothing earned."""
+                         query: DetailsQuery) -> tuple[dict[str, Any], Standing]:
+    """The engine's parts of customer details, and the standing they were read from; a customer
+    the programs have not seen yet stands in each program's base tier with nothing earned."""
     loyalty = svc.loyalty
     wanted = query.wanted
     standing = await loyalty.standing(
@@ -424,7 +467,7 @@ async def _loyalty_parts(svc: Services, org_id: int, customer_id: int,
         tier_changes=query.slab_history)
     out: dict[str, Any] = {}
     if not standing.programs:
-        return out
+        return out, standing
     members = {p.id: standing.member(p.id) for p in standing.programs}
     default = standing.programs[0]
     if "points" in wanted:
@@ -473,7 +516,7 @@ async def _loyalty_parts(svc: Services, org_id: int, customer_id: int,
         criteria = render.retention_criteria(default, m)
         if criteria is not None:
             out["membershipRetentionCriteria"] = criteria
-    return out
+    return out, standing
 
 
 @router.post("/v3/oauth/token/generate")
