@@ -206,7 +206,8 @@ class Server:
             "PATRON_LOYALTY_JOBS_SECONDS": "0",
             "PATRON_LOG_LEVEL": "warning",
             "PATRON_BENCH_STATIC_BODY": str(static_body),
-            "PYTHONPATH": str(ROOT),
+            # The code of this checkout, whichever one the environment has installed.
+            "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT))),
         })
         # BENCH_PATRON_X=v sets the server's PATRON_X=v: a setting to compare, e.g. the pool size.
         env.update({k.removeprefix("BENCH_"): v for k, v in os.environ.items()
@@ -343,7 +344,7 @@ def count_rows(manifest: Manifest, query: str, *args: Any) -> int:
     if manifest.engine == "sqlite":
         path = manifest.database_url.removeprefix("sqlite:///")
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            return int(conn.execute(re.sub(r"\$\d+", "?", query), args).fetchone()[0])
+            return int(conn.execute(re.sub(r"\$(\d+)", r"?\1", query), args).fetchone()[0])
 
     async def count() -> int:
         import asyncpg

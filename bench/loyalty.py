@@ -592,6 +592,9 @@ async def forget_parts(manifest: Manifest) -> None:
         await db.execute(FORGET_PARTS, manifest.org_id)
     finally:
         await db.close()
+    if manifest.engine == "sqlite":  # the rewritten pages, out of the WAL before the run
+        with sqlite3.connect(manifest.database_url.removeprefix("sqlite:///")) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 # -- checks after writing ----------------------------------------------------------------------

@@ -63,15 +63,21 @@ def points_due(member: str, now: str) -> str:
             f"AND pl.expires_at <= {now})")
 
 
+# The first of a customer's bills dated after $3 (now), which a tracker's window up to now
+# does not count yet.
+_NEXT_BILL = ("SELECT MIN(billed_at) FROM transactions WHERE org_id = $1 AND customer_id = $2 "
+              "AND billed_at > $3")
+NEXT_BILL = sql(_NEXT_BILL)
 # A customer's members as of $3 (now), in one statement: each with the points of its open lots
-# due by then (`due`: the expiry job's, not yet done) and the next expiry after it (a
-# CURRENT_POINTS upgrade gap for today).
+# due by then (`due`: the expiry job's, not yet done), the next expiry after it (a
+# CURRENT_POINTS upgrade gap for today), and the customer's next bill after it (NEXT_BILL).
 MEMBERS_WITH_EXPIRING = sql(
     f"SELECT {_MEMBER_COLUMNS}, {points_due('m', '$3')} AS due, "
     "(SELECT MIN(l.expires_at) FROM points_lots l WHERE l.org_id = m.org_id "
     "AND l.customer_id = m.customer_id AND l.program_id = m.program_id AND l.remaining > 0 "
-    "AND l.expires_at > $3) AS next_expiry "
-    "FROM loyalty_members m WHERE m.org_id = $1 AND m.customer_id = $2"
+    "AND l.expires_at > $3) AS next_expiry, ("
+    + _NEXT_BILL.replace("$1", "m.org_id").replace("$2", "m.customer_id")
+    + ") AS next_bill FROM loyalty_members m WHERE m.org_id = $1 AND m.customer_id = $2"
 )
 SAVE_MEMBER = sql(
     "UPDATE loyalty_members SET tier = $4, tier_since = $5, tier_expires_at = $6, points = $7, "
@@ -226,11 +232,11 @@ TIER_CHANGES = sql(
 # array of TIER_CHANGES rows on each, in one round trip (each costs a backend wake-up).
 MEMBERS_AND_TIER_CHANGES = sql(
     MEMBERS_WITH_EXPIRING.pg.replace(
-        " FROM loyalty_members m ",
+        " FROM loyalty_members m WHERE",
         ", (SELECT coalesce(json_agg(x ORDER BY x.changed_at DESC, x.program_id DESC, "
         "x.id DESC), '[]') FROM ("
         + TIER_CHANGES.pg.replace("SELECT c.program_id", "SELECT c.id, c.program_id")
-        .replace("$3", "$4") + ") x) AS tier_changes FROM loyalty_members m ", 1),
+        .replace("$3", "$4") + ") x) AS tier_changes FROM loyalty_members m WHERE", 1),
     sqlite="SELECT NULL",  # not used on SQLite
 )
 
@@ -261,12 +267,6 @@ PERIOD_TOTALS = sql(
     "COALESCE(SUM(CASE WHEN type = 'REGULAR' THEN line_count ELSE 0 END), 0) "
     "FROM transactions WHERE org_id = $1 AND customer_id = $2 AND billed_at >= $3 "
     "AND billed_at <= $4"
-)
-# The first of a customer's bills dated after $3 (now), which a tracker's window up to now
-# does not count yet.
-NEXT_BILL = sql(
-    "SELECT MIN(billed_at) FROM transactions WHERE org_id = $1 AND customer_id = $2 "
-    "AND billed_at > $3"
 )
 REVERSALS_BY_LOT = sql(
     "SELECT lot_id, SUM(points) AS points FROM points_ledger "

@@ -96,6 +96,7 @@ class Standing:
     # When the customer enrolled: where a program has not seen it yet, its base tier began then.
     enrolled_at: int = 0
     read_at: int = 0  # the clock's time the standing is read as of
+    next_bill: int | None = None  # the customer's first bill dated after `read_at`
 
     def member(self, program_id: int) -> Member:
         return (self.members.get(program_id)
@@ -785,11 +786,14 @@ class Loyalty:
             shown = [_history_row(change) for change in reversed(overdue)]
             changes = sorted([*shown, *changes], reverse=True,  # as repo.TIER_CHANGES
                              key=lambda r: (r["changed_at"], r["program_id"]))[:HISTORY_LIMIT]
+        next_bill = rows[0]["next_bill"] if rows else await self.db.fetchval(
+            repo.NEXT_BILL, org_id, customer_id, now)
         return Standing(customer_id, programs, members, open_lots,
                         {r["program_id"]: r["next_expiry"] for r in rows}, changes or [],
-                        enrolled_at, now)
+                        enrolled_at, now, next_bill)
 
-    async def steady_until(self, org_id: int, standing: Standing) -> int:
+    @staticmethod
+    def steady_until(standing: Standing) -> int:
         """Until when (ms, exclusive) everything the reads of `standing` show holds with nothing
         written: a read moves with time only when the UTC day ends (the gaps N days ahead, the
         tracker windows' ends), when an open lot expires, when a tier period ends, and when
@@ -807,10 +811,9 @@ class Loyalty:
         for m in standing.members.values():
             if m.tier_expires_at is not None:  # after now: `standing` renewed the ended ones
                 until = min(until, m.tier_expires_at)
-        if any(e.program.upgrade.strategy == "TRACKER_VALUE_BASED" for e in standing.programs):
-            later = await self.db.fetchval(repo.NEXT_BILL, org_id, standing.customer_id, now)
-            if later is not None:
-                until = min(until, int(later))
+        if standing.next_bill is not None and any(
+                e.program.upgrade.strategy == "TRACKER_VALUE_BASED" for e in standing.programs):
+            until = min(until, int(standing.next_bill))
         return until
 
     async def expired_history(self, org_id: int, customer_id: int) -> list[Any]:

@@ -419,7 +419,7 @@ async def _engine_parts(svc: Services, org_id: int, customer_id: int,
     them may be kept beside the customer's document (None: they do not hold past now)."""
     parts, standing = await _loyalty_parts(svc, org_id, customer_id, query)
     engine = dumps(parts)[1:-1]
-    until = await svc.loyalty.steady_until(org_id, standing)
+    until = svc.loyalty.steady_until(standing)
     # Kept only if no instant at which they change has passed while they were read.
     if until <= svc.clock.now_ms():
         return engine, None

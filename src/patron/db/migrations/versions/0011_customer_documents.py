@@ -12,6 +12,8 @@ same transaction (docs/operations.md, "Customer documents").
 import sqlalchemy as sa
 from alembic import op
 
+from patron.db.migrations.counting import postgresql_counted, sqlite_counted, sqlite_dropped
+
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
@@ -30,16 +32,7 @@ _SQLITE = [
     "DELETE FROM customer_documents WHERE org_id = OLD.org_id AND customer_id = OLD.id; END",
     "CREATE TRIGGER customers_document_deleted AFTER DELETE ON customers BEGIN "
     "DELETE FROM customer_documents WHERE org_id = OLD.org_id AND customer_id = OLD.id; END",
-    *(stmt for table in _PARTS for stmt in (
-        f"CREATE TRIGGER {table}_inserted_counted AFTER INSERT ON {table} "
-        "WHEN NEW.customer_id IS NOT NULL BEGIN UPDATE customers SET version = version + 1 "
-        "WHERE org_id = NEW.org_id AND id = NEW.customer_id; END",
-        f"CREATE TRIGGER {table}_updated_counted AFTER UPDATE ON {table} BEGIN "
-        "UPDATE customers SET version = version + 1 WHERE org_id = NEW.org_id "
-        "AND id IN (OLD.customer_id, NEW.customer_id); END",
-        f"CREATE TRIGGER {table}_deleted_counted AFTER DELETE ON {table} "
-        "WHEN OLD.customer_id IS NOT NULL BEGIN UPDATE customers SET version = version + 1 "
-        "WHERE org_id = OLD.org_id AND id = OLD.customer_id; END")),
+    *(stmt for table in _PARTS for stmt in sqlite_counted(table)),
     # A series' name, code, type, expiry days or limit, and a label's id, show on every card of
     # it: every holder is counted.
     "CREATE TRIGGER card_series_counted AFTER UPDATE ON card_series BEGIN "
@@ -78,8 +71,7 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$""",
-    *(f"CREATE TRIGGER {table}_counted AFTER INSERT OR UPDATE OR DELETE ON {table} "
-      "FOR EACH ROW EXECUTE FUNCTION patron_customer_part_changed()" for table in _PARTS),
+    *(postgresql_counted(table) for table in _PARTS),
     """CREATE FUNCTION patron_card_series_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE customers SET version = version + 1 WHERE org_id = NEW.org_id AND id IN
@@ -134,10 +126,11 @@ def downgrade() -> None:
     else:
         for name in ("customers_counted", "customers_document_dropped",
                      "customers_document_deleted", "card_series_counted",
-                     *(f"card_labels_{e}_counted" for e in ("insert", "update", "delete")),
-                     *(f"{t}_{e}_counted" for t in _PARTS
-                       for e in ("inserted", "updated", "deleted"))):
+                     *(f"card_labels_{e}_counted" for e in ("insert", "update", "delete"))):
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
+        for table in _PARTS:
+            for statement in sqlite_dropped(table):
+                op.execute(statement)
     op.drop_table("customer_documents")
     with op.batch_alter_table("customers") as batch:
         batch.drop_column("version")

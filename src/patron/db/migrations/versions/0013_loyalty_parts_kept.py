@@ -14,6 +14,8 @@ their document, as a write to their profiles does (migration 0011).
 import sqlalchemy as sa
 from alembic import op
 
+from patron.db.migrations.counting import postgresql_counted, sqlite_counted, sqlite_dropped
+
 revision = "0013"
 down_revision = "0012"
 branch_labels = None
@@ -22,21 +24,8 @@ depends_on = None
 # The tables whose rows the engine's parts show, each naming its customer.
 _LOYALTY = ("loyalty_members", "points_lots", "points_ledger", "tier_changes", "transactions")
 
-_SQLITE = [stmt for table in _LOYALTY for stmt in (
-    f"CREATE TRIGGER {table}_inserted_counted AFTER INSERT ON {table} "
-    "WHEN NEW.customer_id IS NOT NULL BEGIN UPDATE customers SET version = version + 1 "
-    "WHERE org_id = NEW.org_id AND id = NEW.customer_id; END",
-    f"CREATE TRIGGER {table}_updated_counted AFTER UPDATE ON {table} BEGIN "
-    "UPDATE customers SET version = version + 1 WHERE org_id = NEW.org_id "
-    "AND id IN (OLD.customer_id, NEW.customer_id); END",
-    f"CREATE TRIGGER {table}_deleted_counted AFTER DELETE ON {table} "
-    "WHEN OLD.customer_id IS NOT NULL BEGIN UPDATE customers SET version = version + 1 "
-    "WHERE org_id = OLD.org_id AND id = OLD.customer_id; END")]
-
-# patron_customer_part_changed() is migration 0011's.
-_POSTGRESQL = [f"CREATE TRIGGER {table}_counted AFTER INSERT OR UPDATE OR DELETE ON {table} "
-               "FOR EACH ROW EXECUTE FUNCTION patron_customer_part_changed()"
-               for table in _LOYALTY]
+_SQLITE = [stmt for table in _LOYALTY for stmt in sqlite_counted(table)]
+_POSTGRESQL = [postgresql_counted(table) for table in _LOYALTY]
 
 _PARTS_COLUMNS = ("parts_key", "parts_from", "parts_until", "parts")
 
@@ -58,7 +47,7 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_counted ON {table}")
     else:
         for table in _LOYALTY:
-            for event in ("inserted", "updated", "deleted"):
-                op.execute(f"DROP TRIGGER IF EXISTS {table}_{event}_counted")
+            for statement in sqlite_dropped(table):
+                op.execute(statement)
     for column in reversed(_PARTS_COLUMNS):  # in place, as added (SQLite 3.35 or later)
         op.execute(f"ALTER TABLE customer_documents DROP COLUMN {column}")
