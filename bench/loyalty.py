@@ -656,7 +656,7 @@ COUNT_BILLS = "SELECT count(*) FROM transactions WHERE org_id = $1"
 # right before the runs over random customers (bench/load.py `prewarm`).
 READ_SET = (("customer_documents", "customers", "profiles", "tills", "credentials",
              "loyalty_programs", "loyalty_members", "points_lots", "tier_changes"),
-            ("points_lots_member", "tier_changes_customer"))
+            ("points_lots_member", "tier_changes_customer", "transactions_customer"))
 WRITE_SET = (("customers", "loyalty_members", "transactions"),
              ("transactions_customer", "points_lots_member", "points_ledger_member"))
 
