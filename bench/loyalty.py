@@ -600,6 +600,14 @@ async def forget_parts(manifest: Manifest) -> None:
     if manifest.engine == "sqlite":  # the rewritten pages, out of the WAL before the run
         with sqlite3.connect(manifest.database_url.removeprefix("sqlite:///")) as conn:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    else:  # the old rows' versions, vacuumed before the run rather than during it
+        import asyncpg
+
+        conn = await asyncpg.connect(manifest.database_url)
+        try:
+            await conn.execute("VACUUM (ANALYZE) customer_documents")
+        finally:
+            await conn.close()
 
 
 # -- checks after writing ----------------------------------------------------------------------
