@@ -13,7 +13,7 @@ the code.
 
 A document may also hold the loyalty engine's parts of one details query (`KeptParts`), which
 move with time as well as with writes: kept with the span of time over which they hold with
-nothing written, which the engine states (`Standing.steady_until`), and served only within it.
+nothing written, which the engine states (`Loyalty.steady_until`), and served only within it.
 Every write to the loyalty tables counts on the customer too (migration 0013), so a write drops
 them with the document.
 

@@ -96,7 +96,9 @@ class Standing:
     # When the customer enrolled: where a program has not seen it yet, its base tier began then.
     enrolled_at: int = 0
     read_at: int = 0  # the clock's time the standing is read as of
-    next_bill: int | None = None  # the customer's first bill dated after `read_at`
+    # The customer's first bill dated after `read_at`, where a program's upgrade tracker counts
+    # the bills up to now (None otherwise, or none).
+    next_bill: int | None = None
 
     def member(self, program_id: int) -> Member:
         return (self.members.get(program_id)
@@ -786,8 +788,10 @@ class Loyalty:
             shown = [_history_row(change) for change in reversed(overdue)]
             changes = sorted([*shown, *changes], reverse=True,  # as repo.TIER_CHANGES
                              key=lambda r: (r["changed_at"], r["program_id"]))[:HISTORY_LIMIT]
-        next_bill = rows[0]["next_bill"] if rows else await self.db.fetchval(
-            repo.NEXT_BILL, org_id, customer_id, now)
+        next_bill = None
+        if any(e.program.upgrade.strategy == "TRACKER_VALUE_BASED" for e in programs):
+            next_bill = rows[0]["next_bill"] if rows else await self.db.fetchval(
+                repo.NEXT_BILL, org_id, customer_id, now)
         return Standing(customer_id, programs, members, open_lots,
                         {r["program_id"]: r["next_expiry"] for r in rows}, changes or [],
                         enrolled_at, now, next_bill)
@@ -811,8 +815,7 @@ class Loyalty:
         for m in standing.members.values():
             if m.tier_expires_at is not None:  # after now: `standing` renewed the ended ones
                 until = min(until, m.tier_expires_at)
-        if standing.next_bill is not None and any(
-                e.program.upgrade.strategy == "TRACKER_VALUE_BASED" for e in standing.programs):
+        if standing.next_bill is not None:
             until = min(until, int(standing.next_bill))
         return until
 
