@@ -4,6 +4,7 @@ subscription APIs, engagement health, and the PII scrub of messages."""
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree
@@ -11,15 +12,19 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
+from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
 from patron.db.statement import sql
 from patron.engagement import repository as repo
-from patron.engagement.models import KINDS
+from patron.engagement.models import DELIVERY_EVENTS, KINDS
 from patron.engagement.service import offsets_at, utc_offsets
 from patron.engagement.transfer import export_records
 from patron.services import Services
 from patron.tenancy.service import OrgCredentials
 from tests.conftest import START_MS, add_customer, till_auth, workspace_auth
+from tests.exploring import examples
 
 DAY = 86_400_000
 
@@ -689,3 +694,67 @@ async def test_tenants_do_not_see_each_others_messages(client: httpx.AsyncClient
     r = await client.get(f"/patron/v1/customers/{cid}/engagement",
                          headers=workspace_auth(other_org))
     assert r.status_code == 404
+
+
+_EVENT = st.tuples(st.integers(0, 3), st.sampled_from(DELIVERY_EVENTS),
+                   st.sampled_from(["hard", "soft", None]), st.integers(0, 4))
+_FOLDED_READS = {
+    "messages": "SELECT record_id, customer_id, channel, priority, " + ", ".join(
+        repo.EVENT_COLUMNS) + " FROM messages WHERE org_id = $1 ORDER BY record_id",
+    "events": "SELECT m.record_id, e.kind, e.occurred_at, e.bounce_type FROM message_events e "
+              "JOIN messages m ON m.org_id = e.org_id AND m.id = e.message_id "
+              "WHERE e.org_id = $1 ORDER BY 1, 2, 3",
+    "summaries": "SELECT customer_id, network, channel, priority, count, last_at, used, "
+                 "first_time, last_time FROM message_summaries WHERE org_id = $1 ORDER BY 1, 2, "
+                 "3, 4",
+    "engagement": "SELECT customer_id, last_delivered_at, last_opened_at, last_clicked_at, "
+                  "complained_at, unsubscribed_at FROM customer_engagement WHERE org_id = $1 "
+                  "ORDER BY 1",
+    "bounced": "SELECT id, bounced_at FROM customers WHERE org_id = $1 ORDER BY id",
+}
+
+
+@examples(25)
+@given(stored=st.sets(st.integers(0, 3), max_size=2),
+       events=st.lists(_EVENT, max_size=12), repeat=st.booleans())
+@example(stored=set(), repeat=False,  # a soft and a hard bounce at one instant: hard is kept
+         events=[(1, "bounced", "soft", 2), (1, "bounced", "hard", 2), (1, "delivered", None, 3),
+                 (1, "delivered", None, 1), (1, "opened", None, 4)])
+async def test_a_batch_stores_what_its_records_one_by_one_do(
+        services: Services, stored: set[int], events: list[tuple[int, str, str | None, int]],
+        repeat: bool) -> None:
+    """A batch's delivery events on its own new messages are folded into the messages' rows and
+    summaries (Engagement._messages): the tables hold what the same records, each in a batch of
+    its own, leave. Some messages were stored by an earlier batch; one may come twice."""
+    ids = {}
+    for org in ("batch", "alone"):
+        made = await services.tenancy.create_org(f"{org} {uuid.uuid4().hex[:8]}")
+        customer = await services.customers.register(made.org_id, CustomerInput(profiles=[
+            ProfileInput(identifiers=[Identifier("email", "fold@example.com")])]),
+            Provenance(None, START_MS))
+        ids[org] = made.org_id, customer.customer_id
+    who = {"identifierName": "email", "identifierValue": "fold@example.com"}
+    messages = [_message(f"m{n}", who, channel="email" if n % 2 else "sms",
+                         sent=START_MS - DAY + n * 1000, **({"campaignId": "c"} if n == 3 else {}))
+                for n in range(4)]
+    earlier = [messages[n] for n in sorted(stored)]
+    later = [*(m for n, m in enumerate(messages) if n not in stored),
+             *([messages[0]] if repeat else [])]
+    deliveries = [{"kind": "delivery", "message": f"m{n}", "event": event, "at":
+                   START_MS - DAY + n * 1000 + at * 500,
+                   **({"bounceType": bounce} if event == "bounced" and bounce else {})}
+                  for n, event, bounce, at in events]
+    prov = Provenance(None, START_MS)
+    org_id, _ = ids["batch"]
+    await services.engagement.ingest(org_id, earlier, prov)
+    await services.engagement.ingest(org_id, [*later, *deliveries], prov)
+    org_id, _ = ids["alone"]
+    for record in [*earlier, *later, *deliveries]:
+        await services.engagement.ingest(org_id, [record], prov)
+    for name, text in _FOLDED_READS.items():
+        found = []
+        for org_id, customer_id in ids.values():  # each org's customer read as "C"
+            found.append([tuple("C" if key in ("customer_id", "id") and value == customer_id
+                                else value for key, value in zip(row.keys(), row, strict=True))
+                          for row in await services.db.fetch(sql(text), org_id)])
+        assert found[0] == found[1], name

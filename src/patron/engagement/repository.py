@@ -18,9 +18,13 @@ _MESSAGE_COLUMNS = (
     "receiver, subject, body, campaign_id, broadcast_id, newsletter_id, sequence_id, is_otp, "
     "sent_at, created_at"
 )
+# The first time of each delivery event, and the first bounce's type: what a message's events
+# set on it (FIRST_EVENT), given with a new message when its events come in the same batch.
+EVENT_COLUMNS = ("delivered_at", "opened_at", "clicked_at", "bounced_at", "bounce_type",
+                 "dropped_at", "complained_at", "unsubscribed_at")
 INSERT_MESSAGE = sql(
-    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-    "$11, $12, $13, $14, $15, $16, $17, $18, $19)"
+    f"INSERT INTO messages ({_MESSAGE_COLUMNS}, {', '.join(EVENT_COLUMNS)}) VALUES "
+    f"({', '.join(f'${n}' for n in range(1, 20 + len(EVENT_COLUMNS)))})"
 )
 _MESSAGE_KEY = "record_id, id, customer_id, network, channel, priority"
 _MESSAGES_BY_RECORD = sql(
@@ -75,12 +79,14 @@ def _sql_min_max(text: str) -> Any:
 # priority.
 _SUMMARY_KEY = ("org_id = $1 AND customer_id = $2 AND network = $3 AND channel = $4 "
                 "AND priority = $5")
-# $6 messages more, sent at the latest at $7 and at the earliest at $8.
+# $6 messages more, sent at the latest at $7, $8 1 when one was opened or clicked, their times
+# (sent or delivered) from $9 to $10.
 ADD_TO_SUMMARY = _sql_min_max(
     "INSERT INTO message_summaries AS s (org_id, customer_id, network, channel, priority, count, "
-    "last_at, used, first_time, last_time, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, "
-    "$7, 1) ON CONFLICT (org_id, customer_id, network, channel, priority) DO UPDATE SET "
+    "last_at, used, first_time, last_time, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+    "$10, 1) ON CONFLICT (org_id, customer_id, network, channel, priority) DO UPDATE SET "
     "count = s.count + excluded.count, last_at = greatest(s.last_at, excluded.last_at), "
+    "used = greatest(s.used, excluded.used), "
     "first_time = least(s.first_time, excluded.first_time), "
     "last_time = greatest(s.last_time, excluded.last_time), revision = s.revision + 1"
 )

@@ -46,8 +46,8 @@ from patron.jsonio import dumps_text, loads
 from patron.tenancy import repository as tenancy_repo
 
 MAX_BATCH = 1000
-# The kinds of record in the order a batch writes them, each with the Engagement method that
-# does: messages before the delivery events that name them.
+# The kinds of record in the order a batch writes them: messages before the delivery events
+# that name them (Engagement._apply), then the others, each by the Engagement method named.
 APPLY_ORDER = ((MessageRecord, "_messages"), (DeliveryRecord, "_deliveries"),
                (SubscriptionRecord, "_subscriptions"), (ConsentRecord, "_consents"),
                (EmailSubscriptionRecord, "_email_subscriptions"), (FactRecord, "_facts"))
@@ -259,6 +259,38 @@ def _no_customer() -> NotFound:
                     reason="customer_not_found", field="customer")
 
 
+@dataclass
+class Checked:
+    """A batch of records checked: an outcome per record (its error, if it is not a valid
+    record), and the valid ones, customers apart (they are written first)."""
+
+    outcomes: list[Outcome]
+    people: list[_Item]
+    items: list[_Item]
+
+
+def checked(raws: Sequence[Any]) -> Checked:
+    """Each record validated (engagement.models) and given its id; no database involved."""
+    batch = Checked([], [], [])
+    for index, raw in enumerate(raws):
+        kind = raw.get("kind") if isinstance(raw, dict) else None
+        outcome = Outcome(index, kind if isinstance(kind, str) else None,
+                          raw.get("id") if isinstance(raw, dict) else None)
+        batch.outcomes.append(outcome)
+        if not isinstance(raw, dict):
+            outcome.error = ValidationFailed("a record is a JSON object", field="record")
+            continue
+        try:
+            record = RECORD.validate_python(raw)
+        except ValidationError as exc:
+            outcome.error = _first_error(exc)
+            continue
+        outcome.id = record_id(raw)
+        item = _Item(index, outcome.id, record)
+        (batch.people if isinstance(record, CustomerRecord) else batch.items).append(item)
+    return batch
+
+
 class Engagement:
     def __init__(self, db: Database, clock: Clock, customers: Customers,
                  pages: KeptPages | None = None) -> None:
@@ -273,33 +305,18 @@ class Engagement:
         if len(raws) > MAX_BATCH:
             raise ValidationFailed(f"a batch holds at most {MAX_BATCH} records",
                                    reason="batch_too_large", field="records")
-        outcomes: list[Outcome] = []
-        items: list[_Item] = []
-        people: list[_Item] = []
-        for index, raw in enumerate(raws):
-            kind = raw.get("kind") if isinstance(raw, dict) else None
-            outcome = Outcome(index, kind if isinstance(kind, str) else None,
-                              raw.get("id") if isinstance(raw, dict) else None)
-            outcomes.append(outcome)
-            if not isinstance(raw, dict):
-                outcome.error = ValidationFailed("a record is a JSON object", field="record")
-                continue
-            try:
-                record = RECORD.validate_python(raw)
-            except ValidationError as exc:
-                outcome.error = _first_error(exc)
-                continue
-            outcome.id = record_id(raw)
-            item = _Item(index, outcome.id, record)
-            (people if isinstance(record, CustomerRecord) else items).append(item)
+        return await self.store(org_id, checked(raws), prov)
+
+    async def store(self, org_id: int, batch: Checked, prov: Provenance) -> list[Outcome]:
+        """Writes a batch of checked records (`checked`): customers first, then the rest in one
+        transaction, each record alone should that fail. The batch's outcomes, completed."""
+        outcomes, people, items = batch.outcomes, batch.people, batch.items
         for item in people:  # first, so that the batch's other records can name them
             await self._customer(org_id, item, outcomes[item.index], prov)
-        await self._resolve_customers(org_id, items, outcomes)
-        ready = [i for i in items if outcomes[i.index].error is None]
-        if ready:
+        if items:
             try:
                 async with self.db.transaction() as tx:
-                    await self._apply(tx, org_id, ready, outcomes)
+                    await self._apply(tx, org_id, items, outcomes)
             except PatronError:
                 raise
             except Exception as exc:  # noqa: BLE001 - one record's failure must not fail others
@@ -307,10 +324,10 @@ class Engagement:
                     raise
                 # The batch was rolled back: nothing it answered holds. Each record is tried on
                 # its own, in the order the batch applies them (a message before its events).
-                for item in ready:
+                for item in items:
                     outcomes[item.index].status = FAILED
                     outcomes[item.index].entity_id = None
-                for item in sorted(ready, key=lambda i: _APPLY_RANK[type(i.record)]):
+                for item in sorted(items, key=lambda i: _APPLY_RANK[type(i.record)]):
                     await self._apply_alone(org_id, item, outcomes)
         return outcomes
 
@@ -373,20 +390,22 @@ class Engagement:
         except PatronError as exc:
             outcome.error = exc
 
-    async def _resolve_customers(self, org_id: int, items: list[_Item],
-                                 outcomes: list[Outcome]) -> None:
-        by_id: list[_Item] = []
+    async def _customers_named(self, tx: Queryable, org_id: int, items: list[_Item],
+                               outcomes: list[Outcome]) -> list[_Item]:
+        """The records whose customer is found and active, each given its customer's id; the
+        others fail. The customers are locked until the batch commits (in id order, as
+        active_state locks one), so that one erased meanwhile gets nothing written. A delivery
+        names its message, not a customer: it is kept."""
         by_identifier: dict[str, list[tuple[_Item, str]]] = {}
         for item in items:
-            if isinstance(item.record, DeliveryRecord):  # its message names the customer
+            item.customer_id = None
+            if isinstance(item.record, DeliveryRecord):
                 continue
             ref = item.record.customer
             name = (ref.identifierName or "").strip()
             if ref.id is not None or normalize.names_id(name):
                 item.customer_id = normalize.customer_id(
                     ref.id if ref.id is not None else ref.identifierValue)
-                if item.customer_id is not None:
-                    by_id.append(item)
                 continue
             try:
                 kind = normalize.identifier_type(name)
@@ -394,37 +413,34 @@ class Engagement:
             except ValidationFailed:
                 continue
             by_identifier.setdefault(kind, []).append((item, value))
-        if by_id:
-            active = await customers_repo.active_customers(
-                self.db, org_id, sorted({i.customer_id for i in by_id if i.customer_id}))
-            for item in by_id:
-                if item.customer_id not in active:
-                    item.customer_id = None
         for kind, pairs in by_identifier.items():
             found = await customers_repo.customers_by_identifier(
-                self.db, org_id, kind, sorted({v for _, v in pairs}))
+                tx, org_id, kind, sorted({v for _, v in pairs}))
             for item, value in pairs:
                 item.customer_id = found.get(value)
+        named = sorted({i.customer_id for i in items if i.customer_id is not None})
+        active = await customers_repo.active_customers(tx, org_id, named, lock=True) \
+            if named else set()
+        kept = []
         for item in items:
-            if not isinstance(item.record, DeliveryRecord) and item.customer_id is None:
+            if item.customer_id in active or isinstance(item.record, DeliveryRecord):
+                kept.append(item)
+            else:
+                item.customer_id = None
                 outcomes[item.index].error = _no_customer()
+        return kept
 
     async def _apply(self, tx: Queryable, org_id: int, items: list[_Item],
                      outcomes: list[Outcome]) -> None:
-        # The customers named, locked until the batch commits (as active_state locks one): a
-        # customer erased since the batch found them gets nothing written, their records
-        # failing as if never found.
-        named = sorted({i.customer_id for i in items if i.customer_id is not None})
-        if named:
-            active = await customers_repo.active_customers(tx, org_id, named, lock=True)
-            for item in items:
-                if item.customer_id is not None and item.customer_id not in active:
-                    outcomes[item.index].error = _no_customer()
-            items = [i for i in items if i.customer_id is None or i.customer_id in active]
         by_type: dict[type, list[_Item]] = {}
-        for item in items:
+        for item in await self._customers_named(tx, org_id, items, outcomes):
             by_type.setdefault(type(item.record), []).append(item)
-        for kind, method in APPLY_ORDER:
+        messages, deliveries = by_type.get(MessageRecord, []), by_type.get(DeliveryRecord, [])
+        made = await self._messages(tx, org_id, messages, deliveries, outcomes) \
+            if messages else {}
+        if deliveries:
+            await self._deliveries(tx, org_id, deliveries, outcomes, made)
+        for kind, method in APPLY_ORDER[2:]:
             if kind in by_type:
                 await getattr(self, method)(tx, org_id, by_type[kind], outcomes)
 
@@ -462,7 +478,10 @@ class Engagement:
         outcome.entity_id = entity_id if entity_id is not None else item.customer_id
 
     async def _messages(self, tx: Queryable, org_id: int, items: list[_Item],
-                        outcomes: list[Outcome]) -> None:
+                        deliveries: list[_Item], outcomes: list[Outcome]) -> dict[str, Any]:
+        """Stores the new messages, with what the batch's delivery events on them say folded in
+        (their first times, and their summaries' times): as written one after the other, in
+        fewer statements. The new messages by record id, as messages_by_record reads them."""
         now = self.clock.now_ms()
         stored = await repo.messages_by_record(tx, org_id, [i.id for i in items])
         fresh: dict[str, _Item] = {}
@@ -473,35 +492,65 @@ class Engagement:
                 outcomes[item.index].status = DUPLICATE
             else:
                 fresh[item.id] = item
+        # Per new message: the first time of each event, the first bounce's type, and the
+        # latest delivery (its summary's last time bounds the delivered times from above).
+        events: dict[str, dict[str, Any]] = {}
+        for delivery in deliveries:
+            d: DeliveryRecord = delivery.record
+            if d.message not in fresh:
+                continue
+            seen = events.setdefault(d.message, {})
+            column = f"{d.event}_at"
+            first = seen.get(column)
+            if d.event == "bounced" and (first is None or d.at < first
+                                         or d.at == first and d.bounceType == "hard"):
+                seen["bounce_type"] = d.bounceType
+            if first is None or d.at < first:
+                seen[column] = d.at
+            if d.event == "delivered":
+                seen["last_delivered"] = max(seen.get("last_delivered", d.at), d.at)
         ids = await next_ids(tx, len(fresh))
-        rows = []
+        rows, made = [], {}
+        # (org, customer, network, channel, priority): count, last sent, used, first, last time
+        summaries: dict[tuple[Any, ...], tuple[int, int, int, int, int]] = {}
         for new_id, item in zip(ids, fresh.values(), strict=True):
             r: MessageRecord = item.record
+            seen = events.get(item.id, {})
             rows.append((org_id, new_id, item.id, item.customer_id, r.direction, r.channel,
                          r.network, r.priority, r.sender, r.receiver, r.subject, r.body,
                          r.campaignId, r.broadcastId, r.newsletterId, r.sequenceId, r.otp,
-                         r.sentAt, now))
+                         r.sentAt, now, *(seen.get(column) for column in repo.EVENT_COLUMNS)))
+            made[item.id] = {"id": new_id, "customer_id": item.customer_id,
+                             "network": r.network, "channel": r.channel, "priority": r.priority}
             self._done(outcomes, item, CREATED, new_id)
+            key = (org_id, item.customer_id, r.network, r.channel, r.priority)
+            used = int("opened_at" in seen or "clicked_at" in seen)
+            first = min(r.sentAt, seen.get("delivered_at", r.sentAt))
+            last = max(r.sentAt, seen.get("last_delivered", r.sentAt))
+            kept = summaries.get(key)
+            summaries[key] = (1, r.sentAt, used, first, last) if kept is None else (
+                kept[0] + 1, max(kept[1], r.sentAt), max(kept[2], used), min(kept[3], first),
+                max(kept[4], last))
         for item in items:  # a repeat inside the batch names the message its first made
             if outcomes[item.index].status == DUPLICATE and outcomes[item.index].entity_id is None:
                 outcomes[item.index].entity_id = outcomes[fresh[item.id].index].entity_id
         if rows:
             await tx.executemany(repo.INSERT_MESSAGE, rows)
-            summaries: dict[tuple[Any, ...], tuple[int, int, int]] = {}
-            for row in rows:  # (org, customer, network, channel, priority): count, last, first
-                key, sent = (org_id, row[3], row[6], row[5], row[7]), row[17]
-                count, last, first = summaries.get(key, (0, sent, sent))
-                summaries[key] = (count + 1, max(last, sent), min(first, sent))
             # in key order, so that concurrent batches take the rows' locks in one order
             await tx.executemany(repo.ADD_TO_SUMMARY, [(*key, *kept) for key, kept in sorted(
                 summaries.items())])
+        return made
 
     async def _deliveries(self, tx: Queryable, org_id: int, items: list[_Item],
-                          outcomes: list[Outcome]) -> None:
-        by_record = await repo.messages_by_record(
-            tx, org_id, sorted({i.record.message for i in items if i.record.message}))
-        by_id = await repo.messages_by_id(
-            tx, org_id, sorted({i.record.messageId for i in items if i.record.messageId}))
+                          outcomes: list[Outcome], made: dict[str, Any]) -> None:
+        """The delivery events; those on the batch's new messages (`made`) already counted in
+        the messages' rows and summaries (_messages)."""
+        named = sorted({i.record.message for i in items
+                        if i.record.message and i.record.message not in made})
+        by_record = {**made, **(await repo.messages_by_record(tx, org_id, named) if named
+                                else {})}
+        numbered = sorted({i.record.messageId for i in items if i.record.messageId})
+        by_id = await repo.messages_by_id(tx, org_id, numbered) if numbered else {}
         events, firsts, latest, engaged = [], [], [], set()
         bounces: list[tuple[int, int, int]] = []
         # Per summary of the messages: the earliest and latest delivery, and whether one was
@@ -516,17 +565,18 @@ class Engagement:
                 continue
             message_id, customer_id = int(message["id"]), int(message["customer_id"])
             events.append((org_id, message_id, r.event, r.at, r.bounceType))
-            summary = (org_id, customer_id, message["network"], message["channel"],
-                       message["priority"])
-            first, last, used = summaries.get(summary, (None, None, 0))
-            if r.event == "delivered":
-                first = r.at if first is None else min(first, r.at)
-                last = r.at if last is None else max(last, r.at)
-            elif r.event in ("opened", "clicked"):
-                used = 1
-            summaries[summary] = (first, last, used)
-            firsts.append((r.event, (org_id, message_id, r.at, r.bounceType)
-                           if r.event == "bounced" else (org_id, message_id, r.at)))
+            if r.message not in made:
+                summary = (org_id, customer_id, message["network"], message["channel"],
+                           message["priority"])
+                first, last, used = summaries.get(summary, (None, None, 0))
+                if r.event == "delivered":
+                    first = r.at if first is None else min(first, r.at)
+                    last = r.at if last is None else max(last, r.at)
+                elif r.event in ("opened", "clicked"):
+                    used = 1
+                summaries[summary] = (first, last, used)
+                firsts.append((r.event, (org_id, message_id, r.at, r.bounceType)
+                               if r.event == "bounced" else (org_id, message_id, r.at)))
             if message["channel"] == "email":
                 if r.event == "bounced" and r.bounceType == "hard":
                     bounces.append((org_id, customer_id, r.at))
