@@ -18,7 +18,8 @@ import httpx
 import orjson
 import pytest
 
-from patron.db.database import Database, open_database
+from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
+from patron.db.database import Database, open_database, while_committing
 from patron.db.statement import sql
 from patron.engagement.transfer import RecordWriter, export_records, import_records
 from patron.errors import ValidationFailed
@@ -262,3 +263,59 @@ async def test_an_import_killed_midway_keeps_whole_records_and_a_rerun_completes
         assert tuple(await store.fetchrow(STORED, org_id)) == (messages,) * 4
     finally:
         await store.close()
+
+
+class _BreaksAfter(io.StringIO):
+    """A file whose reading fails after `lines` lines (a disk error, say)."""
+
+    def __init__(self, text: str, lines: int) -> None:
+        super().__init__(text)
+        self.left = lines
+
+    def __next__(self) -> str:
+        if self.left == 0:
+            raise OSError("the disk went away")
+        self.left -= 1
+        return super().__next__()
+
+
+async def test_a_read_failing_while_a_batch_commits_ends_the_import_after_that_batch(
+        services: Services, org: OrgCredentials) -> None:
+    """The next batch is read while one commits (while_committing): a failure to read it ends
+    the import with that failure, after the batch in flight is stored whole."""
+    customer = await services.customers.register(org.org_id, CustomerInput(profiles=[
+        ProfileInput(identifiers=[Identifier("externalId", "RB-1")])]), Provenance(None, 0))
+    records = [{"kind": "message", "id": f"rb-{n}", "channel": "sms", "sentAt": 1_760_000_000_000,
+                "customer": {"id": customer.customer_id}} for n in range(7)]
+    with pytest.raises(OSError, match="the disk went away"):
+        await import_records(services.engagement, org.org_id, _BreaksAfter(_jsonl(records), 5),
+                             "jsonl", io.StringIO(), batch_size=3)
+    stored = await services.db.fetchval(sql(
+        "SELECT count(*) FROM messages WHERE org_id = $1"), org.org_id)
+    assert stored == 3  # the first batch; the second was never read whole
+
+
+async def test_work_while_committing_runs_once_per_committed_transaction(
+        db: Database) -> None:
+    """while_committing's work runs as each write transaction commits: after its writes, once,
+    and a failing transaction (rolled back) does not run it."""
+    seen: list[int] = []
+    probe = sql("SELECT count(*) FROM orgs")
+
+    def work() -> None:
+        seen.append(len(seen))
+
+    with while_committing(work):
+        async with db.transaction() as tx:
+            await tx.fetchval(probe)
+        assert seen == [0]
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as tx:
+                await tx.fetchval(probe)
+                raise RuntimeError("no commit")
+        assert seen == [0]
+        async with db.transaction() as tx:
+            await tx.fetchval(probe)
+    async with db.transaction() as tx:
+        await tx.fetchval(probe)
+    assert seen == [0, 1]

@@ -17,7 +17,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -47,6 +47,24 @@ def commit_mark(stmt: Statement, *args: Any) -> Iterator[None]:
         yield
     finally:
         _COMMIT_MARK.reset(token)
+
+
+# Work of the task's to do while its write transactions commit (`while_committing`).
+_WHILE_COMMITTING: ContextVar[Callable[[], None] | None] = ContextVar(
+    "while_committing", default=None)
+
+
+@contextmanager
+def while_committing(work: Callable[[], None]) -> Iterator[None]:
+    """Within this block, `work` (synchronous; it may run more than once, once per write
+    transaction of this task) runs on this thread while a transaction commits. On SQLite the
+    commit is written on the writer thread meanwhile, without Python's lock, so the two run
+    at once; on PostgreSQL it runs just before the commit is sent."""
+    token = _WHILE_COMMITTING.set(work)
+    try:
+        yield
+    finally:
+        _WHILE_COMMITTING.reset(token)
 
 
 async def _run_commit_mark(tx: Queryable) -> None:
@@ -354,7 +372,16 @@ class SQLiteDatabase(_SQLiteConn):
             except BaseException:
                 await tx._run(self._writer.execute, "ROLLBACK")
                 raise
-            await tx._run(self._writer.execute, "COMMIT")
+            committed = asyncio.ensure_future(tx._run(self._writer.execute, "COMMIT"))
+            work = _WHILE_COMMITTING.get()
+            if work is not None:
+                await asyncio.sleep(0)  # the commit handed to the writer thread
+                try:
+                    work()
+                finally:
+                    await committed
+            else:
+                await committed
 
     async def execute(self, stmt: Statement, *args: Any) -> None:
         async with self.transaction() as tx:
@@ -509,6 +536,9 @@ class PostgresDatabase(_PGConn):
             tx = _PGConn(conn)
             yield tx
             await _run_commit_mark(tx)
+            work = _WHILE_COMMITTING.get()
+            if work is not None:
+                work()
 
     # Outside a transaction a statement commits on its own: under a commit mark it is given a
     # transaction, so that the mark commits with it. (Patron writes with fetch* only inside

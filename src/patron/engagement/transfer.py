@@ -17,6 +17,8 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,9 +26,9 @@ import orjson
 
 from patron.clock import iso_utc
 from patron.customers.models import Provenance
-from patron.db.database import Database
+from patron.db.database import Database, while_committing
 from patron.db.statement import sql
-from patron.engagement.service import Engagement
+from patron.engagement.service import Checked, Engagement, Outcome, checked
 from patron.errors import ValidationFailed
 from patron.jsonio import NumberOutOfRange, whole_number
 
@@ -170,42 +172,63 @@ def read_records(handle: IO[str], fmt: str) -> Iterator[tuple[int, Any]]:
 async def import_records(engagement: Engagement, org_id: int, handle: IO[str], fmt: str,
                          report: IO[str], progress: Callable[[], None] | None = None,
                          batch_size: int = BATCH) -> ImportSummary:
+    """Each batch is stored while the next is read and checked: that work runs while the
+    batch commits (while_committing), which on SQLite is written on another thread."""
     summary = ImportSummary()
     prov = Provenance(None, engagement.clock.now_ms())
-    batch: list[tuple[int, Any]] = []
+    records = read_records(handle, fmt)
 
-    async def flush() -> None:
-        valid = [(n, r) for n, r in batch if not isinstance(r, Exception)]
-        failures: list[tuple[int, dict[str, Any]]] = []
-        for n, r in batch:
-            if isinstance(r, Exception):
-                summary.counts["failed"] += 1
-                code = getattr(r, "code", "invalid_json")
-                failures.append((n, {"line": n, "error": {"code": code, "message": str(r)}}))
-        outcomes = await engagement.ingest(org_id, [r for _, r in valid], prov) if valid else []
-        for (n, _), outcome in zip(valid, outcomes, strict=True):
-            summary.counts[outcome.status] += 1
-            if outcome.error is not None:
-                error: dict[str, Any] = {"code": outcome.error.reason,
-                                         "message": outcome.error.message}
-                if outcome.error.field:
-                    error["field"] = outcome.error.field
-                failures.append((n, {"line": n, "kind": outcome.kind, "id": outcome.id,
-                                     "error": error}))
-        for _, failure in sorted(failures, key=lambda f: f[0]):
-            report.write(orjson.dumps(failure).decode() + "\n")
-        batch.clear()
+    def read_batch() -> tuple[list[tuple[int, Any]], Checked]:
+        lines = list(islice(records, batch_size))
+        summary.lines += len(lines)
+        return lines, checked([r for _, r in lines if not isinstance(r, Exception)])
+
+    def read_ahead(ahead: list[Any]) -> None:
+        if not ahead:  # once, though the batch may commit more than one transaction
+            try:
+                ahead.append(read_batch())
+            except BaseException as exc:  # noqa: BLE001 - raised after the batch's outcomes
+                ahead.append(exc)
+
+    lines, batch = read_batch()
+    while lines:
+        ahead: list[Any] = []
+        with while_committing(partial(read_ahead, ahead)):
+            outcomes = await engagement.store(org_id, batch, prov) if batch.outcomes else []
+        _report(summary, lines, outcomes, report)
         if progress is not None:
             progress()
-
-    for number, record in read_records(handle, fmt):
-        summary.lines += 1
-        batch.append((number, record))
-        if len(batch) >= batch_size:
-            await flush()
-    if batch:
-        await flush()
+        read_ahead(ahead)
+        if isinstance(ahead[0], BaseException):
+            raise ahead[0]
+        lines, batch = ahead[0]
     return summary
+
+
+def _report(summary: ImportSummary, lines: list[tuple[int, Any]], outcomes: list[Outcome],
+            report: IO[str]) -> None:
+    """A stored batch's outcomes counted, and its failures written to the report in line
+    order: lines that were not records, and records that failed."""
+    failures: list[tuple[int, dict[str, Any]]] = []
+    valid = []
+    for n, r in lines:
+        if isinstance(r, Exception):
+            summary.counts["failed"] += 1
+            code = getattr(r, "code", "invalid_json")
+            failures.append((n, {"line": n, "error": {"code": code, "message": str(r)}}))
+        else:
+            valid.append(n)
+    for n, outcome in zip(valid, outcomes, strict=True):
+        summary.counts[outcome.status] += 1
+        if outcome.error is not None:
+            error: dict[str, Any] = {"code": outcome.error.reason,
+                                     "message": outcome.error.message}
+            if outcome.error.field:
+                error["field"] = outcome.error.field
+            failures.append((n, {"line": n, "kind": outcome.kind, "id": outcome.id,
+                                 "error": error}))
+    for _, failure in sorted(failures, key=lambda f: f[0]):
+        report.write(orjson.dumps(failure).decode() + "\n")
 
 
 # -- export -----------------------------------------------------------------------------------
