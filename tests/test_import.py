@@ -319,3 +319,19 @@ async def test_work_while_committing_runs_once_per_committed_transaction(
     async with db.transaction() as tx:
         await tx.fetchval(probe)
     assert seen == [0, 1]
+
+
+async def test_work_failing_while_committing_leaves_the_transaction_committed(
+        db: Database, org: OrgCredentials) -> None:
+    """An exception from while_committing's work is raised once the transaction has committed,
+    on either database."""
+    rename = sql("UPDATE orgs SET name = $2 WHERE id = $1")
+
+    def work() -> None:
+        raise LookupError("after the commit")
+
+    with pytest.raises(LookupError), while_committing(work):
+        async with db.transaction() as tx:
+            await tx.execute(rename, org.org_id, "Renamed while committing")
+    assert await db.fetchval(sql("SELECT name FROM orgs WHERE id = $1"),
+                             org.org_id) == "Renamed while committing"

@@ -56,10 +56,11 @@ _WHILE_COMMITTING: ContextVar[Callable[[], None] | None] = ContextVar(
 
 @contextmanager
 def while_committing(work: Callable[[], None]) -> Iterator[None]:
-    """Within this block, `work` (synchronous; it may run more than once, once per write
-    transaction of this task) runs on this thread while a transaction commits. On SQLite the
-    commit is written on the writer thread meanwhile, without Python's lock, so the two run
-    at once; on PostgreSQL it runs just before the commit is sent."""
+    """Within this block, `work` (synchronous) runs on this thread as each write transaction of
+    this task commits, once per committed transaction. On SQLite the commit is written on the
+    writer thread meanwhile, without Python's lock, so the two run at once; on PostgreSQL it
+    runs once the commit is answered. Either way, an exception from `work` is raised once the
+    transaction has committed."""
     token = _WHILE_COMMITTING.set(work)
     try:
         yield
@@ -532,10 +533,11 @@ class PostgresDatabase(_PGConn):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PGConn]:
-        async with self._connection() as conn, conn.transaction():
-            tx = _PGConn(conn)
-            yield tx
-            await _run_commit_mark(tx)
+        async with self._connection() as conn:
+            async with conn.transaction():
+                tx = _PGConn(conn)
+                yield tx
+                await _run_commit_mark(tx)
             work = _WHILE_COMMITTING.get()
             if work is not None:
                 work()
