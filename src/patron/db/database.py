@@ -373,15 +373,15 @@ class SQLiteDatabase(_SQLiteConn):
             except BaseException:
                 await tx._run(self._writer.execute, "ROLLBACK")
                 raise
-            committed = asyncio.ensure_future(tx._run(self._writer.execute, "COMMIT"))
             work = _WHILE_COMMITTING.get()
-            if work is not None:
-                await asyncio.sleep(0)  # the commit handed to the writer thread
-                try:
-                    work()
-                finally:
-                    await committed
-            else:
+            if work is None:
+                await tx._run(self._writer.execute, "COMMIT")
+                return
+            committed = asyncio.ensure_future(tx._run(self._writer.execute, "COMMIT"))
+            await asyncio.sleep(0)  # the commit handed to the writer thread
+            try:
+                work()
+            finally:
                 await committed
 
     async def execute(self, stmt: Statement, *args: Any) -> None:
