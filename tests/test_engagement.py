@@ -327,6 +327,46 @@ async def test_interaction_v2(client: httpx.AsyncClient, org: OrgCredentials) ->
     assert r.status_code == 404 and r.json()["errors"][0]["code"] == 1012
 
 
+async def test_an_interaction_read_by_id_answers_as_one_by_address(
+        client: httpx.AsyncClient, org: OrgCredentials) -> None:
+    """A customer named by id is read with the summaries in one statement: the answers are those
+    of the same customer named by e-mail, and a customer who is not there, or not active, is not
+    found, in either API's envelope."""
+    auth = till_auth(org)
+    cid = await _history(client, org)
+    for params in ({}, {"type": "email"}, {"network": "facebook"}, {"limit": "1", "offset": "1"},
+                   {"start_date": "2025-12-01"}, {"format": "xml"}):
+        by_id = await client.get("/v1.1/customer/interaction", headers=auth,
+                                 params={"user_id": str(cid), **params})
+        by_email = await client.get("/v1.1/customer/interaction", headers=auth,
+                                    params={"email": "hal@example.com", **params})
+        assert by_id.status_code == 200, by_id.text
+        assert by_id.content == by_email.content, params
+        if "format" in params:
+            continue
+        by_id = await client.get("/v2/customers/interaction", headers=auth, params={
+            "identifierName": "id", "identifierValue": str(cid), **params})
+        by_email = await client.get("/v2/customers/interaction", headers=auth, params={
+            "identifierName": "email", "identifierValue": "hal@example.com", **params})
+        assert by_id.status_code == 200, by_id.text
+        assert by_id.json() == by_email.json(), params
+
+    async def not_found(value: str) -> None:
+        r = await client.get("/v1.1/customer/interaction", headers=auth,
+                             params={"user_id": value})
+        assert r.status_code == 500 and r.json()["response"]["customer"]["id"] == value
+        assert r.json()["response"]["customer"]["item_status"]["code"] == 1012
+        r = await client.get("/v2/customers/interaction", headers=auth,
+                             params={"identifierName": "id", "identifierValue": value})
+        assert r.status_code == 404 and r.json()["errors"][0]["code"] == 1012
+
+    for value in (str(cid + 1000), "abc", "-1"):
+        await not_found(value)
+    r = await client.delete(f"/api/customers/{cid}", headers=workspace_auth(org))
+    assert r.status_code in (200, 204), r.text
+    await not_found(str(cid))
+
+
 async def test_the_openapi_document_describes_the_native_records(
         client: httpx.AsyncClient) -> None:
     """`POST /patron/v1/records` declares every record kind with its fields, and its answers:

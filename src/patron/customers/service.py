@@ -139,11 +139,25 @@ class Customers:
     async def resolve_listed(self, org_id: int, identifier_name: str,
                              identifier_value: str) -> Row:
         """`resolve`, answering the customer's `get_listed` row: one statement for an id."""
-        if normalize.names_id(identifier_name):
-            customer_id = _named_id(identifier_value)
-            return _active(await self.db.fetchrow(repo.GET_LISTED_ANY, org_id, customer_id))
+        customer_id = self.named_id(identifier_name, identifier_value)
+        if customer_id is not None:
+            return self.active_row(
+                await self.db.fetchrow(repo.GET_LISTED_ANY, org_id, customer_id))
         return await self.get_listed(
             org_id, await self.resolve(org_id, identifier_name, identifier_value))
+
+    @staticmethod
+    def named_id(identifier_name: str, identifier_value: str) -> int | None:
+        """The customer id an `id` identifier names (NotFound if it cannot name one); None for
+        any other identifier, which only the store can resolve."""
+        return _named_id(identifier_value) if normalize.names_id(identifier_name) else None
+
+    @staticmethod
+    def active_row(row: Row | None) -> Row:
+        """A customer's row (with at least repository.ADDRESSES_OF_C's columns, perhaps read
+        beside other rows: None or a NULL id if there is no such customer), if the customer is
+        active; else NotFound, or CustomerDeleted after a PII delete."""
+        return _active(row if row is None or row["id"] is not None else None)
 
     async def resolve_many(self, org_id: int,
                            refs: Sequence[tuple[str, str]]) -> list[int | None]:

@@ -93,6 +93,8 @@ class Interactions:
     # Where the pages are kept (engagement/pages.py), if they are: a face's answers go with them.
     kept: Kept | None = None
     keeper: KeptPages | None = None
+    # The customer's status and addresses, when the read was asked for them (`with_customer`).
+    customer: Row | None = None
 
     def answer(self, key: Hashable) -> bytes | None:
         """The face's answer kept under `key` with these pages, if any."""
@@ -658,18 +660,29 @@ class Engagement:
                            view: tuple[ZoneInfo, bool] | None, *,
                            network: str | None, channel: str | None, priority: str | None,
                            since_ms: int | None, until_ms: int | None, limit: int, offset: int,
-                           shape: MessageShape) -> Interactions:
+                           shape: MessageShape, with_customer: bool = False) -> Interactions:
         """Per (network, channel) the summary of the customer's messages sent in [since_ms,
         until_ms) (None: unbounded), and a page of them (`limit` after `offset`, newest first)
-        in `shape`; in the organisation's view (`org_view`), read here when None."""
+        in `shape`; in the organisation's view (`org_view`), read here when None.
+
+        `with_customer`: over the whole history in the organisation's view, the customer's
+        status and addresses (customers.repository.ADDRESSES_OF_C) are read in the same
+        statement (`found.customer`), and NotFound (CustomerDeleted after a PII delete) raised
+        before anything else is read if the customer is not active."""
         whole_history = since_ms is None and until_ms is None
         since_ms, until_ms = since_ms or 0, _END_OF_TIME if until_ms is None else until_ms
+        customer = None
         if whole_history and view is None:  # the view and the kept summaries in one statement
-            rows = await self.db.fetch(repo.KEPT_SUMMARY_IN_ORG, org_id, customer_id, network,
-                                       channel, priority)
+            rows = await self.db.fetch(repo.KEPT_SUMMARY_WITH_CUSTOMER if with_customer
+                                       else repo.KEPT_SUMMARY_IN_ORG, org_id, customer_id,
+                                       network, channel, priority)
+            if with_customer:
+                customer = self.customers.active_row(rows[0] if rows else None)
             zone, mask_otp = _view(rows[0]["org_time_zone"], rows[0]["org_settings"]) \
                 if rows else _view(None, None)
             rows = [r for r in rows if r["network"] is not None]
+        elif with_customer:
+            raise ValueError("the customer is read with the summaries of the whole history")
         else:
             zone, mask_otp = view or await self.org_view(org_id)
             if whole_history:  # kept as messages are written: no scan of the customer's messages
@@ -678,11 +691,13 @@ class Engagement:
             else:
                 rows = await self.db.fetch(repo.INTERACTION_SUMMARY, org_id, customer_id,
                                            since_ms, until_ms, network, channel, priority)
-        found = Interactions({(r["network"], r["channel"]): r for r in rows}, zone)
+        found = Interactions({(r["network"], r["channel"]): r for r in rows}, zone,
+                             customer=customer)
         paged = [r for r in rows if r["count"] > offset] if limit > 0 else []
         if not paged:
             return found
-        # Over the whole history, the pages read under the same summaries are the same pages.
+        # Over the whole history, the pages read under the same summaries are the same pages
+        # (the rows as read: with the organisation's view, and the customer's addresses).
         kept_as = None
         if whole_history and self.pages.on:
             kept_as = ((org_id, customer_id, network, channel, priority, limit, offset, shape,

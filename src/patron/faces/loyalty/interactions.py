@@ -152,6 +152,25 @@ class _Query:
         self.offset = _int(params, "offset", 0, 10_000_000)
         self.start, self.end = params.get("start_date"), params.get("end_date")
 
+    async def customer_read(self, svc: Services, org_id: int, network: str | None,
+                            shape: MessageShape, addressed: bool) -> tuple[int, Interactions]:
+        """The customer the query names (NotFound if none is active) and the read (`read`); with
+        `addressed`, the customer's addresses too (`found.customer`: a row with at least
+        customers.repository.ADDRESSES_OF_C's columns). A customer named by id, over the whole
+        history, is read in the summaries' statement."""
+        customer_id = svc.customers.named_id(*self.identifier)
+        if customer_id is not None and not (self.start or self.end):
+            return customer_id, await svc.engagement.interactions(
+                org_id, customer_id, None, network=network, channel=self.channel,
+                priority=self.priority, since_ms=None, until_ms=None, limit=self.limit,
+                offset=self.offset, shape=shape, with_customer=True)
+        row = await svc.customers.resolve_listed(org_id, *self.identifier) if addressed else None
+        customer_id = int(row["id"]) if row is not None \
+            else await svc.customers.resolve(org_id, *self.identifier)
+        found = await self.read(svc, org_id, customer_id, network, shape)
+        found.customer = row
+        return customer_id, found
+
     async def read(self, svc: Services, org_id: int, customer_id: int, network: str | None,
                    shape: MessageShape) -> Interactions:
         view = since = until = None
@@ -228,9 +247,10 @@ async def interaction_v11(request: Request) -> Response:
             raise _BadInput("format must be json or xml")
         query = _Query(query_dict(request), legacy=True)
         identifier = query.identifier
-        row = await svc.customers.resolve_listed(who.org_id, *query.identifier)
-        customer_id = int(row["id"])
-        found = await query.read(svc, who.org_id, customer_id, query.network, V11_MESSAGE)
+        customer_id, found = await query.customer_read(svc, who.org_id, query.network,
+                                                       V11_MESSAGE, addressed=True)
+        row = found.customer
+        assert row is not None
     except (_BadInput, ValidationFailed) as exc:  # ValidationFailed: an unknown identifier
         detail = exc.message if isinstance(exc, ValidationFailed) else str(exc)
         return _v11_failure(f"Invalid or unsupported inputs passed. {detail}", 500, identifier,
@@ -267,13 +287,11 @@ async def interaction_v2(request: Request, svc: Svc, who: Reader) -> Response:
         query = _Query(query_dict(request), legacy=False)
     except _BadInput as exc:
         raise ValidationFailed(str(exc), reason="invalid_interaction_input") from None
-    try:
-        customer_id = await svc.customers.resolve(who.org_id, *query.identifier)
-    except NotFound:
-        raise NotFound(NOT_FOUND, reason="interaction_customer_not_found") from None
     network = query.network or "capillary"
     try:
-        found = await query.read(svc, who.org_id, customer_id, network, V2_MESSAGE)
+        _, found = await query.customer_read(svc, who.org_id, network, V2_MESSAGE, addressed=False)
+    except NotFound:
+        raise NotFound(NOT_FOUND, reason="interaction_customer_not_found") from None
     except _BadInput as exc:
         raise ValidationFailed(str(exc), reason="invalid_interaction_input") from None
     channels = [query.channel] if query.channel else sorted(c for _, c in found.summary)
