@@ -188,18 +188,17 @@ GET_LISTED = sql(
     f"SELECT {_LIST_COLUMNS} FROM customers WHERE org_id = $1 AND id = $2 AND status = 'active'"
 )
 GET_LISTED_ANY = sql(f"SELECT {_LIST_COLUMNS} FROM customers WHERE org_id = $1 AND id = $2")
-# The same columns of a customer row `c`.
-LISTED_COLUMNS_OF_C = ", ".join(f"c.{c.strip()}" for c in _LIST_COLUMNS.split(","))
-# Of those, what tells whether a customer row `c` is active and the addresses an answer naming
-# the customer shows, for a statement that reads them beside other rows (the interaction read's
-# summaries: engagement/repository.py).
+# Of the listed columns, what tells whether a customer row `c` is active and the addresses an
+# answer naming the customer shows, for a statement that reads them beside other rows (the
+# interaction read's summaries: engagement/repository.py).
 ADDRESSES_OF_C = "c.id, c.status, c.mobile, c.email, c.external_id"
 
 # The listed columns plus the names and identifiers of the profile a single-profile API shows:
 # INSTORE without an account (where the workspace face writes), else the customer's oldest.
 _SHOWN_COLUMNS = (
-    LISTED_COLUMNS_OF_C + ", sp.first_name AS profile_first_name, "
-    "sp.last_name AS profile_last_name, sp.identifiers AS profile_identifiers"
+    ", ".join(f"c.{c.strip()}" for c in _LIST_COLUMNS.split(","))
+    + ", sp.first_name AS profile_first_name, sp.last_name AS profile_last_name, "
+    "sp.identifiers AS profile_identifiers"
 )
 # The join of that profile (as `sp`) to a customer row `c`, for other domains' listings too.
 SHOWN_PROFILE_JOIN = (

@@ -211,16 +211,14 @@ KEPT_SUMMARY_IN_ORG = sql(
 # The same with the customer's status and addresses (customers.repository.ADDRESSES_OF_C, NULL
 # if there is no such customer) after the summaries' columns: a read that names the customer by
 # id takes one statement where it took two. No summary is read without a customer.
-KEPT_SUMMARY_WITH_CUSTOMER = sql(
+_WITH_CUSTOMER = (
     "SELECT o.time_zone AS org_time_zone, o.settings AS org_settings, s.*, "
     f"{customers_repo.ADDRESSES_OF_C} FROM orgs AS o LEFT JOIN customers AS c "
-    f"ON c.org_id = o.id AND c.id = $2 LEFT JOIN ({KEPT_SUMMARY.pg}) AS s ON c.id IS NOT NULL "
-    "WHERE o.id = $1",
-    sqlite="SELECT o.time_zone AS org_time_zone, o.settings AS org_settings, s.*, "
-    f"{customers_repo.ADDRESSES_OF_C} FROM orgs AS o LEFT JOIN customers AS c "
-    f"ON c.org_id = o.id AND c.id = $2 LEFT JOIN ({KEPT_SUMMARY.sqlite}) AS s "
-    "ON c.id IS NOT NULL WHERE o.id = $1",
+    "ON c.org_id = o.id AND c.id = $2 LEFT JOIN ({summary}) AS s ON c.id IS NOT NULL "
+    "WHERE o.id = $1"
 )
+KEPT_SUMMARY_WITH_CUSTOMER = sql(_WITH_CUSTOMER.format(summary=KEPT_SUMMARY.pg),
+                                 sqlite=_WITH_CUSTOMER.format(summary=KEPT_SUMMARY.sqlite))
 INTERACTION_SUMMARY = sql(
     _SUMMARY.format(first="min(least(sent_at, delivered_at))",
                     last="max(greatest(sent_at, delivered_at))", range=_RANGE),

@@ -164,9 +164,11 @@ class _Query:
                 org_id, customer_id, None, network=network, channel=self.channel,
                 priority=self.priority, since_ms=None, until_ms=None, limit=self.limit,
                 offset=self.offset, shape=shape, with_customer=True)
-        row = await svc.customers.resolve_listed(org_id, *self.identifier) if addressed else None
-        customer_id = int(row["id"]) if row is not None \
-            else await svc.customers.resolve(org_id, *self.identifier)
+        if addressed:
+            row = await svc.customers.resolve_listed(org_id, *self.identifier)
+            customer_id = int(row["id"])
+        else:
+            row, customer_id = None, await svc.customers.resolve(org_id, *self.identifier)
         found = await self.read(svc, org_id, customer_id, network, shape)
         found.customer = row
         return customer_id, found
