@@ -392,6 +392,10 @@ async def _count(manifest: Manifest) -> int:
         await db.close()
 
 
+SPREAD = "GET /v1.1/customer/interaction (1,000 customers, not a target)"
+SPREAD_PATH = "/v1.1/customer/interaction?user_id={id}&format=json"
+
+
 # -- the run ------------------------------------------------------------------------------------
 
 def run_engine(engine: str, manifest: Manifest, mm: MessagesManifest, wrk: str,
@@ -414,12 +418,16 @@ def run_engine(engine: str, manifest: Manifest, mm: MessagesManifest, wrk: str,
             Endpoint("static (ceiling)", "/bench/static", auth=False),
             Endpoint("GET /v1.1/customer/interaction (1,000 messages)", path, auth=True,
                      script_args=(str(manifest.first_id), "1", path, auth)),
+            # Not a target: the same read spread over 1,000 customers (about ten messages each),
+            # so that concurrent reads name different customers (db/batched.py).
+            Endpoint(SPREAD, SPREAD_PATH, auth=True,
+                     script_args=(str(manifest.first_id + 1), "1000", SPREAD_PATH, auth)),
         ]
         results = [measure(engine, server, wrk, e, manifest, auth, args) for e in endpoints]
     finally:
         server.stop()
-    results[0].ratio = 1.0
-    results[1].ratio = results[1].requests_per_s / results[0].requests_per_s
+    for r in results:
+        r.ratio = r.requests_per_s / results[0].requests_per_s
     return results
 
 
@@ -457,7 +465,7 @@ def main(argv: list[str] | None = None) -> None:
     for r in results:
         lines.append(f"| {r.engine} | {r.endpoint} | {r.requests_per_s:,.0f} | {r.ratio:.2f} "
                      f"| {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.rss_max_mb:.0f} | {r.errors} |")
-        if r.endpoint.startswith("GET"):
+        if r.endpoint.startswith("GET") and r.endpoint != SPREAD:
             ok = (r.ratio or 0) >= MIN_RATIO
             verdicts.append(f"{r.engine}: interaction ratio {r.ratio:.2f} (target >= "
                             f"{MIN_RATIO}) {'met' if ok else 'MISSED'}")

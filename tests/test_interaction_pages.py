@@ -185,3 +185,78 @@ async def test_kept_pages_are_bounded_and_expire() -> None:
     await asyncio.sleep(0.2)  # the timer drops what is past keeping, read again or not
     assert not pages._kept and pages._bytes == 0
     pages.close()
+
+
+async def test_concurrent_reads_answer_as_alone(client: httpx.AsyncClient, org: OrgCredentials,
+                                                other_org: OrgCredentials,
+                                                services: Services) -> None:
+    """Reads that arrive together (on PostgreSQL: sent in one statement, db/batched.py) answer
+    each as it would alone: its own organisation, customer and query; a customer not found is
+    not found, beside ones that are."""
+    ours, theirs = await _history(client, org), await _history(client, other_org)
+    asked = [(org, ours, {}), (org, ours, {"type": "sms"}), (other_org, theirs, {}),
+             (other_org, ours, {}), (org, theirs, {}), (org, ours, {"network": "facebook"}),
+             (other_org, theirs, {"limit": "1", "offset": "1"}), (org, 9_999_999, {})]
+
+    async def read(who: OrgCredentials, cid: int, extra: dict[str, str]) -> bytes:
+        r = await client.get("/v1.1/customer/interaction", headers=till_auth(who),
+                             params={"user_id": str(cid), **extra})
+        return r.content
+
+    alone = [await read(*a) for a in asked]
+    assert sum(b'"code":1012' in body for body in alone) == 3  # the other's customer, and none
+    batches: list[int] = []
+    kept_reads = services.engagement._kept_reads
+    if kept_reads is not None:  # PostgreSQL: count the reads in each statement
+        db = kept_reads.db
+
+        class Counting:
+            async def fetch(self, stmt: Any, *columns: Any) -> Any:
+                batches.append(len(columns[0]))
+                return await db.fetch(stmt, *columns)
+
+        kept_reads.db = Counting()  # type: ignore[assignment]
+    try:
+        for _ in range(3):
+            together = await asyncio.gather(*(read(*a) for a in asked * 2))
+            assert together == alone * 2
+    finally:
+        if kept_reads is not None:
+            kept_reads.db = db
+    if kept_reads is not None:
+        assert sum(batches) == 3 * 2 * len(asked) and len(batches) < 3 * 2 * len(asked)
+
+
+async def test_a_failed_batch_fails_its_reads_only() -> None:
+    """A statement that fails fails each read it carried; reads asked for later are sent in a
+    statement of their own, and a read given up by its caller does not hold the others."""
+    from patron.db.batched import BatchedRead
+
+    class Flaky:
+        def __init__(self) -> None:
+            self.sent: list[list[Any]] = []
+
+        async def fetch(self, stmt: Any, *columns: Any) -> list[tuple[Any, ...]]:
+            self.sent.append(list(columns[0]))
+            await asyncio.sleep(0.01)
+            if "fail" in columns[0]:
+                raise RuntimeError("statement failed")
+            return [(f"{value}!", n) for n, value in enumerate(columns[0], start=1)
+                    for _ in range(2 if value == "two" else 1)]
+
+    db = Flaky()
+    reads = BatchedRead(db, sql("SELECT 1"))  # type: ignore[arg-type]
+    first = asyncio.ensure_future(reads.fetch("one"))
+    await asyncio.sleep(0)  # sent alone: nothing else was asked for yet
+    failing = [asyncio.ensure_future(reads.fetch(v)) for v in ("fail", "two")]
+    given_up = asyncio.ensure_future(reads.fetch("three"))
+    await asyncio.sleep(0)
+    given_up.cancel()
+    assert await first == [("one!", 1)]
+    for read in failing:
+        with pytest.raises(RuntimeError, match="statement failed"):
+            await read
+    assert db.sent == [["one"], ["fail", "two", "three"]]
+    assert await reads.fetch("two") == [("two!", 1), ("two!", 1)]
+    assert await asyncio.gather(reads.fetch("a"), reads.fetch("b")) == [[("a!", 1)], [("b!", 2)]]
+    assert db.sent[-1] == ["a", "b"]  # asked for in the same turn, sent together

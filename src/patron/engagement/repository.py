@@ -4,6 +4,7 @@ facts. Batch writes are `executemany` of one statement per kind; every write is 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -219,6 +220,19 @@ _WITH_CUSTOMER = (
 )
 KEPT_SUMMARY_WITH_CUSTOMER = sql(_WITH_CUSTOMER.format(summary=KEPT_SUMMARY.pg),
                                  sqlite=_WITH_CUSTOMER.format(summary=KEPT_SUMMARY.sqlite))
+# The same for several reads at once, on PostgreSQL (db.batched.BatchedRead): each parameter is
+# an array holding one element per read, and each row ends with its read's place (`read_no`).
+_READ_PARAMETERS = ("q.org_id", "q.customer_id", "q.network", "q.channel", "q.priority")
+KEPT_SUMMARIES_WITH_CUSTOMERS = sql(
+    "SELECT o.time_zone AS org_time_zone, o.settings AS org_settings, s.*, "
+    f"{customers_repo.ADDRESSES_OF_C}, q.read_no FROM unnest($1::bigint[], $2::bigint[], "
+    "$3::text[], $4::text[], $5::text[]) WITH ORDINALITY "
+    "AS q(org_id, customer_id, network, channel, priority, read_no) "
+    "JOIN orgs AS o ON o.id = q.org_id "
+    "LEFT JOIN customers AS c ON c.org_id = o.id AND c.id = q.customer_id "
+    "LEFT JOIN LATERAL ("
+    + re.sub(r"\$(\d)(::text)?", lambda m: _READ_PARAMETERS[int(m[1]) - 1], KEPT_SUMMARY.pg)
+    + ") AS s ON c.id IS NOT NULL")
 INTERACTION_SUMMARY = sql(
     _SUMMARY.format(first="min(least(sent_at, delivered_at))",
                     last="max(greatest(sent_at, delivered_at))", range=_RANGE),

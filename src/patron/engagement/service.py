@@ -25,6 +25,7 @@ from patron.customers import normalize
 from patron.customers import repository as customers_repo
 from patron.customers.models import CustomerInput, Identifier, ProfileInput, Provenance
 from patron.customers.service import Customers
+from patron.db.batched import BatchedRead
 from patron.db.database import Database, Queryable, Row, is_unique_violation, unavailable
 from patron.db.ids import next_ids
 from patron.engagement import repository as repo
@@ -300,6 +301,10 @@ class Engagement:
         self.clock = clock
         self.customers = customers
         self.pages = pages or KeptPages(0)
+        # On PostgreSQL, the reads of a customer with the kept summaries that concurrent requests
+        # ask for go in one statement (a round trip costs more than the read).
+        self._kept_reads = BatchedRead(db, repo.KEPT_SUMMARIES_WITH_CUSTOMERS) \
+            if db.dialect == "postgresql" else None
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -671,11 +676,16 @@ class Engagement:
         before anything else is read if the customer is not active."""
         whole_history = since_ms is None and until_ms is None
         since_ms, until_ms = since_ms or 0, _END_OF_TIME if until_ms is None else until_ms
-        customer = None
+        customer, own = None, None  # own: the slice of a row's columns that are the read's
         if whole_history and view is None:  # the view and the kept summaries in one statement
-            rows = await self.db.fetch(repo.KEPT_SUMMARY_WITH_CUSTOMER if with_customer
-                                       else repo.KEPT_SUMMARY_IN_ORG, org_id, customer_id,
-                                       network, channel, priority)
+            if with_customer and self._kept_reads is not None:
+                rows = await self._kept_reads.fetch(org_id, customer_id, network, channel,
+                                                    priority)
+                own = -1  # all but `read_no`
+            else:
+                rows = await self.db.fetch(repo.KEPT_SUMMARY_WITH_CUSTOMER if with_customer
+                                           else repo.KEPT_SUMMARY_IN_ORG, org_id, customer_id,
+                                           network, channel, priority)
             if with_customer:
                 customer = self.customers.active_row(rows[0] if rows else None)
             zone, mask_otp = _view(rows[0]["org_time_zone"], rows[0]["org_settings"]) \
@@ -701,7 +711,7 @@ class Engagement:
         kept_as = None
         if whole_history and self.pages.on:
             kept_as = ((org_id, customer_id, network, channel, priority, limit, offset, shape,
-                        zone.key, mask_otp), tuple(tuple(r) for r in rows))
+                        zone.key, mask_otp), tuple(r[:own] for r in rows))
             found.kept = self.pages.get(*kept_as)
             if found.kept is not None:
                 found.pages, found.keeper = found.kept.pages, self.pages

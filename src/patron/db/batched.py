@@ -1,0 +1,78 @@
+"""Reads of one statement that concurrent requests ask for, sent to PostgreSQL together.
+
+On PostgreSQL each statement is a round trip: the worker's share of it (asyncpg's encoding and
+decoding, the socket, a turn on the pool) and the server's (the protocol, the executor) cost more
+than the few index look-ups of a small read (docs/performance.md). Under load, requests of one
+worker that need the same kind of read reach it at about the same time; `BatchedRead` sends the
+reads waiting for it as one statement, which takes each argument as an array and answers each
+read's rows tagged with its place in the batch (`read_no`, from 1, the last column).
+
+A read is sent in a statement that starts after it was asked for, never joined to one already
+sent: what it answers is what the store held at some moment after the request came, as if it had
+been sent alone. One statement is out at a time: reads asked for while one is out wait, and go
+together in the next, sent as soon as it returns; with none out, a read is sent on the event
+loop's next turn, with whatever else was asked for by then. A statement that fails fails every
+read it carried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from patron.db.database import Database, Row
+from patron.db.statement import Statement
+
+# Reads in one statement at most (arrays of this many elements).
+MOST_READS = 64
+
+
+class BatchedRead:
+    def __init__(self, db: Database, stmt: Statement) -> None:
+        self.db = db
+        self.stmt = stmt
+        self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[list[Row]]]] = []
+        self._sending = False
+        self._tasks: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references
+
+    async def fetch(self, *args: Any) -> list[Row]:
+        """The rows `stmt` answers for these arguments (with `read_no` as their last column)."""
+        future: asyncio.Future[list[Row]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((args, future))
+        if not self._sending:
+            self._send()
+        return await future
+
+    def _next(self) -> None:
+        """A statement came back: the reads that waited for it go in the next."""
+        self._sending = False
+        if self._waiting:
+            self._send()
+
+    def _send(self) -> None:
+        self._sending = True
+        task = asyncio.get_running_loop().create_task(self._run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self) -> None:
+        batch, self._waiting = self._waiting[:MOST_READS], self._waiting[MOST_READS:]
+        try:
+            if batch:
+                reads = (args for args, _ in batch)
+                columns = [list(column) for column in zip(*reads, strict=True)]
+                rows = await self.db.fetch(self.stmt, *columns)
+                answers: list[list[Row]] = [[] for _ in batch]
+                for row in rows:
+                    answers[row[-1] - 1].append(row)
+                for (_, future), answer in zip(batch, answers, strict=True):
+                    if not future.done():
+                        future.set_result(answer)
+        except BaseException as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self._next()
