@@ -196,7 +196,9 @@ async def test_a_postgresql_connection_dropped_mid_request_is_503(
             caplog.set_level(logging.INFO)
             paths = [(f"/v2/customers/{customer}?source=INSTORE", till_auth(org)),
                      (f"/v1/customers/{customer}", marketing),
-                     (f"/api/customers/{customer}", workspace_auth(org))]
+                     (f"/api/customers/{customer}", workspace_auth(org)),
+                     # read with the reads that arrive with it (db/batched.py)
+                     (f"/v1.1/customer/interaction?user_id={customer}", till_auth(org))]
             for path, headers in paths:
                 # The request waits on a lock; its backend is ended (as a server shutting down
                 # or restarting ends it) while it waits.
@@ -218,6 +220,7 @@ async def test_a_postgresql_connection_dropped_mid_request_is_503(
                 again = await c.get(path, headers=headers)
                 assert again.status_code == 200, again.text
     finally:
+        await app.state.services.documents.close()
         await admin.close()
         await db.close()
     lines = warnings_logged(caplog)
