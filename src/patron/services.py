@@ -86,7 +86,7 @@ class Services:
     async def close(self) -> None:
         """Lets go of what the services hold besides the database (the shared counts)."""
         await self.documents.close()
-        self.engagement.pages.close()
+        self.engagement.close()
         await self.limiter.settled()
         if self.limiter.shared is not None:
             await self.limiter.shared.close()

@@ -19,7 +19,9 @@ them with the document.
 
 On PostgreSQL a look-up is a round trip, whose cost to the worker and to the server is mostly the
 statement's own, not the row's: the reads that arrive while a look-up is under way are read
-together, in one statement (`kept`).
+together, in one statement (`kept`, db/batched.py). Should that statement fail, each of its
+reads looks its customer up alone, and gets its own error (or its document, if the failure was
+passing).
 """
 
 from __future__ import annotations
@@ -27,13 +29,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from patron.customers import repository as repo
+from patron.db.batched import BatchedRead
 from patron.db.database import Database, Row
-from patron.db.statement import value_list
 
 log = logging.getLogger("patron.customers.documents")
 
@@ -41,15 +42,10 @@ log = logging.getLogger("patron.customers.documents")
 # offer is dropped (the customer is rendered again next time).
 KEEP_AFTER_SECONDS = 0.2
 MOST_WAITING = 2_000
-# Look-ups of documents under way at once, and the most customers one of them reads. Measured on
-# the bench machine (2 cores, PostgreSQL beside the server): a statement per read cost the
-# worker 83 us and PostgreSQL 160 us; reads taken together, 15-20 us and 40-60 us each
-# (docs/performance.md). One, two or four look-ups at once made no difference.
-MOST_READING = 2
+# The most reads one look-up of documents carries. Measured on the bench machine (2 cores,
+# PostgreSQL beside the server): a statement per read cost the worker 83 us and PostgreSQL
+# 160 us; reads taken together, 15-20 us and 40-60 us each (docs/performance.md).
 MOST_IN_ONE = 200
-# What a read is told when the look-up it waited for failed: it looks its customer up alone,
-# so that it gets its own error (or its document, if the failure was passing).
-_UNREAD = object()
 
 
 class KeptParts(NamedTuple):
@@ -95,49 +91,21 @@ class CustomerDocuments:
         self._waiting_parts: dict[tuple[int, int], tuple[Any, ...]] = {}
         self._storing: asyncio.Task[None] | None = None
         # SQLite reads in the process, without a round trip: each read looks up its own.
-        self._together = db.dialect == "postgresql"
-        self._asked: dict[tuple[int, str], dict[int, list[asyncio.Future[object]]]] = {}
-        self._reading: set[asyncio.Task[None]] = set()
+        self._reads = BatchedRead(db, repo.GET_DOCUMENTS, most_reads=MOST_IN_ONE) \
+            if db.dialect == "postgresql" else None
 
     async def kept(self, org_id: int, customer_id: int, renderer: str) -> Row | None:
         """The customer's document by `renderer` (`sources`, `body`), or None."""
         if not self.enabled:
             return None
-        if self._together:
-            loop = asyncio.get_running_loop()
-            asked: asyncio.Future[object] = loop.create_future()
-            self._asked.setdefault((org_id, renderer), {}).setdefault(customer_id, []).append(
-                asked)
-            if len(self._reading) < MOST_READING:
-                task = loop.create_task(self._read_asked())
-                self._reading.add(task)
-                task.add_done_callback(self._reading.discard)
-            row = await asked
-            if row is not _UNREAD:
-                return row  # type: ignore[return-value]
-        return await self.db.fetchrow(repo.GET_DOCUMENT, org_id, customer_id, renderer)
-
-    async def _read_asked(self) -> None:
-        """Reads the documents asked for, an organisation and renderer at a time, until no read
-        waits. Each statement takes the reads that arrived while the one before was under way."""
-        while self._asked:
-            (org_id, renderer), customers = next(iter(self._asked.items()))
-            reading = {c: customers.pop(c) for c in list(islice(customers, MOST_IN_ONE))}
-            if not customers:
-                del self._asked[(org_id, renderer)]
-            found: dict[int, Row] | None = None
+        if self._reads is not None:
             try:
-                rows = await self.db.fetch(repo.GET_DOCUMENTS, org_id, renderer,
-                                           value_list(self.db, list(reading)))
-                found = {int(r["customer_id"]): r for r in rows}
+                rows = await self._reads.fetch(org_id, customer_id, renderer)
             except Exception:  # noqa: BLE001, S110 - each read looks up alone, getting its error
                 pass
-            finally:  # a failed or cancelled look-up (the server stopping) leaves no read waiting
-                for customer_id, waiting in reading.items():
-                    row = _UNREAD if found is None else found.get(customer_id)
-                    for asked in waiting:
-                        if not asked.done():
-                            asked.set_result(row)
+            else:
+                return rows[0] if rows else None
+        return await self.db.fetchrow(repo.GET_DOCUMENT, org_id, customer_id, renderer)
 
     def keep(self, org_id: int, customer_id: int, version: int, renderer: str,
              sources: str, body: bytes, parts: KeptParts | None = None) -> None:
@@ -195,8 +163,8 @@ class CustomerDocuments:
         """Stops storing (the waiting offers are dropped) and reading."""
         self._waiting.clear()
         self._waiting_parts.clear()
-        for reading in list(self._reading):
-            reading.cancel()
+        if self._reads is not None:
+            self._reads.close()
         task = self._storing
         if task is not None:
             task.cancel()

@@ -39,12 +39,14 @@ GET_DOCUMENT = sql(
     f"SELECT {_DOCUMENT} FROM customer_documents WHERE org_id = $1 AND customer_id = $2 "
     "AND renderer = $3"
 )
-# The documents of several customers, for reads that arrived together (CustomerDocuments).
+# The documents of several reads at once, on PostgreSQL (db.batched.BatchedRead, for
+# CustomerDocuments): each parameter an array with one element per read, and each row ending
+# with its read's place (`read_no`).
 GET_DOCUMENTS = sql(
-    f"SELECT customer_id, {_DOCUMENT} FROM customer_documents WHERE org_id = $1 "
-    "AND renderer = $2 AND customer_id = ANY($3::bigint[])",
-    sqlite=f"SELECT customer_id, {_DOCUMENT} FROM customer_documents WHERE org_id = $1 "
-    "AND renderer = $2 AND customer_id IN (SELECT value FROM json_each($3))",
+    f"SELECT {_DOCUMENT}, q.read_no "
+    "FROM unnest($1::bigint[], $2::bigint[], $3::text[]) WITH ORDINALITY "
+    "AS q(org_id, customer_id, renderer, read_no) JOIN customer_documents AS d "
+    "ON d.org_id = q.org_id AND d.customer_id = q.customer_id AND d.renderer = q.renderer"
 )
 # A document, with the engine's parts of one query or none ($7-$10 null), kept only if the
 # customer is still at the version the read saw.

@@ -23,14 +23,15 @@ from typing import Any
 from patron.db.database import Database, Row
 from patron.db.statement import Statement
 
-# Reads in one statement at most (arrays of this many elements).
+# Reads in one statement at most (arrays of this many elements), unless a caller says otherwise.
 MOST_READS = 64
 
 
 class BatchedRead:
-    def __init__(self, db: Database, stmt: Statement) -> None:
+    def __init__(self, db: Database, stmt: Statement, most_reads: int = MOST_READS) -> None:
         self.db = db
         self.stmt = stmt
+        self.most_reads = most_reads
         self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[list[Row]]]] = []
         self._sending = False
         self._tasks: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references
@@ -56,7 +57,7 @@ class BatchedRead:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self) -> None:
-        batch, self._waiting = self._waiting[:MOST_READS], self._waiting[MOST_READS:]
+        batch, self._waiting = self._waiting[:self.most_reads], self._waiting[self.most_reads:]
         try:
             if batch:
                 reads = (args for args, _ in batch)
@@ -76,3 +77,9 @@ class BatchedRead:
                 raise
         finally:
             self._next()
+
+    def close(self) -> None:
+        """Stops reading: the statement out is cancelled, and with it its reads and those
+        waiting for the next."""
+        for task in list(self._tasks):
+            task.cancel()

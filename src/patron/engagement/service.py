@@ -306,6 +306,12 @@ class Engagement:
         self._kept_reads = BatchedRead(db, repo.KEPT_SUMMARIES_WITH_CUSTOMERS) \
             if db.dialect == "postgresql" else None
 
+    def close(self) -> None:
+        """Drops the kept pages and stops the batched reads."""
+        self.pages.close()
+        if self._kept_reads is not None:
+            self._kept_reads.close()
+
     # -- writes ---------------------------------------------------------------------------
 
     async def ingest(self, org_id: int, raws: Sequence[Any], prov: Provenance) -> list[Outcome]:
