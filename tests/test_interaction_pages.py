@@ -229,7 +229,8 @@ async def test_concurrent_reads_answer_as_alone(client: httpx.AsyncClient, org: 
 
 async def test_a_failed_batch_fails_its_reads_only() -> None:
     """A statement that fails fails each read it carried; reads asked for later are sent in a
-    statement of their own, and a read given up by its caller does not hold the others."""
+    statement of their own, and a read given up by its caller does not hold the others. A read
+    asked for while no statement is out goes at once, alone."""
     from patron.db.batched import BatchedRead
 
     class Flaky:
@@ -258,5 +259,7 @@ async def test_a_failed_batch_fails_its_reads_only() -> None:
             await read
     assert db.sent == [["one"], ["fail", "two", "three"]]
     assert await reads.fetch("two") == [("two!", 1), ("two!", 1)]
-    assert await asyncio.gather(reads.fetch("a"), reads.fetch("b")) == [[("a!", 1)], [("b!", 2)]]
-    assert db.sent[-1] == ["a", "b"]  # asked for in the same turn, sent together
+    # The first goes alone at once; the two asked for while it is out go together after it.
+    assert await asyncio.gather(reads.fetch("a"), reads.fetch("b"), reads.fetch("c")) == [
+        [("a!", 1)], [("b!", 1)], [("c!", 2)]]
+    assert db.sent[-2:] == [["a"], ["b", "c"]]

@@ -9,10 +9,9 @@ read's rows tagged with its place in the batch (`read_no`, from 1, the last colu
 
 A read is sent in a statement that starts after it was asked for, never joined to one already
 sent: what it answers is what the store held at some moment after the request came, as if it had
-been sent alone. One statement is out at a time: reads asked for while one is out wait, and go
-together in the next, sent as soon as it returns; with none out, a read is sent on the event
-loop's next turn, with whatever else was asked for by then. A statement that fails fails every
-read it carried.
+been sent alone. One statement is out at a time: a read asked for while none is out is sent at
+once, alone, in its own task; reads asked for while one is out wait, and go together in the
+next, sent as soon as it returns. A statement that fails fails every read it carried.
 """
 
 from __future__ import annotations
@@ -38,10 +37,14 @@ class BatchedRead:
 
     async def fetch(self, *args: Any) -> list[Row]:
         """The rows `stmt` answers for these arguments (with `read_no` as their last column)."""
+        if not self._sending:  # none out: this read goes at once, alone
+            self._sending = True
+            try:
+                return await self.db.fetch(self.stmt, *([arg] for arg in args))
+            finally:
+                self._next()
         future: asyncio.Future[list[Row]] = asyncio.get_running_loop().create_future()
         self._waiting.append((args, future))
-        if not self._sending:
-            self._send()
         return await future
 
     def _next(self) -> None:
