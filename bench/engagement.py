@@ -10,7 +10,9 @@
    of writing);
 2. serves Patron (bench.app, durable commits) and measures with wrk
    `GET /v1.1/customer/interaction?user_id=<that customer>&format=json` (8 types, 50 newest
-   messages of each) beside a static ceiling answering the same bytes from the same server;
+   messages of each) beside a static ceiling answering the same bytes from the same server,
+   and, not a target, the same read over 1,000 customers of about ten messages each, so that
+   concurrent reads name different customers;
 3. runs `patron import` on JSON Lines files of new messages, delivery events and engagement
    facts for random customers, at two sizes, reporting records/s and the importer's peak RSS
    (memory must not grow with the file), then checks that every record was stored.
