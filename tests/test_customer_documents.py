@@ -228,7 +228,7 @@ async def test_reads_that_arrive_together_are_looked_up_together(
 
     async def counted(stmt: Any, *args: Any) -> Any:
         if stmt is repo.GET_DOCUMENTS:
-            looked_up.append(len(args[0]))
+            looked_up.append(len(args[1]))
         return await fetch(stmt, *args)
 
     monkeypatch.setattr(services.db, "fetch", counted)

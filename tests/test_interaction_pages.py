@@ -212,7 +212,7 @@ async def test_concurrent_reads_answer_as_alone(client: httpx.AsyncClient, org: 
 
         class Counting:
             async def fetch(self, stmt: Any, *columns: Any) -> Any:
-                batches.append(len(columns[0]))
+                batches.append(len(columns[1]))
                 return await db.fetch(stmt, *columns)
 
         kept_reads.db = Counting()  # type: ignore[assignment]
@@ -230,36 +230,39 @@ async def test_concurrent_reads_answer_as_alone(client: httpx.AsyncClient, org: 
 async def test_a_failed_batch_fails_its_reads_only() -> None:
     """A statement that fails fails each read it carried; reads asked for later are sent in a
     statement of their own, and a read given up by its caller does not hold the others. A read
-    asked for while no statement is out goes at once, alone."""
+    asked for while no statement is out goes at once, alone; a statement carries the reads of
+    one organisation."""
     from patron.db.batched import BatchedRead
 
     class Flaky:
         def __init__(self) -> None:
-            self.sent: list[list[Any]] = []
+            self.sent: list[tuple[int, list[Any]]] = []
 
-        async def fetch(self, stmt: Any, *columns: Any) -> list[tuple[Any, ...]]:
-            self.sent.append(list(columns[0]))
+        async def fetch(self, stmt: Any, org_id: int, *columns: Any) -> list[tuple[Any, ...]]:
+            self.sent.append((org_id, list(columns[0])))
             await asyncio.sleep(0.01)
             if "fail" in columns[0]:
                 raise RuntimeError("statement failed")
-            return [(f"{value}!", n) for n, value in enumerate(columns[0], start=1)
+            return [(f"{org_id}:{value}", n) for n, value in enumerate(columns[0], start=1)
                     for _ in range(2 if value == "two" else 1)]
 
     db = Flaky()
     reads = BatchedRead(db, sql("SELECT 1"))  # type: ignore[arg-type]
-    first = asyncio.ensure_future(reads.fetch("one"))
+    first = asyncio.ensure_future(reads.fetch(1, "one"))
     await asyncio.sleep(0)  # sent alone: nothing else was asked for yet
-    failing = [asyncio.ensure_future(reads.fetch(v)) for v in ("fail", "two")]
-    given_up = asyncio.ensure_future(reads.fetch("three"))
+    failing = [asyncio.ensure_future(reads.fetch(1, v)) for v in ("fail", "two")]
+    given_up = asyncio.ensure_future(reads.fetch(1, "three"))
     await asyncio.sleep(0)
     given_up.cancel()
-    assert await first == [("one!", 1)]
+    assert await first == [("1:one", 1)]
     for read in failing:
         with pytest.raises(RuntimeError, match="statement failed"):
             await read
-    assert db.sent == [["one"], ["fail", "two", "three"]]
-    assert await reads.fetch("two") == [("two!", 1), ("two!", 1)]
-    # The first goes alone at once; the two asked for while it is out go together after it.
-    assert await asyncio.gather(reads.fetch("a"), reads.fetch("b"), reads.fetch("c")) == [
-        [("a!", 1)], [("b!", 1)], [("c!", 2)]]
-    assert db.sent[-2:] == [["a"], ["b", "c"]]
+    assert db.sent == [(1, ["one"]), (1, ["fail", "two", "three"])]
+    assert await reads.fetch(1, "two") == [("1:two", 1), ("1:two", 1)]
+    # The first goes alone at once; those asked for while it is out go after it, together for
+    # each organisation.
+    asked = ((1, "a"), (1, "b"), (2, "x"), (1, "c"))
+    assert await asyncio.gather(*(reads.fetch(o, v) for o, v in asked)) == [
+        [("1:a", 1)], [("1:b", 1)], [("2:x", 1)], [("1:c", 2)]]
+    assert db.sent[-3:] == [(1, ["a"]), (1, ["b", "c"]), (2, ["x"])]

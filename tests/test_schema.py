@@ -89,8 +89,8 @@ def test_every_like_says_its_escape_character() -> None:
 
 # Statements that find the organisation rather than being given it.
 FINDS_THE_ORG = {"patron.events.repository.FIND_WEBHOOK": "by the webhook URL's token"}
-_BOUND_ORG = re.compile(r"org_id\s*(=|IN)\s*\(?\s*(ANY\s*\()?[$?]\d|INTO\s+\w+\s*\(\s*org_id\b",
-                        re.I)
+_BOUND_ORG = re.compile(r"org_id\s*(=|IN)\s*\(?\s*(ANY\s*\()?[$?]\d"
+                        r"|INTO\s+\w+(\s+AS\s+\w+)?\s*\(\s*org_id\b", re.I)
 
 
 def test_every_statement_on_an_organisations_data_is_given_the_organisation() -> None:

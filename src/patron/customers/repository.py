@@ -39,14 +39,14 @@ GET_DOCUMENT = sql(
     f"SELECT {_DOCUMENT} FROM customer_documents WHERE org_id = $1 AND customer_id = $2 "
     "AND renderer = $3"
 )
-# The documents of several reads at once, on PostgreSQL (db.batched.BatchedRead, for
-# CustomerDocuments): each parameter an array with one element per read, and each row ending
-# with its read's place (`read_no`).
+# The documents of several reads of one organisation ($1) at once, on PostgreSQL
+# (db.batched.BatchedRead, for CustomerDocuments): the other parameters arrays with one element
+# per read, and each row ending with its read's place (`read_no`).
 GET_DOCUMENTS = sql(
     f"SELECT {_DOCUMENT}, q.read_no "
-    "FROM unnest($1::bigint[], $2::bigint[], $3::text[]) WITH ORDINALITY "
-    "AS q(org_id, customer_id, renderer, read_no) JOIN customer_documents AS d "
-    "ON d.org_id = q.org_id AND d.customer_id = q.customer_id AND d.renderer = q.renderer"
+    "FROM unnest($2::bigint[], $3::text[]) WITH ORDINALITY AS q(customer_id, renderer, read_no) "
+    "JOIN customer_documents AS d ON d.org_id = $1 AND d.customer_id = q.customer_id "
+    "AND d.renderer = q.renderer"
 )
 # A document, with the engine's parts of one query or none ($7-$10 null), kept only if the
 # customer is still at the version the read saw.

@@ -4,13 +4,15 @@ On PostgreSQL each statement is a round trip: the worker's share of it (asyncpg'
 decoding, the socket, a turn on the pool) and the server's (the protocol, the executor) cost more
 than the few index look-ups of a small read (docs/performance.md). Under load, requests of one
 worker that need the same kind of read reach it at about the same time; `BatchedRead` sends the
-reads waiting for it as one statement, which takes each argument as an array and answers each
+reads waiting for it as one statement. A read's first argument is its organisation: a statement
+carries the reads of one organisation, given it as `$1`, as every statement on an organisation's
+data is; it takes each other argument as an array, one element per read, and answers each
 read's rows tagged with its place in the batch (`read_no`, from 1, the last column).
 
 A read is sent in a statement that starts after it was asked for, never joined to one already
 sent: what it answers is what the store held at some moment after the request came, as if it had
 been sent alone. One statement is out at a time: a read asked for while none is out is sent at
-once, alone, in its own task; reads asked for while one is out wait, and go together in the
+once, alone, by its caller; reads asked for while one is out wait, and go together in the
 next, sent as soon as it returns. A statement that fails fails every read it carried.
 """
 
@@ -22,6 +24,7 @@ from typing import Any
 from patron.db.database import Database, Row
 from patron.db.statement import Statement
 
+_Read = tuple[tuple[Any, ...], "asyncio.Future[list[Row]]"]  # its arguments, and its answer
 # Reads in one statement at most (arrays of this many elements), unless a caller says otherwise.
 MOST_READS = 64
 
@@ -31,7 +34,7 @@ class BatchedRead:
         self.db = db
         self.stmt = stmt
         self.most_reads = most_reads
-        self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[list[Row]]]] = []
+        self._waiting: list[_Read] = []
         self._sending = False
         self._tasks: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references
 
@@ -40,7 +43,7 @@ class BatchedRead:
         if not self._sending:  # none out: this read goes at once, alone
             self._sending = True
             try:
-                return await self.db.fetch(self.stmt, *([arg] for arg in args))
+                return await self.db.fetch(self.stmt, args[0], *([arg] for arg in args[1:]))
             finally:
                 self._next()
         future: asyncio.Future[list[Row]] = asyncio.get_running_loop().create_future()
@@ -60,12 +63,18 @@ class BatchedRead:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self) -> None:
-        batch, self._waiting = self._waiting[:self.most_reads], self._waiting[self.most_reads:]
+        org_id = self._waiting[0][0][0] if self._waiting else None
+        batch: list[_Read] = []
+        others: list[_Read] = []  # of other organisations, or past the most a statement carries
+        for read in self._waiting:
+            (batch if read[0][0] == org_id and len(batch) < self.most_reads else others).append(
+                read)
+        self._waiting = others
         try:
             if batch:
-                reads = (args for args, _ in batch)
+                reads = (args[1:] for args, _ in batch)
                 columns = [list(column) for column in zip(*reads, strict=True)]
-                rows = await self.db.fetch(self.stmt, *columns)
+                rows = await self.db.fetch(self.stmt, org_id, *columns)
                 answers: list[list[Row]] = [[] for _ in batch]
                 for row in rows:
                     answers[row[-1] - 1].append(row)

@@ -211,7 +211,8 @@ KEPT_SUMMARY_IN_ORG = sql(
 )
 # The same with the customer's status and addresses (customers.repository.ADDRESSES_OF_C, NULL
 # if there is no such customer) after the summaries' columns: a read that names the customer by
-# id takes one statement where it took two. No summary is read without a customer.
+# id takes one statement where it took two. No summary is read without a customer. (SQLite's;
+# PostgreSQL reads with the batched form below.)
 _WITH_CUSTOMER = (
     "SELECT o.time_zone AS org_time_zone, o.settings AS org_settings, s.*, "
     f"{customers_repo.ADDRESSES_OF_C} FROM orgs AS o LEFT JOIN customers AS c "
@@ -220,19 +221,19 @@ _WITH_CUSTOMER = (
 )
 KEPT_SUMMARY_WITH_CUSTOMER = sql(_WITH_CUSTOMER.format(summary=KEPT_SUMMARY.pg),
                                  sqlite=_WITH_CUSTOMER.format(summary=KEPT_SUMMARY.sqlite))
-# The same for several reads at once, on PostgreSQL (db.batched.BatchedRead): each parameter is
-# an array holding one element per read, and each row ends with its read's place (`read_no`).
-_READ_PARAMETERS = ("q.org_id", "q.customer_id", "q.network", "q.channel", "q.priority")
+# The same for several reads of one organisation at once, on PostgreSQL (db.batched.BatchedRead):
+# the organisation is $1, each other parameter an array holding one element per read, and each
+# row ends with its read's place (`read_no`).
+_READ_PARAMETERS = {2: "q.customer_id", 3: "q.network", 4: "q.channel", 5: "q.priority"}
 KEPT_SUMMARIES_WITH_CUSTOMERS = sql(
     "SELECT o.time_zone AS org_time_zone, o.settings AS org_settings, s.*, "
-    f"{customers_repo.ADDRESSES_OF_C}, q.read_no FROM unnest($1::bigint[], $2::bigint[], "
-    "$3::text[], $4::text[], $5::text[]) WITH ORDINALITY "
-    "AS q(org_id, customer_id, network, channel, priority, read_no) "
-    "JOIN orgs AS o ON o.id = q.org_id "
-    "LEFT JOIN customers AS c ON c.org_id = o.id AND c.id = q.customer_id "
+    f"{customers_repo.ADDRESSES_OF_C}, q.read_no FROM orgs AS o "
+    "CROSS JOIN unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY "
+    "AS q(customer_id, network, channel, priority, read_no) "
+    "LEFT JOIN customers AS c ON c.org_id = $1 AND c.id = q.customer_id "
     "LEFT JOIN LATERAL ("
-    + re.sub(r"\$(\d)(::text)?", lambda m: _READ_PARAMETERS[int(m[1]) - 1], KEPT_SUMMARY.pg)
-    + ") AS s ON c.id IS NOT NULL")
+    + re.sub(r"\$([2-5])(::text)?", lambda m: _READ_PARAMETERS[int(m[1])], KEPT_SUMMARY.pg)
+    + ") AS s ON c.id IS NOT NULL WHERE o.id = $1")
 INTERACTION_SUMMARY = sql(
     _SUMMARY.format(first="min(least(sent_at, delivered_at))",
                     last="max(greatest(sent_at, delivered_at))", range=_RANGE),
