@@ -63,24 +63,25 @@ class BatchedRead:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self) -> None:
-        org_id = self._waiting[0][0][0] if self._waiting else None
+        """Sends the first waiting read's organisation's waiting reads (`_send` runs only while
+        some read waits, and one statement at a time)."""
+        org_id = self._waiting[0][0][0]
         batch: list[_Read] = []
         others: list[_Read] = []  # of other organisations, or past the most a statement carries
         for read in self._waiting:
-            (batch if read[0][0] == org_id and len(batch) < self.most_reads else others).append(
-                read)
+            ours = read[0][0] == org_id and len(batch) < self.most_reads
+            (batch if ours else others).append(read)
         self._waiting = others
         try:
-            if batch:
-                reads = (args[1:] for args, _ in batch)
-                columns = [list(column) for column in zip(*reads, strict=True)]
-                rows = await self.db.fetch(self.stmt, org_id, *columns)
-                answers: list[list[Row]] = [[] for _ in batch]
-                for row in rows:
-                    answers[row[-1] - 1].append(row)
-                for (_, future), answer in zip(batch, answers, strict=True):
-                    if not future.done():
-                        future.set_result(answer)
+            columns = [list(column) for column in zip(*(args[1:] for args, _ in batch),
+                                                      strict=True)]
+            rows = await self.db.fetch(self.stmt, org_id, *columns)
+            answers: list[list[Row]] = [[] for _ in batch]
+            for row in rows:
+                answers[row[-1] - 1].append(row)
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
         except BaseException as exc:
             for _, future in batch:
                 if not future.done():
