@@ -15,7 +15,10 @@
    concurrent reads name different customers;
 3. runs `patron import` on JSON Lines files of new messages, delivery events and engagement
    facts for random customers, at two sizes, reporting records/s and the importer's peak RSS
-   (memory must not grow with the file), then checks that every record was stored.
+   (memory must not grow with the file), then checks that every record was stored;
+4. not a target: times the import's stores alone, in process, on a file of the smaller size
+   read and checked beforehand (`measure_stores`): the most the import could reach without
+   changing how records are written.
 """
 
 from __future__ import annotations
@@ -382,6 +385,50 @@ def measure_imports(engine: str, manifest: Manifest, sizes: list[int],
     return out
 
 
+async def measure_stores(engine: str, manifest: Manifest, size: int) -> dict[str, Any]:
+    """Not a target: what the import's stores alone sustain, in process. The same kind of file as
+    measure_imports', read and checked first; then only `Engagement.store` is timed, batch by
+    batch, as `patron import` calls it (commits not flushed). The gap to the import's own rate is
+    what reading and checking cost it; this rate is the most the import could reach without
+    changing how records are written."""
+    from patron.config import Settings
+    from patron.engagement.models import DeliveryRecord
+    from patron.engagement.service import checked
+    from patron.engagement.transfer import BATCH, open_records, read_records
+    from patron.services import Services
+
+    path = DATA_DIR / f"stores-{engine}-{size}.jsonl"
+    import_file(path, size, manifest.first_id, manifest.customers, salt=int(time.time()) * 10 + 9)
+    try:
+        with open_records(path) as handle:
+            records = [r for _, r in read_records(handle, "jsonl")]
+        batches = [checked(records[i:i + BATCH]) for i in range(0, len(records), BATCH)]
+    finally:
+        path.unlink()
+    del records
+    before = await _count(manifest)
+    prewarm(manifest, *IMPORT_SET)
+    db = await open_database(manifest.database_url, flush_commits=False)
+    try:
+        engagement = Services.build(Settings.from_env(), db).engagement
+        prov = Provenance(None, FixedClock(FROM_MS).now_ms())
+        started, cpu = time.perf_counter(), time.process_time()
+        for batch in batches:
+            await engagement.store(manifest.org_id, batch, prov)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        await db.close()
+    stored = await _count(manifest) - before
+    deliveries = sum(isinstance(i.record, DeliveryRecord) for b in batches for i in b.items)
+    if stored != size - deliveries:
+        raise RuntimeError(f"stores stored {stored:,} of {size - deliveries:,} records")
+    result = {"engine": engine, "records": size, "seconds": round(seconds, 2),
+              "records_per_s": size / seconds, "cpu_s_per_100k": cpu / size * 100_000}
+    _log(f"{engine}: the import's stores alone, {size:,} records: "
+         f"{result['records_per_s']:,.0f}/s ({result['cpu_s_per_100k']:.1f} CPU s per 100,000)")
+    return result
+
+
 def _deliveries(path: Path) -> int:
     return sum(1 for line in path.open() if '"kind":"delivery"' in line)
 
@@ -454,11 +501,14 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [int(s) for s in args.imports.split(",") if s.strip()]
     results: list[Measured] = []
     imports: list[dict[str, Any]] = []
+    stores: list[dict[str, Any]] = []
     for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
         manifest = asyncio.run(ensure(engine, args.customers))
         mm = asyncio.run(ensure_messages(engine, manifest, args.messages))
         results.extend(run_engine(engine, manifest, mm, wrk, args, stamp))
         imports.extend(measure_imports(engine, manifest, sizes, stamp))
+        if sizes:
+            stores.append(asyncio.run(measure_stores(engine, manifest, sizes[0])))
     lines = [
         "| engine | endpoint | req/s | of ceiling | p50 ms | p99 ms | max RSS MB | errors |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -476,6 +526,9 @@ def main(argv: list[str] | None = None) -> None:
     for i in imports:
         lines.append(f"| {i['engine']} | {i['records']:,} | {i['records_per_s']:,.0f} "
                      f"| {i['seconds']} | {i['peak_rss_mb']:.0f} |")
+    for st in stores:
+        lines.append(f"| {st['engine']} | {st['records']:,}, the stores alone (not a target) "
+                     f"| {st['records_per_s']:,.0f} | {st['seconds']} | |")
     for engine in {i["engine"] for i in imports}:
         runs = [i for i in imports if i["engine"] == engine]
         rate = runs[-1]["records_per_s"]
@@ -496,4 +549,5 @@ def main(argv: list[str] | None = None) -> None:
         *lines, "", *[f"- {v}" for v in verdicts], ""])
     write_report(f"{stamp}-engagement", "latest-engagement", report, {
         "command": command, "machine": facts, "args": vars(args),
-        "results": [asdict(r) for r in results], "imports": imports})
+        "results": [asdict(r) for r in results], "imports": imports,
+        "stores": stores})
