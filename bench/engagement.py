@@ -407,7 +407,7 @@ async def measure_stores(engine: str, manifest: Manifest, size: int) -> dict[str
         path.unlink()
     del records
     before = await _count(manifest)
-    prewarm(manifest, *IMPORT_SET)
+    await asyncio.to_thread(prewarm, manifest, *IMPORT_SET)  # it runs an event loop of its own
     db = await open_database(manifest.database_url, flush_commits=False)
     try:
         engagement = Services.build(Settings.from_env(), db).engagement
