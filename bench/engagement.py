@@ -55,11 +55,16 @@ from bench.load import (
     write_report,
 )
 from patron.clock import FixedClock
+from patron.config import Settings
 from patron.customers.models import Provenance
 from patron.db import schema
 from patron.db.database import open_database
 from patron.db.statement import sql
 from patron.engagement import repository as engagement_repo
+from patron.engagement.models import DeliveryRecord
+from patron.engagement.service import checked
+from patron.engagement.transfer import BATCH, open_records, read_records
+from patron.services import Services
 
 VERSION = 2  # 2: with the message summaries the service keeps
 FROM_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
@@ -391,12 +396,6 @@ async def measure_stores(engine: str, manifest: Manifest, size: int) -> dict[str
     batch, as `patron import` calls it (commits not flushed). The gap to the import's own rate is
     what reading and checking cost it; this rate is the most the import could reach without
     changing how records are written."""
-    from patron.config import Settings
-    from patron.engagement.models import DeliveryRecord
-    from patron.engagement.service import checked
-    from patron.engagement.transfer import BATCH, open_records, read_records
-    from patron.services import Services
-
     path = DATA_DIR / f"stores-{engine}-{size}.jsonl"
     import_file(path, size, manifest.first_id, manifest.customers, salt=int(time.time()) * 10 + 9)
     try:

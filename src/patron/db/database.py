@@ -345,7 +345,7 @@ class SQLiteDatabase(_SQLiteConn):
                     # takes a page the kernel must allocate and zero. Past WAL_RESTART_FRAMES,
                     # copy what was written meanwhile until little is left, and have this
                     # process's writer start the WAL over before its next transaction
-                    # (_begin): a restart needs the write lock, which a steady writer holds
+                    # (_start_wal_over): a restart needs the write lock, which a steady writer holds
                     # nearly all the time, so a restart tried from here found it taken and
                     # the WAL grew (to 1.8 GB over an import of 500,000 records). A wish not
                     # taken by the next round means this process is not writing: the restart
@@ -372,14 +372,6 @@ class SQLiteDatabase(_SQLiteConn):
         handler sleeps in steps of up to 100 ms and lets one process starve another (requests
         waited over 5 s under ingestion load); this polls every millisecond or two instead,
         without holding up the event loop."""
-        if self._restart_wanted.is_set():  # the checkpointer's wish (_checkpoint_loop)
-            # Copies what is left of the WAL and syncs the database file: this transaction
-            # waits for that (about 0.1-0.2 s under an import, once per 64 MiB of WAL).
-            self._restart_wanted.clear()
-            try:
-                await tx._run(self._writer.execute, "PRAGMA wal_checkpoint(RESTART)")
-            except sqlite3.OperationalError:
-                pass  # taken by another process: the WAL goes on; the checkpointer asks again
         deadline = time.monotonic() + WRITE_LOCK_SECONDS
         while True:
             try:
@@ -390,10 +382,23 @@ class SQLiteDatabase(_SQLiteConn):
                     raise
             await asyncio.sleep(0.001 + random.random() * 0.001)
 
+    async def _start_wal_over(self, tx: _SQLiteConn) -> None:
+        """The checkpointer's wish (_checkpoint_loop), between two of this process's
+        transactions: what is left of the WAL is copied and the database file synced, so that
+        the next write starts the WAL over. The transaction about to begin waits for that
+        (0.1-0.2 s under an import, every 80-120 MiB of WAL)."""
+        self._restart_wanted.clear()
+        try:
+            await tx._run(self._writer.execute, "PRAGMA wal_checkpoint(RESTART)")
+        except sqlite3.OperationalError:
+            pass  # taken by another process: the WAL goes on; the checkpointer asks again
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SQLiteConn]:
         async with self._write_lock:
             tx = _SQLiteConn(self._writer, self._writer_thread)
+            if self._restart_wanted.is_set():
+                await self._start_wal_over(tx)
             await self._begin(tx)
             try:
                 yield tx
